@@ -1,0 +1,228 @@
+"""`lakehouse`: the command line of the platform (typer + rich).
+
+Bad input (unknown table, bad spec, missing landing path, bad SQL, bad setting) is one
+clear line on stderr and exit code 1, never a traceback. LAKEHOUSE_DEBUG=1 shows it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from datetime import date
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from lakehouse.config import Settings, load_settings
+from lakehouse.errors import LakehouseError
+
+app = typer.Typer(help="Medallion lakehouse: Spark + Delta Lake, bronze -> silver -> gold.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+# Rich assumes 80 columns when output is not a terminal (CI logs, pipes): the summary needs more.
+console = Console(width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+
+class Profile(str, Enum):
+    local = "local"
+    cluster = "cluster"
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    first = lines[0] if lines else text
+    # Spark's analysis errors start with an [ERROR_CLASS] tag and carry the plan below.
+    return first if len(first) <= 400 else first[:397] + "..."
+
+
+def user_errors(fn):
+    """Turn any failure into one line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except LakehouseError as exc:
+            err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        except Exception as exc:  # noqa: BLE001 - the user gets one line, the debug flag the rest
+            if os.environ.get("LAKEHOUSE_DEBUG"):
+                raise
+            err_console.print(f"[red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+    return wrapper
+
+
+def _settings(profile: Profile | None, **overrides) -> Settings:
+    return load_settings(profile=profile.value if profile else None, **overrides)
+
+
+def _session(settings: Settings, app_name: str):
+    from lakehouse.spark import build_session
+
+    with console.status("starting Spark"):
+        return build_session(settings, app_name)
+
+
+ProfileOpt = typer.Option(None, "--profile", "-p", help="local (default) or cluster; env LAKEHOUSE_PROFILE")
+HomeOpt = typer.Option(None, "--home", help="runtime directory; env LAKEHOUSE_HOME")
+
+
+@app.command()
+@user_errors
+def generate(
+    scale: float = typer.Option(None, help="data volume; 1.0 is about 60k records"),
+    days: int = typer.Option(None, help="number of daily batches"),
+    seed: int = typer.Option(None, help="random seed; same seed, same data"),
+    home: Path = HomeOpt,
+    force: bool = typer.Option(False, "--force", help="regenerate even if landing data exists"),
+) -> None:
+    """Write deterministic sample landing data (with known defects) and its manifest."""
+    from lakehouse.generate import MANIFEST
+
+    settings = load_settings(scale=scale, days=days, seed=seed, home=home)
+    landing = Path(settings.landing_uri)
+    if (landing / MANIFEST).exists() and not force:
+        console.print(f"landing data already in {landing} (use --force to regenerate)")
+        return
+    _generate(settings)
+
+
+def _generate(settings: Settings) -> dict:
+    from lakehouse.generate import generate as write
+
+    landing = Path(settings.landing_uri)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as p:
+        task = p.add_task("generating sample data", total=settings.days)
+        manifest = write(landing, scale=settings.scale, seed=settings.seed, days=settings.days,
+                         start_date=settings.start_date, on_batch=lambda b: p.update(task, advance=1))
+    rows = sum(d["rows"] for b in manifest["batches"].values() for d in b.values())
+    console.print(f"generated {rows:,} landing records in {settings.days} daily batches under {landing}")
+    return manifest
+
+
+@app.command()
+@user_errors
+def run(
+    profile: Profile = ProfileOpt,
+    dataset: list[str] = typer.Option(None, "--dataset", "-d", help="dataset(s) to run; default all"),
+    batch: str = typer.Option(None, help="only this batch (YYYY-MM-DD)"),
+    start: str = typer.Option(None, help="interval start, inclusive (YYYY-MM-DD)"),
+    end: str = typer.Option(None, help="interval end, exclusive (YYYY-MM-DD)"),
+    home: Path = HomeOpt,
+) -> None:
+    """The main job: generate sample data if there is none, then bronze -> silver -> gold
+    for every batch not yet processed, and print a summary."""
+    from lakehouse.generate import MANIFEST
+    from lakehouse.pipeline import run_pipeline
+    from lakehouse.report import print_summary
+    from lakehouse.runs import BatchFilter
+    from lakehouse.specs import load_catalog
+
+    t0 = time.time()
+    settings = _settings(profile, home=home)
+    catalog = load_catalog(settings.specs_dir)
+    catalog.select(dataset)  # unknown datasets fail before Spark starts
+    selection = BatchFilter(batch=batch, start=_date(start, "start"), end=_date(end, "end"))
+    if settings.profile == "local" and not (Path(settings.landing_uri) / MANIFEST).exists():
+        _generate(settings)
+    spark = _session(settings, "lakehouse-run")
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=True) as progress:
+        task = progress.add_task("starting")
+        result = run_pipeline(
+            spark, settings, catalog, dataset, selection,
+            on_step=lambda step: progress.update(task, description=step),
+            on_result=lambda r: progress.console.print(
+                f"  {r.layer:<6} {r.table_name:<32} {r.batch_id or '':<10} {r.rows_read:>8,} rows  {r.duration_s:5.1f}s",
+                highlight=False),
+        )
+    print_summary(console, result, time.time() - t0)
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise LakehouseError(f"--{name} {value!r}: expected a date YYYY-MM-DD") from None
+
+
+@app.command()
+@user_errors
+def sql(
+    query: str = typer.Argument(..., help="Spark SQL, e.g. \"SELECT * FROM gold.daily_revenue\""),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
+    limit: int = typer.Option(1000, help="at most this many rows"),
+    profile: Profile = ProfileOpt,
+    home: Path = HomeOpt,
+) -> None:
+    """Query the lakehouse's tables."""
+    from lakehouse.report import render_rows
+
+    settings = _settings(profile, home=home)
+    spark = _session(settings, "lakehouse-sql")
+    df = spark.sql(query)
+    rows = [tuple(r) for r in df.limit(limit).collect()]
+    render_rows(df.columns, rows, fmt.value, console)
+
+
+@app.command()
+@user_errors
+def history(
+    table: str = typer.Argument(..., help="database.table, e.g. silver.orders"),
+    limit: int = typer.Option(20),
+    profile: Profile = ProfileOpt,
+    home: Path = HomeOpt,
+) -> None:
+    """Show a Delta table's history: versions, operations and their row counts."""
+    from lakehouse.report import render_rows
+
+    if table.count(".") != 1:
+        raise LakehouseError(f"{table!r}: expected database.table, e.g. silver.orders")
+    settings = _settings(profile, home=home)
+    spark = _session(settings, "lakehouse-history")
+    if not spark.catalog.tableExists(table):
+        raise LakehouseError(f"table {table} does not exist (run `lakehouse run` first?)")
+    rows = spark.sql(f"DESCRIBE HISTORY {table} LIMIT {int(limit)}").select(
+        "version", "timestamp", "operation", "operationMetrics").collect()
+    keep = ("numOutputRows", "numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted",
+            "numTargetRowsCopied", "numFiles")
+    render_rows(["version", "timestamp", "operation", "metrics"],
+                [(r[0], r[1], r[2], ", ".join(f"{k}={v}" for k, v in sorted((r[3] or {}).items()) if k in keep))
+                 for r in rows], "table", console)
+
+
+@app.command()
+@user_errors
+def validate(home: Path = HomeOpt) -> None:
+    """Load and validate every pipeline spec."""
+    from lakehouse.specs import load_catalog
+
+    settings = load_settings(home=home)
+    catalog = load_catalog(settings.specs_dir)
+    console.print(f"{len(catalog.datasets)} dataset spec(s) and {len(catalog.gold)} gold spec(s) are valid: "
+                  + ", ".join([*catalog.datasets, *catalog.gold]))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,123 @@
+"""Every setting of the platform, in one place, read from LAKEHOUSE_* environment variables.
+
+One profile switch (LAKEHOUSE_PROFILE) selects where things run:
+- ``local``: the embedded default. Local Spark, Delta tables on local disk under
+  LAKEHOUSE_HOME, Spark's embedded (Derby) metastore. No services.
+- ``cluster``: a Spark standalone master, tables on S3 (MinIO) through s3a://, a Hive
+  Metastore and the Spark Thrift Server. Same jobs, same keys; only these values change.
+
+No secret has a default: the cluster profile refuses to start without its credentials.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lakehouse.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "LAKEHOUSE_"
+
+# The metastore databases of the medallion layers, plus one for quarantine and audit.
+BRONZE, SILVER, GOLD, OPS = "bronze", "silver", "gold", "ops"
+DATABASES = (BRONZE, SILVER, GOLD, OPS)
+
+_CLUSTER_SECRETS = ("s3_access_key", "s3_secret_key")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    profile: Literal["local", "cluster"] = "local"
+    home: Path = Field(Path(".lakehouse"), description="runtime directory: state, logs, local data")
+    specs_dir: Path = Field(PROJECT_ROOT / "pipelines", description="dataset and gold YAML specs")
+    jars_dir: Path | None = Field(
+        PROJECT_ROOT / "build" / "jars",
+        description="Delta's JVM jars fetched by `make install`; empty when Spark already has them",
+    )
+
+    # Where data lives. Derived from the profile when unset.
+    landing_uri: str | None = None
+    warehouse_uri: str | None = None
+
+    # Spark
+    spark_master: str | None = None
+    shuffle_partitions: int = Field(4, ge=1, description="small on purpose: 2 cores, small batches")
+    driver_memory: str = "2g"
+    log_level: str = "WARN"
+
+    # Cluster profile: S3 (MinIO), metastore, Thrift server. Credentials have no defaults.
+    s3_endpoint: str = "http://127.0.0.1:9000"
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_path_style_access: bool = True
+    landing_bucket: str = "landing"
+    warehouse_bucket: str = "warehouse"
+    metastore_uri: str = "thrift://127.0.0.1:9083"
+    thrift_host: str = "127.0.0.1"
+    thrift_port: int = Field(10000, ge=1, le=65535)
+    thrift_user: str | None = None
+    thrift_password: SecretStr | None = None
+    spark_auth_secret: SecretStr | None = None
+
+    # Sample data generator
+    scale: float = Field(1.0, gt=0, description="1.0 is about 60k landing records over 7 days")
+    seed: int = 42
+    days: int = Field(7, ge=1, le=3650)
+    start_date: date = date(2026, 1, 1)
+
+    @model_validator(mode="after")
+    def _derive_profile_defaults(self) -> "Settings":
+        home = self.home.expanduser().resolve()
+        object.__setattr__(self, "home", home)
+        if self.profile == "local":
+            defaults = {
+                "landing_uri": str(home / "landing"),
+                "warehouse_uri": str(home / "warehouse"),
+                "spark_master": "local[*]",
+            }
+        else:
+            missing = [ENV_PREFIX + name.upper() for name in _CLUSTER_SECRETS if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"the cluster profile needs {', '.join(missing)} (no defaults for secrets)")
+            defaults = {
+                "landing_uri": f"s3a://{self.landing_bucket}",
+                "warehouse_uri": f"s3a://{self.warehouse_bucket}",
+                "spark_master": "spark://127.0.0.1:7077",
+            }
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        return self
+
+    @property
+    def metastore_dir(self) -> Path:
+        """Embedded Derby metastore of the local profile."""
+        return self.home / "metastore_db"
+
+    def table_location(self, database: str, table: str) -> str:
+        return f"{self.warehouse_uri.rstrip('/')}/{database}/{table}"
+
+    def landing_location(self, dataset: str) -> str:
+        return f"{self.landing_uri.rstrip('/')}/{dataset}"
+
+    def jar_paths(self) -> list[str]:
+        if self.jars_dir is None or not self.jars_dir.is_dir():
+            return []
+        return sorted(str(p) for p in self.jars_dir.glob("*.jar"))
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment, with explicit overrides; a bad value is one clear line."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        name = ENV_PREFIX + field.upper() if first["loc"] else "settings"
+        raise ConfigError(f"{name}: {first['msg']}") from None

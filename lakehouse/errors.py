@@ -1,0 +1,29 @@
+"""Errors a user can act on. The CLI and the jobs print them as one line and exit non-zero."""
+
+
+class LakehouseError(Exception):
+    """Base of every error that is the user's input, not a bug: printed without a traceback."""
+
+
+class ConfigError(LakehouseError):
+    pass
+
+
+class SpecError(LakehouseError):
+    pass
+
+
+class LandingError(LakehouseError):
+    """Landing files that cannot be ingested as they are (missing path, empty file)."""
+
+
+class SchemaDriftError(LakehouseError):
+    pass
+
+
+class ExpectationFailed(LakehouseError):
+    """An expectation with action `fail` was violated: the layer writes nothing."""
+
+
+class AccountingError(LakehouseError):
+    """A run's record counts do not close: rows read != rows accounted for."""

@@ -1,0 +1,62 @@
+"""The spark-submit jobs: one layer, some datasets, a batch or an interval.
+
+    spark-submit jobs/silver.py --dataset orders --start 2026-01-01 --end 2026-01-02
+
+Configuration comes from LAKEHOUSE_* variables (lakehouse.config), so the same job runs
+in the local and cluster profiles. Bad input is one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import date
+
+from lakehouse.errors import LakehouseError
+
+
+def _parser(layer: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"jobs/{layer}.py", description=f"Run the {layer} layer.")
+    if layer != "gold":
+        p.add_argument("--dataset", "-d", action="append", help="dataset to run (repeatable); default all")
+    p.add_argument("--batch", help="only this batch, YYYY-MM-DD")
+    p.add_argument("--start", type=date.fromisoformat, help="interval start, inclusive, YYYY-MM-DD")
+    p.add_argument("--end", type=date.fromisoformat, help="interval end, exclusive, YYYY-MM-DD")
+    return p
+
+
+def main(layer: str, argv: list[str]) -> int:
+    args = _parser(layer).parse_args(argv)
+    t0 = time.time()
+    try:
+        from lakehouse.config import load_settings
+        from lakehouse.pipeline import run_pipeline
+        from lakehouse.runs import BatchFilter
+        from lakehouse.spark import build_session
+        from lakehouse.specs import load_catalog
+
+        settings = load_settings()
+        catalog = load_catalog(settings.specs_dir)
+        datasets = getattr(args, "dataset", None)
+        catalog.select(datasets)
+        selection = BatchFilter(batch=args.batch, start=args.start, end=args.end)
+        spark = build_session(settings, f"lakehouse-{layer}")
+        result = run_pipeline(spark, settings, catalog, datasets, selection, layers=(layer,),
+                              on_result=lambda r: print(
+                                  f"{r.layer} {r.table_name} {r.batch_id or '-'}: read {r.rows_read}, "
+                                  f"inserted {r.inserted}, updated {r.updated}, deleted {r.deleted}, "
+                                  f"quarantined {r.quarantined}, duplicates {r.duplicates}, "
+                                  f"superseded {r.superseded} ({r.duration_s:.1f}s)", flush=True))
+    except LakehouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - one line for the user; LAKEHOUSE_DEBUG=1 for the rest
+        if os.environ.get("LAKEHOUSE_DEBUG"):
+            raise
+        print(f"error: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
+              file=sys.stderr)
+        return 1
+    print(f"{layer}: {len(result.runs)} table batch(es) processed in {time.time() - t0:.1f}s (run {result.run_id})")
+    return 0

@@ -1,0 +1,145 @@
+"""Silver: typed, validated, deduplicated; MERGE upsert (SCD1) or history (SCD2).
+
+All pending batches of a dataset are planned together, as if applied oldest first, and
+written in one MERGE (one atomic Delta commit). Then their quarantine rows (replaced per
+batch, so a retry does not double them), then one audit record per batch, which marks it
+done. A crash anywhere leaves silver at a committed version; the retry re-plans against
+it, and batches already merged come out as all superseded.
+"""
+
+from __future__ import annotations
+
+from pyspark import StorageLevel
+from pyspark.sql import functions as F
+
+from lakehouse import tables
+from lakehouse.config import BRONZE, SILVER, Settings
+from lakehouse.errors import AccountingError, ExpectationFailed, SchemaDriftError
+from lakehouse.layers.bronze import ingested_batches
+from lakehouse.runs import BatchFilter, TableRun, finish_together
+from lakehouse.specs import DatasetSpec
+from lakehouse.transforms import silver as T
+
+
+def applied_batches(spark, fqname: str) -> set[str]:
+    audit = spark.table(tables.AUDIT_TABLE)
+    rows = audit.where((F.col("table_name") == fqname) & (F.col("status") == "ok")).select("batch_id").distinct()
+    return {r[0] for r in rows.collect()}
+
+
+def _count_fates(runs: dict[str, TableRun], classified, spec: DatasetSpec) -> None:
+    """Every batch's fate, rule and warning counts, in one Spark job."""
+    warn_rules = [r.name for r in T.rules(spec) if r.action == T.WARN]
+    aggs = [F.count("*").alias("n")] + [
+        F.sum(F.array_contains("_warnings", name).cast("long")).alias(f"w{i}") for i, name in enumerate(warn_rules)
+    ]
+    for row in classified.groupBy("_batch_id", "_fate", "_rule").agg(*aggs).collect():
+        run, fate, n = runs[row["_batch_id"]], row["_fate"], row["n"]
+        if fate == T.QUARANTINE:
+            run.quarantined += n
+            run.quarantined_by_rule[row["_rule"]] = n
+        elif fate == T.DROP:
+            run.dropped += n
+        elif fate == T.FAIL:
+            run.failed += n
+        elif fate == T.DUPLICATE:
+            run.duplicates += n
+        elif fate == T.SUPERSEDED:
+            run.superseded += n
+        for i, name in enumerate(warn_rules):
+            if row[f"w{i}"]:
+                run.warnings[name] = run.warnings.get(name, 0) + row[f"w{i}"]
+
+
+def _raise_failure(classified, spec: DatasetSpec) -> None:
+    row = classified.where(F.col("_fate") == T.FAIL).groupBy("_batch_id", "_rule", "_source_file").agg(
+        F.count("*").alias("n"), F.first("_reason").alias("reason")
+    ).orderBy("_batch_id", "_rule").limit(1).collect()[0]
+    where = f"silver.{spec.name} batch {row['_batch_id']}: {row['n']} record(s) in {row['_source_file']}"
+    if row["_rule"] == "schema_drift":
+        raise SchemaDriftError(f"{where} drifted from the spec: {row['reason']}; "
+                               "bronze keeps them, silver refuses (schema_drift: fail); nothing was written")
+    raise ExpectationFailed(f"{where} broke fail expectation {row['_rule']} ({row['reason']}); nothing was written")
+
+
+def _merge(spark, fqname: str, planned, spec: DatasetSpec) -> int | None:
+    """Write the plan in one MERGE; check Delta's own counts against it; return the version."""
+    if spec.scd == 2:
+        rows = T.versions_scd2(planned, spec).persist(StorageLevel.MEMORY_AND_DISK)
+        kinds = {r["_kind"]: r["count"] for r in rows.groupBy("_kind").count().collect()}
+        expected = {"numTargetRowsInserted": kinds.get("version", 0), "numTargetRowsUpdated": kinds.get("close", 0)}
+        write = tables.merge_scd2
+    else:
+        rows = T.final_scd1(planned, spec).persist(StorageLevel.MEMORY_AND_DISK)
+        finals = {r["_final"]: r["count"] for r in rows.groupBy("_final").count().collect()}
+        expected = {"numTargetRowsInserted": finals.get(T.INSERT, 0), "numTargetRowsUpdated": finals.get(T.UPDATE, 0),
+                    "numTargetRowsDeleted": finals.get(T.DELETE, 0)}
+        write = tables.merge_scd1
+    try:
+        if not any(expected.values()):
+            return None
+        write(spark, fqname, rows, spec)
+    finally:
+        rows.unpersist()
+    commit = tables.last_commit(spark, fqname)
+    actual = {k: commit["metrics"].get(k, 0) for k in expected}
+    if commit["operation"] != "MERGE" or actual != expected:
+        raise AccountingError(f"{fqname}: the MERGE wrote {actual}, the plan was {expected} "
+                              f"(operation {commit['operation']})")
+    return commit["version"]
+
+
+def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[str], run_id: str) -> list[TableRun]:
+    fqname = f"{SILVER}.{spec.name}"
+    runs = {b: TableRun("silver", fqname, b) for b in batch_ids}
+    bronze = spark.table(f"{BRONZE}.{spec.name}").where(F.col("_batch_id").isin(batch_ids))
+    for row in bronze.groupBy("_batch_id").count().collect():
+        runs[row["_batch_id"]].rows_read = row["count"]
+    classified = T.classify(bronze, spec).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        _count_fates(runs, classified, spec)
+        if any(r.failed for r in runs.values()):
+            _raise_failure(classified, spec)
+
+        state = (T.target_state_scd2 if spec.scd == 2 else T.target_state_scd1)(spark.table(fqname), spec)
+        planned = T.plan_changes(T.candidates(classified, spec), state, spec).persist(StorageLevel.MEMORY_AND_DISK)
+        for row in planned.groupBy("_batch_id", "_change").count().collect():
+            run = runs[row["_batch_id"]]
+            attr = {T.INSERT: "inserted", T.UPDATE: "updated", T.DELETE: "deleted"}.get(row["_change"], "superseded")
+            setattr(run, attr, getattr(run, attr) + row["count"])
+        for run in runs.values():
+            run.check_closed()
+        try:
+            version = _merge(spark, fqname, planned, spec)
+        finally:
+            planned.unpersist()
+
+        if any(r.quarantined for r in runs.values()):
+            tables.replace_quarantine(spark, classified.where(F.col("_fate") == T.QUARANTINE).select(
+                F.lit(spec.name).alias("dataset"), F.col("_batch_id").alias("batch_id"), F.col("_rule").alias("rule"),
+                F.col("_reason").alias("reason"), F.col("_raw").alias("raw"),
+                F.col("_source_file").alias("source_file"), F.lit(run_id).alias("run_id"),
+                F.current_timestamp().alias("quarantined_at"),
+            ), spec.name, batch_ids)
+    finally:
+        classified.unpersist()
+    for run in runs.values():
+        run.delta_version = version
+    return finish_together([runs[b] for b in batch_ids])
+
+
+def run_silver(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter, run_id: str,
+               on_result=None) -> list[TableRun]:
+    """Apply every bronze batch in `selection` that silver has not applied yet."""
+    fqname = f"{SILVER}.{spec.name}"
+    tables.ensure_table(spark, settings, fqname, tables.silver_schema(spec), change_feed=True)
+    done = applied_batches(spark, fqname)
+    pending = sorted(b for b in ingested_batches(spark, f"{BRONZE}.{spec.name}") if selection.accepts(b) and b not in done)
+    if not pending:
+        return []
+    results = apply_batches(spark, settings, spec, pending, run_id)
+    tables.append_audit(spark, [r.audit_record(run_id) for r in results])
+    for run in results:
+        if on_result:
+            on_result(run)
+    return results

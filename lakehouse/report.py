@@ -1,0 +1,76 @@
+"""The run summary a person reads at a glance, and tables of query results."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections import defaultdict
+
+from rich.console import Console
+from rich.table import Table
+
+from lakehouse.pipeline import PipelineResult
+
+
+def summary_table(result: PipelineResult, elapsed_s: float) -> Table:
+    per_dataset: dict[str, dict] = defaultdict(lambda: defaultdict(float))
+    for run in result.by_layer("bronze") + result.by_layer("silver"):
+        row = per_dataset[run.table_name.split(".", 1)[1]]
+        row["batches"] = max(row["batches"], 0)
+        if run.layer == "bronze":
+            row["bronze"] += run.inserted
+            row["batches"] += 1
+        else:
+            for k in ("inserted", "updated", "deleted", "quarantined", "duplicates", "superseded", "dropped"):
+                row[k] += getattr(run, k)
+        row["seconds"] += run.duration_s
+    table = Table(title=f"lakehouse run {result.run_id}: {elapsed_s:.1f}s", title_justify="left")
+    for name, justify in [("dataset", "left"), ("batches", "right"), ("bronze rows", "right"), ("inserted", "right"),
+                          ("updated", "right"), ("deleted", "right"), ("quarantined", "right"),
+                          ("duplicates", "right"), ("superseded", "right"), ("time", "right")]:
+        table.add_column(name, justify=justify)
+    for name, row in sorted(per_dataset.items()):
+        table.add_row(name, *[f"{int(row[k]):,}" for k in ("batches", "bronze", "inserted", "updated", "deleted",
+                                                            "quarantined", "duplicates", "superseded")],
+                      f"{row['seconds']:.1f}s")
+    for run in result.by_layer("gold"):
+        table.add_row(run.table_name, "", f"{run.rows_read:,} rows", f"{run.inserted:,}", f"{run.updated:,}",
+                      f"{run.deleted:,}", "", "", "", f"{run.duration_s:.1f}s", style="cyan")
+    return table
+
+
+def print_summary(console: Console, result: PipelineResult, elapsed_s: float) -> None:
+    if not result.runs:
+        console.print(f"[green]Nothing new to process[/] (run {result.run_id}, {elapsed_s:.1f}s): "
+                      "every landing batch is already in bronze, silver and gold.")
+        return
+    console.print(summary_table(result, elapsed_s))
+    rules: dict[str, int] = defaultdict(int)
+    for run in result.by_layer("silver"):
+        for rule, n in run.quarantined_by_rule.items():
+            rules[rule] += n
+    if rules:
+        console.print("quarantined by rule: " + ", ".join(f"{k} {v}" for k, v in sorted(rules.items()))
+                      + "  (see ops.quarantine)")
+    warnings: dict[str, int] = defaultdict(int)
+    for run in result.by_layer("silver"):
+        for rule, n in run.warnings.items():
+            warnings[rule] += n
+    if warnings:
+        console.print("warnings (kept): " + ", ".join(f"{k} {v}" for k, v in sorted(warnings.items())))
+
+
+def render_rows(columns: list[str], rows: list[tuple], fmt: str, console: Console) -> None:
+    # csv and json go to stdout untouched by rich, for other programs to read.
+    if fmt == "json":
+        sys.stdout.write(json.dumps([dict(zip(columns, r)) for r in rows], default=str) + "\n")
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        table = Table(*columns)
+        for r in rows:
+            table.add_row(*["NULL" if v is None else str(v) for v in r])
+        console.print(table)

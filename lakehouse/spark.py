@@ -1,0 +1,93 @@
+"""The one place a SparkSession is configured, for every profile.
+
+`spark_conf` is pure (settings -> dict) so the same configuration feeds an in-process
+session, a spark-submit command line and the Thrift server.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lakehouse.config import PROJECT_ROOT, Settings
+
+LOG4J_CONFIG = PROJECT_ROOT / "spark" / "conf" / "log4j2.properties"
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    conf = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": settings.warehouse_uri,
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.memory": settings.driver_memory,
+        "spark.ui.showConsoleProgress": "false",
+        # Delta replays its log with this many partitions (default 50): far too many here.
+        "spark.databricks.delta.snapshotPartitions": str(settings.shuffle_partitions),
+        # Silver must never widen a schema by itself: drift is rejected, not merged.
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    }
+    jars = settings.jar_paths()
+    if jars:
+        conf["spark.jars"] = ",".join(jars)
+    if settings.profile == "local":
+        conf.update(_local_conf(settings))
+    else:
+        conf.update(_cluster_conf(settings))
+    return conf
+
+
+def _local_conf(settings: Settings) -> dict[str, str]:
+    # The embedded Derby metastore lives in the runtime directory, not in the cwd.
+    return {
+        "spark.ui.enabled": "false",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:derby:;databaseName={settings.metastore_dir};create=true"
+        ),
+        "spark.driver.extraJavaOptions": (
+            f"-Dderby.system.home={settings.home} -Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"
+        ),
+    }
+
+
+def _cluster_conf(settings: Settings) -> dict[str, str]:
+    conf = {
+        "spark.hadoop.hive.metastore.uris": settings.metastore_uri,
+        "spark.hadoop.fs.s3a.endpoint": settings.s3_endpoint,
+        "spark.hadoop.fs.s3a.path.style.access": str(settings.s3_path_style_access).lower(),
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": str(settings.s3_endpoint.startswith("https")).lower(),
+        "spark.hadoop.fs.s3a.aws.credentials.provider": (
+            "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+        ),
+        "spark.hadoop.fs.s3a.access.key": settings.s3_access_key.get_secret_value(),
+        "spark.hadoop.fs.s3a.secret.key": settings.s3_secret_key.get_secret_value(),
+    }
+    if settings.spark_auth_secret is not None:
+        conf["spark.authenticate"] = "true"
+        conf["spark.authenticate.secret"] = settings.spark_auth_secret.get_secret_value()
+    return conf
+
+
+def launched_by_spark_submit() -> bool:
+    """True inside a driver started by spark-submit, which already fixed master and jars."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def build_session(settings: Settings, app_name: str = "lakehouse"):
+    """The platform's SparkSession: Delta, the metastore and storage of the chosen profile."""
+    from pyspark.sql import SparkSession
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if settings.profile == "local":
+        # Bind the local driver to loopback: no hostname lookup, nothing listening outside.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.appName(app_name)
+    if not launched_by_spark_submit():
+        builder = builder.master(settings.spark_master)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.enableHiveSupport().getOrCreate()
+    spark.sparkContext.setLogLevel(settings.log_level)
+    return spark

@@ -1,0 +1,203 @@
+"""Declared pipelines: one YAML spec per dataset (pipelines/datasets) and per gold table
+(pipelines/gold). Specs validate themselves on load; a bad spec is one error naming the
+file and the field. Adding a dataset means adding a spec, not Python."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lakehouse.errors import SpecError
+
+IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+_SIMPLE_TYPES = {"string", "int", "bigint", "double", "boolean", "date", "timestamp"}
+_DECIMAL = re.compile(r"^decimal\((\d{1,2}),(\d{1,2})\)$")
+
+Action = Literal["warn", "drop", "quarantine", "fail"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Column(_Strict):
+    name: str = Field(pattern=IDENTIFIER)
+    type: str
+    required: bool = False
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        value = value.replace(" ", "").lower()
+        if value not in _SIMPLE_TYPES and not _DECIMAL.match(value):
+            raise ValueError(f"unknown type {value!r} (use {', '.join(sorted(_SIMPLE_TYPES))} or decimal(p,s))")
+        return value
+
+
+class Expectation(_Strict):
+    """A row-level rule. A row that violates it is handled by `action`."""
+
+    name: str = Field(pattern=IDENTIFIER)
+    type: Literal["not_null", "accepted_values", "range", "regex", "expression"]
+    column: str | None = None
+    values: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
+    pattern: str | None = None
+    expr: str | None = Field(None, description="SQL that is true for a valid row")
+    action: Action = "quarantine"
+
+    @model_validator(mode="after")
+    def _arguments_match_type(self) -> "Expectation":
+        needs = {
+            "not_null": ["column"],
+            "accepted_values": ["column", "values"],
+            "range": ["column"],
+            "regex": ["column", "pattern"],
+            "expression": ["expr"],
+        }[self.type]
+        missing = [name for name in needs if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"expectation {self.name!r} of type {self.type} needs {', '.join(missing)}")
+        if self.type == "range" and self.min is None and self.max is None:
+            raise ValueError(f"range expectation {self.name!r} needs min or max")
+        return self
+
+
+class Source(_Strict):
+    format: Literal["csv", "jsonl"]
+    path: str | None = Field(None, description="folder under the landing root; default: the dataset name")
+
+
+class Operation(_Strict):
+    """The CDC operation column: which values mean delete. Every other value is an upsert."""
+
+    column: str
+    delete_values: list[str] = ["D"]
+
+
+class DatasetSpec(_Strict):
+    name: str = Field(pattern=IDENTIFIER)
+    description: str = ""
+    source: Source
+    columns: list[Column] = Field(min_length=1)
+    keys: list[str] = Field(min_length=1)
+    ordering: str = Field(description="column whose larger value is the newer version of a key")
+    operation: Operation | None = None
+    scd: Literal[1, 2] = 1
+    schema_drift: Literal["fail", "quarantine"] = "fail"
+    expectations: list[Expectation] = []
+
+    @model_validator(mode="after")
+    def _columns_exist(self) -> "DatasetSpec":
+        names = [c.name for c in self.columns]
+        duplicated = {n for n in names if names.count(n) > 1}
+        if duplicated:
+            raise ValueError(f"columns declared twice: {', '.join(sorted(duplicated))}")
+        referenced = {"keys": self.keys, "ordering": [self.ordering]}
+        if self.operation:
+            referenced["operation.column"] = [self.operation.column]
+        for e in self.expectations:
+            if e.column:
+                referenced[f"expectations.{e.name}.column"] = [e.column]
+        for field, cols in referenced.items():
+            unknown = [c for c in cols if c not in names]
+            if unknown:
+                raise ValueError(f"{field} names unknown column(s) {', '.join(unknown)}")
+        rules = [e.name for e in self.expectations]
+        if len(rules) != len(set(rules)):
+            raise ValueError("expectation names must be unique")
+        return self
+
+    @property
+    def landing_folder(self) -> str:
+        return self.source.path or self.name
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def data_columns(self) -> list[Column]:
+        """The columns silver keeps: all but the CDC operation column."""
+        op = self.operation.column if self.operation else None
+        return [c for c in self.columns if c.name != op]
+
+
+class Incremental(_Strict):
+    """Recompute only the partitions a change touched.
+
+    `touched_sql` selects the partition values to recompute from views named
+    `changes_<dataset>` (the Delta change feed of each silver source since the last build),
+    joined to silver as needed. A source with no changes has an empty view.
+    """
+
+    partition_column: str
+    touched_sql: str
+
+
+class GoldSpec(_Strict):
+    name: str = Field(pattern=IDENTIFIER)
+    description: str = ""
+    sources: list[str] = Field(min_length=1, description="silver datasets the SQL reads")
+    keys: list[str] = Field(min_length=1)
+    sql: str
+    incremental: Incremental | None = None
+
+    @model_validator(mode="after")
+    def _every_source_has_a_change_view(self) -> "GoldSpec":
+        # A source whose changes touched_sql ignores would leave stale partitions behind.
+        if self.incremental:
+            ignored = [s for s in self.sources if f"changes_{s}" not in self.incremental.touched_sql]
+            if ignored:
+                raise ValueError(f"incremental.touched_sql must read changes_{ignored[0]} (every source can change)")
+        return self
+
+
+class Catalog(_Strict):
+    datasets: dict[str, DatasetSpec]
+    gold: dict[str, GoldSpec]
+
+    def select(self, names: list[str] | None) -> list[DatasetSpec]:
+        if not names:
+            return list(self.datasets.values())
+        unknown = [n for n in names if n not in self.datasets]
+        if unknown:
+            raise SpecError(f"unknown dataset(s): {', '.join(unknown)} (known: {', '.join(self.datasets)})")
+        return [self.datasets[n] for n in names]
+
+
+def _load_one(path: Path, model: type[BaseModel]):
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: a spec must be a YAML mapping")
+    try:
+        spec = model.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "spec"
+        raise SpecError(f"{path}: {where}: {err['msg']}") from None
+    if spec.name != path.stem:
+        raise SpecError(f"{path}: name: {spec.name!r} must match the file name {path.stem!r}")
+    return spec
+
+
+def load_catalog(specs_dir: Path) -> Catalog:
+    if not specs_dir.is_dir():
+        raise SpecError(f"{specs_dir}: specs folder not found")
+    datasets = {p.stem: _load_one(p, DatasetSpec) for p in sorted((specs_dir / "datasets").glob("*.yaml"))}
+    gold = {p.stem: _load_one(p, GoldSpec) for p in sorted((specs_dir / "gold").glob("*.yaml"))}
+    if not datasets:
+        raise SpecError(f"{specs_dir}/datasets: no dataset specs (*.yaml)")
+    for g in gold.values():
+        unknown = [s for s in g.sources if s not in datasets]
+        if unknown:
+            raise SpecError(f"{specs_dir}/gold/{g.name}.yaml: sources: unknown dataset(s) {', '.join(unknown)}")
+    return Catalog(datasets=datasets, gold=gold)

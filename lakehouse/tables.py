@@ -1,0 +1,199 @@
+"""Storage semantics of the lakehouse's Delta tables: create, append, MERGE upsert, SCD2,
+gold refresh by difference, quarantine and audit. The only module that writes tables.
+
+Every table is registered in the metastore with an explicit location under the
+warehouse, so the local and cluster profiles differ only in the location's scheme.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    DoubleType, LongType, MapType, StringType, StructField, StructType, TimestampType,
+)
+
+from lakehouse.config import DATABASES, OPS, Settings
+from lakehouse.specs import DatasetSpec
+
+QUARANTINE_TABLE = f"{OPS}.quarantine"
+AUDIT_TABLE = f"{OPS}.audit"
+
+BRONZE_META = [
+    StructField("_malformed_reason", StringType()),
+    StructField("_schema_drift", StringType()),
+    StructField("_rescued_data", StringType()),
+    StructField("_raw", StringType()),
+    StructField("_source_file", StringType()),
+    StructField("_batch_id", StringType()),
+    StructField("_ingested_at", TimestampType()),
+]
+
+QUARANTINE_SCHEMA = StructType([
+    StructField("dataset", StringType()),
+    StructField("batch_id", StringType()),
+    StructField("rule", StringType()),
+    StructField("reason", StringType()),
+    StructField("raw", StringType()),
+    StructField("source_file", StringType()),
+    StructField("run_id", StringType()),
+    StructField("quarantined_at", TimestampType()),
+])
+
+AUDIT_COUNTS = ["rows_read", "inserted", "updated", "deleted", "quarantined", "dropped", "duplicates", "superseded"]
+AUDIT_SCHEMA = StructType([
+    StructField("run_id", StringType()),
+    StructField("layer", StringType()),
+    StructField("table_name", StringType()),
+    StructField("batch_id", StringType()),
+    StructField("started_at", TimestampType()),
+    StructField("duration_s", DoubleType()),
+    *[StructField(c, LongType()) for c in AUDIT_COUNTS],
+    StructField("warnings", MapType(StringType(), LongType())),
+    StructField("quarantined_by_rule", MapType(StringType(), LongType())),
+    StructField("delta_version", LongType()),
+    StructField("source_versions", MapType(StringType(), LongType())),
+    StructField("status", StringType()),
+    StructField("detail", StringType()),
+])
+
+
+def ensure_databases(spark, settings: Settings) -> None:
+    for db in DATABASES:
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {db} LOCATION '{settings.table_location(db, '')}'")
+
+
+def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
+                 partition_by: tuple[str, ...] = (), change_feed: bool = False) -> DeltaTable:
+    db, name = fqname.split(".")
+    builder = (
+        DeltaTable.createIfNotExists(spark).tableName(fqname).addColumns(schema)
+        .location(settings.table_location(db, name))
+    )
+    if partition_by:
+        builder = builder.partitionedBy(*partition_by)
+    if change_feed:
+        builder = builder.property("delta.enableChangeDataFeed", "true")
+    return builder.execute()
+
+
+def ensure_ops_tables(spark, settings: Settings) -> None:
+    ensure_databases(spark, settings)
+    # Partitioned by batch so replacing one batch's rows touches only that partition.
+    ensure_table(spark, settings, QUARANTINE_TABLE, QUARANTINE_SCHEMA, partition_by=("dataset", "batch_id"))
+    ensure_table(spark, settings, AUDIT_TABLE, AUDIT_SCHEMA)
+
+
+def bronze_schema(spec: DatasetSpec) -> StructType:
+    return StructType([StructField(c, StringType()) for c in spec.column_names] + BRONZE_META)
+
+
+def silver_schema(spec: DatasetSpec) -> StructType:
+    fields = [StructField(c.name, _spark_type(c.type)) for c in spec.data_columns]
+    if spec.scd == 2:
+        fields += [StructField("valid_from", TimestampType()), StructField("valid_to", TimestampType()),
+                   StructField("is_current", _spark_type("boolean"))]
+    return StructType(fields + [StructField("_batch_id", StringType())])
+
+
+def _spark_type(ddl: str):
+    from pyspark.sql.types import _parse_datatype_string
+
+    return _parse_datatype_string(ddl)
+
+
+def last_commit(spark, fqname: str) -> dict:
+    row = DeltaTable.forName(spark, fqname).history(1).collect()[0]
+    metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v.lstrip("-").isdigit()}
+    return {"version": row["version"], "operation": row["operation"], "metrics": metrics}
+
+
+def current_version(spark, fqname: str) -> int:
+    return last_commit(spark, fqname)["version"]
+
+
+# -- bronze -------------------------------------------------------------------------------
+def append(df: DataFrame, fqname: str) -> None:
+    # DataFrameWriterV2 writes through the Delta catalog and leaves the metastore entry as
+    # is (saveAsTable would try to alter it in the Hive metastore on every write).
+    df.writeTo(fqname).append()
+
+
+# -- silver -------------------------------------------------------------------------------
+def merge_scd1(spark, fqname: str, final: DataFrame, spec: DatasetSpec) -> None:
+    """Apply the newest change per key (`_final`: insert, update or delete)."""
+    cols = [c.name for c in spec.data_columns] + ["_batch_id"]
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.keys)
+    (
+        DeltaTable.forName(spark, fqname).alias("t")
+        .merge(final.alias("s"), on)
+        .whenMatchedDelete(condition="s._final = 'delete'")
+        .whenMatchedUpdate(condition="s._final = 'update'", set={f"`{c}`": f"s.`{c}`" for c in cols})
+        .whenNotMatchedInsert(condition="s._final = 'insert'", values={f"`{c}`": f"s.`{c}`" for c in cols})
+        .execute()
+    )
+
+
+def merge_scd2(spark, fqname: str, rows: DataFrame, spec: DatasetSpec) -> None:
+    """Close current versions (`_kind` close) and insert new ones (`_kind` version).
+
+    New versions carry a NULL merge key, so they never match and always insert."""
+    cols = [c.name for c in spec.data_columns] + ["_batch_id", "valid_from", "valid_to", "is_current"]
+    closing = F.col("_kind") == "close"
+    staged = rows.select(
+        *[F.when(closing, F.col(k)).alias(f"_mk_{k}") for k in spec.keys], *cols, "_kind"
+    )
+    on = " AND ".join(f"t.`{k}` = s.`_mk_{k}`" for k in spec.keys) + " AND t.is_current"
+    (
+        DeltaTable.forName(spark, fqname).alias("t")
+        .merge(staged.alias("s"), on)
+        .whenMatchedUpdate(condition="s._kind = 'close'", set={"is_current": "false", "valid_to": "s.valid_to"})
+        .whenNotMatchedInsert(condition="s._kind = 'version'", values={f"`{c}`": f"s.`{c}`" for c in cols})
+        .execute()
+    )
+
+
+def replace_quarantine(spark, rows: DataFrame, dataset: str, batch_ids: list[str]) -> None:
+    """Idempotent per (dataset, batch): a retried batch replaces its own quarantine rows."""
+    rows.writeTo(QUARANTINE_TABLE).overwrite((F.col("dataset") == dataset) & F.col("batch_id").isin(batch_ids))
+
+
+def append_audit(spark, records: list[dict]) -> None:
+    if records:
+        append(spark.createDataFrame(records, AUDIT_SCHEMA), AUDIT_TABLE)
+
+
+# -- gold ---------------------------------------------------------------------------------
+def sql_literal(value) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime):
+        return f"TIMESTAMP'{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"DATE'{value.isoformat()}'"
+    if isinstance(value, (int, float, Decimal)):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def merge_by_difference(spark, fqname: str, result: DataFrame, keys: list[str], scope: str | None = None) -> None:
+    """Make the table equal to `result` (within `scope`, a SQL condition on the target) by
+    writing only what differs: changed rows update, new rows insert, vanished rows delete.
+    An unchanged result rewrites nothing."""
+    values = [c for c in result.columns if c not in keys]
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    if scope:
+        on = f"({scope}) AND {on}"
+    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in values) or "false"
+    (
+        DeltaTable.forName(spark, fqname).alias("t")
+        .merge(result.alias("s"), on)
+        .whenMatchedUpdateAll(condition=changed)
+        .whenNotMatchedInsertAll()
+        .whenNotMatchedBySourceDelete(condition=scope)
+        .execute()
+    )

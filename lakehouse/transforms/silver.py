@@ -1,0 +1,257 @@
+"""Bronze records -> silver candidates. Pure: no I/O, no session, no settings.
+
+`classify` gives every bronze record one fate, so a batch's accounting closes by
+construction and can be checked:
+
+- quarantine / drop / fail: the first blocking rule it breaks (malformed, schema drift,
+  type mismatch, then the spec's expectations in declared order);
+- duplicate: an exact repeat of a key at the same ordering value in the same batch;
+- superseded: an older version of a key within the batch;
+- candidate: the newest version of its key in its batch, to be merged into silver.
+
+Warn-level rules never change a fate; they are counted per rule in `_warnings`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from lakehouse.specs import DatasetSpec, Expectation
+
+QUARANTINE, DROP, FAIL, WARN = "quarantine", "drop", "fail", "warn"
+DUPLICATE, SUPERSEDED, CANDIDATE = "duplicate", "superseded", "candidate"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    action: str
+    violated: Column  # true when the row breaks the rule
+    reason: Column
+
+
+def _q(name: str) -> str:
+    return f"`{name}`"
+
+
+def _sql_list(values: list[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def expectation_violation(e: Expectation) -> str:
+    """SQL that is true when a row violates `e`. Nulls pass every rule but not_null."""
+    col = _q(e.column) if e.column else None
+    if e.type == "not_null":
+        return f"{col} IS NULL"
+    if e.type == "accepted_values":
+        return f"{col} IS NOT NULL AND CAST({col} AS STRING) NOT IN ({_sql_list(e.values)})"
+    if e.type == "range":
+        bounds = []
+        if e.min is not None:
+            bounds.append(f"{col} < {e.min}")
+        if e.max is not None:
+            bounds.append(f"{col} > {e.max}")
+        return f"{col} IS NOT NULL AND ({' OR '.join(bounds)})"
+    if e.type == "regex":
+        return f"{col} IS NOT NULL AND NOT ({col} RLIKE '{e.pattern.replace(chr(39), chr(39) * 2)}')"
+    return f"NOT COALESCE(({e.expr}), FALSE)"
+
+
+def _raw_name(column: str) -> str:
+    return f"__raw_{column}"
+
+
+def _type_mismatch(column: str, type_: str) -> Column:
+    raw, typed = F.col(_raw_name(column)), F.col(column)
+    bad = raw.isNotNull() & typed.isNull()
+    if type_.startswith("decimal"):
+        # Casting '12.999' to decimal(10,2) rounds silently; a value must fit its type exactly.
+        bad = bad | (raw.isNotNull() & (F.expr(f"try_cast({_q(_raw_name(column))} AS DECIMAL(38,18))") != typed))
+    return bad
+
+
+def rules(spec: DatasetSpec) -> list[Rule]:
+    """All rules of a dataset, in the order they are applied."""
+    out = [
+        Rule("malformed", QUARANTINE, F.col("_malformed_reason").isNotNull(), F.col("_malformed_reason")),
+        Rule(
+            "schema_drift",
+            FAIL if spec.schema_drift == "fail" else QUARANTINE,
+            F.col("_schema_drift").isNotNull(),
+            F.col("_schema_drift"),
+        ),
+    ]
+    for c in spec.columns:
+        out.append(Rule(
+            f"type_mismatch:{c.name}", QUARANTINE, _type_mismatch(c.name, c.type),
+            F.concat(F.lit(f"{c.name}: not a valid {c.type}: "), F.col(_raw_name(c.name))),
+        ))
+    for c in spec.columns:
+        if c.required:
+            out.append(Rule(f"not_null:{c.name}", QUARANTINE, F.col(c.name).isNull(), F.lit(f"{c.name} is required")))
+    for e in spec.expectations:
+        detail = f"{e.column} = " if e.column else ""
+        reason = F.concat(F.lit(f"{e.name}: {detail}"), F.coalesce(F.col(e.column).cast("string"), F.lit("null"))) \
+            if e.column else F.lit(f"{e.name}: {e.expr}")
+        out.append(Rule(e.name, e.action, F.expr(expectation_violation(e)), reason))
+    return out
+
+
+def classify(bronze: DataFrame, spec: DatasetSpec) -> DataFrame:
+    """Type the bronze strings and give every record its fate (see the module docstring).
+
+    Adds `_fate`, `_rule`, `_reason`, `_warnings` (array of warn rules broken) and keeps the
+    raw record text in `_raw` for whatever is not a candidate.
+    """
+    names = spec.column_names
+    meta = [c for c in bronze.columns if c not in names]
+    typed = bronze.select(
+        *meta,
+        *[F.col(_q(n)).alias(_raw_name(n)) for n in names],
+        *[F.expr(f"try_cast({_q(n)} AS {c.type})").alias(n) for n, c in zip(names, spec.columns)],
+    )
+    all_rules = rules(spec)
+    blocking = [r for r in all_rules if r.action != WARN]
+    warnings = [r for r in all_rules if r.action == WARN]
+
+    def first_broken(value) -> Column:
+        expr = F.when(blocking[0].violated, value(blocking[0]))
+        for r in blocking[1:]:
+            expr = expr.when(r.violated, value(r))
+        return expr
+
+    warned = (
+        F.filter(F.array(*[F.when(r.violated, F.lit(r.name)) for r in warnings]), lambda x: x.isNotNull())
+        if warnings else F.array().cast("array<string>")
+    )
+    raw_record = F.coalesce(F.col("_raw"), F.to_json(F.struct(*[F.col(_raw_name(n)).alias(n) for n in names])))
+    flagged = typed.select(
+        "*",
+        first_broken(lambda r: F.lit(r.name)).alias("_rule"),
+        first_broken(lambda r: F.lit(r.action)).alias("_action"),
+        first_broken(lambda r: r.reason).alias("_reason"),
+        warned.alias("_warnings"),
+    ).withColumn("_raw", raw_record)
+
+    keys = [F.col(k) for k in spec.keys]
+    ordering = F.col(spec.ordering)
+    clean = F.col("_action").isNull()
+    # `_raw` breaks ties among exact repeats, so the same copy survives on every rerun.
+    same_version = Window.partitionBy("_batch_id", clean, *keys, ordering).orderBy("_raw")
+    ranked = flagged.withColumn("_version_rank", F.row_number().over(same_version))
+    # Rank versions of a key among first copies only, so a duplicate never hides the newest.
+    first_copy = clean & (F.col("_version_rank") == 1)
+    same_key = Window.partitionBy("_batch_id", first_copy, *keys).orderBy(ordering.desc(), F.col("_raw"))
+    ranked = ranked.withColumn("_key_rank", F.row_number().over(same_key))
+    fate = (
+        F.when(~clean, F.col("_action"))
+        .when(F.col("_version_rank") > 1, F.lit(DUPLICATE))
+        .when(F.col("_key_rank") > 1, F.lit(SUPERSEDED))
+        .otherwise(F.lit(CANDIDATE))
+    )
+    return ranked.withColumn("_fate", fate).drop("_version_rank", "_key_rank", "_action", *[_raw_name(n) for n in names])
+
+
+def candidates(classified: DataFrame, spec: DatasetSpec) -> DataFrame:
+    """The newest version of each key, typed, with `_is_delete` from the CDC column."""
+    op = spec.operation
+    is_delete = F.col(op.column).isin(op.delete_values) if op else F.lit(False)
+    cols = [c.name for c in spec.data_columns]
+    return classified.where(F.col("_fate") == CANDIDATE).select(
+        *cols, F.coalesce(is_delete, F.lit(False)).alias("_is_delete"), "_batch_id"
+    )
+
+
+INSERT, UPDATE, DELETE = "insert", "update", "delete"
+APPLIED = (INSERT, UPDATE, DELETE)
+
+
+def target_state_scd1(target: DataFrame, spec: DatasetSpec) -> DataFrame:
+    """Per key in silver: whether it exists and the ordering value of its last change."""
+    return target.select(*spec.keys, F.lit(True).alias("_t_exists"), F.col(spec.ordering).alias("_t_last"))
+
+
+def target_state_scd2(target: DataFrame, spec: DatasetSpec) -> DataFrame:
+    """Per key in SCD2 history: whether a current version exists, and the last change
+    (the newest valid_from, or valid_to when the key was closed by a delete)."""
+    return target.groupBy(*spec.keys).agg(
+        F.max(F.col("is_current").cast("int")).cast("boolean").alias("_t_exists"),
+        F.max(F.greatest("valid_from", F.coalesce("valid_to", "valid_from"))).alias("_t_last"),
+    )
+
+
+def plan_changes(cands: DataFrame, state: DataFrame, spec: DatasetSpec) -> DataFrame:
+    """What each candidate does when its batches are applied oldest first: `_change` is
+    insert, update, delete or superseded. Equivalent to merging batch after batch, but
+    computed for all pending batches at once so they can be written in one MERGE.
+
+    A candidate applies only if it is newer than silver's last change of the key and than
+    every candidate of the key in an earlier batch; so a replayed batch is all superseded.
+    """
+    o = F.col(spec.ordering)
+    earlier = Window.partitionBy(*spec.keys).orderBy("_batch_id").rowsBetween(Window.unboundedPreceding, -1)
+    prev_max = F.max(o).over(earlier)
+    prev_is_delete = F.max_by("_is_delete", o).over(earlier)
+    joined = cands.join(state, on=spec.keys, how="left")
+    high_water = F.greatest(F.col("_t_last"), F.col("_prev_max"))
+    applies = high_water.isNull() | (o > high_water)
+    # Did the key exist just before this candidate? The newest earlier candidate decides,
+    # if it was newer than silver; otherwise silver does.
+    exists = (
+        F.when(F.col("_prev_max").isNotNull() & (F.col("_t_last").isNull() | (F.col("_prev_max") > F.col("_t_last"))),
+               ~F.col("_prev_is_delete"))
+        .otherwise(F.coalesce(F.col("_t_exists"), F.lit(False)))
+    )
+    deleting = F.col("_is_delete")
+    change = (
+        F.when(~applies, F.lit(SUPERSEDED))
+        .when(deleting & exists, F.lit(DELETE))
+        .when(deleting, F.lit(SUPERSEDED))  # deleting a key silver does not hold: nothing to do
+        .when(exists, F.lit(UPDATE))
+        .otherwise(F.lit(INSERT))
+    )
+    return (
+        joined.withColumn("_prev_max", prev_max).withColumn("_prev_is_delete", prev_is_delete)
+        .withColumn("_change", change).drop("_prev_max", "_prev_is_delete")
+    )
+
+
+def final_scd1(planned: DataFrame, spec: DatasetSpec) -> DataFrame:
+    """One row per key that changed: its newest applied version, and `_final` = what the
+    MERGE does to silver (insert, update or delete)."""
+    applied = planned.where(F.col("_change").isin(*APPLIED))
+    newest = Window.partitionBy(*spec.keys).orderBy(F.col(spec.ordering).desc())
+    last = applied.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
+    existed = F.coalesce(F.col("_t_exists"), F.lit(False))
+    final = (
+        F.when(F.col("_is_delete") & existed, F.lit(DELETE))
+        .when(F.col("_is_delete"), F.lit(None))  # created and deleted within these batches
+        .when(existed, F.lit(UPDATE))
+        .otherwise(F.lit(INSERT))
+    )
+    return last.withColumn("_final", final).where(F.col("_final").isNotNull())
+
+
+def versions_scd2(planned: DataFrame, spec: DatasetSpec) -> DataFrame:
+    """The rows the MERGE writes into SCD2 history, `_kind` saying which:
+    - close: the key's current silver row ends at its first applied change (`valid_to`);
+    - version: a new version, valid from its ordering value until the next applied change.
+    """
+    o = F.col(spec.ordering)
+    applied = planned.where(F.col("_change").isin(*APPLIED))
+    by_key = Window.partitionBy(*spec.keys).orderBy(o)
+    versions = (
+        applied.withColumn("valid_from", o).withColumn("valid_to", F.lead(o).over(by_key))
+        .where(~F.col("_is_delete"))
+        .withColumn("is_current", F.col("valid_to").isNull())
+        .withColumn("_kind", F.lit("version"))
+    )
+    closes = (
+        applied.where(F.coalesce(F.col("_t_exists"), F.lit(False)))
+        .groupBy(*spec.keys).agg(F.min(o).alias("valid_to"))
+        .withColumn("_kind", F.lit("close"))
+    )
+    return versions.unionByName(closes, allowMissingColumns=True)
