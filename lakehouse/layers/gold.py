@@ -31,19 +31,24 @@ def last_build(spark, fqname: str) -> dict[str, int] | None:
 
 def _touched_partitions(spark, spec: GoldSpec, previous: dict[str, int], current: dict[str, int]) -> list | None:
     """Partition values the changes since `previous` can affect; None means rebuild all."""
-    for source in spec.sources:
-        if source not in previous:
-            return None
-        view = f"changes_{source}"
-        if current[source] > previous[source]:
-            try:
-                spark.sql(f"SELECT * FROM table_changes('{SILVER}.{source}', {previous[source] + 1}, "
-                          f"{current[source]})").createOrReplaceTempView(view)
-            except AnalysisException:  # change feed no longer there (vacuumed): rebuild
-                return None
-        else:
-            spark.table(f"{SILVER}.{source}").where("false").createOrReplaceTempView(view)
-    return [r[0] for r in spark.sql(spec.incremental.touched_sql).distinct().collect() if r[0] is not None]
+    if any(s not in previous for s in spec.sources):
+        return None
+    views = [f"changes_{s}" for s in spec.sources]
+    try:
+        for source, view in zip(spec.sources, views):
+            if current[source] > previous[source]:
+                try:
+                    changes = spark.sql(f"SELECT * FROM table_changes('{SILVER}.{source}', "
+                                        f"{previous[source] + 1}, {current[source]})")
+                except AnalysisException:  # the change feed is gone (vacuumed): rebuild everything
+                    return None
+            else:
+                changes = spark.table(f"{SILVER}.{source}").where("false")
+            changes.createOrReplaceTempView(view)
+        return [r[0] for r in spark.sql(spec.incremental.touched_sql).distinct().collect() if r[0] is not None]
+    finally:
+        for view in views:
+            spark.catalog.dropTempView(view)
 
 
 def build_gold(spark, settings: Settings, spec: GoldSpec) -> TableRun | None:

@@ -1,0 +1,180 @@
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from lakehouse.specs import DatasetSpec
+from lakehouse.transforms import silver as T
+
+SPEC = DatasetSpec.model_validate({
+    "name": "items",
+    "source": {"format": "csv"},
+    "columns": [
+        {"name": "id", "type": "string", "required": True},
+        {"name": "qty", "type": "int", "required": True},
+        {"name": "price", "type": "decimal(10,2)"},
+        {"name": "status", "type": "string"},
+        {"name": "ts", "type": "timestamp", "required": True},
+        {"name": "op", "type": "string"},
+    ],
+    "keys": ["id"],
+    "ordering": "ts",
+    "operation": {"column": "op", "delete_values": ["D"]},
+    "expectations": [
+        {"name": "qty_range", "type": "range", "column": "qty", "min": 1, "max": 10},
+        {"name": "status_known", "type": "accepted_values", "column": "status", "values": ["a", "b"]},
+        {"name": "status_not_b", "type": "expression", "expr": "status <> 'b'", "action": "warn"},
+        {"name": "price_cap", "type": "range", "column": "price", "max": 100, "action": "drop"},
+    ],
+})
+BRONZE_COLS = "id string, qty string, price string, status string, ts string, op string, " \
+              "_malformed_reason string, _schema_drift string, _rescued_data string, _raw string, " \
+              "_source_file string, _batch_id string"
+
+
+def bronze(spark, *rows, batch="2026-01-01"):
+    full = [(*r, None, None, None, None, "f.csv", batch) if len(r) == 6 else r for r in rows]
+    return spark.createDataFrame(full, BRONZE_COLS)
+
+
+def fates(df):
+    return {r["id"]: (r["_fate"], r["_rule"]) for r in df.collect()}
+
+
+def test_each_record_gets_the_first_rule_it_breaks(spark):
+    df = bronze(
+        spark,
+        ("ok", "1", "1.00", "a", "2026-01-01 10:00:00", "I"),
+        ("noqty", None, "1.00", "a", "2026-01-01 10:00:00", "I"),
+        ("badqty", "x", "1.00", "a", "2026-01-01 10:00:00", "I"),
+        ("big", "11", "1.00", "a", "2026-01-01 10:00:00", "I"),
+        ("unknown", "1", "1.00", "z", "2026-01-01 10:00:00", "I"),
+        ("pricey", "1", "101.00", "a", "2026-01-01 10:00:00", "I"),
+        ("rounded", "1", "1.005", "a", "2026-01-01 10:00:00", "I"),
+    )
+    got = fates(T.classify(df, SPEC))
+    assert got == {
+        "ok": (T.CANDIDATE, None),
+        "noqty": (T.QUARANTINE, "not_null:qty"),
+        "badqty": (T.QUARANTINE, "type_mismatch:qty"),
+        "big": (T.QUARANTINE, "qty_range"),
+        "unknown": (T.QUARANTINE, "status_known"),
+        "pricey": (T.DROP, "price_cap"),
+        # 1.005 does not fit decimal(10,2): rejected, never silently rounded
+        "rounded": (T.QUARANTINE, "type_mismatch:price"),
+    }
+
+
+def test_quarantined_records_keep_their_raw_text_and_reason(spark):
+    df = bronze(spark, ("big", "11", "1.00", "a", "2026-01-01 10:00:00", "I"))
+    row = T.classify(df, SPEC).collect()[0]
+    assert row["_reason"] == "qty_range: qty = 11"
+    assert '"qty":"11"' in row["_raw"]
+
+
+def test_malformed_and_drift_come_first(spark):
+    df = bronze(
+        spark,
+        (None, None, None, None, None, None, "too many fields: 7 (expected 6)", None, None, "a,b", "f.csv", "b1"),
+        ("d", "1", "1", "a", "2026-01-01 10:00:00", "I", None, "unexpected column(s) x", '{"x":"1"}', "raw", "f.csv", "b1"),
+    )
+    got = [(r["_fate"], r["_rule"]) for r in T.classify(df, SPEC).orderBy("_rule").collect()]
+    assert got == [(T.QUARANTINE, "malformed"), (T.FAIL, "schema_drift")]
+
+
+def test_warn_rules_keep_the_record_and_are_listed(spark):
+    df = bronze(spark, ("w", "1", "1.00", "b", "2026-01-01 10:00:00", "I"))
+    row = T.classify(df, SPEC).collect()[0]
+    assert row["_fate"] == T.CANDIDATE and row["_warnings"] == ["status_not_b"]
+
+
+def test_duplicates_and_superseded_versions_within_a_batch(spark):
+    df = bronze(
+        spark,
+        ("k", "1", "1.00", "a", "2026-01-01 10:00:00", "I"),
+        ("k", "1", "1.00", "a", "2026-01-01 10:00:00", "I"),
+        ("k", "2", "1.00", "a", "2026-01-01 11:00:00", "U"),
+    )
+    got = sorted((r["_fate"], r["qty"]) for r in T.classify(df, SPEC).collect())
+    assert got == [(T.CANDIDATE, 2), (T.DUPLICATE, 1), (T.SUPERSEDED, 1)]
+
+
+def _cands(spark, rows):
+    """rows: (id, qty, ts, is_delete, batch)"""
+    return spark.createDataFrame(
+        [(i, q, None, "a", datetime.fromisoformat(t), d, b) for i, q, t, d, b in rows],
+        "id string, qty int, price decimal(10,2), status string, ts timestamp, _is_delete boolean, _batch_id string",
+    )
+
+
+def _scd1_target(spark, rows):
+    return spark.createDataFrame(
+        [(i, q, None, "a", datetime.fromisoformat(t), "b0") for i, q, t in rows],
+        "id string, qty int, price decimal(10,2), status string, ts timestamp, _batch_id string",
+    )
+
+
+def test_plan_applies_batches_in_order_against_silver(spark):
+    target = _scd1_target(spark, [("old", 1, "2026-01-01 00:00:00"), ("gone", 1, "2026-01-01 00:00:00")])
+    cands = _cands(spark, [
+        ("new", 1, "2026-01-02 01:00:00", False, "b1"),   # insert
+        ("new", 2, "2026-01-03 01:00:00", False, "b2"),   # then update
+        ("old", 5, "2026-01-02 01:00:00", False, "b1"),   # update
+        ("old", 9, "2025-12-31 00:00:00", False, "b2"),   # older than silver: superseded
+        ("gone", 1, "2026-01-02 01:00:00", True, "b1"),   # delete
+        ("gone", 2, "2026-01-03 01:00:00", False, "b2"),  # re-created after the delete: insert
+        ("ghost", 1, "2026-01-02 01:00:00", True, "b1"),  # delete of an unknown key: nothing to do
+    ])
+    planned = T.plan_changes(cands, T.target_state_scd1(target, SPEC), SPEC)
+    got = sorted((r["id"], r["_batch_id"], r["_change"]) for r in planned.collect())
+    assert got == [
+        ("ghost", "b1", T.SUPERSEDED), ("gone", "b1", T.DELETE), ("gone", "b2", T.INSERT),
+        ("new", "b1", T.INSERT), ("new", "b2", T.UPDATE), ("old", "b1", T.UPDATE), ("old", "b2", T.SUPERSEDED),
+    ]
+    final = {r["id"]: (r["_final"], r["qty"]) for r in T.final_scd1(planned, SPEC).collect()}
+    assert final == {"new": (T.INSERT, 2), "old": (T.UPDATE, 5), "gone": (T.UPDATE, 2)}
+
+
+def test_replaying_applied_candidates_changes_nothing(spark):
+    target = _scd1_target(spark, [("a", 1, "2026-01-02 00:00:00")])
+    planned = T.plan_changes(_cands(spark, [("a", 1, "2026-01-02 00:00:00", False, "b1")]),
+                             T.target_state_scd1(target, SPEC), SPEC)
+    assert [r["_change"] for r in planned.collect()] == [T.SUPERSEDED]
+    assert T.final_scd1(planned, SPEC).count() == 0
+
+
+def test_scd2_versions_chain_and_close_the_current_row(spark):
+    target = spark.createDataFrame(
+        [("a", 1, None, "a", datetime(2026, 1, 1), datetime(2026, 1, 1), None, True, "b0")],
+        "id string, qty int, price decimal(10,2), status string, ts timestamp, valid_from timestamp, "
+        "valid_to timestamp, is_current boolean, _batch_id string",
+    )
+    cands = _cands(spark, [
+        ("a", 2, "2026-01-02 00:00:00", False, "b1"),
+        ("a", 3, "2026-01-03 00:00:00", True, "b2"),   # deleted: the last version closes
+        ("n", 1, "2026-01-02 00:00:00", False, "b1"),
+    ])
+    planned = T.plan_changes(cands, T.target_state_scd2(target, SPEC), SPEC)
+    rows = sorted((r["_kind"], r["id"], r["valid_from"], r["valid_to"], r["is_current"])
+                  for r in T.versions_scd2(planned, SPEC).collect())
+    assert rows == [
+        ("close", "a", None, datetime(2026, 1, 2), None),
+        ("version", "a", datetime(2026, 1, 2), datetime(2026, 1, 3), False),
+        ("version", "n", datetime(2026, 1, 2), None, True),
+    ]
+
+
+@pytest.mark.parametrize("expectation, sql", [
+    ({"name": "r", "type": "range", "column": "q", "min": 1}, "`q` IS NOT NULL AND (`q` < 1.0)"),
+    ({"name": "v", "type": "accepted_values", "column": "s", "values": ["it's"]},
+     "`s` IS NOT NULL AND CAST(`s` AS STRING) NOT IN ('it''s')"),
+])
+def test_expectation_sql(expectation, sql):
+    from lakehouse.specs import Expectation
+
+    assert T.expectation_violation(Expectation.model_validate(expectation)) == sql
+
+
+def test_decimal_values_survive_typing(spark):
+    df = bronze(spark, ("p", "1", "12.50", "a", "2026-01-01 10:00:00", "I"))
+    assert T.classify(df, SPEC).collect()[0]["price"] == Decimal("12.50")

@@ -1,0 +1,101 @@
+import pytest
+import yaml
+
+from lakehouse.config import load_settings
+from lakehouse.errors import ConfigError, LakehouseError, SpecError
+from lakehouse.runs import BatchFilter
+from lakehouse.specs import load_catalog
+from lakehouse.spark import spark_conf
+from lakehouse.config import PROJECT_ROOT
+
+
+def test_shipped_specs_are_valid():
+    catalog = load_catalog(PROJECT_ROOT / "pipelines")
+    assert set(catalog.datasets) == {"customers", "products", "orders", "order_items"}
+    assert set(catalog.gold) == {"daily_revenue", "customer_lifetime_value", "product_performance"}
+    assert catalog.datasets["customers"].scd == 2
+
+
+def _write_specs(tmp_path, dataset: dict, gold: dict | None = None):
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "gold").mkdir()
+    (tmp_path / "datasets" / f"{dataset.get('name', 'x')}.yaml").write_text(yaml.safe_dump(dataset))
+    if gold:
+        (tmp_path / "gold" / f"{gold['name']}.yaml").write_text(yaml.safe_dump(gold))
+    return tmp_path
+
+
+GOOD = {"name": "t", "source": {"format": "csv"}, "columns": [{"name": "id", "type": "string"}],
+        "keys": ["id"], "ordering": "id"}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"keys": ["nope"]}, "keys names unknown column(s) nope"),
+    ({"columns": [{"name": "id", "type": "varchar"}]}, "columns.0.type"),
+    ({"source": {"format": "xml"}}, "source.format"),
+    ({"expectations": [{"name": "e", "type": "range", "column": "id"}]}, "needs min or max"),
+    ({"extra_field": 1}, "extra_field"),
+])
+def test_bad_spec_names_file_and_field(tmp_path, change, message):
+    specs = _write_specs(tmp_path, {**GOOD, **change})
+    with pytest.raises(SpecError) as err:
+        load_catalog(specs)
+    assert "t.yaml" in str(err.value) and message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_gold_spec_must_read_every_sources_changes(tmp_path):
+    gold = {"name": "g", "sources": ["t"], "keys": ["id"], "sql": "SELECT 1",
+            "incremental": {"partition_column": "id", "touched_sql": "SELECT 1"}}
+    with pytest.raises(SpecError, match="changes_t"):
+        load_catalog(_write_specs(tmp_path, GOOD, gold))
+
+
+def test_invalid_yaml_is_one_line(tmp_path):
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "t.yaml").write_text("name: [unclosed")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_catalog(tmp_path)
+
+
+def test_local_profile_is_the_default_and_needs_no_secret(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAKEHOUSE_PROFILE", raising=False)
+    s = load_settings(home=tmp_path)
+    assert s.profile == "local"
+    assert s.warehouse_uri == str(tmp_path / "warehouse")
+    assert spark_conf(s)["spark.hadoop.javax.jdo.option.ConnectionURL"].startswith("jdbc:derby:")
+
+
+def test_cluster_profile_refuses_to_start_without_credentials(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_PROFILE", "cluster")
+    monkeypatch.delenv("LAKEHOUSE_S3_ACCESS_KEY", raising=False)
+    with pytest.raises(ConfigError, match="LAKEHOUSE_S3_ACCESS_KEY"):
+        load_settings()
+
+
+def test_cluster_profile_configures_s3a_and_the_metastore(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_PROFILE", "cluster")
+    monkeypatch.setenv("LAKEHOUSE_S3_ACCESS_KEY", "k" * 20)
+    monkeypatch.setenv("LAKEHOUSE_S3_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("LAKEHOUSE_SPARK_AUTH_SECRET", "x" * 32)
+    s = load_settings()
+    conf = spark_conf(s)
+    assert s.warehouse_uri == "s3a://warehouse" and s.spark_master == "spark://127.0.0.1:7077"
+    assert conf["spark.hadoop.fs.s3a.path.style.access"] == "true"
+    assert conf["spark.hadoop.hive.metastore.uris"] == "thrift://127.0.0.1:9083"
+    assert conf["spark.authenticate"] == "true"
+    assert "s" * 40 not in repr(s)  # secrets never show in logs
+
+
+def test_bad_setting_names_the_variable(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_SCALE", "lots")
+    with pytest.raises(ConfigError, match="LAKEHOUSE_SCALE"):
+        load_settings()
+
+
+def test_batch_filter_interval_is_half_open():
+    f = BatchFilter(start=__import__("datetime").date(2026, 1, 2), end=__import__("datetime").date(2026, 1, 4))
+    assert [b for b in ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04", "junk"] if f.accepts(b)] == \
+        ["2026-01-02", "2026-01-03"]
+    with pytest.raises(LakehouseError):
+        BatchFilter(batch="yesterday")
