@@ -208,6 +208,26 @@ def history(
                  for r in rows], "table", console)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@user_errors
+def submit(
+    ctx: typer.Context,
+    script: Path = typer.Argument(..., help="a PySpark script, e.g. jobs/silver.py or your own"),
+    profile: Profile = ProfileOpt,
+    home: Path = HomeOpt,
+) -> None:
+    """spark-submit a script with the platform's configuration; extra arguments go to it."""
+    import subprocess
+
+    from lakehouse.submit import submit_command, submit_env
+
+    if not script.is_file():
+        raise LakehouseError(f"{script}: no such script")
+    settings = _settings(profile, home=home)
+    proc = subprocess.run(submit_command(settings, script, list(ctx.args)), env=submit_env(settings))
+    raise typer.Exit(proc.returncode)
+
+
 @app.command()
 @user_errors
 def validate(home: Path = HomeOpt) -> None:

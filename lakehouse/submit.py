@@ -1,0 +1,61 @@
+"""spark-submit with the platform's configuration: for the jobs in jobs/ and engineers'
+ad-hoc scripts alike.
+
+The configuration goes in a properties file (mode 0600) rather than on the command line,
+so credentials of the cluster profile never show in the process list.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from lakehouse.config import PROJECT_ROOT, Settings
+from lakehouse.spark import spark_conf
+
+
+def spark_submit_bin() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "bin" / "spark-submit"
+
+
+def write_properties(settings: Settings) -> Path:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path = settings.home / "spark-submit.properties"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        for key, value in sorted(spark_conf(settings).items()):
+            f.write(f"{key} {value}\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def submit_command(settings: Settings, script: str | Path, args: list[str], name: str | None = None) -> list[str]:
+    return [
+        str(spark_submit_bin()),
+        "--master", settings.spark_master,
+        "--name", name or Path(script).stem,
+        "--properties-file", str(write_properties(settings)),
+        str(script), *args,
+    ]
+
+
+def submit_env(settings: Settings) -> dict[str, str]:
+    """The driver runs this interpreter (the project's venv) and sees the same settings."""
+    env = dict(os.environ)
+    env.update({
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "LAKEHOUSE_PROFILE": settings.profile,
+        "LAKEHOUSE_HOME": str(settings.home),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p),
+    })
+    if settings.profile == "local":
+        env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    return env
+
+
+def job_path(layer: str) -> Path:
+    return PROJECT_ROOT / "jobs" / f"{layer}.py"

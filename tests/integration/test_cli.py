@@ -1,0 +1,79 @@
+"""The `lakehouse` command as a user runs it: a real process, its output and exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")
+
+
+def cli(*args, env=None, home=None):
+    full_env = {**os.environ, "LAKEHOUSE_SCALE": "0.05", "LAKEHOUSE_DAYS": "2", **(env or {})}
+    if home:
+        full_env["LAKEHOUSE_HOME"] = str(home)
+    return subprocess.run([LAKEHOUSE, *args], capture_output=True, text=True, env=full_env, timeout=600)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A lakehouse built by `lakehouse run` from nothing: the main job."""
+    home = tmp_path_factory.mktemp("cli")
+    proc = cli("run", home=home)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "generated" in proc.stdout and "lakehouse run" in proc.stdout
+    for word in ("customers", "orders", "gold.daily_revenue", "quarantined by rule"):
+        assert word in proc.stdout
+    return home
+
+
+def test_second_run_processes_nothing(home):
+    proc = cli("run", home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert "Nothing new to process" in proc.stdout
+
+
+def test_sql_returns_rows_as_json_and_csv(home):
+    proc = cli("sql", "SELECT COUNT(*) AS n FROM gold.daily_revenue", "--format", "json", home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])[0]["n"] > 0
+    proc = cli("sql", "SELECT order_id, status FROM silver.orders ORDER BY order_id LIMIT 2", "-f", "csv", home=home)
+    assert proc.stdout.splitlines()[0] == "order_id,status" and len(proc.stdout.splitlines()) == 3
+
+
+def test_history_shows_the_merge(home):
+    proc = cli("history", "silver.orders", home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert "MERGE" in proc.stdout and "CREATE TABLE" in proc.stdout
+
+
+def test_bad_sql_and_unknown_tables_are_one_line(home):
+    assert_one_line_error(cli("sql", "SELEC nonsense", home=home), "PARSE_SYNTAX_ERROR")
+    assert_one_line_error(cli("sql", "SELECT * FROM gold.nope", home=home), "TABLE_OR_VIEW_NOT_FOUND")
+    assert_one_line_error(cli("history", "gold.nope", home=home), "gold.nope does not exist")
+
+
+def test_bad_input_before_spark_starts(tmp_path):
+    assert_one_line_error(cli("run", "--dataset", "nope", home=tmp_path), "unknown dataset(s): nope")
+    assert_one_line_error(cli("run", "--batch", "yesterday", home=tmp_path), "expected a date")
+    assert_one_line_error(cli("run", env={"LAKEHOUSE_SCALE": "lots"}, home=tmp_path), "LAKEHOUSE_SCALE")
+    bad = tmp_path / "specs"
+    (bad / "datasets").mkdir(parents=True)
+    (bad / "datasets" / "orders.yaml").write_text("name: orders\nsource: {format: csv}\n")
+    assert_one_line_error(cli("validate", env={"LAKEHOUSE_SPECS_DIR": str(bad)}), "orders.yaml", "columns")
+    assert not (tmp_path / "warehouse").exists()

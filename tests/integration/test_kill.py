@@ -1,0 +1,102 @@
+"""SIGKILL the driver in the middle of its silver MERGE (ENGINEERING.md case 2).
+
+The jobs run as a user runs them: spark-submit of jobs/*.py in their own driver JVM, with
+their own embedded metastore under a temporary LAKEHOUSE_HOME. The driver is killed when
+the MERGE has written data files that no Delta commit references yet."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from lakehouse.config import load_settings
+from lakehouse.generate import generate
+from lakehouse.submit import job_path, submit_command, submit_env
+
+pytestmark = pytest.mark.integration
+
+
+def _job(settings, layer, *args, wait=True):
+    proc = subprocess.Popen(submit_command(settings, job_path(layer), list(args)), env=submit_env(settings),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    if wait:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out + err
+    return proc
+
+
+def _data_files(table: Path) -> set[str]:
+    return {p.name for p in table.glob("*.parquet")} if table.exists() else set()
+
+
+def _commits(table: Path) -> int:
+    return len(list((table / "_delta_log").glob("*.json")))
+
+
+def _kill_during_merge(proc, table: Path, timeout=300) -> bool:
+    """SIGKILL the driver's process group as soon as the MERGE has written an uncommitted
+    data file. False if the job committed (or ended) before we saw one."""
+    files, commits = _data_files(table), _commits(table)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if _data_files(table) - files and _commits(table) == commits:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return _commits(table) == commits
+        if _commits(table) != commits:
+            break
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    return False
+
+
+def _prepare(base: Path, landing: Path):
+    settings = load_settings(home=base, shuffle_partitions=2)
+    shutil.copytree(landing, settings.landing_uri)
+    _job(settings, "bronze", "--dataset", "orders")
+    _job(settings, "silver", "--dataset", "orders", "--batch", "2026-01-01")
+    return settings
+
+
+def test_sigkill_during_silver_merge_leaves_the_table_readable_and_the_rerun_completes(spark, tmp_path):
+    landing = tmp_path / "landing"
+    generate(landing, scale=1.0, seed=3, days=2)
+    table_of = lambda s: Path(s.warehouse_uri) / "silver" / "orders"  # noqa: E731
+
+    for attempt in range(3):
+        settings = _prepare(tmp_path / f"killed{attempt}", landing)
+        table = table_of(settings)
+        before = spark.read.format("delta").load(str(table))
+        before_version = spark.sql(f"DESCRIBE HISTORY delta.`{table}` LIMIT 1").collect()[0]["version"]
+        before_rows = sorted(map(tuple, before.collect()))
+        proc = _job(settings, "silver", "--dataset", "orders", wait=False)
+        if _kill_during_merge(proc, table):
+            break
+    else:
+        pytest.fail("the MERGE committed before the driver could be killed in 3 attempts")
+
+    # The kill landed mid-MERGE: the table is at its previous version, fully readable.
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{table}` LIMIT 1").collect()[0]["version"] == before_version
+    assert sorted(map(tuple, spark.read.format("delta").load(str(table)).collect())) == before_rows
+    audit = spark.read.format("delta").load(str(Path(settings.warehouse_uri) / "ops" / "audit"))
+    assert audit.where("table_name = 'silver.orders' AND batch_id = '2026-01-02'").count() == 0
+
+    # The retry completes, with the same result as a run that was never interrupted.
+    _job(settings, "silver", "--dataset", "orders")
+    clean = _prepare(tmp_path / "clean", landing)
+    _job(clean, "silver", "--dataset", "orders")
+    retried = spark.read.format("delta").load(str(table))
+    uninterrupted = spark.read.format("delta").load(str(table_of(clean)))
+    assert retried.count() == uninterrupted.count() > len(before_rows)
+    assert retried.exceptAll(uninterrupted).count() == 0 and uninterrupted.exceptAll(retried).count() == 0
+    audit = spark.read.format("delta").load(str(Path(settings.warehouse_uri) / "ops" / "audit"))
+    (row,) = audit.where("table_name = 'silver.orders' AND batch_id = '2026-01-02'").collect()
+    assert row["rows_read"] == sum(row[c] for c in ("inserted", "updated", "deleted", "quarantined", "dropped",
+                                                    "duplicates", "superseded"))
