@@ -40,7 +40,8 @@ class OutputFormat(str, Enum):
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    java = getattr(exc, "java_exception", None)  # py4j: the JVM's message says what went wrong
+    text = (str(java.getMessage()) if java is not None else str(exc)).strip() or type(exc).__name__
     lines = [ln for ln in text.splitlines() if ln.strip()]
     first = lines[0] if lines else text
     # Spark's analysis errors start with an [ERROR_CLASS] tag and carry the plan below.
@@ -58,8 +59,11 @@ def user_errors(fn):
             raise
         except LakehouseError as exc:
             err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        except KeyboardInterrupt:
+            err_console.print("[red]error:[/] interrupted; every batch is atomic, rerun to resume")
+            raise typer.Exit(130) from None
         except Exception as exc:  # noqa: BLE001 - the user gets one line, the debug flag the rest
-            if os.environ.get("LAKEHOUSE_DEBUG"):
+            if os.environ.get("LAKEHOUSE_DEBUG") == "1":
                 raise
             err_console.print(f"[red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)

@@ -53,10 +53,11 @@ def main(layer: str, argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - one line for the user; LAKEHOUSE_DEBUG=1 for the rest
-        if os.environ.get("LAKEHOUSE_DEBUG"):
+        if os.environ.get("LAKEHOUSE_DEBUG") == "1":
             raise
-        print(f"error: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
-              file=sys.stderr)
+        from lakehouse.cli import _one_line
+
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
     print(f"{layer}: {len(result.runs)} table batch(es) processed in {time.time() - t0:.1f}s (run {result.run_id})")
     return 0

@@ -37,7 +37,10 @@ class BatchFilter:
             return False
         if self.batch is not None:
             return batch_id == self.batch
-        day = date.fromisoformat(batch_id)
+        try:
+            day = date.fromisoformat(batch_id)
+        except ValueError:  # a folder such as 2026-02-30 is not a batch
+            return False
         return (self.start is None or day >= self.start) and (self.end is None or day < self.end)
 
 
@@ -59,6 +62,7 @@ class TableRun:
     quarantined_by_rule: dict[str, int] = field(default_factory=dict)
     delta_version: int | None = None
     source_versions: dict[str, int] | None = None
+    spec_hash: str | None = None
     status: str = "ok"
     detail: str = ""
     started: float = field(default_factory=time.time)
@@ -90,7 +94,7 @@ class TableRun:
         record = asdict(self)
         record.pop("started")
         record.pop("failed")
-        record.update(run_id=run_id, started_at=datetime.fromtimestamp(self.started, timezone.utc).replace(tzinfo=None))
+        record.update(run_id=run_id, started_at=datetime.fromtimestamp(self.started, timezone.utc))
         return record
 
 

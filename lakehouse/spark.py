@@ -47,7 +47,7 @@ def _local_conf(settings: Settings) -> dict[str, str]:
             f"jdbc:derby:;databaseName={settings.metastore_dir};create=true"
         ),
         "spark.driver.extraJavaOptions": (
-            f"-Dderby.system.home={settings.home} -Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"
+            f'"-Dderby.system.home={settings.home}" "-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"'
         ),
     }
 
@@ -71,7 +71,7 @@ def _cluster_conf(settings: Settings) -> dict[str, str]:
 
 
 def launched_by_spark_submit() -> bool:
-    """True inside a driver started by spark-submit, which already fixed master and jars."""
+    """True inside a driver started by spark-submit (the JVM started first and launched us)."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
@@ -84,9 +84,14 @@ def build_session(settings: Settings, app_name: str = "lakehouse"):
         # Bind the local driver to loopback: no hostname lookup, nothing listening outside.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName(app_name)
-    if not launched_by_spark_submit():
+    conf = spark_conf(settings)
+    if launched_by_spark_submit():
+        # The JVM is already running: master, jars and driver options came with spark-submit
+        # (which may carry more jars than ours); setting them here would override or be ignored.
+        conf = {k: v for k, v in conf.items() if k != "spark.jars" and not k.startswith("spark.driver.")}
+    else:
         builder = builder.master(settings.spark_master)
-    for key, value in spark_conf(settings).items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.enableHiveSupport().getOrCreate()
     spark.sparkContext.setLogLevel(settings.log_level)

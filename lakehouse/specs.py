@@ -16,6 +16,8 @@ from lakehouse.errors import SpecError
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 _SIMPLE_TYPES = {"string", "int", "bigint", "double", "boolean", "date", "timestamp"}
 _DECIMAL = re.compile(r"^decimal\((\d{1,2}),(\d{1,2})\)$")
+# Columns silver adds itself; a dataset may not declare them.
+RESERVED = {"valid_from", "valid_to", "is_current", "_batch_id"}
 
 Action = Literal["warn", "drop", "quarantine", "fail"]
 
@@ -33,8 +35,11 @@ class Column(_Strict):
     @classmethod
     def _known_type(cls, value: str) -> str:
         value = value.replace(" ", "").lower()
-        if value not in _SIMPLE_TYPES and not _DECIMAL.match(value):
+        decimal = _DECIMAL.match(value)
+        if value not in _SIMPLE_TYPES and not decimal:
             raise ValueError(f"unknown type {value!r} (use {', '.join(sorted(_SIMPLE_TYPES))} or decimal(p,s))")
+        if decimal and not 0 <= int(decimal[2]) <= int(decimal[1]) <= 38:
+            raise ValueError(f"{value}: decimal(p,s) needs 1 <= p <= 38 and s <= p")
         return value
 
 
@@ -111,6 +116,18 @@ class DatasetSpec(_Strict):
         rules = [e.name for e in self.expectations]
         if len(rules) != len(set(rules)):
             raise ValueError("expectation names must be unique")
+        reserved = sorted(RESERVED.intersection(names))
+        if reserved:
+            raise ValueError(f"column name(s) {', '.join(reserved)} are reserved for silver's own columns")
+        by_name = {c.name: c for c in self.columns}
+        # A null key or ordering value cannot be merged: they must be required.
+        optional = [c for c in [*self.keys, self.ordering] if not by_name[c].required]
+        if optional:
+            raise ValueError(f"keys and ordering must be required: set required: true on {', '.join(optional)}")
+        if self.operation and self.operation.column in [*self.keys, self.ordering]:
+            raise ValueError("operation.column cannot be a key or the ordering column")
+        if self.scd == 2 and by_name[self.ordering].type != "timestamp":
+            raise ValueError("scd: 2 needs a timestamp ordering column (it becomes valid_from / valid_to)")
         return self
 
     @property
@@ -152,7 +169,8 @@ class GoldSpec(_Strict):
     def _every_source_has_a_change_view(self) -> "GoldSpec":
         # A source whose changes touched_sql ignores would leave stale partitions behind.
         if self.incremental:
-            ignored = [s for s in self.sources if f"changes_{s}" not in self.incremental.touched_sql]
+            ignored = [s for s in self.sources
+                       if not re.search(rf"\bchanges_{s}\b", self.incremental.touched_sql)]
             if ignored:
                 raise ValueError(f"incremental.touched_sql must read changes_{ignored[0]} (every source can change)")
         return self

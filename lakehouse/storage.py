@@ -35,3 +35,8 @@ def list_dir(spark, uri: str) -> list[FileInfo]:
             continue
         out.append(FileInfo(status.getPath().toString(), name, status.getLen(), status.isDirectory()))
     return sorted(out, key=lambda f: f.name)
+
+
+def delete(spark, uri: str) -> None:
+    fs, path = _fs(spark, uri)
+    fs.delete(path, True)

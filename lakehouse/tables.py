@@ -17,6 +17,7 @@ from pyspark.sql.types import (
     DoubleType, LongType, MapType, StringType, StructField, StructType, TimestampType,
 )
 
+from lakehouse import storage
 from lakehouse.config import DATABASES, OPS, Settings
 from lakehouse.specs import DatasetSpec
 
@@ -57,6 +58,7 @@ AUDIT_SCHEMA = StructType([
     StructField("quarantined_by_rule", MapType(StringType(), LongType())),
     StructField("delta_version", LongType()),
     StructField("source_versions", MapType(StringType(), LongType())),
+    StructField("spec_hash", StringType()),
     StructField("status", StringType()),
     StructField("detail", StringType()),
 ])
@@ -79,6 +81,13 @@ def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
     if change_feed:
         builder = builder.property("delta.enableChangeDataFeed", "true")
     return builder.execute()
+
+
+def drop_table(spark, settings: Settings, fqname: str) -> None:
+    """Drop a table and its files (gold tables only: they are rebuilt from silver)."""
+    db, name = fqname.split(".")
+    spark.sql(f"DROP TABLE IF EXISTS {fqname}")
+    storage.delete(spark, settings.table_location(db, name))
 
 
 def ensure_ops_tables(spark, settings: Settings) -> None:
@@ -114,6 +123,13 @@ def last_commit(spark, fqname: str) -> dict:
 
 def current_version(spark, fqname: str) -> int:
     return last_commit(spark, fqname)["version"]
+
+
+def commit_since(spark, fqname: str, before: int) -> dict | None:
+    """The commit a write made, or None if it committed nothing (Delta records no empty
+    commit). Under the one-writer-per-table rule the newest commit is ours."""
+    commit = last_commit(spark, fqname)
+    return commit if commit["version"] > before else None
 
 
 # -- bronze -------------------------------------------------------------------------------

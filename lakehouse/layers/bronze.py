@@ -28,7 +28,11 @@ def landing_batches(spark, settings: Settings, spec: DatasetSpec, selection: Bat
 
 
 def ingested_batches(spark, fqname: str) -> set[str]:
-    return {r[0] for r in spark.table(fqname).select("_batch_id").distinct().collect()}
+    """Batches bronze holds: any with rows, plus those the audit marks done (a batch of
+    zero records leaves no rows behind)."""
+    with_rows = {r[0] for r in spark.table(fqname).select("_batch_id").distinct().collect()}
+    audited = spark.table(tables.AUDIT_TABLE).where((F.col("table_name") == fqname) & (F.col("status") == "ok"))
+    return with_rows | {r[0] for r in audited.select("batch_id").distinct().collect()}
 
 
 def _read_file(spark, spec: DatasetSpec, path: str) -> tuple[DataFrame, DataFrame]:
@@ -41,7 +45,7 @@ def _read_file(spark, spec: DatasetSpec, path: str) -> tuple[DataFrame, DataFram
         raise LandingError(f"{path}: CSV file has no header line")
     header_line = first[0]["value"]
     data = lines.where(F.col("value") != F.lit(header_line))
-    header = split_csv_header(header_line.lstrip("\ufeff"))
+    header = split_csv_header(header_line)
     return data, parse_csv(data, header, spec.column_names)
 
 
@@ -70,8 +74,9 @@ def ingest_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list
     if not runs:
         return []
     out = reduce(DataFrame.unionByName, parts).withColumn("_ingested_at", F.current_timestamp())
+    before = tables.current_version(spark, fqname)
     tables.append(out.select(*tables.bronze_schema(spec).fieldNames()), fqname)
-    commit = tables.last_commit(spark, fqname)
+    commit = tables.commit_since(spark, fqname, before) or {"version": before, "metrics": {}}
     appended, read = commit["metrics"].get("numOutputRows", 0), sum(r.rows_read for r in runs)
     if appended != read:
         raise AccountingError(f"{fqname}: read {read} lines from {len(runs)} batch(es) but appended {appended} records")

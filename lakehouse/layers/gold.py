@@ -11,6 +11,8 @@ Either way it writes only the rows that differ (see tables.merge_by_difference).
 
 from __future__ import annotations
 
+import hashlib
+
 from pyspark.errors import AnalysisException
 from pyspark.sql import functions as F
 
@@ -20,19 +22,24 @@ from lakehouse.runs import TableRun
 from lakehouse.specs import GoldSpec
 
 
-def last_build(spark, fqname: str) -> dict[str, int] | None:
+def spec_hash(spec: GoldSpec) -> str:
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
+
+
+def last_build(spark, fqname: str) -> tuple[dict[str, int] | None, str | None]:
+    """The silver versions and spec the table was last built from."""
     rows = (
         spark.table(tables.AUDIT_TABLE)
         .where((F.col("table_name") == fqname) & (F.col("status") == "ok") & F.col("source_versions").isNotNull())
         .orderBy(F.col("started_at").desc()).limit(1).collect()
     )
-    return dict(rows[0]["source_versions"]) if rows else None
+    return (dict(rows[0]["source_versions"]), rows[0]["spec_hash"]) if rows else (None, None)
 
 
 def _touched_partitions(spark, spec: GoldSpec, previous: dict[str, int], current: dict[str, int]) -> list | None:
     """Partition values the changes since `previous` can affect; None means rebuild all."""
-    if any(s not in previous for s in spec.sources):
-        return None
+    if any(s not in previous or current[s] < previous[s] for s in spec.sources):
+        return None  # a new source, or silver was restored to an older version: rebuild
     views = [f"changes_{s}" for s in spec.sources]
     try:
         for source, view in zip(spec.sources, views):
@@ -54,14 +61,18 @@ def _touched_partitions(spark, spec: GoldSpec, previous: dict[str, int], current
 def build_gold(spark, settings: Settings, spec: GoldSpec) -> TableRun | None:
     fqname = f"{GOLD}.{spec.name}"
     current = {s: tables.current_version(spark, f"{SILVER}.{s}") for s in spec.sources}
-    previous = last_build(spark, fqname)
-    if previous == current:
-        return None
-    run = TableRun("gold", fqname, source_versions=current)
-    result = spark.sql(spec.sql)
+    previous, previous_hash = last_build(spark, fqname)
     exists = spark.catalog.tableExists(fqname)
+    same_spec = previous_hash == spec_hash(spec)
+    if previous == current and same_spec and exists:
+        return None
+    run = TableRun("gold", fqname, source_versions=current, spec_hash=spec_hash(spec))
+    result = spark.sql(spec.sql)
     scope = None
-    if spec.incremental and previous is not None and exists:
+    if exists and not same_spec and spark.table(fqname).schema != result.schema:
+        tables.drop_table(spark, settings, fqname)  # the spec changed the columns: build anew
+        exists = False
+    if spec.incremental and previous is not None and exists and same_spec:
         touched = _touched_partitions(spark, spec, previous, current)
         if touched == []:
             run.detail = "no partition touched"
@@ -74,8 +85,13 @@ def build_gold(spark, settings: Settings, spec: GoldSpec) -> TableRun | None:
             run.detail = f"recomputed {len(touched)} {column} partition(s)"
     if not exists:
         tables.ensure_table(spark, settings, fqname, result.schema)
+    before = tables.current_version(spark, fqname)
     tables.merge_by_difference(spark, fqname, result, spec.keys, scope)
-    commit = tables.last_commit(spark, fqname)
+    commit = tables.commit_since(spark, fqname, before)
+    if commit is None:  # nothing differed: Delta recorded no commit
+        run.detail = run.detail or "unchanged"
+        run.delta_version = before
+        return run.finish()
     m = commit["metrics"]
     run.rows_read = m.get("numSourceRows", 0)
     run.inserted, run.updated = m.get("numTargetRowsInserted", 0), m.get("numTargetRowsUpdated", 0)

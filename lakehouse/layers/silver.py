@@ -62,6 +62,11 @@ def _raise_failure(classified, spec: DatasetSpec) -> None:
     raise ExpectationFailed(f"{where} broke fail expectation {row['_rule']} ({row['reason']}); nothing was written")
 
 
+def _has_quarantine(spark, dataset: str, batch_ids: list[str]) -> bool:
+    q = spark.table(tables.QUARANTINE_TABLE)
+    return q.where((F.col("dataset") == dataset) & F.col("batch_id").isin(batch_ids)).limit(1).count() > 0
+
+
 def _merge(spark, fqname: str, planned, spec: DatasetSpec) -> int | None:
     """Write the plan in one MERGE; check Delta's own counts against it; return the version."""
     if spec.scd == 2:
@@ -78,10 +83,11 @@ def _merge(spark, fqname: str, planned, spec: DatasetSpec) -> int | None:
     try:
         if not any(expected.values()):
             return None
+        before = tables.current_version(spark, fqname)
         write(spark, fqname, rows, spec)
     finally:
         rows.unpersist()
-    commit = tables.last_commit(spark, fqname)
+    commit = tables.commit_since(spark, fqname, before) or {"operation": "no commit", "metrics": {}}
     actual = {k: commit["metrics"].get(k, 0) for k in expected}
     if commit["operation"] != "MERGE" or actual != expected:
         raise AccountingError(f"{fqname}: the MERGE wrote {actual}, the plan was {expected} "
@@ -114,7 +120,8 @@ def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[
         finally:
             planned.unpersist()
 
-        if any(r.quarantined for r in runs.values()):
+        # Always replaced, so a retried batch never keeps rows of an earlier attempt.
+        if any(r.quarantined for r in runs.values()) or _has_quarantine(spark, spec.name, batch_ids):
             tables.replace_quarantine(spark, classified.where(F.col("_fate") == T.QUARANTINE).select(
                 F.lit(spec.name).alias("dataset"), F.col("_batch_id").alias("batch_id"), F.col("_rule").alias("rule"),
                 F.col("_reason").alias("reason"), F.col("_raw").alias("raw"),

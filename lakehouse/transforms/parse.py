@@ -11,6 +11,8 @@ and drops extra fields, and its JSON reader drops unknown keys.
 
 from __future__ import annotations
 
+import csv
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -20,8 +22,8 @@ _QUOTED_FIELD = r'"(?:[^"]|"")*"'
 BRONZE_META = ["_malformed_reason", "_schema_drift", "_rescued_data", "_raw"]
 
 
-def split_csv_header(header_line: str, delimiter: str = ",") -> list[str]:
-    return [h.strip().strip('"').strip() for h in header_line.split(delimiter)]
+def split_csv_header(header_line: str) -> list[str]:
+    return [h.strip() for h in next(csv.reader([header_line.lstrip("\ufeff")]))]
 
 
 def _field_count(value: Column) -> Column:
@@ -45,7 +47,8 @@ def parse_csv(lines: DataFrame, header: list[str], expected: list[str]) -> DataF
     name, so a reordered header still loads; extra and missing columns are drift.
     """
     ddl = ", ".join(f"`c{i}` STRING" for i in range(len(header)))
-    parsed = F.from_csv("value", ddl, {"mode": "PERMISSIVE"})
+    # RFC 4180 quoting ("" inside quotes), as the field count above assumes.
+    parsed = F.from_csv("value", ddl, {"mode": "PERMISSIVE", "escape": '"'})
     count = _field_count(F.col("value"))
     reason = (
         F.when(count > len(header), F.concat(F.lit("too many fields: "), count.cast("string"), F.lit(f" (expected {len(header)})")))

@@ -15,6 +15,7 @@ Warn-level rules never change a fate; they are counted per rule in `_warnings`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -37,27 +38,27 @@ def _q(name: str) -> str:
     return f"`{name}`"
 
 
-def _sql_list(values: list[str]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+def expectation_violation(e: Expectation) -> Column:
+    """True when a row violates `e`. A null passes every rule but not_null; an expression
+    rule must be true (null counts as a violation).
 
-
-def expectation_violation(e: Expectation) -> str:
-    """SQL that is true when a row violates `e`. Nulls pass every rule but not_null."""
-    col = _q(e.column) if e.column else None
+    Built with the Column API, not SQL text, so values and patterns need no escaping
+    (Spark SQL literals would eat the backslashes of a regex)."""
+    if e.type == "expression":
+        return ~F.coalesce(F.expr(e.expr), F.lit(False))
+    col = F.col(e.column)
     if e.type == "not_null":
-        return f"{col} IS NULL"
+        return col.isNull()
     if e.type == "accepted_values":
-        return f"{col} IS NOT NULL AND CAST({col} AS STRING) NOT IN ({_sql_list(e.values)})"
-    if e.type == "range":
-        bounds = []
-        if e.min is not None:
-            bounds.append(f"{col} < {e.min}")
-        if e.max is not None:
-            bounds.append(f"{col} > {e.max}")
-        return f"{col} IS NOT NULL AND ({' OR '.join(bounds)})"
+        return col.isNotNull() & ~col.cast("string").isin(e.values)
     if e.type == "regex":
-        return f"{col} IS NOT NULL AND NOT ({col} RLIKE '{e.pattern.replace(chr(39), chr(39) * 2)}')"
-    return f"NOT COALESCE(({e.expr}), FALSE)"
+        return col.isNotNull() & ~col.cast("string").rlike(e.pattern)
+    bounds = []
+    if e.min is not None:
+        bounds.append(col < F.lit(e.min))
+    if e.max is not None:
+        bounds.append(col > F.lit(e.max))
+    return col.isNotNull() & reduce(lambda a, b: a | b, bounds)
 
 
 def _raw_name(column: str) -> str:
@@ -96,7 +97,7 @@ def rules(spec: DatasetSpec) -> list[Rule]:
         detail = f"{e.column} = " if e.column else ""
         reason = F.concat(F.lit(f"{e.name}: {detail}"), F.coalesce(F.col(e.column).cast("string"), F.lit("null"))) \
             if e.column else F.lit(f"{e.name}: {e.expr}")
-        out.append(Rule(e.name, e.action, F.expr(expectation_violation(e)), reason))
+        out.append(Rule(e.name, e.action, expectation_violation(e), reason))
     return out
 
 
@@ -135,12 +136,16 @@ def classify(bronze: DataFrame, spec: DatasetSpec) -> DataFrame:
         first_broken(lambda r: r.reason).alias("_reason"),
         warned.alias("_warnings"),
     ).withColumn("_raw", raw_record)
+    # A warning is about a record that is kept; a quarantined one is counted by its rule.
+    flagged = flagged.withColumn("_warnings", F.when(F.col("_action").isNull(), F.col("_warnings"))
+                                 .otherwise(F.array().cast("array<string>")))
 
     keys = [F.col(k) for k in spec.keys]
     ordering = F.col(spec.ordering)
     clean = F.col("_action").isNull()
-    # `_raw` breaks ties among exact repeats, so the same copy survives on every rerun.
-    same_version = Window.partitionBy("_batch_id", clean, *keys, ordering).orderBy("_raw")
+    # Only exact copies (same raw record) are duplicates. Different records of one key at
+    # one ordering value are versions: the tie is broken by the raw text, so reruns agree.
+    same_version = Window.partitionBy("_batch_id", clean, *keys, ordering, "_raw").orderBy("_source_file")
     ranked = flagged.withColumn("_version_rank", F.row_number().over(same_version))
     # Rank versions of a key among first copies only, so a duplicate never hides the newest.
     first_copy = clean & (F.col("_version_rank") == 1)

@@ -25,7 +25,7 @@ def _write_specs(tmp_path, dataset: dict, gold: dict | None = None):
     return tmp_path
 
 
-GOOD = {"name": "t", "source": {"format": "csv"}, "columns": [{"name": "id", "type": "string"}],
+GOOD = {"name": "t", "source": {"format": "csv"}, "columns": [{"name": "id", "type": "string", "required": True}],
         "keys": ["id"], "ordering": "id"}
 
 
@@ -99,3 +99,15 @@ def test_batch_filter_interval_is_half_open():
         ["2026-01-02", "2026-01-03"]
     with pytest.raises(LakehouseError):
         BatchFilter(batch="yesterday")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"columns": [{"name": "id", "type": "string"}]}, "keys and ordering must be required"),
+    ({"columns": [{"name": "id", "type": "string", "required": True}, {"name": "is_current", "type": "boolean"}]},
+     "reserved"),
+    ({"scd": 2}, "timestamp ordering"),
+    ({"columns": [{"name": "id", "type": "decimal(5,7)", "required": True}]}, "s <= p"),
+])
+def test_specs_that_cannot_be_merged_are_refused(tmp_path, change, message):
+    with pytest.raises(SpecError, match=message):
+        load_catalog(_write_specs(tmp_path, {**GOOD, **change}))
