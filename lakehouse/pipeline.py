@@ -15,6 +15,7 @@ from lakehouse.config import Settings
 from lakehouse.layers.bronze import run_bronze
 from lakehouse.layers.gold import run_gold
 from lakehouse.layers.silver import run_silver
+from lakehouse.ledger import Ledger
 from lakehouse.runs import BatchFilter, TableRun, new_run_id
 from lakehouse.specs import Catalog
 
@@ -37,6 +38,7 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
     result = PipelineResult(run_id or new_run_id())
     specs = catalog.select(datasets)
     tables.ensure_ops_tables(spark, settings)
+    ledger = Ledger(spark)
 
     def record(run: TableRun) -> None:
         result.runs.append(run)
@@ -49,9 +51,9 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
         for spec in specs:
             if on_step:
                 on_step(f"{layer} {spec.name}")
-            fn(spark, settings, spec, selection, result.run_id, on_result=record)
+            fn(spark, settings, spec, selection, ledger, result.run_id, on_result=record)
     if "gold" in layers:
         if on_step:
             on_step("gold")
-        run_gold(spark, settings, list(catalog.gold.values()), result.run_id, on_result=record)
+        run_gold(spark, settings, list(catalog.gold.values()), ledger, result.run_id, on_result=record)
     return result

@@ -70,7 +70,9 @@ def ensure_databases(spark, settings: Settings) -> None:
 
 
 def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
-                 partition_by: tuple[str, ...] = (), change_feed: bool = False) -> DeltaTable:
+                 partition_by: tuple[str, ...] = (), change_feed: bool = False) -> None:
+    if spark.catalog.tableExists(fqname):  # a metastore lookup; creating would run a Spark job
+        return
     db, name = fqname.split(".")
     builder = (
         DeltaTable.createIfNotExists(spark).tableName(fqname).addColumns(schema)
@@ -80,7 +82,7 @@ def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
         builder = builder.partitionedBy(*partition_by)
     if change_feed:
         builder = builder.property("delta.enableChangeDataFeed", "true")
-    return builder.execute()
+    builder.execute()
 
 
 def drop_table(spark, settings: Settings, fqname: str) -> None:
@@ -91,6 +93,8 @@ def drop_table(spark, settings: Settings, fqname: str) -> None:
 
 
 def ensure_ops_tables(spark, settings: Settings) -> None:
+    if spark.catalog.tableExists(AUDIT_TABLE) and spark.catalog.tableExists(QUARANTINE_TABLE):
+        return
     ensure_databases(spark, settings)
     # Partitioned by batch so replacing one batch's rows touches only that partition.
     ensure_table(spark, settings, QUARANTINE_TABLE, QUARANTINE_SCHEMA, partition_by=("dataset", "batch_id"))

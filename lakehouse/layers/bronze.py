@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from lakehouse import storage, tables
 from lakehouse.config import BRONZE, Settings
 from lakehouse.errors import AccountingError, LandingError
+from lakehouse.ledger import Ledger
 from lakehouse.runs import BatchFilter, TableRun, finish_together
 from lakehouse.specs import DatasetSpec
 from lakehouse.transforms.parse import parse_csv, parse_jsonl, split_csv_header
@@ -27,12 +28,12 @@ def landing_batches(spark, settings: Settings, spec: DatasetSpec, selection: Bat
     return [e.name for e in storage.list_dir(spark, root) if e.is_dir and selection.accepts(e.name)]
 
 
-def ingested_batches(spark, fqname: str) -> set[str]:
-    """Batches bronze holds: any with rows, plus those the audit marks done (a batch of
-    zero records leaves no rows behind)."""
-    with_rows = {r[0] for r in spark.table(fqname).select("_batch_id").distinct().collect()}
-    audited = spark.table(tables.AUDIT_TABLE).where((F.col("table_name") == fqname) & (F.col("status") == "ok"))
-    return with_rows | {r[0] for r in audited.select("batch_id").distinct().collect()}
+def batches_with_rows(spark, fqname: str, batch_ids: list[str]) -> dict[str, int]:
+    """Rows per batch that bronze already holds, among `batch_ids` (one partition-pruned query)."""
+    if not batch_ids:
+        return {}
+    rows = spark.table(fqname).where(F.col("_batch_id").isin(batch_ids)).groupBy("_batch_id").count().collect()
+    return {r["_batch_id"]: r["count"] for r in rows}
 
 
 def _read_file(spark, spec: DatasetSpec, path: str) -> tuple[DataFrame, DataFrame]:
@@ -85,15 +86,21 @@ def ingest_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list
     return finish_together(runs)
 
 
-def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter, run_id: str,
-               on_result=None) -> list[TableRun]:
-    """Ingest every landing batch in `selection` that bronze does not hold yet."""
+def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter, ledger: Ledger,
+               run_id: str, on_result=None) -> list[TableRun]:
+    """Ingest every landing batch in `selection` that bronze does not hold yet.
+
+    A batch is done once the audit says so. A batch whose rows are in bronze but that the
+    audit does not know (a crash between the two writes) is recorded, not appended again."""
     fqname = f"{BRONZE}.{spec.name}"
     tables.ensure_table(spark, settings, fqname, tables.bronze_schema(spec), partition_by=("_batch_id",))
-    done = ingested_batches(spark, fqname)
-    pending = [b for b in landing_batches(spark, settings, spec, selection) if b not in done]
-    results = ingest_batches(spark, settings, spec, pending)
-    tables.append_audit(spark, [r.audit_record(run_id) for r in results])
+    pending = [b for b in landing_batches(spark, settings, spec, selection) if b not in ledger.done(fqname)]
+    present = batches_with_rows(spark, fqname, pending)
+    recovered = [TableRun("bronze", fqname, b, rows_read=n, inserted=n, detail="already in bronze").finish()
+                 for b, n in sorted(present.items())]
+    results = recovered + ingest_batches(spark, settings, spec, [b for b in pending if b not in present])
+    if results:
+        ledger.record(results, run_id)
     for run in results:
         if on_result:
             on_result(run)

@@ -18,22 +18,13 @@ from pyspark.sql import functions as F
 
 from lakehouse import tables
 from lakehouse.config import GOLD, SILVER, Settings
+from lakehouse.ledger import Ledger
 from lakehouse.runs import TableRun
 from lakehouse.specs import GoldSpec
 
 
 def spec_hash(spec: GoldSpec) -> str:
     return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
-
-
-def last_build(spark, fqname: str) -> tuple[dict[str, int] | None, str | None]:
-    """The silver versions and spec the table was last built from."""
-    rows = (
-        spark.table(tables.AUDIT_TABLE)
-        .where((F.col("table_name") == fqname) & (F.col("status") == "ok") & F.col("source_versions").isNotNull())
-        .orderBy(F.col("started_at").desc()).limit(1).collect()
-    )
-    return (dict(rows[0]["source_versions"]), rows[0]["spec_hash"]) if rows else (None, None)
 
 
 def _touched_partitions(spark, spec: GoldSpec, previous: dict[str, int], current: dict[str, int]) -> list | None:
@@ -58,10 +49,10 @@ def _touched_partitions(spark, spec: GoldSpec, previous: dict[str, int], current
             spark.catalog.dropTempView(view)
 
 
-def build_gold(spark, settings: Settings, spec: GoldSpec) -> TableRun | None:
+def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versions: dict[str, int]) -> TableRun | None:
     fqname = f"{GOLD}.{spec.name}"
-    current = {s: tables.current_version(spark, f"{SILVER}.{s}") for s in spec.sources}
-    previous, previous_hash = last_build(spark, fqname)
+    current = {s: versions[s] for s in spec.sources}
+    previous, previous_hash = ledger.last_build(fqname)
     exists = spark.catalog.tableExists(fqname)
     same_spec = previous_hash == spec_hash(spec)
     if previous == current and same_spec and exists:
@@ -102,13 +93,16 @@ def build_gold(spark, settings: Settings, spec: GoldSpec) -> TableRun | None:
     return run.finish()
 
 
-def run_gold(spark, settings: Settings, specs: list[GoldSpec], run_id: str, on_result=None) -> list[TableRun]:
+def run_gold(spark, settings: Settings, specs: list[GoldSpec], ledger: Ledger, run_id: str,
+             on_result=None) -> list[TableRun]:
+    sources = sorted({s for spec in specs for s in spec.sources})
+    versions = {s: tables.current_version(spark, f"{SILVER}.{s}") for s in sources}
     results = []
     for spec in specs:
-        run = build_gold(spark, settings, spec)
+        run = build_gold(spark, settings, spec, ledger, versions)
         if run is None:
             continue
-        tables.append_audit(spark, [run.audit_record(run_id)])
+        ledger.record([run], run_id)
         results.append(run)
         if on_result:
             on_result(run)

@@ -15,16 +15,10 @@ from pyspark.sql import functions as F
 from lakehouse import tables
 from lakehouse.config import BRONZE, SILVER, Settings
 from lakehouse.errors import AccountingError, ExpectationFailed, SchemaDriftError
-from lakehouse.layers.bronze import ingested_batches
+from lakehouse.ledger import Ledger
 from lakehouse.runs import BatchFilter, TableRun, finish_together
 from lakehouse.specs import DatasetSpec
 from lakehouse.transforms import silver as T
-
-
-def applied_batches(spark, fqname: str) -> set[str]:
-    audit = spark.table(tables.AUDIT_TABLE)
-    rows = audit.where((F.col("table_name") == fqname) & (F.col("status") == "ok")).select("batch_id").distinct()
-    return {r[0] for r in rows.collect()}
 
 
 def _count_fates(runs: dict[str, TableRun], classified, spec: DatasetSpec) -> None:
@@ -135,17 +129,17 @@ def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[
     return finish_together([runs[b] for b in batch_ids])
 
 
-def run_silver(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter, run_id: str,
-               on_result=None) -> list[TableRun]:
+def run_silver(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter, ledger: Ledger,
+               run_id: str, on_result=None) -> list[TableRun]:
     """Apply every bronze batch in `selection` that silver has not applied yet."""
     fqname = f"{SILVER}.{spec.name}"
     tables.ensure_table(spark, settings, fqname, tables.silver_schema(spec), change_feed=True)
-    done = applied_batches(spark, fqname)
-    pending = sorted(b for b in ingested_batches(spark, f"{BRONZE}.{spec.name}") if selection.accepts(b) and b not in done)
+    landed = ledger.done(f"{BRONZE}.{spec.name}")
+    pending = sorted(b for b in landed - ledger.done(fqname) if selection.accepts(b))
     if not pending:
         return []
     results = apply_batches(spark, settings, spec, pending, run_id)
-    tables.append_audit(spark, [r.audit_record(run_id) for r in results])
+    ledger.record(results, run_id)
     for run in results:
         if on_result:
             on_result(run)

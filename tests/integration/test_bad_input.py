@@ -89,3 +89,18 @@ def test_changed_type_is_quarantined_never_cast(spark, lakehouse):
 def test_missing_landing_path_is_a_clear_error(spark, lakehouse):
     with pytest.raises(LandingError, match="landing path .* does not exist"):
         run_pipeline(spark, lakehouse, load_catalog(lakehouse.specs_dir), datasets=["orders"])
+
+
+def test_crash_between_bronze_append_and_audit_appends_nothing_twice(spark, lakehouse):
+    _landing(lakehouse)
+    catalog = load_catalog(lakehouse.specs_dir)
+    run_pipeline(spark, lakehouse, catalog, datasets=["orders"], layers=("bronze",))
+    rows, version = _count(spark, "bronze.orders"), spark.sql("DESCRIBE HISTORY bronze.orders").count()
+    spark.sql("DELETE FROM ops.audit WHERE table_name = 'bronze.orders'")  # the audit write never happened
+    result = run_pipeline(spark, lakehouse, catalog, datasets=["orders"], layers=("bronze", "silver"))
+    (bronze,) = result.by_layer("bronze")
+    assert bronze.detail == "already in bronze" and bronze.rows_read == rows
+    assert _count(spark, "bronze.orders") == rows
+    assert spark.sql("DESCRIBE HISTORY bronze.orders").count() == version
+    (silver,) = result.by_layer("silver")
+    assert silver.rows_read == rows == silver.accounted
