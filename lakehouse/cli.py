@@ -96,14 +96,18 @@ def generate(
     force: bool = typer.Option(False, "--force", help="regenerate even if landing data exists"),
 ) -> None:
     """Write deterministic sample landing data (with known defects) and its manifest."""
-    from lakehouse.generate import MANIFEST
-
     settings = load_settings(scale=scale, days=days, seed=seed, home=home)
+    if settings.profile != "local":
+        raise LakehouseError("generate writes sample data for the local profile only")
     landing = Path(settings.landing_uri)
-    if (landing / MANIFEST).exists() and not force:
+    if _has_landing_data(landing) and not force:
         console.print(f"landing data already in {landing} (use --force to regenerate)")
         return
     _generate(settings)
+
+
+def _has_landing_data(landing: Path) -> bool:
+    return landing.is_dir() and any(landing.iterdir())
 
 
 def _generate(settings: Settings) -> dict:
@@ -131,7 +135,6 @@ def run(
 ) -> None:
     """The main job: generate sample data if there is none, then bronze -> silver -> gold
     for every batch not yet processed, and print a summary."""
-    from lakehouse.generate import MANIFEST
     from lakehouse.pipeline import run_pipeline
     from lakehouse.report import print_summary
     from lakehouse.runs import BatchFilter
@@ -142,7 +145,8 @@ def run(
     catalog = load_catalog(settings.specs_dir)
     catalog.select(dataset)  # unknown datasets fail before Spark starts
     selection = BatchFilter(batch=batch, start=_date(start, "start"), end=_date(end, "end"))
-    if settings.profile == "local" and not (Path(settings.landing_uri) / MANIFEST).exists():
+    # Sample data only into an empty landing folder: never mixed into a user's own files.
+    if settings.profile == "local" and not _has_landing_data(Path(settings.landing_uri)):
         _generate(settings)
     spark = _session(settings, "lakehouse-run")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
