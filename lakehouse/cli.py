@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from lakehouse.config import Settings, load_settings
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import LakehouseError, one_line
 
 app = typer.Typer(help="Medallion lakehouse: Spark + Delta Lake, bronze -> silver -> gold.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -39,15 +39,6 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
-def _one_line(exc: BaseException) -> str:
-    java = getattr(exc, "java_exception", None)  # py4j: the JVM's message says what went wrong
-    text = (str(java.getMessage()) if java is not None else str(exc)).strip() or type(exc).__name__
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    first = lines[0] if lines else text
-    # Spark's analysis errors start with an [ERROR_CLASS] tag and carry the plan below.
-    return first if len(first) <= 400 else first[:397] + "..."
-
-
 def user_errors(fn):
     """Turn any failure into one line on stderr and exit code 1."""
 
@@ -65,7 +56,7 @@ def user_errors(fn):
         except Exception as exc:  # noqa: BLE001 - the user gets one line, the debug flag the rest
             if os.environ.get("LAKEHOUSE_DEBUG") == "1":
                 raise
-            err_console.print(f"[red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/] {one_line(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
     return wrapper

@@ -27,3 +27,12 @@ class ExpectationFailed(LakehouseError):
 
 class AccountingError(LakehouseError):
     """A run's record counts do not close: rows read != rows accounted for."""
+
+
+def one_line(exc: BaseException) -> str:
+    """A failure as one readable line. For a JVM error, the JVM's own message (py4j's
+    wrapper only says which call failed); Spark's errors put the plan below the first line."""
+    java = getattr(exc, "java_exception", None)
+    text = (str(java.getMessage()) if java is not None else str(exc)).strip() or type(exc).__name__
+    first = next((ln for ln in text.splitlines() if ln.strip()), text)
+    return first if len(first) <= 400 else first[:397] + "..."

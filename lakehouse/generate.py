@@ -316,7 +316,3 @@ def generate(landing_dir: Path, scale: float = 1.0, seed: int = 42, days: int = 
     }
     (landing_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return manifest
-
-
-def load_manifest(landing_dir: Path) -> dict:
-    return json.loads((landing_dir / MANIFEST).read_text())

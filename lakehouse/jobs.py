@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import date
 
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import LakehouseError, one_line
 
 
 def _parser(layer: str) -> argparse.ArgumentParser:
@@ -55,9 +55,7 @@ def main(layer: str, argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - one line for the user; LAKEHOUSE_DEBUG=1 for the rest
         if os.environ.get("LAKEHOUSE_DEBUG") == "1":
             raise
-        from lakehouse.cli import _one_line
-
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     print(f"{layer}: {len(result.runs)} table batch(es) processed in {time.time() - t0:.1f}s (run {result.run_id})")
     return 0

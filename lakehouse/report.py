@@ -17,7 +17,6 @@ def summary_table(result: PipelineResult, elapsed_s: float) -> Table:
     per_dataset: dict[str, dict] = defaultdict(lambda: defaultdict(float))
     for run in result.by_layer("bronze") + result.by_layer("silver"):
         row = per_dataset[run.table_name.split(".", 1)[1]]
-        row["batches"] = max(row["batches"], 0)
         if run.layer == "bronze":
             row["bronze"] += run.inserted
             row["batches"] += 1

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 
 from pyspark.errors import AnalysisException
-from pyspark.sql import functions as F
 
 from lakehouse import tables
 from lakehouse.config import GOLD, SILVER, Settings

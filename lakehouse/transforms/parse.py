@@ -19,8 +19,6 @@ from pyspark.sql import functions as F
 # A quoted CSV field, with "" as an escaped quote inside it.
 _QUOTED_FIELD = r'"(?:[^"]|"")*"'
 
-BRONZE_META = ["_malformed_reason", "_schema_drift", "_rescued_data", "_raw"]
-
 
 def split_csv_header(header_line: str) -> list[str]:
     return [h.strip() for h in next(csv.reader([header_line.lstrip("\ufeff")]))]
