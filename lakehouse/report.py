@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lakehouse.pipeline import PipelineResult
+from lakehouse.runs import OUTCOMES
 
 
 def summary_table(result: PipelineResult, elapsed_s: float) -> Table:
@@ -21,7 +22,7 @@ def summary_table(result: PipelineResult, elapsed_s: float) -> Table:
             row["bronze"] += run.inserted
             row["batches"] += 1
         else:
-            for k in ("inserted", "updated", "deleted", "quarantined", "duplicates", "superseded", "dropped"):
+            for k in OUTCOMES:
                 row[k] += getattr(run, k)
         row["seconds"] += run.duration_s
     table = Table(title=f"lakehouse run {result.run_id}: {elapsed_s:.1f}s", title_justify="left")

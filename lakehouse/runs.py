@@ -12,6 +12,9 @@ from datetime import date, datetime, timezone
 from lakehouse.errors import AccountingError, LakehouseError
 
 BATCH_ID = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Where a batch's records end up. rows_read must equal their sum (see check_closed).
+OUTCOMES = ("inserted", "updated", "deleted", "quarantined", "dropped", "duplicates", "superseded")
+COUNTS = ("rows_read", *OUTCOMES)
 
 
 def new_run_id() -> str:
@@ -70,8 +73,7 @@ class TableRun:
 
     @property
     def accounted(self) -> int:
-        return (self.inserted + self.updated + self.deleted + self.quarantined + self.dropped
-                + self.duplicates + self.superseded)
+        return sum(getattr(self, k) for k in OUTCOMES)
 
     def check_closed(self) -> None:
         """Every record read must be landed, quarantined, dropped, a duplicate or superseded."""
@@ -87,8 +89,7 @@ class TableRun:
         return self
 
     def counts(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in
-                ("rows_read", "inserted", "updated", "deleted", "quarantined", "dropped", "duplicates", "superseded")}
+        return {k: getattr(self, k) for k in COUNTS}
 
     def audit_record(self, run_id: str) -> dict:
         record = asdict(self)

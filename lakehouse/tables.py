@@ -19,6 +19,7 @@ from pyspark.sql.types import (
 
 from lakehouse import storage
 from lakehouse.config import DATABASES, OPS, Settings
+from lakehouse.runs import COUNTS
 from lakehouse.specs import DatasetSpec
 
 QUARANTINE_TABLE = f"{OPS}.quarantine"
@@ -45,7 +46,6 @@ QUARANTINE_SCHEMA = StructType([
     StructField("quarantined_at", TimestampType()),
 ])
 
-AUDIT_COUNTS = ["rows_read", "inserted", "updated", "deleted", "quarantined", "dropped", "duplicates", "superseded"]
 AUDIT_SCHEMA = StructType([
     StructField("run_id", StringType()),
     StructField("layer", StringType()),
@@ -53,7 +53,7 @@ AUDIT_SCHEMA = StructType([
     StructField("batch_id", StringType()),
     StructField("started_at", TimestampType()),
     StructField("duration_s", DoubleType()),
-    *[StructField(c, LongType()) for c in AUDIT_COUNTS],
+    *[StructField(c, LongType()) for c in COUNTS],
     StructField("warnings", MapType(StringType(), LongType())),
     StructField("quarantined_by_rule", MapType(StringType(), LongType())),
     StructField("delta_version", LongType()),
