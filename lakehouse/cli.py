@@ -139,6 +139,8 @@ def run(
     # Sample data only into an empty landing folder: never mixed into a user's own files.
     if settings.profile == "local" and not _has_landing_data(Path(settings.landing_uri)):
         _generate(settings)
+    if settings.profile == "cluster":
+        raise typer.Exit(_run_on_cluster(settings, dataset, batch, start, end))
     spark = _session(settings, "lakehouse-run")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                   transient=True) as progress:
@@ -151,6 +153,30 @@ def run(
                 highlight=False),
         )
     print_summary(console, result, time.time() - t0)
+
+
+def _run_on_cluster(settings: Settings, datasets: list[str] | None, batch: str | None,
+                    start: str | None, end: str | None) -> int:
+    """The cluster profile: sample data to the landing bucket if it is empty, then the
+    pipeline as one spark-submit (jobs/pipeline.py) on the Spark master."""
+    import subprocess
+
+    from lakehouse.platform import landing
+    from lakehouse.submit import job_path, submit_command, submit_env
+
+    if not landing.bucket_has_objects(settings, settings.landing_bucket):
+        local = landing.sample_dir(settings)
+        if not _has_landing_data(local):
+            _generate(settings.model_copy(update={"landing_uri": str(local)}))
+        count = landing.upload_tree(settings, local, settings.landing_bucket)
+        console.print(f"uploaded {count} sample file(s) to s3a://{settings.landing_bucket}")
+    args = [a for d in (datasets or []) for a in ("--dataset", d)]
+    for flag, value in (("--batch", batch), ("--start", start), ("--end", end)):
+        if value:
+            args += [flag, value]
+    console.print(f"submitting the pipeline to {settings.spark_master}", highlight=False)
+    return subprocess.run(submit_command(settings, job_path("pipeline"), args, name="lakehouse-pipeline"),
+                          env=submit_env(settings)).returncode
 
 
 def _date(value: str | None, name: str) -> date | None:
@@ -237,6 +263,90 @@ def validate(home: Path = HomeOpt) -> None:
     catalog = load_catalog(settings.specs_dir)
     console.print(f"{len(catalog.datasets)} dataset spec(s) and {len(catalog.gold)} gold spec(s) are valid: "
                   + ", ".join([*catalog.datasets, *catalog.gold]))
+
+
+def _platform_settings(home: Path | None) -> Settings:
+    """The cluster profile's settings, with the credentials `up` generated."""
+    return load_settings(profile="cluster", home=home)
+
+
+@app.command()
+@user_errors
+def up(home: Path = HomeOpt) -> None:
+    """Start the native platform (PostgreSQL, MinIO, Hive Metastore, Spark master, worker and
+    Thrift server) on loopback; generates credentials on first start. Idempotent."""
+    from lakehouse.platform import lifecycle, secrets
+
+    t0 = time.time()
+    path, generated = secrets.ensure(load_settings(home=home).home)
+    if generated:
+        console.print(f"generated {len(generated)} credential(s) in {path} (mode 0600)")
+    settings = _platform_settings(home)
+    with console.status("starting") as status:
+        def on_event(name: str, event: str) -> None:
+            status.update(f"{name}: {event}")
+            if event not in ("checking", "preparing", "starting"):
+                console.print(f"  {name:<15} {event}", highlight=False)
+
+        started = lifecycle.up(settings, on_event)
+    _print_status(settings)
+    console.print(f"platform up in {time.time() - t0:.1f}s ({len(started)} service(s) started); "
+                  f"run the pipeline with `lakehouse run --profile cluster`", highlight=False)
+
+
+@app.command()
+@user_errors
+def down(home: Path = HomeOpt) -> None:
+    """Stop every service `lakehouse up` started. Data and credentials stay for the next `up`."""
+    from lakehouse.platform import lifecycle
+
+    settings = _platform_settings(home)
+    stopped = lifecycle.down(settings, lambda name, event: console.print(f"  {name:<15} {event}"))
+    console.print(f"{len(stopped)} service(s) stopped" if stopped else "nothing was running")
+
+
+class StatusFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+@user_errors
+def status(fmt: StatusFormat = typer.Option(StatusFormat.table, "--format", "-f"), home: Path = HomeOpt) -> None:
+    """Each service of the native platform: state, pid, port, URL, version, memory."""
+    import json
+
+    from lakehouse.platform import lifecycle
+
+    settings = _platform_settings(home)
+    if fmt is StatusFormat.json:
+        print(json.dumps(lifecycle.status_dicts(settings), indent=2))
+    else:
+        _print_status(settings)
+
+
+def _print_status(settings: Settings) -> None:
+    from lakehouse.platform import lifecycle
+    from lakehouse.report import render_rows
+
+    rows = [(s.name, s.state, s.pid or "", s.port, s.url, s.version, f"{s.memory_mb:,.0f}" if s.memory_mb else "")
+            for s in lifecycle.status(settings)]
+    render_rows(["service", "state", "pid", "port", "url", "version", "memory MB"], rows, "table", console)
+
+
+@app.command(hidden=True)
+@user_errors
+def serve(name: str = typer.Argument(..., help="service name, as in `lakehouse status`")) -> None:
+    """Run one service in the foreground (the containers' entry point): the same command
+    `lakehouse up` starts, after the same one-time preparation."""
+    from lakehouse.platform.services import service
+
+    settings = load_settings(profile="cluster")
+    svc = service(name)
+    if svc.prepare:
+        svc.prepare(settings)
+    launch = svc.launch(settings)
+    os.execvpe(launch.argv[0], launch.argv, {**os.environ, **launch.env})
 
 
 def main() -> None:  # pragma: no cover - console entry point

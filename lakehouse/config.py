@@ -7,10 +7,14 @@ One profile switch (LAKEHOUSE_PROFILE) selects where things run:
   Metastore and the Spark Thrift Server. Same jobs, same keys; only these values change.
 
 No secret has a default: the cluster profile refuses to start without its credentials.
+`lakehouse up` generates them on first start into the runtime directory
+(<home>/platform/secrets.env, mode 0600), which this module reads after the environment;
+docker compose passes the same LAKEHOUSE_* keys from .env.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -28,6 +32,12 @@ BRONZE, SILVER, GOLD, OPS = "bronze", "silver", "gold", "ops"
 DATABASES = (BRONZE, SILVER, GOLD, OPS)
 
 _CLUSTER_SECRETS = ("s3_access_key", "s3_secret_key")
+BUILD_DIR = PROJECT_ROOT / "build"
+
+
+def secrets_file(home: Path) -> Path:
+    """Where `lakehouse up` keeps the credentials it generated (mode 0600)."""
+    return home.expanduser().resolve() / "platform" / "secrets.env"
 
 
 class Settings(BaseSettings):
@@ -37,8 +47,12 @@ class Settings(BaseSettings):
     home: Path = Field(Path(".lakehouse"), description="runtime directory: state, logs, local data")
     specs_dir: Path = Field(PROJECT_ROOT / "pipelines", description="dataset and gold YAML specs")
     jars_dir: Path | None = Field(
-        PROJECT_ROOT / "build" / "jars",
+        BUILD_DIR / "jars",
         description="Delta's JVM jars fetched by `make install`; empty when Spark already has them",
+    )
+    cluster_jars_dir: Path | None = Field(
+        BUILD_DIR / "cluster-jars",
+        description="s3a (hadoop-aws, AWS SDK) and the Thrift server's password check: `make platform`",
     )
 
     # Where data lives. Derived from the profile when unset.
@@ -64,6 +78,21 @@ class Settings(BaseSettings):
     thrift_user: str | None = None
     thrift_password: SecretStr | None = None
     spark_auth_secret: SecretStr | None = None
+    job_cores: int = Field(2, ge=1, description="cores one job takes from the cluster (spark.cores.max)")
+    executor_memory: str = "2g"
+
+    # Native platform (`lakehouse up`): services on loopback, their ports and credentials.
+    bind_host: str = "127.0.0.1"
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = Field(5432, ge=1, le=65535)
+    postgres_password: SecretStr | None = None
+    metastore_db_password: SecretStr | None = None
+    minio_console_port: int = Field(9001, ge=1, le=65535)
+    spark_master_ui_port: int = Field(8080, ge=1, le=65535)
+    spark_worker_ui_port: int = Field(8081, ge=1, le=65535)
+    spark_worker_cores: int = Field(4, ge=1, description="slots, not CPUs: Thrift server + jobs share them")
+    spark_worker_memory: str = "8g"
+    thrift_ui_port: int = Field(4040, ge=1, le=65535)
 
     # Sample data generator
     scale: float = Field(1.0, gt=0, description="1.0 is about 60k landing records over 7 days")
@@ -106,16 +135,24 @@ class Settings(BaseSettings):
     def landing_location(self, dataset: str) -> str:
         return f"{self.landing_uri.rstrip('/')}/{dataset}"
 
+    @property
+    def platform_dir(self) -> Path:
+        """The native platform's runtime directory: state, logs, data, secrets."""
+        return self.home / "platform"
+
     def jar_paths(self) -> list[str]:
-        if self.jars_dir is None or not self.jars_dir.is_dir():
-            return []
-        return sorted(str(p) for p in self.jars_dir.glob("*.jar"))
+        dirs = [self.jars_dir] + ([self.cluster_jars_dir] if self.profile == "cluster" else [])
+        return sorted(str(p) for d in dirs if d is not None and d.is_dir() for p in d.glob("*.jar"))
 
 
 def load_settings(**overrides) -> Settings:
     """Settings from the environment, with explicit overrides; a bad value is one clear line."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    home = Path(given.get("home") or os.environ.get(ENV_PREFIX + "HOME") or Settings.model_fields["home"].default)
+    generated = secrets_file(home)
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        # Environment first, then the secrets `lakehouse up` generated (if any).
+        return Settings(_env_file=generated if generated.is_file() else None, **given)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "settings"

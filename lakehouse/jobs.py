@@ -17,8 +17,12 @@ from datetime import date
 from lakehouse.errors import LakehouseError, one_line
 
 
+ALL = "pipeline"  # every layer, in one driver: what `lakehouse run --profile cluster` submits
+
+
 def _parser(layer: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"jobs/{layer}.py", description=f"Run the {layer} layer.")
+    what = "bronze -> silver -> gold" if layer == ALL else f"the {layer} layer"
+    p = argparse.ArgumentParser(prog=f"jobs/{layer}.py", description=f"Run {what}.")
     if layer != "gold":
         p.add_argument("--dataset", "-d", action="append", help="dataset to run (repeatable); default all")
     p.add_argument("--batch", help="only this batch, YYYY-MM-DD")
@@ -32,7 +36,7 @@ def main(layer: str, argv: list[str]) -> int:
     t0 = time.time()
     try:
         from lakehouse.config import load_settings
-        from lakehouse.pipeline import run_pipeline
+        from lakehouse.pipeline import LAYERS, run_pipeline
         from lakehouse.runs import BatchFilter
         from lakehouse.spark import build_session
         from lakehouse.specs import load_catalog
@@ -43,7 +47,8 @@ def main(layer: str, argv: list[str]) -> int:
         catalog.select(datasets)
         selection = BatchFilter(batch=args.batch, start=args.start, end=args.end)
         spark = build_session(settings, f"lakehouse-{layer}")
-        result = run_pipeline(spark, settings, catalog, datasets, selection, layers=(layer,),
+        layers = LAYERS if layer == ALL else (layer,)
+        result = run_pipeline(spark, settings, catalog, datasets, selection, layers=layers,
                               on_result=lambda r: print(
                                   f"{r.layer} {r.table_name} {r.batch_id or '-'}: read {r.rows_read}, "
                                   f"inserted {r.inserted}, updated {r.updated}, deleted {r.deleted}, "
@@ -57,5 +62,12 @@ def main(layer: str, argv: list[str]) -> int:
             raise
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
-    print(f"{layer}: {len(result.runs)} table batch(es) processed in {time.time() - t0:.1f}s (run {result.run_id})")
+    if layer == ALL:
+        from rich.console import Console
+
+        from lakehouse.report import print_summary
+
+        print_summary(Console(width=None if sys.stdout.isatty() else 140), result, time.time() - t0)
+    else:
+        print(f"{layer}: {len(result.runs)} table batch(es) processed in {time.time() - t0:.1f}s (run {result.run_id})")
     return 0

@@ -11,6 +11,7 @@ import os
 from lakehouse.config import PROJECT_ROOT, Settings
 
 LOG4J_CONFIG = PROJECT_ROOT / "spark" / "conf" / "log4j2.properties"
+_LOG4J_OPTION = f'"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"'
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -30,8 +31,12 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
     }
     jars = settings.jar_paths()
-    if jars:
+    if jars and settings.profile == "local":
         conf["spark.jars"] = ",".join(jars)
+    elif jars:
+        # Every node has the jars at the same path (native: this checkout; containers: the
+        # image), so put them on the classpath instead of shipping 650 MB to each executor.
+        conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = ":".join(jars)
     if settings.profile == "local":
         conf.update(_local_conf(settings))
     else:
@@ -46,16 +51,16 @@ def _local_conf(settings: Settings) -> dict[str, str]:
         "spark.hadoop.javax.jdo.option.ConnectionURL": (
             f"jdbc:derby:;databaseName={settings.metastore_dir};create=true"
         ),
-        "spark.driver.extraJavaOptions": (
-            f'"-Dderby.system.home={settings.home}" "-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"'
-        ),
+        "spark.driver.extraJavaOptions": f'"-Dderby.system.home={settings.home}" {_LOG4J_OPTION}',
     }
 
 
 def _cluster_conf(settings: Settings) -> dict[str, str]:
     conf = {
+        "spark.driver.extraJavaOptions": _LOG4J_OPTION,
         "spark.hadoop.hive.metastore.uris": settings.metastore_uri,
         "spark.hadoop.fs.s3a.endpoint": settings.s3_endpoint,
+        "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",  # MinIO ignores it; the AWS SDK needs one
         "spark.hadoop.fs.s3a.path.style.access": str(settings.s3_path_style_access).lower(),
         "spark.hadoop.fs.s3a.connection.ssl.enabled": str(settings.s3_endpoint.startswith("https")).lower(),
         "spark.hadoop.fs.s3a.aws.credentials.provider": (
@@ -63,6 +68,8 @@ def _cluster_conf(settings: Settings) -> dict[str, str]:
         ),
         "spark.hadoop.fs.s3a.access.key": settings.s3_access_key.get_secret_value(),
         "spark.hadoop.fs.s3a.secret.key": settings.s3_secret_key.get_secret_value(),
+        "spark.cores.max": str(settings.job_cores),
+        "spark.executor.memory": settings.executor_memory,
     }
     if settings.spark_auth_secret is not None:
         conf["spark.authenticate"] = "true"

@@ -1,0 +1,192 @@
+"""`lakehouse up / down / status`: the services as local processes, one runtime directory.
+
+<home>/platform/
+  secrets.env        generated credentials (0600)
+  conf/              generated service configuration holding credentials (0600)
+  run/<name>.pid     pid and start time of each process we started
+  logs/<name>.log    each service's output
+  data/<name>/       each service's data (PostgreSQL, MinIO, Spark worker)
+
+A pid file records the process's start time too, so a recycled pid is never mistaken for
+ours, and `down` stops exactly what `up` started (each service in its own process group,
+so a worker's executors go with it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+from lakehouse.config import Settings
+from lakehouse.errors import LakehouseError
+from lakehouse.platform.services import SERVICES, Service
+
+LOG_TAIL_LINES = 15
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    state: str  # running | starting | stopped
+    pid: int | None
+    port: int
+    url: str
+    version: str
+    memory_mb: float | None
+
+
+class ServiceFailed(LakehouseError):
+    pass
+
+
+def _pid_file(settings: Settings, name: str) -> Path:
+    return settings.platform_dir / "run" / f"{name}.pid"
+
+
+def log_file(settings: Settings, name: str) -> Path:
+    return settings.platform_dir / "logs" / f"{name}.log"
+
+
+def running_process(settings: Settings, name: str) -> psutil.Process | None:
+    """Our process for this service, if it is still alive (and is the one we started)."""
+    path = _pid_file(settings, name)
+    try:
+        pid, started = path.read_text().split()
+        proc = psutil.Process(int(pid))
+        if abs(proc.create_time() - float(started)) < 1 and proc.status() != psutil.STATUS_ZOMBIE:
+            return proc
+    except (OSError, ValueError, psutil.Error):
+        pass
+    return None
+
+
+def log_tail(settings: Settings, name: str, lines: int = LOG_TAIL_LINES) -> str:
+    path = log_file(settings, name)
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _start(settings: Settings, svc: Service) -> subprocess.Popen:
+    launch = svc.launch(settings)
+    log = log_file(settings, svc.name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} lakehouse up: starting {svc.name}\n".encode())
+        out.flush()
+        proc = subprocess.Popen(launch.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **launch.env}, user=launch.user, cwd="/" if launch.user else settings.platform_dir,
+                                start_new_session=True)
+    pid_file = _pid_file(settings, svc.name)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(f"{proc.pid} {psutil.Process(proc.pid).create_time()}\n")
+    return proc
+
+
+def _wait_healthy(settings: Settings, svc: Service, proc: psutil.Process | subprocess.Popen) -> None:
+    deadline = time.monotonic() + svc.start_timeout
+    while time.monotonic() < deadline:
+        if svc.probe(settings):
+            return
+        exited = proc.poll() if isinstance(proc, subprocess.Popen) else (None if proc.is_running() else -1)
+        if exited is not None:
+            raise ServiceFailed(f"{svc.name} exited (code {exited}) while starting; "
+                                f"{log_file(settings, svc.name)} ends with:\n{log_tail(settings, svc.name)}")
+        time.sleep(1)
+    stop(settings, svc.name)
+    raise ServiceFailed(f"{svc.name} did not answer its health probe within {svc.start_timeout:.0f}s; "
+                        f"{log_file(settings, svc.name)} ends with:\n{log_tail(settings, svc.name)}")
+
+
+def up(settings: Settings, on_event: Callable[[str, str], None] = lambda name, event: None) -> list[str]:
+    """Start every service that is not running, in order, each healthy before the next.
+    Returns the names started now (empty when everything was already up)."""
+    started = []
+    for svc in SERVICES:
+        proc = running_process(settings, svc.name)
+        if proc is not None:
+            on_event(svc.name, "checking")
+            _wait_healthy(settings, svc, proc)
+            on_event(svc.name, "already running")
+        else:
+            if svc.prepare:
+                on_event(svc.name, "preparing")
+                svc.prepare(settings)
+            on_event(svc.name, "starting")
+            t0 = time.monotonic()
+            _wait_healthy(settings, svc, _start(settings, svc))
+            started.append(svc.name)
+            on_event(svc.name, f"started in {time.monotonic() - t0:.1f}s")
+        if svc.after_start:
+            svc.after_start(settings)
+    return started
+
+
+def stop(settings: Settings, name: str, timeout: float = 30.0) -> bool:
+    """Stop one service's process group: SIGTERM, then SIGKILL after `timeout`."""
+    proc = running_process(settings, name)
+    pid_file = _pid_file(settings, name)
+    if proc is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    group = [proc, *proc.children(recursive=True)]
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    _, alive = psutil.wait_procs(group, timeout=timeout)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def down(settings: Settings, on_event: Callable[[str, str], None] = lambda name, event: None) -> list[str]:
+    """Stop what `up` started, in reverse order. Returns the names stopped."""
+    stopped = []
+    for svc in reversed(SERVICES):
+        if stop(settings, svc.name):
+            stopped.append(svc.name)
+            on_event(svc.name, "stopped")
+    return stopped
+
+
+def _memory_mb(proc: psutil.Process) -> float:
+    """Proportional set size of the process and its children: shared pages (PostgreSQL's
+    shared buffers) counted once, not once per process as RSS would."""
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_full_info().pss
+        except psutil.Error:
+            pass
+    return round(total / 2**20, 1)
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    rows = []
+    for svc in SERVICES:
+        proc = running_process(settings, svc.name)
+        state = "stopped" if proc is None else ("running" if svc.probe(settings) else "starting")
+        try:
+            version = svc.version(settings)
+        except Exception:  # noqa: BLE001 - a missing install shows as such, not as a crash
+            version = "not installed"
+        rows.append(ServiceStatus(svc.name, state, proc.pid if proc else None, svc.port(settings),
+                                  svc.url(settings), version, _memory_mb(proc) if proc else None))
+    return rows
+
+
+def status_dicts(settings: Settings) -> list[dict]:
+    return [asdict(s) for s in status(settings)]

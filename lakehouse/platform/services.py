@@ -1,0 +1,434 @@
+"""The platform's services: how each one is launched, probed and prepared.
+
+One definition serves both ways of running them: `lakehouse up` starts these commands as
+local processes on loopback; the containers of docker-compose.yaml run `lakehouse serve
+<name>`, which executes the same command in the foreground. Order matters: each service
+only needs the ones before it.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+from lakehouse.config import BUILD_DIR, PROJECT_ROOT, Settings
+from lakehouse.errors import LakehouseError
+from lakehouse.platform.secrets import write_private
+from lakehouse.spark import spark_conf
+
+SPARK_CONF_DIR = PROJECT_ROOT / "spark" / "conf"
+HIVE_CONF_DIR = PROJECT_ROOT / "hive" / "conf"
+HIVE_DIR = BUILD_DIR / "hive"
+MINIO_BIN = BUILD_DIR / "bin" / "minio"
+THRIFT_AUTH_CLASS = "io.lakehouse.thrift.LakehousePasswordAuthenticator"
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None  # PostgreSQL refuses to run as root
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    port: Callable[[Settings], int]
+    url: Callable[[Settings], str]
+    launch: Callable[[Settings], Launch]
+    probe: Callable[[Settings], bool]
+    version: Callable[[Settings], str]
+    prepare: Callable[[Settings], None] | None = None      # before the first start (init, schema)
+    after_start: Callable[[Settings], None] | None = None  # once healthy, idempotent (roles, buckets)
+    start_timeout: float = 120.0
+
+
+def data_dir(settings: Settings, name: str) -> Path:
+    path = settings.platform_dir / "data" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _http_json(url: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return json.loads(resp.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _run(argv: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
+    proc = subprocess.run(argv, capture_output=True, text=True, **kwargs)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise LakehouseError(f"{what} failed: {' | '.join(tail) or f'exit {proc.returncode}'}")
+    return proc
+
+
+# --- PostgreSQL: the metastore's database (and, later, Airflow's and Superset's) ------------
+
+def postgres_bin(tool: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"), key=lambda p: int(p.split("/")[4]))
+    path = found[-1] if found else shutil.which(tool)
+    if not path:
+        raise LakehouseError(f"PostgreSQL's {tool} not found: run `make platform` (installs Debian's postgresql)")
+    return path
+
+
+def _postgres_user() -> str | None:
+    """PostgreSQL will not run as root; as root we run it as Debian's `postgres` user."""
+    return "postgres" if os.geteuid() == 0 else None
+
+
+def _chown_for_postgres(path: Path) -> None:
+    if _postgres_user():
+        shutil.chown(path, user="postgres", group="postgres")
+
+
+def _postgres_prepare(settings: Settings) -> None:
+    pgdata = data_dir(settings, "postgres")
+    if (pgdata / "PG_VERSION").exists():
+        return
+    os.chmod(pgdata, 0o700)
+    _chown_for_postgres(pgdata)
+    pwfile = write_private(settings.platform_dir / "run" / "postgres.pw",
+                           settings.postgres_password.get_secret_value() + "\n")
+    _chown_for_postgres(pwfile)
+    try:
+        _run([postgres_bin("initdb"), "-D", str(pgdata), "-U", "lakehouse", f"--pwfile={pwfile}",
+              "-A", "scram-sha-256", "-E", "UTF8", "--no-instructions"],
+             "initdb", user=_postgres_user(), cwd="/")
+    finally:
+        pwfile.unlink(missing_ok=True)
+
+
+def _postgres_launch(settings: Settings) -> Launch:
+    return Launch([postgres_bin("postgres"), "-D", str(data_dir(settings, "postgres")),
+                   "-p", str(settings.postgres_port), "-c", f"listen_addresses={settings.bind_host}",
+                   "-c", "unix_socket_directories="], user=_postgres_user())
+
+
+def _postgres_probe(settings: Settings) -> bool:
+    return subprocess.run([postgres_bin("pg_isready"), "-q", "-h", settings.postgres_host,
+                           "-p", str(settings.postgres_port)]).returncode == 0
+
+
+def psql(settings: Settings, sql: str, database: str = "postgres") -> str:
+    """Run SQL as the platform's superuser; the SQL goes on stdin, never the command line."""
+    env = {**os.environ, "PGPASSWORD": settings.postgres_password.get_secret_value()}
+    return _run([postgres_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h", settings.postgres_host,
+                 "-p", str(settings.postgres_port), "-U", "lakehouse", "-d", database],
+                "psql", input=sql, env=env).stdout
+
+
+def ensure_database(settings: Settings, name: str, owner: str, password: str) -> None:
+    """A role and a database it owns, created once; the password is (re)set every time."""
+    psql(settings, f"""
+SELECT 'CREATE ROLE {owner} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{owner}')\\gexec
+ALTER ROLE {owner} PASSWORD '{password}';
+SELECT 'CREATE DATABASE {name} OWNER {owner}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{name}')\\gexec
+""")
+
+
+def _postgres_after_start(settings: Settings) -> None:
+    ensure_database(settings, "metastore", "hive", settings.metastore_db_password.get_secret_value())
+
+
+def _postgres_version(settings: Settings) -> str:
+    return _run([postgres_bin("postgres"), "--version"], "postgres --version").stdout.split()[2]
+
+
+# --- MinIO: the S3 server holding landing files and every table -----------------------------
+
+def _minio_port(settings: Settings) -> int:
+    return urlparse(settings.s3_endpoint).port or 9000
+
+
+def _minio_launch(settings: Settings) -> Launch:
+    if not MINIO_BIN.exists():
+        raise LakehouseError(f"{MINIO_BIN} not found: run `make platform` (builds MinIO with Go)")
+    return Launch(
+        [str(MINIO_BIN), "server", str(data_dir(settings, "minio")), "--quiet",
+         "--address", f"{settings.bind_host}:{_minio_port(settings)}",
+         "--console-address", f"{settings.bind_host}:{settings.minio_console_port}"],
+        env={"MINIO_ROOT_USER": settings.s3_access_key.get_secret_value(),
+             "MINIO_ROOT_PASSWORD": settings.s3_secret_key.get_secret_value(),
+             "MINIO_UPDATE": "off", "MINIO_BROWSER_REDIRECT": "off"})
+
+
+def _minio_probe(settings: Settings) -> bool:
+    try:
+        with urllib.request.urlopen(f"{settings.s3_endpoint}/minio/health/ready", timeout=5) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def s3_client(settings: Settings):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1",
+        aws_access_key_id=settings.s3_access_key.get_secret_value(),
+        aws_secret_access_key=settings.s3_secret_key.get_secret_value(),
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}))
+
+
+def _minio_after_start(settings: Settings) -> None:
+    s3 = s3_client(settings)
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    for bucket in (settings.landing_bucket, settings.warehouse_bucket):
+        if bucket not in existing:
+            s3.create_bucket(Bucket=bucket)
+
+
+def _minio_version(settings: Settings) -> str:
+    stamp = MINIO_BIN.parent / "minio.version"
+    return stamp.read_text().strip() if stamp.exists() else "unknown"
+
+
+# --- Hive Metastore 3.1.3 on PostgreSQL -----------------------------------------------------
+
+def _metastore_port(settings: Settings) -> int:
+    return urlparse(settings.metastore_uri).port or 9083
+
+
+def pyspark_jars() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "jars"
+
+
+def _metastore_java(settings: Settings, main_class: str, *args: str) -> Launch:
+    home = HIVE_DIR / "metastore"
+    if not home.is_dir():
+        raise LakehouseError(f"{home} not found: run `make platform` (fetches the Hive Metastore)")
+    # Hadoop comes from pyspark (the same client the jobs use), s3a from the cluster jars.
+    hadoop = sorted(str(p) for p in pyspark_jars().glob("hadoop-client-*.jar"))
+    classpath = [str(HIVE_CONF_DIR), f"{home}/lib/*", f"{HIVE_DIR}/extra/*", *hadoop,
+                 f"{settings.cluster_jars_dir}/*"]
+    env = {
+        "METASTORE_HOME": str(home),  # the schema tool finds its SQL scripts here
+        "LAKEHOUSE_POSTGRES_HOST": settings.postgres_host,
+        "LAKEHOUSE_POSTGRES_PORT": str(settings.postgres_port),
+        "LAKEHOUSE_METASTORE_DB_PASSWORD": settings.metastore_db_password.get_secret_value(),
+        "LAKEHOUSE_S3_ENDPOINT": settings.s3_endpoint,
+        "LAKEHOUSE_S3_ACCESS_KEY": settings.s3_access_key.get_secret_value(),
+        "LAKEHOUSE_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
+        "LAKEHOUSE_WAREHOUSE_BUCKET": settings.warehouse_bucket,
+    }
+    return Launch(["java", "-Xmx1g", "-cp", ":".join(classpath), main_class, *args], env=env)
+
+
+def _metastore_prepare(settings: Settings) -> None:
+    """Create the metastore's schema with its own schema tool, once."""
+    tool = "org.apache.hadoop.hive.metastore.tools.MetastoreSchemaTool"
+    info = _metastore_java(settings, tool, "-dbType", "postgres", "-info")
+    env = {**os.environ, **info.env}
+    if subprocess.run(info.argv, env=env, capture_output=True).returncode == 0:
+        return
+    init = _metastore_java(settings, tool, "-dbType", "postgres", "-initSchema")
+    _run(init.argv, "metastore schema init", env=env)
+
+
+def _metastore_launch(settings: Settings) -> Launch:
+    return _metastore_java(settings, "org.apache.hadoop.hive.metastore.HiveMetaStore",
+                           "-p", str(_metastore_port(settings)))
+
+
+def metastore_databases(settings: Settings) -> list[str]:
+    """The metastore's own answer to get_all_databases(), over its Thrift protocol."""
+    from thrift.protocol import TBinaryProtocol
+    from thrift.Thrift import TMessageType, TType
+    from thrift.transport import TSocket, TTransport
+
+    uri = urlparse(settings.metastore_uri)
+    sock = TSocket.TSocket(uri.hostname, uri.port or 9083)
+    sock.setTimeout(5000)
+    transport = TTransport.TBufferedTransport(sock)
+    proto = TBinaryProtocol.TBinaryProtocol(transport)
+    transport.open()
+    try:
+        proto.writeMessageBegin("get_all_databases", TMessageType.CALL, 1)
+        proto.writeStructBegin("get_all_databases_args")
+        proto.writeFieldStop()
+        proto.writeStructEnd()
+        proto.writeMessageEnd()
+        transport.flush()
+        _, kind, _ = proto.readMessageBegin()
+        proto.readStructBegin()
+        _, ftype, fid = proto.readFieldBegin()
+        if kind != TMessageType.REPLY or fid != 0 or ftype != TType.LIST:
+            raise LakehouseError("the metastore did not answer get_all_databases")
+        _, size = proto.readListBegin()
+        return [proto.readString() for _ in range(size)]
+    finally:
+        transport.close()
+
+
+def _metastore_probe(settings: Settings) -> bool:
+    logging.getLogger("thrift.transport.TSocket").setLevel(logging.CRITICAL)  # "could not connect" while starting
+    try:
+        return "default" in metastore_databases(settings)
+    except Exception:  # noqa: BLE001 - any failure means: not ready yet
+        return False
+
+
+def _metastore_version(settings: Settings) -> str:
+    jars = sorted((HIVE_DIR / "metastore" / "lib").glob("hive-standalone-metastore-*.jar"))
+    return jars[0].stem.removeprefix("hive-standalone-metastore-") if jars else "unknown"
+
+
+# --- Spark standalone master, worker and Thrift server --------------------------------------
+
+def spark_bin(tool: str) -> str:
+    import pyspark
+
+    return str(Path(pyspark.__file__).parent / "bin" / tool)
+
+
+def _spark_version(settings: Settings) -> str:
+    import pyspark
+
+    return pyspark.__version__
+
+
+def _daemon_properties(settings: Settings) -> Path:
+    """Master and worker: RPC authenticated with the shared secret, REST submission off."""
+    props = {
+        "spark.authenticate": "true",
+        "spark.authenticate.secret": settings.spark_auth_secret.get_secret_value(),
+        # Spark 4.1 turned the unauthenticated REST submission server (6066) back on.
+        "spark.master.rest.enabled": "false",
+        "spark.worker.cleanup.enabled": "true",
+    }
+    text = "".join(f"{k} {v}\n" for k, v in props.items())
+    return write_private(settings.platform_dir / "conf" / "spark-daemon.properties", text)
+
+
+def _spark_env(settings: Settings) -> dict[str, str]:
+    return {"SPARK_LOCAL_IP": settings.bind_host, "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
+            "SPARK_LOG_DIR": str(settings.platform_dir / "logs"), "SPARK_NO_DAEMONIZE": "1",
+            "PYSPARK_PYTHON": sys.executable}
+
+
+def master_host_port(settings: Settings) -> tuple[str, int]:
+    url = urlparse(settings.spark_master)
+    return url.hostname, url.port or 7077
+
+
+def master_state(settings: Settings) -> dict | None:
+    host, _ = master_host_port(settings)
+    return _http_json(f"http://{host}:{settings.spark_master_ui_port}/json/")
+
+
+def _master_launch(settings: Settings) -> Launch:
+    _, port = master_host_port(settings)
+    return Launch([spark_bin("spark-class"), "org.apache.spark.deploy.master.Master",
+                   "--host", settings.bind_host, "--port", str(port),
+                   "--webui-port", str(settings.spark_master_ui_port),
+                   "--properties-file", str(_daemon_properties(settings))], env=_spark_env(settings))
+
+
+def _master_probe(settings: Settings) -> bool:
+    return (master_state(settings) or {}).get("status") == "ALIVE"
+
+
+def _worker_launch(settings: Settings) -> Launch:
+    return Launch([spark_bin("spark-class"), "org.apache.spark.deploy.worker.Worker",
+                   "--host", settings.bind_host, "--webui-port", str(settings.spark_worker_ui_port),
+                   "--cores", str(settings.spark_worker_cores), "--memory", settings.spark_worker_memory,
+                   "--work-dir", str(data_dir(settings, "spark-worker")),
+                   "--properties-file", str(_daemon_properties(settings)), settings.spark_master],
+                  env=_spark_env(settings))
+
+
+def _worker_probe(settings: Settings) -> bool:
+    return (master_state(settings) or {}).get("aliveworkers", 0) >= 1
+
+
+def thrift_properties(settings: Settings) -> dict[str, str]:
+    """The Thrift server is a Spark application like the jobs: same catalog, storage and
+    metastore, but a small share of the cluster so jobs always find cores."""
+    conf = spark_conf(settings)
+    conf.update({"spark.cores.max": "1", "spark.executor.memory": "1g", "spark.driver.memory": "1g",
+                 "spark.ui.port": str(settings.thrift_ui_port)})
+    return conf
+
+
+def _thrift_launch(settings: Settings) -> Launch:
+    text = "".join(f"{k} {v}\n" for k, v in sorted(thrift_properties(settings).items()))
+    props = write_private(settings.platform_dir / "conf" / "spark-thrift.properties", text)
+    hiveconf = {
+        "hive.server2.thrift.bind.host": settings.bind_host,
+        "hive.server2.thrift.port": str(settings.thrift_port),
+        "hive.server2.authentication": "CUSTOM",
+        "hive.server2.custom.authentication.class": THRIFT_AUTH_CLASS,
+    }
+    argv = [spark_bin("spark-submit"), "--class", "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
+            "--name", "lakehouse-thrift-server", "--master", settings.spark_master,
+            "--properties-file", str(props), "spark-internal"]
+    for key, value in hiveconf.items():
+        argv += ["--hiveconf", f"{key}={value}"]
+    env = {**_spark_env(settings),
+           # Read by the password check (spark/thrift-auth), never written to a config file.
+           "LAKEHOUSE_THRIFT_USER": settings.thrift_user,
+           "LAKEHOUSE_THRIFT_PASSWORD": settings.thrift_password.get_secret_value()}
+    return Launch(argv, env=env)
+
+
+def thrift_connect(settings: Settings, password: str | None = None):
+    """A HiveServer2 client (PyHive) on the Thrift server, with the platform's credentials."""
+    from pyhive import hive
+
+    return hive.connect(host=settings.thrift_host, port=settings.thrift_port, username=settings.thrift_user,
+                        password=password if password is not None else settings.thrift_password.get_secret_value(),
+                        auth="CUSTOM")
+
+
+def _thrift_probe(settings: Settings) -> bool:
+    try:
+        conn = thrift_connect(settings)
+        try:
+            cursor = conn.cursor()
+            cursor.execute("SELECT 1")
+            return cursor.fetchall() == [(1,)]
+        finally:
+            conn.close()
+    except Exception:  # noqa: BLE001 - any failure means: not ready yet
+        return False
+
+
+SERVICES: tuple[Service, ...] = (
+    Service("postgres", lambda s: s.postgres_port, lambda s: f"postgresql://{s.postgres_host}:{s.postgres_port}",
+            _postgres_launch, _postgres_probe, _postgres_version, _postgres_prepare, _postgres_after_start, 60),
+    Service("minio", _minio_port, lambda s: f"http://{s.bind_host}:{s.minio_console_port} (console)",
+            _minio_launch, _minio_probe, _minio_version, None, _minio_after_start, 60),
+    Service("hive-metastore", _metastore_port, lambda s: s.metastore_uri,
+            _metastore_launch, _metastore_probe, _metastore_version, _metastore_prepare, None, 120),
+    Service("spark-master", lambda s: master_host_port(s)[1],
+            lambda s: f"http://{master_host_port(s)[0]}:{s.spark_master_ui_port}",
+            _master_launch, _master_probe, _spark_version, None, None, 60),
+    Service("spark-worker", lambda s: s.spark_worker_ui_port, lambda s: f"http://{s.bind_host}:{s.spark_worker_ui_port}",
+            _worker_launch, _worker_probe, _spark_version, None, None, 60),
+    Service("spark-thrift", lambda s: s.thrift_port, lambda s: f"hive://{s.thrift_host}:{s.thrift_port}",
+            _thrift_launch, _thrift_probe, _spark_version, None, None, 180),
+)
+
+
+def service(name: str) -> Service:
+    for svc in SERVICES:
+        if svc.name == name:
+            return svc
+    raise LakehouseError(f"unknown service {name!r}; one of: {', '.join(s.name for s in SERVICES)}")
