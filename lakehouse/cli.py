@@ -349,6 +349,26 @@ def serve(name: str = typer.Argument(..., help="service name, as in `lakehouse s
     os.execvpe(launch.argv[0], launch.argv, {**os.environ, **launch.env})
 
 
+@app.command(hidden=True)
+@user_errors
+def probe(name: str = typer.Argument(..., help="service name")) -> None:
+    """Exit 0 if the service answers its health probe (the containers' healthcheck)."""
+    from lakehouse.platform.services import service
+
+    raise typer.Exit(0 if service(name).probe(load_settings(profile="cluster")) else 1)
+
+
+@app.command("init-buckets", hidden=True)
+@user_errors
+def init_buckets() -> None:
+    """Create the landing and warehouse buckets if missing (compose's minio-init)."""
+    from lakehouse.platform.services import create_buckets
+
+    settings = load_settings(profile="cluster")
+    create_buckets(settings)
+    console.print(f"buckets ready: {settings.landing_bucket}, {settings.warehouse_bucket}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

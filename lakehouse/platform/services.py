@@ -185,7 +185,7 @@ def s3_client(settings: Settings):
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}))
 
 
-def _minio_after_start(settings: Settings) -> None:
+def create_buckets(settings: Settings) -> None:
     s3 = s3_client(settings)
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     for bucket in (settings.landing_bucket, settings.warehouse_bucket):
@@ -317,10 +317,19 @@ def _daemon_properties(settings: Settings) -> Path:
     return write_private(settings.platform_dir / "conf" / "spark-daemon.properties", text)
 
 
+ALL_INTERFACES = "0.0.0.0"  # containers: listen everywhere, advertise the container's hostname
+
+
 def _spark_env(settings: Settings) -> dict[str, str]:
-    return {"SPARK_LOCAL_IP": settings.bind_host, "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
-            "SPARK_LOG_DIR": str(settings.platform_dir / "logs"), "SPARK_NO_DAEMONIZE": "1",
-            "PYSPARK_PYTHON": sys.executable}
+    env = {"SPARK_CONF_DIR": str(SPARK_CONF_DIR), "SPARK_LOG_DIR": str(settings.platform_dir / "logs"),
+           "SPARK_NO_DAEMONIZE": "1", "PYSPARK_PYTHON": sys.executable}
+    if settings.bind_host != ALL_INTERFACES:
+        env["SPARK_LOCAL_IP"] = settings.bind_host
+    return env
+
+
+def _host_option(settings: Settings) -> list[str]:
+    return [] if settings.bind_host == ALL_INTERFACES else ["--host", settings.bind_host]
 
 
 def master_host_port(settings: Settings) -> tuple[str, int]:
@@ -334,9 +343,9 @@ def master_state(settings: Settings) -> dict | None:
 
 
 def _master_launch(settings: Settings) -> Launch:
-    _, port = master_host_port(settings)
+    host, port = master_host_port(settings)
     return Launch([spark_bin("spark-class"), "org.apache.spark.deploy.master.Master",
-                   "--host", settings.bind_host, "--port", str(port),
+                   "--host", host, "--port", str(port),
                    "--webui-port", str(settings.spark_master_ui_port),
                    "--properties-file", str(_daemon_properties(settings))], env=_spark_env(settings))
 
@@ -346,8 +355,8 @@ def _master_probe(settings: Settings) -> bool:
 
 
 def _worker_launch(settings: Settings) -> Launch:
-    return Launch([spark_bin("spark-class"), "org.apache.spark.deploy.worker.Worker",
-                   "--host", settings.bind_host, "--webui-port", str(settings.spark_worker_ui_port),
+    return Launch([spark_bin("spark-class"), "org.apache.spark.deploy.worker.Worker", *_host_option(settings),
+                   "--webui-port", str(settings.spark_worker_ui_port),
                    "--cores", str(settings.spark_worker_cores), "--memory", settings.spark_worker_memory,
                    "--work-dir", str(data_dir(settings, "spark-worker")),
                    "--properties-file", str(_daemon_properties(settings)), settings.spark_master],
@@ -414,7 +423,7 @@ SERVICES: tuple[Service, ...] = (
     Service("postgres", lambda s: s.postgres_port, lambda s: f"postgresql://{s.postgres_host}:{s.postgres_port}",
             _postgres_launch, _postgres_probe, _postgres_version, _postgres_prepare, _postgres_after_start, 60),
     Service("minio", _minio_port, lambda s: f"http://{s.bind_host}:{s.minio_console_port} (console)",
-            _minio_launch, _minio_probe, _minio_version, None, _minio_after_start, 60),
+            _minio_launch, _minio_probe, _minio_version, None, create_buckets, 60),
     Service("hive-metastore", _metastore_port, lambda s: s.metastore_uri,
             _metastore_launch, _metastore_probe, _metastore_version, _metastore_prepare, None, 120),
     Service("spark-master", lambda s: master_host_port(s)[1],
