@@ -5,9 +5,29 @@ PYTHON ?= python3
 JARS_DIR ?= build/jars
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-unit clean distclean
+.PHONY: install platform run test test-unit clean distclean
 
 install: $(VENV)/.installed $(JARS_DIR)/.fetched
+
+# What the native platform (`lakehouse up`) runs beyond the embedded default: PostgreSQL
+# from Debian, MinIO built from its Go module, the Hive Metastore, and Spark's s3a jars
+# plus the Thrift server's password check. Downloads are cached (~/.m2, Go caches).
+platform: install build/cluster-jars/.fetched build/hive/.fetched build/bin/minio build/.debian-packages
+
+build/cluster-jars/.fetched: spark/pom-cluster.xml spark/fetch-jars.sh $(wildcard spark/thrift-auth/*.java) | $(VENV)/.installed
+	PATH=$(abspath $(BIN)):$$PATH spark/fetch-jars.sh --cluster build/cluster-jars
+	@touch $@
+
+build/hive/.fetched: hive/pom.xml hive/fetch.sh
+	hive/fetch.sh build/hive
+	@touch $@
+
+build/bin/minio: minio/build.sh
+	minio/build.sh build/bin
+
+build/.debian-packages: scripts/debian-packages.sh
+	scripts/debian-packages.sh postgresql
+	@mkdir -p build && touch $@
 
 # The venv is rebuilt only when the pins change. pip caches wheels in ~/.cache/pip.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -24,7 +44,8 @@ $(JARS_DIR)/.fetched: spark/pom.xml spark/fetch-jars.sh
 run: install
 	$(BIN)/lakehouse run
 
-test: install
+# The system tests start the native platform themselves (once per run) and stop it.
+test: install platform
 	$(BIN)/pytest
 
 test-unit: install

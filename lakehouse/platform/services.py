@@ -95,10 +95,20 @@ def _chown_for_postgres(path: Path) -> None:
         shutil.chown(path, user="postgres", group="postgres")
 
 
+def _check_reachable_by_postgres(path: Path) -> None:
+    """As root, the server runs as `postgres`: every folder above its data must let it pass."""
+    blocked = [p for p in path.parents if p.exists() and p.stat().st_mode & 0o001 == 0 and p.owner() != "postgres"]
+    if blocked:
+        raise LakehouseError(f"PostgreSQL runs as user postgres, which cannot enter {blocked[-1]}: "
+                             f"choose a LAKEHOUSE_HOME outside it, or `chmod o+x {blocked[-1]}`")
+
+
 def _postgres_prepare(settings: Settings) -> None:
     pgdata = data_dir(settings, "postgres")
     if (pgdata / "PG_VERSION").exists():
         return
+    if _postgres_user():
+        _check_reachable_by_postgres(pgdata)
     os.chmod(pgdata, 0o700)
     _chown_for_postgres(pgdata)
     pwfile = write_private(settings.platform_dir / "run" / "postgres.pw",

@@ -66,11 +66,11 @@ def test_local_profile_is_the_default_and_needs_no_secret(tmp_path, monkeypatch)
     assert spark_conf(s)["spark.hadoop.javax.jdo.option.ConnectionURL"].startswith("jdbc:derby:")
 
 
-def test_cluster_profile_refuses_to_start_without_credentials(monkeypatch):
+def test_cluster_profile_refuses_to_start_without_credentials(monkeypatch, tmp_path):
     monkeypatch.setenv("LAKEHOUSE_PROFILE", "cluster")
     monkeypatch.delenv("LAKEHOUSE_S3_ACCESS_KEY", raising=False)
     with pytest.raises(ConfigError, match="LAKEHOUSE_S3_ACCESS_KEY"):
-        load_settings()
+        load_settings(home=tmp_path)  # no generated secrets there
 
 
 def test_cluster_profile_configures_s3a_and_the_metastore(monkeypatch):

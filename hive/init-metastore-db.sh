@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# docker compose only: the official postgres image runs this once, when it initialises an
+# empty data directory. It creates what the native platform's ensure_database() creates:
+# role `hive` (password LAKEHOUSE_METASTORE_DB_PASSWORD) owning database `metastore`, where
+# the metastore's schema tool then creates its tables.
+#
+# The password goes in as a psql variable quoted by psql (:'pw'), never spliced into SQL.
+# Changing it in .env later does not change the role: that needs ALTER ROLE (or a fresh volume).
+set -e
+: "${LAKEHOUSE_METASTORE_DB_PASSWORD:?must be set for the postgres service}"
+psql -v ON_ERROR_STOP=1 -v pw="$LAKEHOUSE_METASTORE_DB_PASSWORD" \
+  --username "$POSTGRES_USER" --dbname postgres <<'SQL'
+CREATE ROLE hive LOGIN PASSWORD :'pw';
+CREATE DATABASE metastore OWNER hive;
+SQL

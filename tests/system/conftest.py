@@ -1,0 +1,66 @@
+"""The native platform, brought up once for the whole test run with the real CLI
+(`lakehouse up`), and stopped at the end (`lakehouse down`, then no process may remain)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lakehouse.config import PROJECT_ROOT, load_settings
+
+LAKEHOUSE = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" / "lakehouse"
+# Small data: the point here is the services, not volume. Same seed as the embedded default.
+DATA = {"LAKEHOUSE_SCALE": "0.2", "LAKEHOUSE_DAYS": "2"}
+
+
+def cli(home: Path, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, **DATA, "LAKEHOUSE_HOME": str(home)}
+    env.pop("LAKEHOUSE_PROFILE", None)
+    proc = subprocess.run([str(LAKEHOUSE), *args], capture_output=True, text=True, env=env, timeout=timeout,
+                          cwd=PROJECT_ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lakehouse {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting for its parent (this test process) to reap it."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def platform_pids(home: Path) -> dict[str, int]:
+    run = home / "platform" / "run"
+    return {p.stem: int(p.read_text().split()[0]) for p in run.glob("*.pid")} if run.is_dir() else {}
+
+
+@pytest.fixture(scope="session")
+def platform_home():
+    # Not under pytest's tmp (mode 0700): PostgreSQL runs as its own user and must reach it.
+    home = Path(tempfile.mkdtemp(prefix="lakehouse-system-"))
+    home.chmod(0o711)
+    started = cli(home, "up", timeout=600)
+    pids = platform_pids(home)
+    try:
+        yield home, started.stdout, pids
+    finally:
+        cli(home, "down", check=False)
+        # Everything we started, and every child of it, is gone.
+        survivors = [pid for pid in {*platform_pids(home).values(), *pids.values()} if alive(pid)]
+        shutil.rmtree(home, ignore_errors=True)
+        assert not survivors, f"processes left after lakehouse down: {survivors}"
+
+
+@pytest.fixture(scope="session")
+def platform(platform_home):
+    home, _, _ = platform_home
+    return load_settings(profile="cluster", home=home, scale=float(DATA["LAKEHOUSE_SCALE"]),
+                         days=int(DATA["LAKEHOUSE_DAYS"]))

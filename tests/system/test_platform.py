@@ -1,0 +1,205 @@
+"""The native platform for real: PostgreSQL, MinIO, Hive Metastore, Spark master + worker and
+the Thrift server, started by `lakehouse up` (see conftest). Tests run in file order: the
+restart tests come last."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import time
+
+import pytest
+
+from lakehouse.config import BRONZE, DATABASES, GOLD, OPS, SILVER, load_settings
+from lakehouse.platform import landing, lifecycle
+from lakehouse.platform.services import SERVICES, metastore_databases, spark_bin, thrift_connect
+from lakehouse.platform.secrets import GENERATED
+from tests.conftest import reset_catalog
+from tests.system.conftest import alive, cli, platform_pids
+
+pytestmark = pytest.mark.system
+
+
+def thrift_query(settings, sql: str) -> list[tuple]:
+    conn = thrift_connect(settings)
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        conn.close()
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0
+
+
+@pytest.fixture(scope="module")
+def unauthenticated_submission(platform):
+    """A spark-submit without the cluster's secret, started early: the master ignores it and
+    the driver gives up after its registration retries (about a minute)."""
+    script = platform.home / "tiny_job.py"
+    script.write_text("from pyspark.sql import SparkSession\n"
+                      "print('ROWS', SparkSession.builder.getOrCreate().range(10).count())\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
+    proc = subprocess.Popen([spark_bin("spark-submit"), "--master", platform.spark_master, "--name", "unauthenticated",
+                             str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    yield proc
+    proc.kill()
+
+
+@pytest.fixture(scope="module")
+def cluster_run(platform, platform_home, unauthenticated_submission):
+    """`lakehouse run --profile cluster`: sample data to MinIO, the pipeline on the master."""
+    home, _, _ = platform_home
+    t0 = time.time()
+    proc = cli(home, "run", "--profile", "cluster")
+    return proc.stdout, time.time() - t0
+
+
+def test_up_started_every_service_healthy(platform, platform_home):
+    _, output, pids = platform_home
+    assert set(pids) == {s.name for s in SERVICES}
+    statuses = lifecycle.status(platform)
+    assert [s.state for s in statuses] == ["running"] * len(SERVICES), statuses
+    assert "6 service(s) started" in output
+
+
+def test_secrets_are_generated_private_and_read_by_config(platform):
+    path = platform.platform_dir / "secrets.env"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    values = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and line[0] != "#")
+    assert set(values) == set(GENERATED)
+    assert platform.s3_secret_key.get_secret_value() == values["LAKEHOUSE_S3_SECRET_KEY"]
+    for generated in (platform.platform_dir / "conf").iterdir():  # configuration holding credentials
+        assert stat.S_IMODE(generated.stat().st_mode) == 0o600, generated
+    # No service accepts a well-known default: MinIO's root account is not minioadmin.
+    assert values["LAKEHOUSE_S3_ACCESS_KEY"] != "minioadmin" and len(values["LAKEHOUSE_S3_SECRET_KEY"]) >= 32
+
+
+def test_up_again_starts_nothing(platform, platform_home):
+    home, _, pids = platform_home
+    again = cli(home, "up")
+    assert "(0 service(s) started)" in again.stdout
+    assert platform_pids(home) == pids
+
+
+def test_status_json(platform_home):
+    home, _, pids = platform_home
+    rows = json.loads(cli(home, "status", "--format", "json").stdout)
+    assert {r["name"]: r["pid"] for r in rows} == pids
+    for row in rows:
+        assert row["state"] == "running" and row["port"] and row["url"] and row["version"] not in ("", "unknown")
+        assert row["memory_mb"] > 0
+    assert {r["name"]: r["version"] for r in rows}["hive-metastore"] == "3.1.3"
+
+
+def test_rest_submission_port_is_off_and_metastore_answers(platform):
+    assert not port_open(6066), "the Spark master's REST submission server must be off"
+    assert "default" in metastore_databases(platform)
+
+
+def test_cluster_pipeline_fills_minio_and_the_metastore(platform, cluster_run):
+    output, _ = cluster_run
+    assert "uploaded" in output and "submitting the pipeline to spark://" in output
+    assert "gold.daily_revenue" in output  # the run's summary, printed by the driver
+    s3 = landing.s3_client(platform)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=platform.warehouse_bucket)["Contents"]]
+    for db in (BRONZE, SILVER, GOLD, OPS):
+        assert any(k.startswith(f"{db}/") and "/_delta_log/" in k for k in keys), f"no Delta table of {db} on MinIO"
+    assert set(DATABASES) <= set(metastore_databases(platform))
+
+
+def test_thrift_lists_every_table_with_columns_and_counts_match_embedded(platform, cluster_run, spark, tmp_path):
+    from lakehouse.pipeline import run_pipeline
+    from lakehouse.specs import load_catalog
+
+    # The embedded profile on the very same landing files.
+    local = load_settings(home=tmp_path, landing_uri=str(landing.sample_dir(platform)), shuffle_partitions=2)
+    reset_catalog(spark)
+    run_pipeline(spark, local, load_catalog(local.specs_dir))
+
+    for db in DATABASES:
+        remote_tables = sorted(row[1] for row in thrift_query(platform, f"SHOW TABLES IN {db}"))
+        local_tables = sorted(t.name for t in spark.catalog.listTables(db))
+        assert remote_tables == local_tables and remote_tables, db
+        for table in remote_tables:
+            name = f"{db}.{table}"
+            columns = [row[0] for row in thrift_query(platform, f"DESCRIBE {name}")
+                       if row[0] and not row[0].startswith("#")]
+            assert columns[: len(spark.table(name).columns)] == spark.table(name).columns, name
+            [(remote,)] = thrift_query(platform, f"SELECT count(*) FROM {name}")
+            assert remote == spark.table(name).count(), name
+    # Gold content, not only counts: the same revenue to the cent.
+    [(remote_total,)] = thrift_query(platform, "SELECT CAST(SUM(revenue) AS STRING) FROM gold.daily_revenue")
+    local_total = spark.sql("SELECT CAST(SUM(revenue) AS STRING) FROM gold.daily_revenue").first()[0]
+    assert remote_total == local_total
+
+
+def test_wrong_thrift_password_is_refused(platform, cluster_run):
+    with pytest.raises(Exception, match="(?i)login|auth|password"):
+        thrift_connect(platform, password="wrong-" + platform.thrift_password.get_secret_value())
+    with pytest.raises(Exception):
+        thrift_connect(platform, password="")
+
+
+def test_unauthenticated_submission_is_refused(platform, unauthenticated_submission):
+    output, _ = unauthenticated_submission.communicate(timeout=300)
+    assert unauthenticated_submission.returncode != 0
+    assert "ROWS 10" not in output
+    assert "All masters are unresponsive" in output
+    state = json.loads(subprocess.run(["curl", "-s", f"http://127.0.0.1:{platform.spark_master_ui_port}/json/"],
+                                      capture_output=True, text=True).stdout)
+    names = [a["name"] for a in state["activeapps"] + state["completedapps"]]
+    assert "unauthenticated" not in names and "lakehouse-pipeline" in names
+
+
+def test_adhoc_submit_runs_on_the_cluster(platform, platform_home, cluster_run):
+    home, _, _ = platform_home
+    script = home / "adhoc.py"
+    script.write_text("from lakehouse.config import load_settings\nfrom lakehouse.spark import build_session\n"
+                      "spark = build_session(load_settings(), 'adhoc')\n"
+                      "print('GOLD_ROWS', spark.table('gold.daily_revenue').count())\n")
+    out = cli(home, "submit", str(script), "--profile", "cluster").stdout
+    [(expected,)] = thrift_query(platform, "SELECT count(*) FROM gold.daily_revenue")
+    assert f"GOLD_ROWS {expected}" in out
+
+
+def test_thrift_server_survives_a_metastore_restart(platform, cluster_run):
+    before = thrift_query(platform, "SHOW TABLES IN gold")
+    assert lifecycle.stop(platform, "hive-metastore")
+    assert lifecycle.up(platform) == ["hive-metastore"]  # only what was down is started
+    assert thrift_query(platform, "SHOW TABLES IN gold") == before
+    assert thrift_query(platform, "SELECT count(*) FROM gold.customer_lifetime_value")[0][0] > 0
+
+
+def _snapshot(settings) -> dict:
+    snap = {}
+    for db in DATABASES:
+        for row in thrift_query(settings, f"SHOW TABLES IN {db}"):
+            name = f"{db}.{row[1]}"
+            version = thrift_query(settings, f"DESCRIBE HISTORY {name} LIMIT 1")[0][0]
+            snap[name] = (thrift_query(settings, f"SELECT count(*) FROM {name}")[0][0], version)
+    return snap
+
+
+def test_down_and_up_loses_nothing_and_a_rerun_changes_nothing(platform, platform_home, cluster_run):
+    home, _, _ = platform_home
+    before = _snapshot(platform)
+    secrets_before = (platform.platform_dir / "secrets.env").read_text()
+    pids = platform_pids(home)
+    cli(home, "down")
+    assert not [pid for pid in pids.values() if alive(pid)], "lakehouse down left processes"
+    assert not any(port_open(p) for p in (platform.postgres_port, 9000, 9083, 7077, platform.thrift_port))
+    assert "(6 service(s) started)" in cli(home, "up", timeout=600).stdout
+    assert (platform.platform_dir / "secrets.env").read_text() == secrets_before
+    assert _snapshot(platform) == before
+    # The same batches again: nothing new, no table gets a new version.
+    rerun = cli(home, "run", "--profile", "cluster").stdout
+    assert "Nothing new to process" in rerun
+    assert _snapshot(platform) == before

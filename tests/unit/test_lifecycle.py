@@ -1,0 +1,73 @@
+"""`up` / `down` / `status` with small real processes standing in for the services: start,
+health probe, idempotence, log tail on failure, nothing left behind."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import urllib.request
+
+import psutil
+import pytest
+
+from lakehouse.config import load_settings
+from lakehouse.platform import lifecycle
+from lakehouse.platform.services import Launch, Service
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def web_service(port: int) -> Service:
+    def probe(_settings) -> bool:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).status == 200
+        except OSError:
+            return False
+
+    return Service("web", lambda s: port, lambda s: f"http://127.0.0.1:{port}",
+                   lambda s: Launch([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]),
+                   probe, lambda s: "1.0", start_timeout=30)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return load_settings(home=tmp_path)
+
+
+def test_up_is_idempotent_and_down_stops_exactly_what_up_started(settings, monkeypatch):
+    svc = web_service(free_port())
+    monkeypatch.setattr(lifecycle, "SERVICES", (svc,))
+    assert lifecycle.up(settings) == ["web"]
+    pid = lifecycle.running_process(settings, "web").pid
+    assert lifecycle.up(settings) == []  # already running: nothing started twice
+    assert lifecycle.running_process(settings, "web").pid == pid
+    [row] = lifecycle.status(settings)
+    assert (row.state, row.pid, row.version) == ("running", pid, "1.0") and row.memory_mb > 0
+    assert lifecycle.down(settings) == ["web"]
+    assert not svc.probe(settings)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert lifecycle.status(settings)[0].state == "stopped"
+    assert lifecycle.down(settings) == []
+
+
+def test_a_service_that_dies_is_reported_with_its_log_tail(settings, monkeypatch):
+    broken = Service("broken", lambda s: 1, lambda s: "-",
+                     lambda s: Launch(["sh", "-c", "echo starting; echo 'FATAL: could not bind port'; exit 3"]),
+                     lambda s: False, lambda s: "1.0", start_timeout=30)
+    monkeypatch.setattr(lifecycle, "SERVICES", (broken,))
+    with pytest.raises(lifecycle.ServiceFailed, match=r"(?s)broken exited \(code 3\).*FATAL: could not bind port"):
+        lifecycle.up(settings)
+
+
+def test_a_service_that_never_answers_is_stopped_and_reported(settings, monkeypatch):
+    silent = Service("silent", lambda s: 1, lambda s: "-",
+                     lambda s: Launch(["sh", "-c", "echo waiting forever; exec sleep 600"]),
+                     lambda s: False, lambda s: "1.0", start_timeout=2)
+    monkeypatch.setattr(lifecycle, "SERVICES", (silent,))
+    with pytest.raises(lifecycle.ServiceFailed, match=r"(?s)did not answer its health probe within 2s.*waiting forever"):
+        lifecycle.up(settings)
+    assert lifecycle.running_process(settings, "silent") is None

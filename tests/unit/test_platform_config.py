@@ -1,0 +1,111 @@
+"""The native platform's configuration, without starting anything: generated secrets, the
+cluster profile's Spark settings, and the services' security options."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from lakehouse.config import load_settings
+from lakehouse.errors import LakehouseError
+from lakehouse.platform import secrets, services
+from lakehouse.spark import spark_conf
+
+
+@pytest.fixture
+def no_secret_env(monkeypatch):
+    for key in secrets.GENERATED:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.delenv("LAKEHOUSE_PROFILE", raising=False)
+
+
+def test_secrets_are_generated_once_private_and_random(tmp_path, no_secret_env):
+    path, generated = secrets.ensure(tmp_path)
+    assert sorted(generated) == sorted(secrets.GENERATED)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    first = secrets.read(path)
+    assert len({v for k, v in first.items() if k != "LAKEHOUSE_THRIFT_USER"}) == len(first) - 1  # all distinct
+    assert secrets.ensure(tmp_path)[1] == []  # a second `up` generates nothing
+    assert secrets.read(path) == first
+    _, other = secrets.ensure(tmp_path / "other")
+    assert secrets.read(tmp_path / "other" / "platform" / "secrets.env")["LAKEHOUSE_S3_SECRET_KEY"] != \
+        first["LAKEHOUSE_S3_SECRET_KEY"]
+
+
+def test_a_missing_key_is_added_and_the_environment_wins(tmp_path, no_secret_env, monkeypatch):
+    path, _ = secrets.ensure(tmp_path)
+    kept = secrets.read(path)
+    path.write_text("".join(f"{k}={v}\n" for k, v in kept.items() if k != "LAKEHOUSE_THRIFT_PASSWORD"))
+    monkeypatch.setenv("LAKEHOUSE_SPARK_AUTH_SECRET", "from-the-environment")
+    assert secrets.ensure(tmp_path)[1] == ["LAKEHOUSE_THRIFT_PASSWORD"]
+    now = secrets.read(path)
+    assert {k: now[k] for k in kept if k != "LAKEHOUSE_THRIFT_PASSWORD"} == \
+        {k: v for k, v in kept.items() if k != "LAKEHOUSE_THRIFT_PASSWORD"}
+    settings = load_settings(profile="cluster", home=tmp_path)
+    assert settings.spark_auth_secret.get_secret_value() == "from-the-environment"
+    assert settings.thrift_password.get_secret_value() == now["LAKEHOUSE_THRIFT_PASSWORD"]
+
+
+def test_cluster_profile_reads_generated_secrets_and_puts_jars_on_the_classpath(tmp_path, no_secret_env):
+    secrets.ensure(tmp_path)
+    jars = tmp_path / "cluster-jars"
+    jars.mkdir()
+    (jars / "hadoop-aws-3.4.2.jar").touch()
+    settings = load_settings(profile="cluster", home=tmp_path, cluster_jars_dir=jars)
+    conf = spark_conf(settings)
+    assert "spark.jars" not in conf  # nothing shipped to executors: every node has the jars
+    assert str(jars / "hadoop-aws-3.4.2.jar") in conf["spark.executor.extraClassPath"].split(":")
+    assert conf["spark.driver.extraClassPath"] == conf["spark.executor.extraClassPath"]
+    assert conf["spark.authenticate"] == "true" and conf["spark.cores.max"] == "2"
+    # The local profile never sees the cluster's jars.
+    assert str(jars) not in str(spark_conf(load_settings(home=tmp_path, cluster_jars_dir=jars)))
+
+
+def test_master_and_worker_refuse_unauthenticated_rpc_and_rest(tmp_path, no_secret_env):
+    secrets.ensure(tmp_path)
+    settings = load_settings(profile="cluster", home=tmp_path)
+    launch = services.service("spark-master").launch(settings)
+    props_file = launch.argv[launch.argv.index("--properties-file") + 1]
+    props = dict(line.split(" ", 1) for line in open(props_file).read().splitlines())
+    assert props["spark.master.rest.enabled"] == "false" and props["spark.authenticate"] == "true"
+    assert props["spark.authenticate.secret"] == settings.spark_auth_secret.get_secret_value()
+    assert stat.S_IMODE(stat.S_IMODE(__import__("os").stat(props_file).st_mode)) == 0o600
+    assert settings.spark_auth_secret.get_secret_value() not in " ".join(launch.argv)
+
+
+def test_thrift_server_requires_a_password_that_is_never_on_its_command_line(tmp_path, no_secret_env):
+    secrets.ensure(tmp_path)
+    settings = load_settings(profile="cluster", home=tmp_path)
+    launch = services.service("spark-thrift").launch(settings)
+    assert "hive.server2.authentication=CUSTOM" in launch.argv
+    assert f"hive.server2.custom.authentication.class={services.THRIFT_AUTH_CLASS}" in launch.argv
+    assert "hive.server2.thrift.bind.host=127.0.0.1" in launch.argv
+    password = settings.thrift_password.get_secret_value()
+    assert password not in " ".join(launch.argv) and launch.env["LAKEHOUSE_THRIFT_PASSWORD"] == password
+    props = services.thrift_properties(settings)
+    assert props["spark.sql.catalog.spark_catalog"].endswith("DeltaCatalog")
+    assert props["spark.hadoop.hive.metastore.uris"] == settings.metastore_uri
+    assert props["spark.cores.max"] == "1"  # jobs always find cores beside it
+
+
+def test_postgres_data_must_be_reachable_by_its_user():
+    base = Path(tempfile.mkdtemp())  # pytest's tmp_path sits under a 0700 folder itself
+    try:
+        base.chmod(0o711)
+        services._check_reachable_by_postgres(base / "data" / "postgres")  # passes
+        closed = base / "closed"
+        (closed / "data").mkdir(parents=True)
+        closed.chmod(0o700)
+        with pytest.raises(LakehouseError, match="cannot enter .*closed"):
+            services._check_reachable_by_postgres(closed / "data" / "postgres")
+    finally:
+        shutil.rmtree(base)
+
+
+def test_unknown_service_is_one_clear_error():
+    with pytest.raises(LakehouseError, match="unknown service 'spark'.*spark-master"):
+        services.service("spark")
