@@ -6,75 +6,19 @@ clear line on stderr and exit code 1, never a traceback. LAKEHOUSE_DEBUG=1 shows
 
 from __future__ import annotations
 
-import functools
-import os
 import sys
 import time
 from datetime import date
-from enum import Enum
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from lakehouse.cli_support import (HomeOpt, OutputFormat, Profile, ProfileOpt, app, console, profile_settings,
+                                   start_session, user_errors)
 from lakehouse.config import Settings, load_settings
-from lakehouse.errors import LakehouseError, one_line
+from lakehouse.errors import LakehouseError
 
-app = typer.Typer(help="Medallion lakehouse: Spark + Delta Lake, bronze -> silver -> gold.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-# Rich assumes 80 columns when output is not a terminal (CI logs, pipes): the summary needs more.
-console = Console(width=None if sys.stdout.isatty() else 140)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
-
-
-class Profile(str, Enum):
-    local = "local"
-    cluster = "cluster"
-
-
-class OutputFormat(str, Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-
-
-def user_errors(fn):
-    """Turn any failure into one line on stderr and exit code 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except LakehouseError as exc:
-            err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        except KeyboardInterrupt:
-            err_console.print("[red]error:[/] interrupted; every batch is atomic, rerun to resume")
-            raise typer.Exit(130) from None
-        except Exception as exc:  # noqa: BLE001 - the user gets one line, the debug flag the rest
-            if os.environ.get("LAKEHOUSE_DEBUG") == "1":
-                raise
-            err_console.print(f"[red]error:[/] {one_line(exc)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
-
-    return wrapper
-
-
-def _settings(profile: Profile | None, **overrides) -> Settings:
-    return load_settings(profile=profile.value if profile else None, **overrides)
-
-
-def _session(settings: Settings, app_name: str):
-    from lakehouse.spark import build_session
-
-    with console.status("starting Spark"):
-        return build_session(settings, app_name)
-
-
-ProfileOpt = typer.Option(None, "--profile", "-p", help="local (default) or cluster; env LAKEHOUSE_PROFILE")
-HomeOpt = typer.Option(None, "--home", help="runtime directory; env LAKEHOUSE_HOME")
 
 
 @app.command()
@@ -132,7 +76,7 @@ def run(
     from lakehouse.specs import load_catalog
 
     t0 = time.time()
-    settings = _settings(profile, home=home)
+    settings = profile_settings(profile, home=home)
     catalog = load_catalog(settings.specs_dir)
     catalog.select(dataset)  # unknown datasets fail before Spark starts
     selection = BatchFilter(batch=batch, start=_date(start, "start"), end=_date(end, "end"))
@@ -141,7 +85,7 @@ def run(
         _generate(settings)
     if settings.profile == "cluster":
         raise typer.Exit(_run_on_cluster(settings, dataset, batch, start, end))
-    spark = _session(settings, "lakehouse-run")
+    spark = start_session(settings, "lakehouse-run")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                   transient=True) as progress:
         task = progress.add_task("starting")
@@ -200,8 +144,8 @@ def sql(
     """Query the lakehouse's tables."""
     from lakehouse.report import render_rows
 
-    settings = _settings(profile, home=home)
-    spark = _session(settings, "lakehouse-sql")
+    settings = profile_settings(profile, home=home)
+    spark = start_session(settings, "lakehouse-sql")
     df = spark.sql(query)
     rows = [tuple(r) for r in df.limit(limit).collect()]
     render_rows(df.columns, rows, fmt.value, console)
@@ -220,8 +164,8 @@ def history(
 
     if table.count(".") != 1:
         raise LakehouseError(f"{table!r}: expected database.table, e.g. silver.orders")
-    settings = _settings(profile, home=home)
-    spark = _session(settings, "lakehouse-history")
+    settings = profile_settings(profile, home=home)
+    spark = start_session(settings, "lakehouse-history")
     if not spark.catalog.tableExists(table):
         raise LakehouseError(f"table {table} does not exist (run `lakehouse run` first?)")
     rows = spark.sql(f"DESCRIBE HISTORY {table} LIMIT {int(limit)}").select(
@@ -248,7 +192,7 @@ def submit(
 
     if not script.is_file():
         raise LakehouseError(f"{script}: no such script")
-    settings = _settings(profile, home=home)
+    settings = profile_settings(profile, home=home)
     proc = subprocess.run(submit_command(settings, script, list(ctx.args)), env=submit_env(settings))
     raise typer.Exit(proc.returncode)
 
@@ -265,108 +209,8 @@ def validate(home: Path = HomeOpt) -> None:
                   + ", ".join([*catalog.datasets, *catalog.gold]))
 
 
-def _platform_settings(home: Path | None) -> Settings:
-    """The cluster profile's settings, with the credentials `up` generated."""
-    return load_settings(profile="cluster", home=home)
-
-
-@app.command()
-@user_errors
-def up(home: Path = HomeOpt) -> None:
-    """Start the native platform (PostgreSQL, MinIO, Hive Metastore, Spark master, worker and
-    Thrift server) on loopback; generates credentials on first start. Idempotent."""
-    from lakehouse.platform import lifecycle, secrets
-
-    t0 = time.time()
-    path, generated = secrets.ensure(load_settings(home=home).home)
-    if generated:
-        console.print(f"generated {len(generated)} credential(s) in {path} (mode 0600)")
-    settings = _platform_settings(home)
-    with console.status("starting") as status:
-        def on_event(name: str, event: str) -> None:
-            status.update(f"{name}: {event}")
-            if event not in ("checking", "preparing", "starting"):
-                console.print(f"  {name:<15} {event}", highlight=False)
-
-        started = lifecycle.up(settings, on_event)
-    _print_status(settings)
-    console.print(f"platform up in {time.time() - t0:.1f}s ({len(started)} service(s) started); "
-                  f"run the pipeline with `lakehouse run --profile cluster`", highlight=False)
-
-
-@app.command()
-@user_errors
-def down(home: Path = HomeOpt) -> None:
-    """Stop every service `lakehouse up` started. Data and credentials stay for the next `up`."""
-    from lakehouse.platform import lifecycle
-
-    settings = _platform_settings(home)
-    stopped = lifecycle.down(settings, lambda name, event: console.print(f"  {name:<15} {event}"))
-    console.print(f"{len(stopped)} service(s) stopped" if stopped else "nothing was running")
-
-
-class StatusFormat(str, Enum):
-    table = "table"
-    json = "json"
-
-
-@app.command()
-@user_errors
-def status(fmt: StatusFormat = typer.Option(StatusFormat.table, "--format", "-f"), home: Path = HomeOpt) -> None:
-    """Each service of the native platform: state, pid, port, URL, version, memory."""
-    import json
-
-    from lakehouse.platform import lifecycle
-
-    settings = _platform_settings(home)
-    if fmt is StatusFormat.json:
-        print(json.dumps(lifecycle.status_dicts(settings), indent=2))
-    else:
-        _print_status(settings)
-
-
-def _print_status(settings: Settings) -> None:
-    from lakehouse.platform import lifecycle
-    from lakehouse.report import render_rows
-
-    rows = [(s.name, s.state, s.pid or "", s.port, s.url, s.version, f"{s.memory_mb:,.0f}" if s.memory_mb else "")
-            for s in lifecycle.status(settings)]
-    render_rows(["service", "state", "pid", "port", "url", "version", "memory MB"], rows, "table", console)
-
-
-@app.command(hidden=True)
-@user_errors
-def serve(name: str = typer.Argument(..., help="service name, as in `lakehouse status`")) -> None:
-    """Run one service in the foreground (the containers' entry point): the same command
-    `lakehouse up` starts, after the same one-time preparation."""
-    from lakehouse.platform.services import service
-
-    settings = load_settings(profile="cluster")
-    svc = service(name)
-    if svc.prepare:
-        svc.prepare(settings)
-    launch = svc.launch(settings)
-    os.execvpe(launch.argv[0], launch.argv, {**os.environ, **launch.env})
-
-
-@app.command(hidden=True)
-@user_errors
-def probe(name: str = typer.Argument(..., help="service name")) -> None:
-    """Exit 0 if the service answers its health probe (the containers' healthcheck)."""
-    from lakehouse.platform.services import service
-
-    raise typer.Exit(0 if service(name).probe(load_settings(profile="cluster")) else 1)
-
-
-@app.command("init-buckets", hidden=True)
-@user_errors
-def init_buckets() -> None:
-    """Create the landing and warehouse buckets if missing (compose's minio-init)."""
-    from lakehouse.platform.services import create_buckets
-
-    settings = load_settings(profile="cluster")
-    create_buckets(settings)
-    console.print(f"buckets ready: {settings.landing_bucket}, {settings.warehouse_bucket}")
+# The platform's commands register themselves on the same app.
+import lakehouse.platform.commands  # noqa: E402,F401
 
 
 def main() -> None:  # pragma: no cover - console entry point

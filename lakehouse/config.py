@@ -157,4 +157,4 @@ def load_settings(**overrides) -> Settings:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "settings"
         name = ENV_PREFIX + field.upper() if first["loc"] else "settings"
-        raise ConfigError(f"{name}: {first['msg']}") from None
+        raise ConfigError(f"{name}: {first['msg'].removeprefix('Value error, ')}") from None

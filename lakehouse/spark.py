@@ -7,6 +7,7 @@ session, a spark-submit command line and the Thrift server.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from lakehouse.config import PROJECT_ROOT, Settings
 
@@ -77,6 +78,19 @@ def _cluster_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
+def write_properties(settings: Settings) -> Path:
+    """The configuration as a spark-submit properties file, mode 0600: credentials of the
+    cluster profile never go on a command line, where the process list would show them."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path = settings.home / "spark-submit.properties"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        for key, value in sorted(spark_conf(settings).items()):
+            f.write(f"{key} {value}\n")
+    os.chmod(path, 0o600)
+    return path
+
+
 def launched_by_spark_submit() -> bool:
     """True inside a driver started by spark-submit (the JVM started first and launched us)."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
@@ -96,6 +110,12 @@ def build_session(settings: Settings, app_name: str = "lakehouse"):
         # The JVM is already running: master, jars and driver options came with spark-submit
         # (which may carry more jars than ours); setting them here would override or be ignored.
         conf = {k: v for k, v in conf.items() if k != "spark.jars" and not k.startswith("spark.driver.")}
+    elif settings.profile == "cluster":
+        # PySpark would pass builder options to its JVM as --conf arguments, secrets included:
+        # hand it the 0600 properties file instead.
+        os.environ["PYSPARK_SUBMIT_ARGS"] = f'--properties-file "{write_properties(settings)}" pyspark-shell'
+        builder = builder.master(settings.spark_master)
+        conf = {}
     else:
         builder = builder.master(settings.spark_master)
     for key, value in conf.items():

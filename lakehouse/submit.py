@@ -12,24 +12,13 @@ import sys
 from pathlib import Path
 
 from lakehouse.config import PROJECT_ROOT, Settings
-from lakehouse.spark import spark_conf
+from lakehouse.spark import write_properties
 
 
 def spark_submit_bin() -> Path:
     import pyspark
 
     return Path(pyspark.__file__).parent / "bin" / "spark-submit"
-
-
-def write_properties(settings: Settings) -> Path:
-    settings.home.mkdir(parents=True, exist_ok=True)
-    path = settings.home / "spark-submit.properties"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        for key, value in sorted(spark_conf(settings).items()):
-            f.write(f"{key} {value}\n")
-    os.chmod(path, 0o600)
-    return path
 
 
 def submit_command(settings: Settings, script: str | Path, args: list[str], name: str | None = None) -> list[str]:

@@ -168,6 +168,9 @@ def test_adhoc_submit_runs_on_the_cluster(platform, platform_home, cluster_run):
     out = cli(home, "submit", str(script), "--profile", "cluster").stdout
     [(expected,)] = thrift_query(platform, "SELECT count(*) FROM gold.daily_revenue")
     assert f"GOLD_ROWS {expected}" in out
+    # An in-process session on the cluster (`lakehouse sql`) sees the same table.
+    csv = cli(home, "sql", "SELECT count(*) AS n FROM gold.daily_revenue", "--profile", "cluster", "-f", "csv").stdout
+    assert csv.split() == ["n", str(expected)]
 
 
 def test_thrift_server_survives_a_metastore_restart(platform, cluster_run):

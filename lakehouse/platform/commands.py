@@ -1,0 +1,125 @@
+"""`lakehouse up / down / status` and the containers' entry points (`serve`, `probe`,
+`init-buckets`): the command line of the native platform."""
+
+from __future__ import annotations
+
+import os
+import time
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from lakehouse.cli_support import HomeOpt, app, console, user_errors
+from lakehouse.config import Settings, load_settings, secrets_file
+from lakehouse.errors import ConfigError, LakehouseError
+
+
+def _platform_settings(home: Path | None) -> Settings:
+    """The cluster profile's settings, with the credentials `up` generated."""
+    try:
+        return load_settings(profile="cluster", home=home)
+    except ConfigError:
+        generated = secrets_file(load_settings(home=home).home)
+        if not generated.exists():
+            raise LakehouseError(f"no platform here ({generated} does not exist): start it with `lakehouse up`") from None
+        raise
+
+
+@app.command()
+@user_errors
+def up(home: Path = HomeOpt) -> None:
+    """Start the native platform (PostgreSQL, MinIO, Hive Metastore, Spark master, worker and
+    Thrift server) on loopback; generates credentials on first start. Idempotent."""
+    from lakehouse.platform import lifecycle, secrets
+
+    t0 = time.time()
+    path, generated = secrets.ensure(load_settings(home=home).home)
+    if generated:
+        console.print(f"generated {len(generated)} credential(s) in {path} (mode 0600)")
+    settings = _platform_settings(home)
+    with console.status("starting") as status:
+        def on_event(name: str, event: str) -> None:
+            status.update(f"{name}: {event}")
+            if event not in ("checking", "preparing", "starting"):
+                console.print(f"  {name:<15} {event}", highlight=False)
+
+        started = lifecycle.up(settings, on_event)
+    _print_status(settings)
+    console.print(f"platform up in {time.time() - t0:.1f}s ({len(started)} service(s) started); "
+                  f"run the pipeline with `lakehouse run --profile cluster`", highlight=False)
+
+
+@app.command()
+@user_errors
+def down(home: Path = HomeOpt) -> None:
+    """Stop every service `lakehouse up` started. Data and credentials stay for the next `up`."""
+    from lakehouse.platform import lifecycle
+
+    settings = _platform_settings(home)
+    stopped = lifecycle.down(settings, lambda name, event: console.print(f"  {name:<15} {event}"))
+    console.print(f"{len(stopped)} service(s) stopped" if stopped else "nothing was running")
+
+
+class StatusFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+@user_errors
+def status(fmt: StatusFormat = typer.Option(StatusFormat.table, "--format", "-f"), home: Path = HomeOpt) -> None:
+    """Each service of the native platform: state, pid, port, URL, version, memory."""
+    import json
+
+    from lakehouse.platform import lifecycle
+
+    settings = _platform_settings(home)
+    if fmt is StatusFormat.json:
+        print(json.dumps(lifecycle.status_dicts(settings), indent=2))
+    else:
+        _print_status(settings)
+
+
+def _print_status(settings: Settings) -> None:
+    from lakehouse.platform import lifecycle
+    from lakehouse.report import render_rows
+
+    rows = [(s.name, s.state, s.pid or "", s.port, s.url, s.version, f"{s.memory_mb:,.0f}" if s.memory_mb else "")
+            for s in lifecycle.status(settings)]
+    render_rows(["service", "state", "pid", "port", "url", "version", "memory MB"], rows, "table", console)
+
+
+@app.command(hidden=True)
+@user_errors
+def serve(name: str = typer.Argument(..., help="service name, as in `lakehouse status`")) -> None:
+    """Run one service in the foreground (the containers' entry point): the same command
+    `lakehouse up` starts, after the same one-time preparation."""
+    from lakehouse.platform.services import service
+
+    settings = load_settings(profile="cluster")
+    svc = service(name)
+    if svc.prepare:
+        svc.prepare(settings)
+    launch = svc.launch(settings)
+    os.execvpe(launch.argv[0], launch.argv, {**os.environ, **launch.env})
+
+
+@app.command(hidden=True)
+@user_errors
+def probe(name: str = typer.Argument(..., help="service name")) -> None:
+    """Exit 0 if the service answers its health probe (the containers' healthcheck)."""
+    from lakehouse.platform.services import service
+
+    raise typer.Exit(0 if service(name).probe(load_settings(profile="cluster")) else 1)
+
+
+@app.command("init-buckets", hidden=True)
+@user_errors
+def init_buckets() -> None:
+    """Create the landing and warehouse buckets if missing (compose's minio-init)."""
+    from lakehouse.platform.services import create_buckets
+
+    settings = load_settings(profile="cluster")
+    create_buckets(settings)
+    console.print(f"buckets ready: {settings.landing_bucket}, {settings.warehouse_bucket}")
