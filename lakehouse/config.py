@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lakehouse.errors import ConfigError
@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     seed: int = 42
     days: int = Field(7, ge=1, le=3650)
     start_date: date = date(2026, 1, 1)
+
+    @field_validator("s3_access_key", "s3_secret_key", "thrift_password", "spark_auth_secret",
+                     "postgres_password", "metastore_db_password")
+    @classmethod
+    def _no_empty_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # An exported empty variable (a copied .env.example) is not a credential.
+        if value is not None and not value.get_secret_value():
+            raise ValueError("must not be empty")
+        return value
 
     @model_validator(mode="after")
     def _derive_profile_defaults(self) -> "Settings":

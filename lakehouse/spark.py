@@ -7,9 +7,13 @@ session, a spark-submit command line and the Thrift server.
 from __future__ import annotations
 
 import os
+import shlex
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 from lakehouse.config import PROJECT_ROOT, Settings
+from lakehouse.files import write_private
 
 LOG4J_CONFIG = PROJECT_ROOT / "spark" / "conf" / "log4j2.properties"
 _LOG4J_OPTION = f'"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"'
@@ -82,13 +86,33 @@ def write_properties(settings: Settings) -> Path:
     """The configuration as a spark-submit properties file, mode 0600: credentials of the
     cluster profile never go on a command line, where the process list would show them."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    path = settings.home / "spark-submit.properties"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        for key, value in sorted(spark_conf(settings).items()):
-            f.write(f"{key} {value}\n")
-    os.chmod(path, 0o600)
-    return path
+    text = "".join(f"{key} {value}\n" for key, value in sorted(spark_conf(settings).items()))
+    return write_private(settings.home / "spark-submit.properties", text)
+
+
+def driver_local_ip(settings: Settings) -> str | None:
+    """Bind the driver to loopback when the cluster is on loopback too (the embedded default
+    and the native platform): no hostname lookup, no driver port or UI on the network."""
+    if os.environ.get("SPARK_LOCAL_IP"):
+        return os.environ["SPARK_LOCAL_IP"]
+    host = urlparse(settings.spark_master).hostname if settings.spark_master.startswith("spark://") else None
+    if settings.profile == "local" or host in ("127.0.0.1", "localhost"):
+        return "127.0.0.1"
+    return None
+
+
+@contextmanager
+def _environ(**values: str | None):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: v for k, v in values.items() if v is not None})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def launched_by_spark_submit() -> bool:
@@ -101,9 +125,6 @@ def build_session(settings: Settings, app_name: str = "lakehouse"):
     from pyspark.sql import SparkSession
 
     settings.home.mkdir(parents=True, exist_ok=True)
-    if settings.profile == "local":
-        # Bind the local driver to loopback: no hostname lookup, nothing listening outside.
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName(app_name)
     conf = spark_conf(settings)
     if launched_by_spark_submit():
@@ -112,14 +133,15 @@ def build_session(settings: Settings, app_name: str = "lakehouse"):
         conf = {k: v for k, v in conf.items() if k != "spark.jars" and not k.startswith("spark.driver.")}
     elif settings.profile == "cluster":
         # PySpark would pass builder options to its JVM as --conf arguments, secrets included:
-        # hand it the 0600 properties file instead.
-        os.environ["PYSPARK_SUBMIT_ARGS"] = f'--properties-file "{write_properties(settings)}" pyspark-shell'
+        # hand it the 0600 properties file instead (for this launch only).
+        submit_args = f"--properties-file {shlex.quote(str(write_properties(settings)))} pyspark-shell"
         builder = builder.master(settings.spark_master)
         conf = {}
     else:
         builder = builder.master(settings.spark_master)
     for key, value in conf.items():
         builder = builder.config(key, value)
-    spark = builder.enableHiveSupport().getOrCreate()
+    with _environ(PYSPARK_SUBMIT_ARGS=locals().get("submit_args"), SPARK_LOCAL_IP=driver_local_ip(settings)):
+        spark = builder.enableHiveSupport().getOrCreate()
     spark.sparkContext.setLogLevel(settings.log_level)
     return spark

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from lakehouse.config import PROJECT_ROOT, Settings
-from lakehouse.spark import write_properties
+from lakehouse.spark import driver_local_ip, write_properties
 
 
 def spark_submit_bin() -> Path:
@@ -41,8 +41,9 @@ def submit_env(settings: Settings) -> dict[str, str]:
         "LAKEHOUSE_HOME": str(settings.home),
         "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p),
     })
-    if settings.profile == "local":
-        env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    local_ip = driver_local_ip(settings)
+    if local_ip:
+        env["SPARK_LOCAL_IP"] = local_ip
     return env
 
 

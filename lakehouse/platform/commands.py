@@ -15,12 +15,17 @@ from lakehouse.config import Settings, load_settings, secrets_file
 from lakehouse.errors import ConfigError, LakehouseError
 
 
+def _home(home: Path | None) -> Path:
+    """The runtime directory, whatever the profile (the local profile needs no credentials)."""
+    return load_settings(profile="local", home=home).home
+
+
 def _platform_settings(home: Path | None) -> Settings:
     """The cluster profile's settings, with the credentials `up` generated."""
     try:
         return load_settings(profile="cluster", home=home)
     except ConfigError:
-        generated = secrets_file(load_settings(home=home).home)
+        generated = secrets_file(_home(home))
         if not generated.exists():
             raise LakehouseError(f"no platform here ({generated} does not exist): start it with `lakehouse up`") from None
         raise
@@ -34,7 +39,7 @@ def up(home: Path = HomeOpt) -> None:
     from lakehouse.platform import lifecycle, secrets
 
     t0 = time.time()
-    path, generated = secrets.ensure(load_settings(home=home).home)
+    path, generated = secrets.ensure(_home(home))
     if generated:
         console.print(f"generated {len(generated)} credential(s) in {path} (mode 0600)")
     settings = _platform_settings(home)
@@ -56,7 +61,8 @@ def down(home: Path = HomeOpt) -> None:
     """Stop every service `lakehouse up` started. Data and credentials stay for the next `up`."""
     from lakehouse.platform import lifecycle
 
-    settings = _platform_settings(home)
+    # Only the runtime directory's pid files are needed: stopping works without credentials.
+    settings = load_settings(profile="local", home=home)
     stopped = lifecycle.down(settings, lambda name, event: console.print(f"  {name:<15} {event}"))
     console.print(f"{len(stopped)} service(s) stopped" if stopped else "nothing was running")
 

@@ -14,10 +14,13 @@ so a worker's executors go with it).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -74,16 +77,31 @@ def log_tail(settings: Settings, name: str, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def _port_in_use(settings: Settings, port: int) -> bool:
+    host = "127.0.0.1" if settings.bind_host == "0.0.0.0" else settings.bind_host
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0
+
+
 def _start(settings: Settings, svc: Service) -> subprocess.Popen:
+    port = svc.port(settings)
+    if _port_in_use(settings, port):
+        # Otherwise the other program would answer our health probe while ours dies on bind.
+        raise ServiceFailed(f"{svc.name}: port {port} is already in use by another program; stop it "
+                            f"or choose another port (lakehouse/config.py lists the LAKEHOUSE_*_PORT settings)")
     launch = svc.launch(settings)
     log = log_file(settings, svc.name)
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    as_user = {"user": launch.user, "group": launch.user, "extra_groups": []} if launch.user else {}
     with open(log, "ab") as out:
+        os.chmod(log, 0o600)
         out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} lakehouse up: starting {svc.name}\n".encode())
         out.flush()
+        # umask 077: whatever a service writes (data, logs, spark work dirs) is private.
         proc = subprocess.Popen(launch.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, **launch.env}, user=launch.user, cwd="/" if launch.user else settings.platform_dir,
-                                start_new_session=True)
+                                env={**os.environ, **launch.env}, cwd="/" if launch.user else settings.platform_dir,
+                                start_new_session=True, umask=0o077, **as_user)
     pid_file = _pid_file(settings, svc.name)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(f"{proc.pid} {psutil.Process(proc.pid).create_time()}\n")
@@ -93,21 +111,38 @@ def _start(settings: Settings, svc: Service) -> subprocess.Popen:
 def _wait_healthy(settings: Settings, svc: Service, proc: psutil.Process | subprocess.Popen) -> None:
     deadline = time.monotonic() + svc.start_timeout
     while time.monotonic() < deadline:
-        if svc.probe(settings):
-            return
+        # Ours must be alive, not merely something answering on its port.
         exited = proc.poll() if isinstance(proc, subprocess.Popen) else (None if proc.is_running() else -1)
         if exited is not None:
+            _pid_file(settings, svc.name).unlink(missing_ok=True)
             raise ServiceFailed(f"{svc.name} exited (code {exited}) while starting; "
                                 f"{log_file(settings, svc.name)} ends with:\n{log_tail(settings, svc.name)}")
+        if svc.probe(settings):
+            return
         time.sleep(1)
     stop(settings, svc.name)
     raise ServiceFailed(f"{svc.name} did not answer its health probe within {svc.start_timeout:.0f}s; "
                         f"{log_file(settings, svc.name)} ends with:\n{log_tail(settings, svc.name)}")
 
 
+@contextmanager
+def _exclusive(settings: Settings):
+    """One `up` or `down` at a time per runtime directory: two would start everything twice."""
+    lock = settings.platform_dir / "run" / ".lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
 def up(settings: Settings, on_event: Callable[[str, str], None] = lambda name, event: None) -> list[str]:
     """Start every service that is not running, in order, each healthy before the next.
     Returns the names started now (empty when everything was already up)."""
+    with _exclusive(settings):
+        return _up(settings, on_event)
+
+
+def _up(settings: Settings, on_event: Callable[[str, str], None]) -> list[str]:
     started = []
     for svc in SERVICES:
         proc = running_process(settings, svc.name)
@@ -147,6 +182,10 @@ def stop(settings: Settings, name: str, timeout: float = 30.0) -> bool:
             p.kill()
         except psutil.NoSuchProcess:
             pass
+    try:  # and whatever joined the group meanwhile
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
     psutil.wait_procs(alive, timeout=5)
     pid_file.unlink(missing_ok=True)
     return True
@@ -155,10 +194,11 @@ def stop(settings: Settings, name: str, timeout: float = 30.0) -> bool:
 def down(settings: Settings, on_event: Callable[[str, str], None] = lambda name, event: None) -> list[str]:
     """Stop what `up` started, in reverse order. Returns the names stopped."""
     stopped = []
-    for svc in reversed(SERVICES):
-        if stop(settings, svc.name):
-            stopped.append(svc.name)
-            on_event(svc.name, "stopped")
+    with _exclusive(settings):
+        for svc in reversed(SERVICES):
+            if stop(settings, svc.name):
+                stopped.append(svc.name)
+                on_event(svc.name, "stopped")
     return stopped
 
 

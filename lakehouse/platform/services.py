@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from lakehouse.config import BUILD_DIR, PROJECT_ROOT, Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.platform.secrets import write_private
+from lakehouse.files import write_private
 from lakehouse.spark import spark_conf
 
 SPARK_CONF_DIR = PROJECT_ROOT / "spark" / "conf"
@@ -54,8 +54,12 @@ class Service:
 
 
 def data_dir(settings: Settings, name: str) -> Path:
-    path = settings.platform_dir / "data" / name
-    path.mkdir(parents=True, exist_ok=True)
+    """Private to the platform: table files are readable here without S3 credentials."""
+    root = settings.platform_dir / "data"
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o711)  # traversable for PostgreSQL's own user, not listable
+    path = root / name
+    path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 
@@ -117,7 +121,8 @@ def _postgres_prepare(settings: Settings) -> None:
     try:
         _run([postgres_bin("initdb"), "-D", str(pgdata), "-U", "lakehouse", f"--pwfile={pwfile}",
               "-A", "scram-sha-256", "-E", "UTF8", "--no-instructions"],
-             "initdb", user=_postgres_user(), cwd="/")
+             "initdb", user=_postgres_user(), group=_postgres_user(), extra_groups=[] if _postgres_user() else None,
+             cwd="/")
     finally:
         pwfile.unlink(missing_ok=True)
 
@@ -133,21 +138,23 @@ def _postgres_probe(settings: Settings) -> bool:
                            "-p", str(settings.postgres_port)]).returncode == 0
 
 
-def psql(settings: Settings, sql: str, database: str = "postgres") -> str:
+def psql(settings: Settings, sql: str, database: str = "postgres", env: dict[str, str] | None = None) -> str:
     """Run SQL as the platform's superuser; the SQL goes on stdin, never the command line."""
-    env = {**os.environ, "PGPASSWORD": settings.postgres_password.get_secret_value()}
+    env = {**os.environ, **(env or {}), "PGPASSWORD": settings.postgres_password.get_secret_value()}
     return _run([postgres_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h", settings.postgres_host,
                  "-p", str(settings.postgres_port), "-U", "lakehouse", "-d", database],
                 "psql", input=sql, env=env).stdout
 
 
 def ensure_database(settings: Settings, name: str, owner: str, password: str) -> None:
-    """A role and a database it owns, created once; the password is (re)set every time."""
+    """A role and a database it owns, created once; the password is (re)set every time.
+    psql reads the password from its environment and quotes it: never spliced into SQL."""
     psql(settings, f"""
+\\getenv pw LAKEHOUSE_ROLE_PASSWORD
 SELECT 'CREATE ROLE {owner} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{owner}')\\gexec
-ALTER ROLE {owner} PASSWORD '{password}';
+ALTER ROLE {owner} PASSWORD :'pw';
 SELECT 'CREATE DATABASE {name} OWNER {owner}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{name}')\\gexec
-""")
+""", env={"LAKEHOUSE_ROLE_PASSWORD": password})
 
 
 def _postgres_after_start(settings: Settings) -> None:
@@ -374,7 +381,11 @@ def _worker_launch(settings: Settings) -> Launch:
 
 
 def _worker_probe(settings: Settings) -> bool:
-    return (master_state(settings) or {}).get("aliveworkers", 0) >= 1
+    """This worker answers on its own UI and the master lists it (by id) as alive."""
+    host = "127.0.0.1" if settings.bind_host == ALL_INTERFACES else settings.bind_host
+    me = _http_json(f"http://{host}:{settings.spark_worker_ui_port}/json/") or {}
+    workers = (master_state(settings) or {}).get("workers", [])
+    return any(w.get("id") == me.get("id") and w.get("state") == "ALIVE" for w in workers) and "id" in me
 
 
 def thrift_properties(settings: Settings) -> dict[str, str]:

@@ -52,9 +52,15 @@ def platform_home():
     try:
         yield home, started.stdout, pids
     finally:
+        # Everything we started, and every child of it (executors, PostgreSQL's backends), is gone.
+        family = set()
+        for pid in platform_pids(home).values():
+            try:
+                family |= {pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))}
+            except psutil.NoSuchProcess:
+                pass
         cli(home, "down", check=False)
-        # Everything we started, and every child of it, is gone.
-        survivors = [pid for pid in {*platform_pids(home).values(), *pids.values()} if alive(pid)]
+        survivors = [pid for pid in family | {*pids.values()} if alive(pid)]
         shutil.rmtree(home, ignore_errors=True)
         assert not survivors, f"processes left after lakehouse down: {survivors}"
 

@@ -11,12 +11,14 @@ import stat
 import subprocess
 import time
 
+import psutil
 import pytest
 
 from lakehouse.config import BRONZE, DATABASES, GOLD, OPS, SILVER, load_settings
 from lakehouse.platform import landing, lifecycle
 from lakehouse.platform.services import SERVICES, metastore_databases, spark_bin, thrift_connect
 from lakehouse.platform.secrets import GENERATED
+from lakehouse.platform.secrets import read as secrets_read
 from tests.conftest import reset_catalog
 from tests.system.conftest import alive, cli, platform_pids
 
@@ -99,6 +101,32 @@ def test_status_json(platform_home):
     assert {r["name"]: r["version"] for r in rows}["hive-metastore"] == "3.1.3"
 
 
+def _platform_processes(home) -> list[psutil.Process]:
+    procs = []
+    for pid in platform_pids(home).values():
+        proc = psutil.Process(pid)
+        procs += [proc, *proc.children(recursive=True)]
+    return procs
+
+
+def test_services_listen_on_loopback_only(platform_home):
+    """Everything but the metastore (3.1.3 has no bind setting; documented) is on 127.0.0.1."""
+    home, _, _ = platform_home
+    listening = {(c.laddr.ip, c.laddr.port) for p in _platform_processes(home)
+                 for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
+    assert listening, "no listening socket found"
+    exposed = {(ip, port) for ip, port in listening if ip not in ("127.0.0.1", "::ffff:127.0.0.1", "::1")}
+    assert {port for _, port in exposed} <= {9083}, exposed
+
+
+def test_no_secret_on_any_command_line(platform, platform_home):
+    home, _, _ = platform_home
+    values = [v for v in secrets_read(platform.platform_dir / "secrets.env").values() if len(v) >= 16]
+    for proc in _platform_processes(home):
+        cmdline = " ".join(proc.cmdline())
+        assert not [v for v in values if v in cmdline], f"a credential is on the command line of {proc.pid}"
+
+
 def test_rest_submission_port_is_off_and_metastore_answers(platform):
     assert not port_open(6066), "the Spark master's REST submission server must be off"
     assert "default" in metastore_databases(platform)
@@ -144,7 +172,7 @@ def test_thrift_lists_every_table_with_columns_and_counts_match_embedded(platfor
 def test_wrong_thrift_password_is_refused(platform, cluster_run):
     with pytest.raises(Exception, match="(?i)login|auth|password"):
         thrift_connect(platform, password="wrong-" + platform.thrift_password.get_secret_value())
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="(?i)login|auth|password"):
         thrift_connect(platform, password="")
 
 

@@ -70,4 +70,32 @@ def test_a_service_that_never_answers_is_stopped_and_reported(settings, monkeypa
     monkeypatch.setattr(lifecycle, "SERVICES", (silent,))
     with pytest.raises(lifecycle.ServiceFailed, match=r"(?s)did not answer its health probe within 2s.*waiting forever"):
         lifecycle.up(settings)
-    assert lifecycle.running_process(settings, "silent") is None
+    sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "600"]
+                and p.status() != psutil.STATUS_ZOMBIE]
+    assert not sleepers, "the service that never answered was left running"
+
+
+def test_down_stops_the_children_of_a_service_too(settings, monkeypatch):
+    port = free_port()
+    svc = web_service(port)
+    # A service whose process starts helpers of its own (like a worker's executors).
+    parent = Service("web", svc.port, svc.url, lambda s: Launch(
+        ["sh", "-c", f"sleep 601 & exec {sys.executable} -m http.server {port} --bind 127.0.0.1"]),
+        svc.probe, svc.version, start_timeout=30)
+    monkeypatch.setattr(lifecycle, "SERVICES", (parent,))
+    lifecycle.up(settings)
+    children = lifecycle.running_process(settings, "web").children(recursive=True)
+    assert [c.cmdline() for c in children] == [["sleep", "601"]]
+    lifecycle.down(settings)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_port_taken_by_another_program_is_refused_before_starting(settings, monkeypatch):
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        svc = web_service(other.getsockname()[1])
+        monkeypatch.setattr(lifecycle, "SERVICES", (svc,))
+        with pytest.raises(lifecycle.ServiceFailed, match="already in use by another program"):
+            lifecycle.up(settings)
+    assert lifecycle.running_process(settings, "web") is None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.config import load_settings
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import ConfigError, LakehouseError
 from lakehouse.platform import secrets, services
 from lakehouse.spark import spark_conf
 
@@ -65,16 +65,33 @@ def test_cluster_profile_reads_generated_secrets_and_puts_jars_on_the_classpath(
     assert str(jars) not in str(spark_conf(load_settings(home=tmp_path, cluster_jars_dir=jars)))
 
 
-def test_master_and_worker_refuse_unauthenticated_rpc_and_rest(tmp_path, no_secret_env):
+@pytest.mark.parametrize("name", ["spark-master", "spark-worker"])
+def test_master_and_worker_refuse_unauthenticated_rpc_and_rest(tmp_path, no_secret_env, name):
     secrets.ensure(tmp_path)
     settings = load_settings(profile="cluster", home=tmp_path)
-    launch = services.service("spark-master").launch(settings)
-    props_file = launch.argv[launch.argv.index("--properties-file") + 1]
-    props = dict(line.split(" ", 1) for line in open(props_file).read().splitlines())
+    launch = services.service(name).launch(settings)
+    props_file = Path(launch.argv[launch.argv.index("--properties-file") + 1])
+    props = dict(line.split(" ", 1) for line in props_file.read_text().splitlines())
     assert props["spark.master.rest.enabled"] == "false" and props["spark.authenticate"] == "true"
     assert props["spark.authenticate.secret"] == settings.spark_auth_secret.get_secret_value()
-    assert stat.S_IMODE(stat.S_IMODE(__import__("os").stat(props_file).st_mode)) == 0o600
+    assert stat.S_IMODE(props_file.stat().st_mode) == 0o600
     assert settings.spark_auth_secret.get_secret_value() not in " ".join(launch.argv)
+
+
+def test_an_empty_secret_is_refused(tmp_path, no_secret_env, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_SPARK_AUTH_SECRET", "")
+    assert "LAKEHOUSE_SPARK_AUTH_SECRET" in secrets.ensure(tmp_path)[1]  # empty = not set: generated
+    monkeypatch.setenv("LAKEHOUSE_THRIFT_PASSWORD", "")
+    with pytest.raises(ConfigError, match="LAKEHOUSE_THRIFT_PASSWORD: must not be empty"):
+        load_settings(profile="cluster", home=tmp_path)
+
+
+def test_secrets_are_not_regenerated_for_existing_data(tmp_path, no_secret_env):
+    path, _ = secrets.ensure(tmp_path)
+    (path.parent / "data").mkdir()
+    path.unlink()
+    with pytest.raises(LakehouseError, match="lacks .*LAKEHOUSE_POSTGRES_PASSWORD.* restore the file"):
+        secrets.ensure(tmp_path)
 
 
 def test_thrift_server_requires_a_password_that_is_never_on_its_command_line(tmp_path, no_secret_env):
