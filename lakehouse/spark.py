@@ -82,12 +82,16 @@ def _cluster_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
+def write_properties_file(path: Path, conf: dict[str, str]) -> Path:
+    """Spark configuration as a properties file (spark-submit --properties-file), mode 0600:
+    credentials never go on a command line, where the process list would show them."""
+    return write_private(path, "".join(f"{key} {value}\n" for key, value in sorted(conf.items())))
+
+
 def write_properties(settings: Settings) -> Path:
-    """The configuration as a spark-submit properties file, mode 0600: credentials of the
-    cluster profile never go on a command line, where the process list would show them."""
+    """The session's configuration, for spark-submit and in-process cluster sessions."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    text = "".join(f"{key} {value}\n" for key, value in sorted(spark_conf(settings).items()))
-    return write_private(settings.home / "spark-submit.properties", text)
+    return write_properties_file(settings.home / "spark-submit.properties", spark_conf(settings))
 
 
 def driver_local_ip(settings: Settings) -> str | None:

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 from lakehouse.config import BUILD_DIR, PROJECT_ROOT, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.files import write_private
-from lakehouse.spark import spark_conf
+from lakehouse.spark import spark_conf, write_properties_file
 
 SPARK_CONF_DIR = PROJECT_ROOT / "spark" / "conf"
 HIVE_CONF_DIR = PROJECT_ROOT / "hive" / "conf"
@@ -330,8 +330,7 @@ def _daemon_properties(settings: Settings) -> Path:
         "spark.master.rest.enabled": "false",
         "spark.worker.cleanup.enabled": "true",
     }
-    text = "".join(f"{k} {v}\n" for k, v in props.items())
-    return write_private(settings.platform_dir / "conf" / "spark-daemon.properties", text)
+    return write_properties_file(settings.platform_dir / "conf" / "spark-daemon.properties", props)
 
 
 ALL_INTERFACES = "0.0.0.0"  # containers: listen everywhere, advertise the container's hostname
@@ -398,8 +397,8 @@ def thrift_properties(settings: Settings) -> dict[str, str]:
 
 
 def _thrift_launch(settings: Settings) -> Launch:
-    text = "".join(f"{k} {v}\n" for k, v in sorted(thrift_properties(settings).items()))
-    props = write_private(settings.platform_dir / "conf" / "spark-thrift.properties", text)
+    props = write_properties_file(settings.platform_dir / "conf" / "spark-thrift.properties",
+                                  thrift_properties(settings))
     hiveconf = {
         "hive.server2.thrift.bind.host": settings.bind_host,
         "hive.server2.thrift.port": str(settings.thrift_port),
