@@ -10,23 +10,24 @@ BIN := $(VENV)/bin
 install: $(VENV)/.installed $(JARS_DIR)/.fetched
 
 # What the native platform (`lakehouse up`) runs beyond the embedded default: PostgreSQL
-# from Debian, MinIO built from its Go module, the Hive Metastore, and Spark's s3a jars
-# plus the Thrift server's password check. Downloads are cached (~/.m2, Go caches).
+# from Debian (and `patch`, for hive/fetch.sh), MinIO built from its Go module, the Hive
+# Metastore, and Spark's s3a jars plus the Thrift server's password check. Downloads are
+# cached (~/.m2, Go caches).
 platform: install build/cluster-jars/.fetched build/hive/.fetched build/bin/minio build/.debian-packages
 
 build/cluster-jars/.fetched: spark/pom-cluster.xml spark/fetch-jars.sh $(wildcard spark/thrift-auth/*.java) | $(VENV)/.installed
 	PATH=$(abspath $(BIN)):$$PATH spark/fetch-jars.sh --cluster build/cluster-jars
 	@touch $@
 
-build/hive/.fetched: hive/pom.xml hive/fetch.sh
-	hive/fetch.sh build/hive
+build/hive/.fetched: hive/pom.xml hive/fetch.sh hive/metastore-bind-host.patch | $(VENV)/.installed build/.debian-packages
+	PATH=$(abspath $(BIN)):$$PATH hive/fetch.sh build/hive
 	@touch $@
 
 build/bin/minio: minio/build.sh
 	minio/build.sh build/bin
 
 build/.debian-packages: scripts/debian-packages.sh
-	scripts/debian-packages.sh postgresql
+	scripts/debian-packages.sh postgresql patch
 	@mkdir -p build && touch $@
 
 # The venv is rebuilt only when the pins change. pip caches wheels in ~/.cache/pip.

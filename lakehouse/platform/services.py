@@ -233,8 +233,9 @@ def _metastore_java(settings: Settings, main_class: str, *args: str) -> Launch:
         raise LakehouseError(f"{home} not found: run `make platform` (fetches the Hive Metastore)")
     # Hadoop comes from pyspark (the same client the jobs use), s3a from the cluster jars.
     hadoop = sorted(str(p) for p in pyspark_jars().glob("hadoop-client-*.jar"))
-    classpath = [str(HIVE_CONF_DIR), f"{home}/lib/*", f"{HIVE_DIR}/extra/*", *hadoop,
-                 f"{settings.cluster_jars_dir}/*"]
+    # patched/ first: its SecurityUtils binds to the host below instead of every interface.
+    classpath = [str(HIVE_CONF_DIR), f"{HIVE_DIR}/patched/*", f"{home}/lib/*", f"{HIVE_DIR}/extra/*",
+                 *hadoop, f"{settings.cluster_jars_dir}/*"]
     env = {
         "METASTORE_HOME": str(home),  # the schema tool finds its SQL scripts here
         "LAKEHOUSE_POSTGRES_HOST": settings.postgres_host,
@@ -245,7 +246,8 @@ def _metastore_java(settings: Settings, main_class: str, *args: str) -> Launch:
         "LAKEHOUSE_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
         "LAKEHOUSE_WAREHOUSE_BUCKET": settings.warehouse_bucket,
     }
-    return Launch(["java", "-Xmx1g", "-cp", ":".join(classpath), main_class, *args], env=env)
+    bind = f"-Dlakehouse.metastore.bind.host={settings.bind_host}"
+    return Launch(["java", "-Xmx1g", bind, "-cp", ":".join(classpath), main_class, *args], env=env)
 
 
 def _metastore_prepare(settings: Settings) -> None:
