@@ -34,7 +34,7 @@ build/.debian-packages: scripts/debian-packages.sh
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,airflow]'
 	@touch $@
 
 # Delta's JVM jars, resolved from Maven Central once (cached in ~/.m2), then used from disk.

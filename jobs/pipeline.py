@@ -1,4 +1,4 @@
-"""spark-submit entry point: bronze -> silver -> gold in one driver (what `lakehouse run
+"""spark-submit entry point: bronze -> silver -> gold -> publish in one driver (what `lakehouse run
 --profile cluster` submits). See `python jobs/pipeline.py --help`."""
 
 import sys

@@ -24,21 +24,42 @@ from lakehouse.errors import LakehouseError
 @app.command()
 @user_errors
 def generate(
+    profile: Profile = ProfileOpt,
     scale: float = typer.Option(None, help="data volume; 1.0 is about 60k records"),
     days: int = typer.Option(None, help="number of daily batches"),
     seed: int = typer.Option(None, help="random seed; same seed, same data"),
     home: Path = HomeOpt,
-    force: bool = typer.Option(False, "--force", help="regenerate even if landing data exists"),
+    force: bool = typer.Option(False, "--force", help="regenerate even if landing data exists (local profile)"),
 ) -> None:
-    """Write deterministic sample landing data (with known defects) and its manifest."""
-    settings = load_settings(scale=scale, days=days, seed=seed, home=home)
-    if settings.profile != "local":
-        raise LakehouseError("generate writes sample data for the local profile only")
+    """Write deterministic sample landing data (with known defects) and its manifest; with
+    --profile cluster, upload it to the landing bucket if that is empty (for the DAGs)."""
+    settings = profile_settings(profile, home=home, scale=scale, days=days, seed=seed)
+    if settings.profile == "cluster":
+        if force:
+            raise LakehouseError("--force is for the local profile: the landing bucket is never overwritten")
+        if not _seed_bucket(settings):
+            console.print(f"s3a://{settings.landing_bucket} already holds landing data: nothing uploaded")
+        return
     landing = Path(settings.landing_uri)
     if _has_landing_data(landing) and not force:
         console.print(f"landing data already in {landing} (use --force to regenerate)")
         return
     _generate(settings)
+
+
+def _seed_bucket(settings: Settings) -> bool:
+    """Upload the sample data to the landing bucket if it is empty (never mixed into a
+    user's own files). True if it uploaded."""
+    from lakehouse.platform import landing
+
+    if landing.bucket_has_objects(settings, settings.landing_bucket):
+        return False
+    local = landing.sample_dir(settings)
+    if not _has_landing_data(local):
+        _generate(settings.model_copy(update={"landing_uri": str(local)}))
+    count = landing.upload_tree(settings, local, settings.landing_bucket)
+    console.print(f"uploaded {count} sample file(s) to s3a://{settings.landing_bucket}")
+    return True
 
 
 def _has_landing_data(landing: Path) -> bool:
@@ -105,15 +126,9 @@ def _run_on_cluster(settings: Settings, datasets: list[str] | None, batch: str |
     pipeline as one spark-submit (jobs/pipeline.py) on the Spark master."""
     import subprocess
 
-    from lakehouse.platform import landing
     from lakehouse.submit import job_path, submit_command, submit_env
 
-    if not landing.bucket_has_objects(settings, settings.landing_bucket):
-        local = landing.sample_dir(settings)
-        if not _has_landing_data(local):
-            _generate(settings.model_copy(update={"landing_uri": str(local)}))
-        count = landing.upload_tree(settings, local, settings.landing_bucket)
-        console.print(f"uploaded {count} sample file(s) to s3a://{settings.landing_bucket}")
+    _seed_bucket(settings)
     args = [a for d in (datasets or []) for a in ("--dataset", d)]
     for flag, value in (("--batch", batch), ("--start", start), ("--end", end)):
         if value:
@@ -207,6 +222,26 @@ def validate(home: Path = HomeOpt) -> None:
     catalog = load_catalog(settings.specs_dir)
     console.print(f"{len(catalog.datasets)} dataset spec(s) and {len(catalog.gold)} gold spec(s) are valid: "
                   + ", ".join([*catalog.datasets, *catalog.gold]))
+
+
+@app.command()
+@user_errors
+def dags(check: bool = typer.Option(False, "--check", help="only check: exit 1 if the plan is stale")) -> None:
+    """Compile the pipeline specs into airflow/dags/lakehouse_plan.py, what the DAGs read
+    (they may not read files when Airflow parses them). `lakehouse up` does it too."""
+    from lakehouse.orchestration.plan import PLAN_FILE, build_plan, render, write_plan
+    from lakehouse.specs import load_catalog
+
+    catalog = load_catalog(load_settings().specs_dir)
+    if check:
+        current = PLAN_FILE.is_file() and PLAN_FILE.read_text() == render(build_plan(catalog))
+        if not current:
+            raise LakehouseError(f"{PLAN_FILE} is stale: run `lakehouse dags`")
+        console.print(f"{PLAN_FILE} is current")
+        return
+    changed = write_plan(catalog)
+    console.print(f"{PLAN_FILE} {'written' if changed else 'already current'}: "
+                  f"{len(catalog.datasets)} dataset(s), {len(catalog.gold)} gold table(s)")
 
 
 # The platform's commands register themselves on the same app.

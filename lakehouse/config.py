@@ -40,6 +40,11 @@ def secrets_file(home: Path) -> Path:
     return home.expanduser().resolve() / "platform" / "secrets.env"
 
 
+def properties_path(home: Path) -> Path:
+    """The cluster's Spark properties for spark-submit (mode 0600, credentials inside)."""
+    return home.expanduser().absolute() / "spark-submit.properties"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
@@ -94,6 +99,19 @@ class Settings(BaseSettings):
     spark_worker_memory: str = "8g"
     thrift_ui_port: int = Field(4040, ge=1, le=65535)
 
+    # Airflow (native platform): the API server with the UI, its metadata in PostgreSQL.
+    airflow_host: str = Field("127.0.0.1", description="where the API server answers (compose: its service name)")
+    airflow_port: int = Field(8090, ge=1, le=65535, description="8080 is the Spark master's UI")
+    airflow_admin_user: str = "admin"
+    airflow_admin_password: SecretStr | None = None
+    airflow_db_password: SecretStr | None = None
+    airflow_fernet_key: SecretStr | None = None
+    airflow_secret_key: SecretStr | None = None
+    airflow_jwt_secret: SecretStr | None = None
+
+    # Table maintenance (the maintenance DAG). Delta refuses less than its time-travel window.
+    vacuum_retention_hours: int = Field(168, ge=168, description="VACUUM keeps files younger than this")
+
     # Sample data generator
     scale: float = Field(1.0, gt=0, description="1.0 is about 60k landing records over 7 days")
     seed: int = 42
@@ -101,7 +119,8 @@ class Settings(BaseSettings):
     start_date: date = date(2026, 1, 1)
 
     @field_validator("s3_access_key", "s3_secret_key", "thrift_password", "spark_auth_secret",
-                     "postgres_password", "metastore_db_password")
+                     "postgres_password", "metastore_db_password", "airflow_admin_password",
+                     "airflow_db_password", "airflow_fernet_key", "airflow_secret_key", "airflow_jwt_secret")
     @classmethod
     def _no_empty_secret(cls, value: SecretStr | None) -> SecretStr | None:
         # An exported empty variable (a copied .env.example) is not a credential.
@@ -152,6 +171,23 @@ class Settings(BaseSettings):
     def jar_paths(self) -> list[str]:
         dirs = [self.jars_dir] + ([self.cluster_jars_dir] if self.profile == "cluster" else [])
         return sorted(str(p) for d in dirs if d is not None and d.is_dir() for p in d.glob("*.jar"))
+
+
+class AirflowSettings(BaseSettings):
+    """What the DAG files read when Airflow parses them: the environment only (no file, no
+    secret), LAKEHOUSE_AIRFLOW_* like the rest."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "AIRFLOW_", extra="ignore", frozen=True)
+
+    schedule: str = Field("@daily", description="one run per day: the landing batches are daily")
+    start_date: date = date(2026, 1, 1)
+    end_date: date | None = None
+    catchup: bool = Field(False, description="Airflow's default; backfill a range on demand")
+    retries: int = Field(3, ge=0)
+    retry_delay_seconds: int = Field(60, ge=1, description="doubled on each retry (exponential backoff)")
+    max_retry_delay_seconds: int = Field(900, ge=1)
+    task_timeout_minutes: int = Field(60, ge=1, description="a task running longer is killed, Spark app with it")
+    maintenance_schedule: str = "@weekly"
 
 
 def load_settings(**overrides) -> Settings:

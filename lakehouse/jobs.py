@@ -1,6 +1,8 @@
-"""The spark-submit jobs: one layer, some datasets, a batch or an interval.
+"""The spark-submit jobs: one layer, some datasets, a batch or an interval; publish; and
+table maintenance.
 
     spark-submit jobs/silver.py --dataset orders --start 2026-01-01 --end 2026-01-02
+    spark-submit jobs/maintenance.py --step vacuum
 
 Configuration comes from LAKEHOUSE_* variables (lakehouse.config), so the same job runs
 in the local and cluster profiles. Bad input is one line on stderr and exit code 1.
@@ -18,12 +20,20 @@ from lakehouse.errors import LakehouseError, one_line
 
 
 ALL = "pipeline"  # every layer, in one driver: what `lakehouse run --profile cluster` submits
+PUBLISH = "publish"
+MAINTENANCE = "maintenance"
 
 
 def _parser(layer: str) -> argparse.ArgumentParser:
-    what = "bronze -> silver -> gold" if layer == ALL else f"the {layer} layer"
+    what = {ALL: "bronze -> silver -> gold -> publish", PUBLISH: "publish the new versions of the gold tables",
+            MAINTENANCE: "one maintenance step on every table"}.get(layer, f"the {layer} layer")
     p = argparse.ArgumentParser(prog=f"jobs/{layer}.py", description=f"Run {what}.")
-    if layer != "gold":
+    if layer == MAINTENANCE:
+        from lakehouse.maintenance import STEPS
+
+        p.add_argument("--step", required=True, choices=STEPS)
+        return p
+    if layer not in ("gold", PUBLISH):
         p.add_argument("--dataset", "-d", action="append", help="dataset to run (repeatable); default all")
     p.add_argument("--batch", help="only this batch, YYYY-MM-DD")
     p.add_argument("--start", type=date.fromisoformat, help="interval start, inclusive, YYYY-MM-DD")
@@ -36,24 +46,20 @@ def main(layer: str, argv: list[str]) -> int:
     t0 = time.time()
     try:
         from lakehouse.config import load_settings
-        from lakehouse.pipeline import LAYERS, run_pipeline
-        from lakehouse.runs import BatchFilter
         from lakehouse.spark import build_session
-        from lakehouse.specs import load_catalog
 
         settings = load_settings()
+        if layer == MAINTENANCE:
+            return _maintenance(build_session(settings, f"lakehouse-{args.step}"), settings, args.step, t0)
+        from lakehouse.specs import load_catalog
+
         catalog = load_catalog(settings.specs_dir)
         datasets = getattr(args, "dataset", None)
         catalog.select(datasets)
+        from lakehouse.runs import BatchFilter
+
         selection = BatchFilter(batch=args.batch, start=args.start, end=args.end)
-        spark = build_session(settings, f"lakehouse-{layer}")
-        layers = LAYERS if layer == ALL else (layer,)
-        result = run_pipeline(spark, settings, catalog, datasets, selection, layers=layers,
-                              on_result=lambda r: print(
-                                  f"{r.layer} {r.table_name} {r.batch_id or '-'}: read {r.rows_read}, "
-                                  f"inserted {r.inserted}, updated {r.updated}, deleted {r.deleted}, "
-                                  f"quarantined {r.quarantined}, duplicates {r.duplicates}, "
-                                  f"superseded {r.superseded} ({r.duration_s:.1f}s)", flush=True))
+        result = _layers(build_session(settings, f"lakehouse-{layer}"), settings, catalog, datasets, selection, layer)
     except LakehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -68,6 +74,28 @@ def main(layer: str, argv: list[str]) -> int:
         from lakehouse.report import print_summary
 
         print_summary(Console(width=None if sys.stdout.isatty() else 140), result, time.time() - t0)
+    elif layer == PUBLISH:
+        print(f"publish: {len(result.published)} new gold version(s) in {time.time() - t0:.1f}s (run {result.run_id})")
     else:
         print(f"{layer}: {len(result.runs)} table batch(es) processed in {time.time() - t0:.1f}s (run {result.run_id})")
+    return 0
+
+
+def _layers(spark, settings, catalog, datasets, selection, layer: str):
+    from lakehouse.pipeline import LAYERS, run_pipeline
+
+    return run_pipeline(
+        spark, settings, catalog, datasets, selection, layers=LAYERS if layer == ALL else (layer,),
+        on_result=lambda r: print(
+            f"{r.layer} {r.table_name} {r.batch_id or '-'}: read {r.rows_read}, inserted {r.inserted}, "
+            f"updated {r.updated}, deleted {r.deleted}, quarantined {r.quarantined}, duplicates {r.duplicates}, "
+            f"superseded {r.superseded} ({r.duration_s:.1f}s)", flush=True))
+
+
+def _maintenance(spark, settings, step: str, t0: float) -> int:
+    from lakehouse.maintenance import run_maintenance
+
+    results = run_maintenance(spark, settings, step,
+                              on_result=lambda r: print(f"{step} {r.table_name}: {r.detail}", flush=True))
+    print(f"{step}: {len(results)} table(s) in {time.time() - t0:.1f}s")
     return 0

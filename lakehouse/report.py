@@ -59,6 +59,9 @@ def print_summary(console: Console, result: PipelineResult, elapsed_s: float) ->
             warnings[rule] += n
     if warnings:
         console.print("warnings (kept): " + ", ".join(f"{k} {v}" for k, v in sorted(warnings.items())))
+    if result.published:
+        console.print("published: " + ", ".join(f"{p.table_name} v{p.delta_version} ({p.row_count:,} rows)"
+                                                for p in result.published) + "  (see ops.published)")
 
 
 def render_rows(columns: list[str], rows: list[tuple], fmt: str, console: Console) -> None:

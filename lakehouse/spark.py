@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from lakehouse.config import PROJECT_ROOT, Settings
+from lakehouse.config import PROJECT_ROOT, Settings, properties_path
 from lakehouse.files import write_private
 
 LOG4J_CONFIG = PROJECT_ROOT / "spark" / "conf" / "log4j2.properties"
@@ -91,7 +91,7 @@ def write_properties_file(path: Path, conf: dict[str, str]) -> Path:
 def write_properties(settings: Settings) -> Path:
     """The session's configuration, for spark-submit and in-process cluster sessions."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    return write_properties_file(settings.home / "spark-submit.properties", spark_conf(settings))
+    return write_properties_file(properties_path(settings.home), spark_conf(settings))
 
 
 def driver_local_ip(settings: Settings) -> str | None:
@@ -129,7 +129,8 @@ def build_session(settings: Settings, app_name: str = "lakehouse"):
     from pyspark.sql import SparkSession
 
     settings.home.mkdir(parents=True, exist_ok=True)
-    builder = SparkSession.builder.appName(app_name)
+    # Under spark-submit, its --name wins (Airflow names applications by task and interval).
+    builder = SparkSession.builder if launched_by_spark_submit() else SparkSession.builder.appName(app_name)
     conf = spark_conf(settings)
     if launched_by_spark_submit():
         # The JVM is already running: master, jars and driver options came with spark-submit

@@ -14,7 +14,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
-    DoubleType, LongType, MapType, StringType, StructField, StructType, TimestampType,
+    DateType, DoubleType, LongType, MapType, StringType, StructField, StructType, TimestampType,
 )
 
 from lakehouse import storage
@@ -24,6 +24,7 @@ from lakehouse.specs import DatasetSpec
 
 QUARANTINE_TABLE = f"{OPS}.quarantine"
 AUDIT_TABLE = f"{OPS}.audit"
+PUBLISHED_TABLE = f"{OPS}.published"
 
 BRONZE_META = [
     StructField("_malformed_reason", StringType()),
@@ -63,6 +64,17 @@ AUDIT_SCHEMA = StructType([
     StructField("detail", StringType()),
 ])
 
+PUBLISHED_SCHEMA = StructType([
+    StructField("table_name", StringType()),
+    StructField("delta_version", LongType()),
+    StructField("row_count", LongType()),
+    StructField("interval_start", DateType()),
+    StructField("interval_end", DateType()),
+    StructField("run_id", StringType()),
+    StructField("published_at", TimestampType()),
+])
+OPS_TABLES = {QUARANTINE_TABLE: QUARANTINE_SCHEMA, AUDIT_TABLE: AUDIT_SCHEMA, PUBLISHED_TABLE: PUBLISHED_SCHEMA}
+
 
 def ensure_databases(spark, settings: Settings) -> None:
     for db in DATABASES:
@@ -93,12 +105,13 @@ def drop_table(spark, settings: Settings, fqname: str) -> None:
 
 
 def ensure_ops_tables(spark, settings: Settings) -> None:
-    if spark.catalog.tableExists(AUDIT_TABLE) and spark.catalog.tableExists(QUARANTINE_TABLE):
+    if all(spark.catalog.tableExists(t) for t in OPS_TABLES):
         return
     ensure_databases(spark, settings)
     # Partitioned by batch so replacing one batch's rows touches only that partition.
     ensure_table(spark, settings, QUARANTINE_TABLE, QUARANTINE_SCHEMA, partition_by=("dataset", "batch_id"))
     ensure_table(spark, settings, AUDIT_TABLE, AUDIT_SCHEMA)
+    ensure_table(spark, settings, PUBLISHED_TABLE, PUBLISHED_SCHEMA)
 
 
 def bronze_schema(spec: DatasetSpec) -> StructType:
@@ -185,6 +198,20 @@ def replace_quarantine(spark, rows: DataFrame, dataset: str, batch_ids: list[str
 def append_audit(spark, records: list[dict]) -> None:
     if records:
         append(spark.createDataFrame(records, AUDIT_SCHEMA), AUDIT_TABLE)
+
+
+# -- publish ------------------------------------------------------------------------------
+def published_versions(spark) -> dict[str, set[int]]:
+    rows = spark.table(PUBLISHED_TABLE).select("table_name", "delta_version").collect()
+    found: dict[str, set[int]] = {}
+    for r in rows:
+        found.setdefault(r["table_name"], set()).add(r["delta_version"])
+    return found
+
+
+def append_published(spark, records: list[dict]) -> None:
+    if records:
+        append(spark.createDataFrame(records, PUBLISHED_SCHEMA), PUBLISHED_TABLE)
 
 
 # -- gold ---------------------------------------------------------------------------------

@@ -34,8 +34,8 @@ def _platform_settings(home: Path | None) -> Settings:
 @app.command()
 @user_errors
 def up(home: Path = HomeOpt) -> None:
-    """Start the native platform (PostgreSQL, MinIO, Hive Metastore, Spark master, worker and
-    Thrift server) on loopback; generates credentials on first start. Idempotent."""
+    """Start the native platform (PostgreSQL, MinIO, Hive Metastore, Spark master, worker,
+    Thrift server and Airflow) on loopback; generates credentials on first start. Idempotent."""
     from lakehouse.platform import lifecycle, secrets
 
     t0 = time.time()
@@ -53,6 +53,10 @@ def up(home: Path = HomeOpt) -> None:
     _print_status(settings)
     console.print(f"platform up in {time.time() - t0:.1f}s ({len(started)} service(s) started); "
                   f"run the pipeline with `lakehouse run --profile cluster`", highlight=False)
+    from lakehouse.platform.airflow import api_url
+
+    console.print(f"Airflow: {api_url(settings)} (user {settings.airflow_admin_user}, password "
+                  f"LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD in {secrets_file(settings.home)})", highlight=False)
 
 
 @app.command()
@@ -91,9 +95,24 @@ def _print_status(settings: Settings) -> None:
     from lakehouse.platform import lifecycle
     from lakehouse.report import render_rows
 
-    rows = [(s.name, s.state, s.pid or "", s.port, s.url, s.version, f"{s.memory_mb:,.0f}" if s.memory_mb else "")
+    rows = [(s.name, s.state, s.pid or "", s.port or "", s.url, s.version, f"{s.memory_mb:,.0f}" if s.memory_mb else "")
             for s in lifecycle.status(settings)]
     render_rows(["service", "state", "pid", "port", "url", "version", "memory MB"], rows, "table", console)
+
+
+@app.command("airflow", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@user_errors
+def airflow_cli(ctx: typer.Context, home: Path = HomeOpt) -> None:
+    """Airflow's own CLI with the platform's configuration, e.g. `lakehouse airflow dags list`
+    or `lakehouse airflow backfill create --dag-id lakehouse_medallion --from-date 2026-01-01
+    --to-date 2026-01-07`."""
+    import subprocess
+
+    from lakehouse.platform.airflow import airflow_bin, airflow_env
+
+    settings = _platform_settings(home)
+    argv = [airflow_bin(), *ctx.args]
+    raise typer.Exit(subprocess.run(argv, env={**os.environ, **airflow_env(settings)}).returncode)
 
 
 @app.command(hidden=True)
@@ -101,7 +120,7 @@ def _print_status(settings: Settings) -> None:
 def serve(name: str = typer.Argument(..., help="service name, as in `lakehouse status`")) -> None:
     """Run one service in the foreground (the containers' entry point): the same command
     `lakehouse up` starts, after the same one-time preparation."""
-    from lakehouse.platform.services import service
+    from lakehouse.platform.registry import service
 
     settings = load_settings(profile="cluster")
     svc = service(name)
@@ -115,7 +134,7 @@ def serve(name: str = typer.Argument(..., help="service name, as in `lakehouse s
 @user_errors
 def probe(name: str = typer.Argument(..., help="service name")) -> None:
     """Exit 0 if the service answers its health probe (the containers' healthcheck)."""
-    from lakehouse.platform.services import service
+    from lakehouse.platform.registry import service
 
     raise typer.Exit(0 if service(name).probe(load_settings(profile="cluster")) else 1)
 

@@ -29,7 +29,8 @@ import psutil
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.platform.services import SERVICES, Service
+from lakehouse.platform.registry import SERVICES
+from lakehouse.platform.services import Service
 
 LOG_TAIL_LINES = 15
 
@@ -39,7 +40,7 @@ class ServiceStatus:
     name: str
     state: str  # running | starting | stopped
     pid: int | None
-    port: int
+    port: int | None
     url: str
     version: str
     memory_mb: float | None
@@ -86,7 +87,7 @@ def _port_in_use(settings: Settings, port: int) -> bool:
 
 def _start(settings: Settings, svc: Service) -> subprocess.Popen:
     port = svc.port(settings)
-    if _port_in_use(settings, port):
+    if port is not None and _port_in_use(settings, port):
         # Otherwise the other program would answer our health probe while ours dies on bind.
         raise ServiceFailed(f"{svc.name}: port {port} is already in use by another program; stop it "
                             f"or choose another port (lakehouse/config.py lists the LAKEHOUSE_*_PORT settings)")

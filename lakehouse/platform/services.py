@@ -43,7 +43,7 @@ class Launch:
 @dataclass(frozen=True)
 class Service:
     name: str
-    port: Callable[[Settings], int]
+    port: Callable[[Settings], int | None]  # None: listens on no port of its own
     url: Callable[[Settings], str]
     launch: Callable[[Settings], Launch]
     probe: Callable[[Settings], bool]
@@ -441,7 +441,8 @@ def _thrift_probe(settings: Settings) -> bool:
         return False
 
 
-SERVICES: tuple[Service, ...] = (
+# The platform's core, in start order; lakehouse.platform.registry adds Airflow.
+CORE_SERVICES: tuple[Service, ...] = (
     Service("postgres", lambda s: s.postgres_port, lambda s: f"postgresql://{s.postgres_host}:{s.postgres_port}",
             _postgres_launch, _postgres_probe, _postgres_version, _postgres_prepare, _postgres_after_start, 60),
     Service("minio", _minio_port, lambda s: f"http://{s.bind_host}:{s.minio_console_port} (console)",
@@ -456,10 +457,3 @@ SERVICES: tuple[Service, ...] = (
     Service("spark-thrift", lambda s: s.thrift_port, lambda s: f"hive://{s.thrift_host}:{s.thrift_port}",
             _thrift_launch, _thrift_probe, _spark_version, None, None, 180),
 )
-
-
-def service(name: str) -> Service:
-    for svc in SERVICES:
-        if svc.name == name:
-            return svc
-    raise LakehouseError(f"unknown service {name!r}; one of: {', '.join(s.name for s in SERVICES)}")

@@ -1,4 +1,5 @@
-"""docker-compose.yaml, its Dockerfiles and .env.example, checked without a Docker engine.
+"""docker-compose.yaml, docker-compose-airflow.yaml, their Dockerfiles and .env.example,
+checked without a Docker engine.
 
 The compose file is read with PyYAML (anchors and merge keys resolved, as compose does)
 but not interpolated: ${VAR:?...} stays text, which is what the secret checks look at.
@@ -20,13 +21,14 @@ import pytest
 import yaml
 
 from lakehouse.config import ENV_PREFIX, PROJECT_ROOT, Settings
-from lakehouse.platform import secrets, services
+from lakehouse.platform import airflow, registry, secrets, services
 
 HERE = Path(__file__).parent
 COMPOSE_FILES = [PROJECT_ROOT / "docker-compose.yaml", PROJECT_ROOT / "docker-compose-airflow.yaml"]
+PROJECT_NAMES = {"docker-compose.yaml": "lakehouse", "docker-compose-airflow.yaml": "lakehouse-airflow"}
 IMAGE_ROOT = PurePosixPath("/opt/lakehouse")  # where the images hold the project
 SECRETS = set(secrets.GENERATED)
-NATIVE = [s.name for s in services.SERVICES]
+NATIVE = [s.name for s in registry.SERVICES]
 OWN_IMAGES = {"postgres", "minio"}  # native services that do not run `lakehouse serve` in compose
 ONE_SHOT = {"minio-init"}
 
@@ -34,6 +36,9 @@ ONE_SHOT = {"minio-init"}
 # (the profile refuses to start without it), the rest only where used.
 S3 = {"LAKEHOUSE_S3_ACCESS_KEY", "LAKEHOUSE_S3_SECRET_KEY"}
 SPARK_AUTH = {"LAKEHOUSE_SPARK_AUTH_SECRET"}
+# What every Airflow component shares: its database and the keys all must agree on.
+AIRFLOW_SHARED = {"LAKEHOUSE_AIRFLOW_DB_PASSWORD", "LAKEHOUSE_AIRFLOW_FERNET_KEY", "LAKEHOUSE_AIRFLOW_SECRET_KEY",
+                  "LAKEHOUSE_AIRFLOW_JWT_SECRET"}
 NEEDS = {
     "postgres": {"LAKEHOUSE_POSTGRES_PASSWORD", "LAKEHOUSE_METASTORE_DB_PASSWORD"},
     "minio": S3,
@@ -42,6 +47,13 @@ NEEDS = {
     "spark-master": S3 | SPARK_AUTH,
     "spark-worker": S3 | SPARK_AUTH,
     "spark-thrift": S3 | SPARK_AUTH | {"LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD"},
+    # The API server's first start creates the database (as PostgreSQL's superuser), the
+    # admin account and the tasks' Spark properties; the scheduler runs the Spark drivers.
+    "airflow-api-server": S3 | SPARK_AUTH | AIRFLOW_SHARED | {"LAKEHOUSE_POSTGRES_PASSWORD",
+                                                              "LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD"},
+    "airflow-scheduler": S3 | SPARK_AUTH | AIRFLOW_SHARED,
+    "airflow-dag-processor": S3 | AIRFLOW_SHARED,
+    "airflow-triggerer": S3 | AIRFLOW_SHARED,
 }
 # Credentials the official images read under their own names.
 FOREIGN_CREDENTIALS = {
@@ -63,13 +75,22 @@ def required(name: str) -> re.Pattern:
 # --- loading ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def compose() -> dict:
-    return yaml.safe_load(COMPOSE_FILES[0].read_text())
+def composes() -> dict[str, dict]:
+    return {path.name: yaml.safe_load(path.read_text()) for path in COMPOSE_FILES}
 
 
 @pytest.fixture(scope="module")
-def svcs(compose) -> dict[str, dict]:
-    return compose["services"]
+def svcs(composes) -> dict[str, dict]:
+    """The services of both files (their names are unique across the two)."""
+    merged = {}
+    for doc in composes.values():
+        assert not set(merged) & set(doc["services"]), "a service is defined in both files"
+        merged.update(doc["services"])
+    return merged
+
+
+def compose_text() -> str:
+    return "\n".join(path.read_text() for path in COMPOSE_FILES)
 
 
 def environment(svc: dict) -> dict[str, str]:
@@ -169,18 +190,25 @@ def test_compose_file_matches_the_compose_specification(path):
     errors = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
               for e in validator_cls(schema).iter_errors(doc)]
     assert not errors, "\n".join(errors)
-    assert doc["name"] == "lakehouse"
+    assert doc["name"] == PROJECT_NAMES[path.name]
 
 
 # --- services --------------------------------------------------------------------------------
 
-def test_services_are_the_native_ones_plus_bucket_init(svcs):
+def test_services_are_the_native_ones_plus_bucket_init(svcs, composes):
     assert set(svcs) == set(NATIVE) | ONE_SHOT
+    assert set(composes["docker-compose-airflow.yaml"]["services"]) == {s.name for s in airflow.SERVICES}
+
+
+def test_airflow_joins_the_platforms_network(composes):
+    platform = composes["docker-compose.yaml"]["networks"]["default"]
+    joined = composes["docker-compose-airflow.yaml"]["networks"]["default"]
+    assert joined == {"name": platform["name"], "external": True}
 
 
 def test_lakehouse_services_run_lakehouse_serve_of_a_native_service(svcs):
     serving = {name: served(svc) for name, svc in svcs.items() if served(svc)}
-    assert set(serving.values()) <= set(NATIVE), "serves a service unknown to services.SERVICES"
+    assert set(serving.values()) <= set(NATIVE), "serves a service unknown to registry.SERVICES"
     # Each native service but the two with their own images, served by the compose service
     # of the same name (so `lakehouse status` names and compose names agree).
     assert serving == {name: name for name in NATIVE if name not in OWN_IMAGES}
@@ -193,9 +221,12 @@ def test_lakehouse_commands_run_on_the_lakehouse_image(svcs):
     built = builds(svcs)
     spark_image = [svcs[n]["image"] for n, (_, df, _) in built.items() if df == PROJECT_ROOT / "spark" / "Dockerfile"]
     assert len(spark_image) == 1, "exactly one service builds spark/Dockerfile"
+    # Images built FROM the lakehouse image (hive, airflow) run the same `lakehouse`.
+    extending = {svcs[n]["image"] for n, (_, df, extra) in built.items()
+                 if any(op == "FROM" and args.split()[0] in extra for op, args in instructions(df))}
     for name, svc in svcs.items():
         if argv(svc)[:1] == ["lakehouse"] and name not in built:
-            assert svc["image"] == spark_image[0], name
+            assert svc["image"] in {spark_image[0], *extending}, name
 
 
 # --- secrets ---------------------------------------------------------------------------------
@@ -214,7 +245,7 @@ def test_each_service_gets_exactly_the_secrets_it_needs_and_all_required(svcs):
 
 
 def test_no_secret_has_a_default_or_a_literal_value(svcs):
-    text = COMPOSE_FILES[0].read_text()
+    text = compose_text()
     for match in INTERPOLATION.finditer(text):
         name = match["braced"] or match["bare"]
         if name in SECRETS:
@@ -247,7 +278,7 @@ def test_lakehouse_variables_are_settings_or_secrets(svcs):
         for key in environment(svc):
             if key.startswith(ENV_PREFIX):
                 assert key in fields | SECRETS, f"{name}: {key} is no setting of lakehouse.config"
-    for match in INTERPOLATION.finditer(COMPOSE_FILES[0].read_text()):
+    for match in INTERPOLATION.finditer(compose_text()):
         var = match["braced"] or match["bare"]
         if var.startswith(ENV_PREFIX):
             assert var in fields | SECRETS | COMPOSE_ONLY_VARIABLES, f"${{{var}}} is unknown"
@@ -272,6 +303,12 @@ def test_lakehouse_containers_settings_load_and_point_at_compose_services(svcs, 
                 services.master_host_port(s)[0], s.postgres_host} <= set(svcs)
         if name == "spark-thrift":
             assert s.thrift_host == "127.0.0.1"  # its own probe, from inside the container
+        if name.startswith("airflow-"):
+            # The native configuration builder accepts it, and every component finds the API server.
+            env = airflow.airflow_env(s)
+            assert urlparse(env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]).hostname == "airflow-api-server"
+            assert airflow.api_url(s) == f"http://airflow-api-server:{s.airflow_port}"
+            assert env["AIRFLOW_CONN_SPARK_DEFAULT"].startswith("spark://spark-master:7077")
 
 
 # --- ports -----------------------------------------------------------------------------------
@@ -282,8 +319,10 @@ def test_only_user_facing_ports_are_published_on_loopback_at_native_ports(svcs):
         "minio": {urlparse(default["s3_endpoint"]).port, default["minio_console_port"]},
         "spark-master": {default["spark_master_ui_port"]},
         "spark-thrift": {default["thrift_port"]},
+        "airflow-api-server": {default["airflow_port"]},
     }
-    assert expected == {"minio": {9000, 9001}, "spark-master": {8080}, "spark-thrift": {10000}}
+    assert expected == {"minio": {9000, 9001}, "spark-master": {8080}, "spark-thrift": {10000},
+                        "airflow-api-server": {8090}}
     published = {name: ports(svc) for name, svc in svcs.items() if svc.get("ports")}
     assert set(published) == set(expected)
     for name, entries in published.items():
@@ -312,7 +351,7 @@ def test_long_running_services_have_healthchecks_long_enough(svcs):
             assert check["test"] == ["CMD", "lakehouse", "probe", name]
             # As long as `lakehouse up` waits for it, at least.
             budget = seconds(check["start_period"]) + seconds(check["interval"]) * check["retries"]
-            assert budget >= services.service(name).start_timeout, f"{name}: healthcheck gives up too early"
+            assert budget >= registry.service(name).start_timeout, f"{name}: healthcheck gives up too early"
 
 
 def test_dependencies_wait_for_health_in_native_order(svcs):
@@ -326,7 +365,7 @@ def test_dependencies_wait_for_health_in_native_order(svcs):
             else:
                 assert dep in ONE_SHOT
             if name in order and dep in order:
-                assert order[dep] < order[name], f"{name} -> {dep} contradicts services.SERVICES order"
+                assert order[dep] < order[name], f"{name} -> {dep} contradicts registry.SERVICES order"
     assert set(depends_on(svcs["spark-thrift"])) == {"hive-metastore", "spark-worker"}
     assert set(depends_on(svcs["hive-metastore"])) == {"postgres", "minio-init"}
 
@@ -341,8 +380,8 @@ def test_spark_worker_scales(svcs):
 
 # --- mounts ----------------------------------------------------------------------------------
 
-def test_mounts_are_the_native_configuration_dirs(compose, svcs):
-    declared = set(compose.get("volumes") or {})
+def test_mounts_are_the_native_configuration_dirs(composes, svcs):
+    declared = {v for doc in composes.values() for v in doc.get("volumes") or {}}
     for name, svc in svcs.items():
         for m in mounts(svc):
             if m["type"] == "bind":
@@ -373,7 +412,9 @@ def test_runtime_dir_is_where_the_image_prepares_it(svcs):
             assert home == image_home[1], name
         for m in mounts(svc):
             if m["type"] == "volume" and name not in OWN_IMAGES:
-                assert m["target"] == home, f"{name}: volume on {m['target']}, not LAKEHOUSE_HOME"
+                target = PurePosixPath(m["target"])
+                assert target == PurePosixPath(home) or target.is_relative_to(PurePosixPath(home) / "platform"), \
+                    f"{name}: volume on {m['target']}, not in LAKEHOUSE_HOME"
 
 
 # --- Dockerfiles -----------------------------------------------------------------------------
@@ -394,7 +435,8 @@ def assert_pinned(ref: str, where: str) -> None:
 def test_every_base_image_is_pinned(svcs):
     built = builds(svcs)
     assert {df.relative_to(PROJECT_ROOT).as_posix() for _, df, _ in built.values()} == {
-        "spark/Dockerfile", "hive/Dockerfile", "minio/Dockerfile"}
+        "spark/Dockerfile", "hive/Dockerfile", "minio/Dockerfile", "airflow/Dockerfile"}
+    spark_image = next(svcs[n]["image"] for n, (_, df, _) in built.items() if df.parent.name == "spark")
     for name, (context, dockerfile, extra) in built.items():
         assert context.is_dir() and dockerfile.is_file(), name
         stages = set()
@@ -406,8 +448,9 @@ def test_every_base_image_is_pinned(svcs):
             if ref in stages:
                 pass
             elif ref in extra:
-                assert extra[ref].startswith("service:") and extra[ref][8:] in built, \
-                    f"{dockerfile}: FROM {ref} must be another service's built image"
+                # Another service's built image: by service (same file) or by name (the platform's).
+                assert (extra[ref].startswith("service:") and extra[ref][8:] in built) or \
+                    extra[ref] == f"docker-image://{spark_image}", f"{dockerfile}: FROM {ref} must be our own image"
             else:
                 assert_pinned(ref, str(dockerfile.relative_to(PROJECT_ROOT)))
             if len(words) == 3 and words[1].upper() == "AS":

@@ -7,16 +7,32 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import psutil
 import pytest
 
 from lakehouse.config import PROJECT_ROOT, load_settings
+from lakehouse.platform.services import spark_bin
 
 LAKEHOUSE = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" / "lakehouse"
 # Small data: the point here is the services, not volume. Same seed as the embedded default.
-DATA = {"LAKEHOUSE_SCALE": "0.2", "LAKEHOUSE_DAYS": "2"}
+# The DAGs may schedule nothing past day 4 (test_airflow lands days 3 and 4) and retry soon.
+DATA = {"LAKEHOUSE_SCALE": "0.2", "LAKEHOUSE_DAYS": "2", "LAKEHOUSE_AIRFLOW_END_DATE": "2026-01-04",
+        "LAKEHOUSE_AIRFLOW_RETRIES": "2", "LAKEHOUSE_AIRFLOW_RETRY_DELAY_SECONDS": "5"}
+# Modules in the order they must run: the platform's own tests (their restart tests last),
+# then Airflow's, which build on the data the cluster run left.
+MODULE_ORDER = ["test_platform.py", "test_airflow.py"]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    here = Path(__file__).parent
+    positions = [i for i, item in enumerate(items) if item.path.parent == here]
+    ordered = sorted((items[i] for i in positions),
+                     key=lambda item: MODULE_ORDER.index(item.path.name) if item.path.name in MODULE_ORDER else 0)
+    for i, item in zip(positions, ordered):
+        items[i] = item
 
 
 def cli(home: Path, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
@@ -70,3 +86,26 @@ def platform(platform_home):
     home, _, _ = platform_home
     return load_settings(profile="cluster", home=home, scale=float(DATA["LAKEHOUSE_SCALE"]),
                          days=int(DATA["LAKEHOUSE_DAYS"]))
+
+
+@pytest.fixture(scope="session")
+def unauthenticated_submission(platform):
+    """A spark-submit without the cluster's secret, started early: the master ignores it and
+    the driver gives up after its registration retries (about a minute)."""
+    script = platform.home / "tiny_job.py"
+    script.write_text("from pyspark.sql import SparkSession\n"
+                      "print('ROWS', SparkSession.builder.getOrCreate().range(10).count())\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
+    proc = subprocess.Popen([spark_bin("spark-submit"), "--master", platform.spark_master, "--name", "unauthenticated",
+                             str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    yield proc
+    proc.kill()
+
+
+@pytest.fixture(scope="session")
+def cluster_run(platform, platform_home, unauthenticated_submission):
+    """`lakehouse run --profile cluster`: sample data to MinIO, the pipeline on the master."""
+    home, _, _ = platform_home
+    t0 = time.time()
+    proc = cli(home, "run", "--profile", "cluster")
+    return proc.stdout, time.time() - t0

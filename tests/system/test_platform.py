@@ -5,18 +5,17 @@ restart tests come last."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import stat
 import subprocess
-import time
 
 import psutil
 import pytest
 
 from lakehouse.config import BRONZE, DATABASES, GOLD, OPS, SILVER, load_settings
 from lakehouse.platform import landing, lifecycle
-from lakehouse.platform.services import SERVICES, metastore_databases, spark_bin, thrift_connect
+from lakehouse.platform.registry import SERVICES
+from lakehouse.platform.services import metastore_databases, spark_bin, thrift_connect
 from lakehouse.platform.secrets import GENERATED
 from lakehouse.platform.secrets import read as secrets_read
 from tests.conftest import reset_catalog
@@ -41,35 +40,12 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-@pytest.fixture(scope="module")
-def unauthenticated_submission(platform):
-    """A spark-submit without the cluster's secret, started early: the master ignores it and
-    the driver gives up after its registration retries (about a minute)."""
-    script = platform.home / "tiny_job.py"
-    script.write_text("from pyspark.sql import SparkSession\n"
-                      "print('ROWS', SparkSession.builder.getOrCreate().range(10).count())\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
-    proc = subprocess.Popen([spark_bin("spark-submit"), "--master", platform.spark_master, "--name", "unauthenticated",
-                             str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    yield proc
-    proc.kill()
-
-
-@pytest.fixture(scope="module")
-def cluster_run(platform, platform_home, unauthenticated_submission):
-    """`lakehouse run --profile cluster`: sample data to MinIO, the pipeline on the master."""
-    home, _, _ = platform_home
-    t0 = time.time()
-    proc = cli(home, "run", "--profile", "cluster")
-    return proc.stdout, time.time() - t0
-
-
 def test_up_started_every_service_healthy(platform, platform_home):
     _, output, pids = platform_home
     assert set(pids) == {s.name for s in SERVICES}
     statuses = lifecycle.status(platform)
     assert [s.state for s in statuses] == ["running"] * len(SERVICES), statuses
-    assert "6 service(s) started" in output
+    assert f"({len(SERVICES)} service(s) started)" in output
 
 
 def test_secrets_are_generated_private_and_read_by_config(platform):
@@ -96,7 +72,9 @@ def test_status_json(platform_home):
     rows = json.loads(cli(home, "status", "--format", "json").stdout)
     assert {r["name"]: r["pid"] for r in rows} == pids
     for row in rows:
-        assert row["state"] == "running" and row["port"] and row["url"] and row["version"] not in ("", "unknown")
+        assert row["state"] == "running" and row["url"] and row["version"] not in ("", "unknown")
+        # Airflow's scheduler, DAG processor and triggerer listen on no port of their own.
+        assert row["port"] or row["name"] in {"airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
         assert row["memory_mb"] > 0
     assert {r["name"]: r["version"] for r in rows}["hive-metastore"] == "3.1.3"
 
@@ -235,8 +213,8 @@ def test_down_and_up_loses_nothing_and_a_rerun_changes_nothing(platform, platfor
     pids = platform_pids(home)
     cli(home, "down")
     assert not [pid for pid in pids.values() if alive(pid)], "lakehouse down left processes"
-    assert not any(port_open(p) for p in (platform.postgres_port, 9000, 9083, 7077, platform.thrift_port))
-    assert "(6 service(s) started)" in cli(home, "up", timeout=600).stdout
+    assert not any(port_open(p) for p in (platform.postgres_port, 9000, 9083, 7077, platform.thrift_port, platform.airflow_port))
+    assert f"({len(SERVICES)} service(s) started)" in cli(home, "up", timeout=600).stdout
     assert (platform.platform_dir / "secrets.env").read_text() == secrets_before
     assert _snapshot(platform) == before
     # The same batches again: nothing new, no table gets a new version.

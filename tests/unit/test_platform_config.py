@@ -12,7 +12,7 @@ import pytest
 
 from lakehouse.config import load_settings
 from lakehouse.errors import ConfigError, LakehouseError
-from lakehouse.platform import secrets, services
+from lakehouse.platform import registry, secrets, services
 from lakehouse.spark import spark_conf
 
 
@@ -69,7 +69,7 @@ def test_cluster_profile_reads_generated_secrets_and_puts_jars_on_the_classpath(
 def test_master_and_worker_refuse_unauthenticated_rpc_and_rest(tmp_path, no_secret_env, name):
     secrets.ensure(tmp_path)
     settings = load_settings(profile="cluster", home=tmp_path)
-    launch = services.service(name).launch(settings)
+    launch = registry.service(name).launch(settings)
     props_file = Path(launch.argv[launch.argv.index("--properties-file") + 1])
     props = dict(line.split(" ", 1) for line in props_file.read_text().splitlines())
     assert props["spark.master.rest.enabled"] == "false" and props["spark.authenticate"] == "true"
@@ -94,10 +94,22 @@ def test_secrets_are_not_regenerated_for_existing_data(tmp_path, no_secret_env):
         secrets.ensure(tmp_path)
 
 
+def test_an_upgrade_gets_the_credentials_of_new_services(tmp_path, no_secret_env):
+    """A platform from before Airflow: its data stays, Airflow's credentials are added."""
+    path, _ = secrets.ensure(tmp_path)
+    (path.parent / "data").mkdir()
+    older = {k: v for k, v in secrets.read(path).items() if not k.startswith("LAKEHOUSE_AIRFLOW_")
+             or k == "LAKEHOUSE_AIRFLOW_FERNET_KEY"}
+    path.write_text("".join(f"{k}={v}\n" for k, v in older.items()))
+    added = secrets.ensure(tmp_path)[1]
+    assert added and all(k.startswith("LAKEHOUSE_AIRFLOW_") for k in added)
+    assert {k: secrets.read(path)[k] for k in older} == older
+
+
 def test_thrift_server_requires_a_password_that_is_never_on_its_command_line(tmp_path, no_secret_env):
     secrets.ensure(tmp_path)
     settings = load_settings(profile="cluster", home=tmp_path)
-    launch = services.service("spark-thrift").launch(settings)
+    launch = registry.service("spark-thrift").launch(settings)
     assert "hive.server2.authentication=CUSTOM" in launch.argv
     assert f"hive.server2.custom.authentication.class={services.THRIFT_AUTH_CLASS}" in launch.argv
     assert "hive.server2.thrift.bind.host=127.0.0.1" in launch.argv
@@ -125,4 +137,4 @@ def test_postgres_data_must_be_reachable_by_its_user():
 
 def test_unknown_service_is_one_clear_error():
     with pytest.raises(LakehouseError, match="unknown service 'spark'.*spark-master"):
-        services.service("spark")
+        registry.service("spark")

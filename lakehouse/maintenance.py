@@ -1,0 +1,63 @@
+"""Table maintenance: compaction, VACUUM and statistics for every Delta table of the
+lakehouse's databases (jobs/maintenance.py, the maintenance DAG).
+
+- optimize: OPTIMIZE (bin-packing small files); a table with nothing to compact is left
+  without a new version.
+- vacuum: VACUUM with `vacuum_retention_hours`. Delta refuses a retention shorter than the
+  table's deletedFileRetentionDuration (7 days), and we keep that check on: files younger
+  than the retention are what time travel and running readers still need.
+- analyze: ANALYZE TABLE ... COMPUTE STATISTICS, so the optimiser (and the Thrift server's
+  clients) see row counts and sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from delta.tables import DeltaTable
+
+from lakehouse.config import DATABASES, Settings
+
+STEPS = ("optimize", "vacuum", "analyze")
+
+
+@dataclass(frozen=True)
+class MaintenanceResult:
+    table_name: str
+    step: str
+    detail: str
+
+
+def delta_tables(spark) -> list[str]:
+    """Every table of bronze, silver, gold and ops (the platform creates only Delta tables)."""
+    return sorted(f"{db}.{t.name}" for db in DATABASES if spark.catalog.databaseExists(db)
+                  for t in spark.catalog.listTables(db) if t.tableType != "VIEW")
+
+
+def _optimize(spark, settings: Settings, fqname: str) -> str:
+    metrics = DeltaTable.forName(spark, fqname).optimize().executeCompaction().collect()[0]["metrics"]
+    return f"{metrics['numFilesRemoved']} file(s) compacted into {metrics['numFilesAdded']}"
+
+
+def _vacuum(spark, settings: Settings, fqname: str) -> str:
+    DeltaTable.forName(spark, fqname).vacuum(float(settings.vacuum_retention_hours))
+    return f"files unreferenced for more than {settings.vacuum_retention_hours}h removed"
+
+
+def _analyze(spark, settings: Settings, fqname: str) -> str:
+    spark.sql(f"ANALYZE TABLE {fqname} COMPUTE STATISTICS")
+    return "statistics computed"
+
+
+_RUNNERS: dict[str, Callable] = {"optimize": _optimize, "vacuum": _vacuum, "analyze": _analyze}
+
+
+def run_maintenance(spark, settings: Settings, step: str,
+                    on_result: Callable[[MaintenanceResult], None] = lambda r: None) -> list[MaintenanceResult]:
+    results = []
+    for fqname in delta_tables(spark):
+        result = MaintenanceResult(fqname, step, _RUNNERS[step](spark, settings, fqname))
+        on_result(result)
+        results.append(result)
+    return results

@@ -1,0 +1,62 @@
+"""What every Spark task of the DAGs shares: the Spark connection, the job scripts, the
+properties file, and the reliability settings (retries with backoff, timeout, pool).
+
+Read at parse time, so: environment only (AirflowSettings), no file reads, no pyspark.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from lakehouse.config import ENV_PREFIX, PROJECT_ROOT, AirflowSettings, properties_path
+
+SPARK_CONN_ID = "spark_default"  # defined by AIRFLOW_CONN_SPARK_DEFAULT, never in code
+# Every task that writes a Delta table takes the one slot of this pool (`lakehouse up`
+# creates it): Delta's default log store on S3 is safe for one writing driver per table,
+# and every Airflow task is its own driver. ops.audit is written by every task, so
+# "one writer per table" means one Spark writer at a time, across both DAGs.
+SPARK_POOL = "lakehouse_spark"
+MEDALLION_DAG = "lakehouse_medallion"
+MAINTENANCE_DAG = "lakehouse_maintenance"
+
+# The run's data interval, rendered by Airflow: each run processes exactly its batches.
+INTERVAL_ARGS = ["--start", "{{ data_interval_start | ds }}", "--end", "{{ data_interval_end | ds }}"]
+
+
+def settings() -> AirflowSettings:
+    return AirflowSettings()
+
+
+def utc(day) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+def default_args(cfg: AirflowSettings) -> dict:
+    return {
+        "owner": "lakehouse",
+        "retries": cfg.retries,
+        "retry_delay": timedelta(seconds=cfg.retry_delay_seconds),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(seconds=cfg.max_retry_delay_seconds),
+        # On timeout Airflow calls the operator's on_kill, which kills spark-submit: the
+        # driver (client mode) dies with it and the master ends the application.
+        "execution_timeout": timedelta(minutes=cfg.task_timeout_minutes),
+        "pool": SPARK_POOL,
+    }
+
+
+def spark_job(job: str, task_id: str, args: list[str] | None = None) -> dict:
+    """SparkSubmitOperator arguments for one of the scripts in jobs/."""
+    home = Path(os.environ.get(ENV_PREFIX + "HOME", ".lakehouse"))
+    return {
+        "task_id": task_id,
+        "conn_id": SPARK_CONN_ID,
+        "application": str(PROJECT_ROOT / "jobs" / f"{job}.py"),
+        "application_args": args or [],
+        # Cluster settings and credentials, written by the platform at start (mode 0600).
+        "properties_file": str(properties_path(home)),
+        # The Spark application's name, as the master's UI lists it: task and interval.
+        "name": f"lakehouse-{task_id}-{{{{ ds }}}}",
+    }

@@ -1,0 +1,190 @@
+"""Airflow on the native platform, for real: DAG runs triggered through the REST API submit
+every layer to the Spark master. After the cluster run (conftest's cluster_run) has processed
+the first two days, these tests land two more days and let Airflow process them, one
+interval per run. They run after test_platform.py (see conftest).
+
+- a run for one interval processes exactly that day, and survives its spark-submit being
+  killed mid-task (retried, no duplicate row, no Spark application left behind);
+- clearing that run (rerunning the interval) changes no table;
+- a backfill runs the next interval; the gold tables then equal the embedded pipeline's
+  over the same four days.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import date, timedelta
+
+import psutil
+import pytest
+
+from lakehouse.config import load_settings
+from lakehouse.generate import generate
+from lakehouse.orchestration.dags import MEDALLION_DAG
+from lakehouse.platform import landing
+from lakehouse.platform.airflow import api_url
+from lakehouse.platform.services import master_state
+from tests.conftest import reset_catalog
+from tests.system.airflow_api import AirflowAPI, AirflowError, token
+from tests.system.conftest import DATA
+from tests.system.test_platform import _snapshot, thrift_query
+
+# A DAG run takes minutes; a fixture may also wait for the cluster run before it.
+pytestmark = [pytest.mark.system, pytest.mark.timeout(3000)]
+
+DAY3, DAY4 = date(2026, 1, 3), date(2026, 1, 4)
+RUN_TIMEOUT = 1800
+
+
+@pytest.fixture(scope="module")
+def four_days(platform, cluster_run, tmp_path_factory):
+    """The sample over four days (same seed: days 1-2 are the ones already processed); days
+    3 and 4 go to the landing bucket for Airflow."""
+    local = tmp_path_factory.mktemp("four-days")
+    generate(local, scale=float(DATA["LAKEHOUSE_SCALE"]), seed=platform.seed, days=4, start_date=platform.start_date)
+    s3 = landing.s3_client(platform)
+    for path in sorted(local.rglob("*")):
+        key = path.relative_to(local).as_posix()
+        if path.is_file() and any(f"/{d.isoformat()}/" in f"/{key}" for d in (DAY3, DAY4)):
+            s3.upload_file(str(path), platform.landing_bucket, key)
+    return local
+
+
+@pytest.fixture(scope="module")
+def api(platform):
+    client = AirflowAPI(api_url(platform), platform.airflow_admin_user, platform.airflow_admin_password.get_secret_value())
+    assert client.dag(MEDALLION_DAG)["is_paused"], "DAGs start paused: nothing runs before a user decides"
+    client.set_paused(MEDALLION_DAG, False)
+    return client
+
+
+def _audit_batches(platform, layer: str) -> set[tuple[str, str]]:
+    rows = thrift_query(platform, f"SELECT table_name, batch_id FROM ops.audit WHERE layer = '{layer}' AND status = 'ok'")
+    return {(t, b) for t, b in rows}
+
+
+def _job_processes(job: str, jvm_only: bool = False) -> list[psutil.Process]:
+    """Processes running jobs/<job>.py: spark-submit's JVM (the driver) and its Python side."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if any(a.endswith(f"jobs/{job}.py") for a in cmd) and (
+                not jvm_only or "org.apache.spark.deploy.SparkSubmit" in cmd):
+            found.append(proc)
+    return found
+
+
+def _wait_until_no_job_application(platform, timeout: float = 120) -> list[str]:
+    """Names of the applications still running on the master, once only the Thrift server's remain."""
+    deadline = time.monotonic() + timeout
+    while True:
+        names = [a["name"] for a in (master_state(platform) or {}).get("activeapps", [])]
+        if names == ["lakehouse-thrift-server"] or time.monotonic() > deadline:
+            return names
+        time.sleep(2)
+
+
+@pytest.fixture(scope="module")
+def day3_run(platform, api, four_days):
+    """A manual run for [day 3, day 4), whose silver spark-submit is SIGKILLed in the middle
+    of its work: once its log says the first dataset is done, while the next is merging."""
+    bronze_before = _audit_batches(platform, "bronze")
+    t0 = time.monotonic()
+    run_id = api.trigger(MEDALLION_DAG, DAY3, DAY4)
+    first_attempt = (platform.platform_dir / "airflow" / "logs" / f"dag_id={MEDALLION_DAG}" / f"run_id={run_id}"
+                     / "task_id=silver" / "attempt=1.log")
+    killed = []
+
+    def kill_silver_once(run):
+        if killed or not first_attempt.is_file() or "silver silver.customers" not in first_attempt.read_text():
+            return
+        for proc in _job_processes("silver", jvm_only=True):
+            proc.send_signal(signal.SIGKILL)
+            killed.append(proc.pid)
+
+    run = api.wait(MEDALLION_DAG, run_id, RUN_TIMEOUT, kill_silver_once)
+    return {"run_id": run_id, "run": run, "killed": killed, "seconds": time.monotonic() - t0,
+            "bronze_before": bronze_before}
+
+
+def test_a_run_processes_exactly_its_interval(platform, api, day3_run):
+    assert day3_run["run"]["state"] == "success", api.task_states(MEDALLION_DAG, day3_run["run_id"])
+    new = _audit_batches(platform, "bronze") - day3_run["bronze_before"]
+    assert {b for _, b in new} == {DAY3.isoformat()}, new
+    assert {t for t, _ in new} == {f"bronze.{d}" for d in ("customers", "orders", "order_items", "products")}
+    # Each layer ran as its own Spark application on the master, named by task and interval.
+    done = [a["name"] for a in master_state(platform)["completedapps"]]
+    for task in ("bronze", "silver", "gold", "publish"):
+        assert f"lakehouse-{task}-{DAY3.isoformat()}" in done, task
+    published = thrift_query(platform, "SELECT DISTINCT CAST(interval_start AS STRING) FROM ops.published "
+                                       f"WHERE interval_start = DATE'{DAY3.isoformat()}'")
+    assert published == [(DAY3.isoformat(),)]
+
+
+def test_a_killed_spark_submit_is_retried_without_duplicates_or_leftovers(platform, api, day3_run):
+    assert day3_run["killed"], "silver's spark-submit was never seen running"
+    tries = {t["task_id"]: t["try_number"] for t in api.task_instances(MEDALLION_DAG, day3_run["run_id"])}
+    assert tries["silver"] == 2 and tries["bronze"] == 1, tries
+    for table, keys in {"silver.orders": "order_id", "silver.products": "product_id",
+                        "silver.order_items": "order_id, line_no"}.items():
+        [(rows, distinct)] = thrift_query(platform, f"SELECT count(*), count(DISTINCT {keys}) FROM {table}")
+        assert rows == distinct, f"{table}: duplicate keys after the retry"
+    [(current, keys)] = thrift_query(platform, "SELECT count(*), count(DISTINCT customer_id) FROM silver.customers "
+                                               "WHERE is_current")
+    assert current == keys
+    assert _wait_until_no_job_application(platform) == ["lakehouse-thrift-server"]
+    assert not [p.pid for p in _job_processes("silver") if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_clearing_the_run_reruns_the_interval_and_changes_nothing(platform, api, day3_run):
+    before = _snapshot(platform)
+    api.clear(MEDALLION_DAG, day3_run["run_id"])
+    time.sleep(5)
+    run = api.wait(MEDALLION_DAG, day3_run["run_id"], RUN_TIMEOUT)
+    assert run["state"] == "success", api.task_states(MEDALLION_DAG, day3_run["run_id"])
+    assert _snapshot(platform) == before
+
+
+@pytest.fixture(scope="module")
+def day4_backfill(platform, api, day3_run):
+    backfill = api.backfill(MEDALLION_DAG, DAY4, DAY4)
+    deadline = time.monotonic() + 120
+    while not (runs := [r for r in api.runs(MEDALLION_DAG) if r["logical_date"].startswith(DAY4.isoformat())]):
+        assert time.monotonic() < deadline, f"backfill {backfill.get('id')} created no run"
+        time.sleep(3)
+    return api.wait(MEDALLION_DAG, runs[0]["dag_run_id"], RUN_TIMEOUT)
+
+
+def test_backfill_runs_the_next_interval_and_gold_equals_the_embedded_run(platform, day4_backfill, four_days,
+                                                                           spark, tmp_path):
+    from lakehouse.pipeline import run_pipeline
+    from lakehouse.specs import load_catalog
+
+    assert day4_backfill["state"] == "success"
+    assert day4_backfill["run_type"] == "backfill"
+    assert {b for _, b in _audit_batches(platform, "silver")} == {(date(2026, 1, 1) + timedelta(days=i)).isoformat()
+                                                                   for i in range(4)}
+    local = load_settings(home=tmp_path, landing_uri=str(four_days), shuffle_partitions=2)
+    reset_catalog(spark)
+    run_pipeline(spark, local, load_catalog(local.specs_dir))
+    for table in ("gold.daily_revenue", "gold.product_performance", "gold.customer_lifetime_value",
+                  "silver.orders", "silver.customers"):
+        [(remote,)] = thrift_query(platform, f"SELECT count(*) FROM {table}")
+        assert remote == spark.table(table).count(), table
+    sql = "SELECT CAST(SUM(revenue) AS STRING) FROM gold.daily_revenue"
+    assert thrift_query(platform, sql)[0][0] == spark.sql(sql).first()[0]
+
+
+def test_the_api_refuses_default_and_wrong_credentials(platform):
+    for password in ("admin", "airflow", "wrong-" + platform.airflow_admin_password.get_secret_value()):
+        with pytest.raises(AirflowError, match="401|403|Invalid"):
+            token(api_url(platform), "admin", password)
+
+
+def test_airflow_keys_are_generated_not_defaults(platform):
+    from cryptography.fernet import Fernet
+
+    Fernet(platform.airflow_fernet_key.get_secret_value())  # a real Fernet key, generated
+    for key in (platform.airflow_secret_key, platform.airflow_jwt_secret, platform.airflow_admin_password):
+        assert len(key.get_secret_value()) >= 24
