@@ -32,6 +32,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         # Delta replays its log with this many partitions (default 50): far too many here.
         "spark.databricks.delta.snapshotPartitions": str(settings.shuffle_partitions),
+        # VACUUM lists a table's files with this many tasks (default 10,000: minutes per
+        # small table on 2 cores).
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(settings.shuffle_partitions),
         # Silver must never widen a schema by itself: drift is rejected, not merged.
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
     }

@@ -88,7 +88,10 @@ def airflow_env(settings: Settings) -> dict[str, str]:
 
 def _airflow(settings: Settings, *args: str, what: str, stdin: str | None = None) -> str:
     env = {**os.environ, **airflow_env(settings), "PYTHONWARNINGS": "ignore"}
-    return _run([airflow_bin(), *args], what, env=env, input=stdin, cwd=settings.platform_dir).stdout
+    # A session of its own has no terminal: getpass then reads the password from stdin
+    # instead of prompting the terminal `lakehouse up` runs in.
+    return _run([airflow_bin(), *args], what, env=env, input=stdin, cwd=settings.platform_dir,
+                start_new_session=True).stdout
 
 
 def _prepare(settings: Settings) -> None:
