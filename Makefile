@@ -4,6 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 JARS_DIR ?= build/jars
 BIN := $(VENV)/bin
+SUPERSET_VENV ?= build/superset-venv
 
 .PHONY: install platform run test test-unit clean distclean
 
@@ -11,9 +12,10 @@ install: $(VENV)/.installed $(JARS_DIR)/.fetched
 
 # What the native platform (`lakehouse up`) runs beyond the embedded default: PostgreSQL
 # from Debian (and `patch`, for hive/fetch.sh), MinIO built from its Go module, the Hive
-# Metastore, and Spark's s3a jars plus the Thrift server's password check. Downloads are
-# cached (~/.m2, Go caches).
-platform: install build/cluster-jars/.fetched build/hive/.fetched build/bin/minio build/.debian-packages
+# Metastore, Spark's s3a jars plus the Thrift server's password check, and Superset in its
+# own venv. Downloads are cached (~/.m2, Go caches, ~/.cache/pip).
+platform: install build/cluster-jars/.fetched build/hive/.fetched build/bin/minio build/.debian-packages \
+	$(SUPERSET_VENV)/.installed
 
 build/cluster-jars/.fetched: spark/pom-cluster.xml spark/fetch-jars.sh $(wildcard spark/thrift-auth/*.java) | $(VENV)/.installed
 	PATH=$(abspath $(BIN)):$$PATH spark/fetch-jars.sh --cluster build/cluster-jars
@@ -37,6 +39,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,airflow]'
 	@touch $@
 
+# Superset's pins conflict with Airflow's: it gets a venv of its own, fully pinned.
+$(SUPERSET_VENV)/.installed: superset/requirements.txt
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/pip install -q -r superset/requirements.txt
+	@touch $@
+
+# The dashboard test drives Debian's headless Chromium (with its matching chromedriver).
+build/.debian-test-packages: scripts/debian-packages.sh
+	scripts/debian-packages.sh chromium chromium-driver
+	@mkdir -p build && touch $@
+
 # Delta's JVM jars, resolved from Maven Central once (cached in ~/.m2), then used from disk.
 $(JARS_DIR)/.fetched: spark/pom.xml spark/fetch-jars.sh
 	spark/fetch-jars.sh $(JARS_DIR)
@@ -46,7 +59,7 @@ run: install
 	$(BIN)/lakehouse run
 
 # The system tests start the native platform themselves (once per run) and stop it.
-test: install platform
+test: install platform build/.debian-test-packages
 	$(BIN)/pytest
 
 test-unit: install

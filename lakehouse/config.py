@@ -109,6 +109,16 @@ class Settings(BaseSettings):
     airflow_secret_key: SecretStr | None = None
     airflow_jwt_secret: SecretStr | None = None
 
+    # Superset (native platform): dashboards through the Thrift server, metadata in PostgreSQL.
+    superset_host: str = Field("127.0.0.1", description="where Superset answers (compose: its service name)")
+    superset_port: int = Field(8088, ge=1, le=65535)
+    superset_venv: Path = Field(BUILD_DIR / "superset-venv",
+                                description="Superset's own environment (its pins conflict with Airflow's)")
+    superset_admin_user: str = "admin"
+    superset_admin_password: SecretStr | None = None
+    superset_secret_key: SecretStr | None = None
+    superset_db_password: SecretStr | None = None
+
     # Table maintenance (the maintenance DAG). Delta refuses less than its time-travel window.
     vacuum_retention_hours: int = Field(168, ge=168, description="VACUUM keeps files younger than this")
 
@@ -120,7 +130,8 @@ class Settings(BaseSettings):
 
     @field_validator("s3_access_key", "s3_secret_key", "thrift_password", "spark_auth_secret",
                      "postgres_password", "metastore_db_password", "airflow_admin_password",
-                     "airflow_db_password", "airflow_fernet_key", "airflow_secret_key", "airflow_jwt_secret")
+                     "airflow_db_password", "airflow_fernet_key", "airflow_secret_key", "airflow_jwt_secret",
+                     "superset_admin_password", "superset_secret_key", "superset_db_password")
     @classmethod
     def _no_empty_secret(cls, value: SecretStr | None) -> SecretStr | None:
         # An exported empty variable (a copied .env.example) is not a credential.

@@ -35,7 +35,8 @@ def _platform_settings(home: Path | None) -> Settings:
 @user_errors
 def up(home: Path = HomeOpt) -> None:
     """Start the native platform (PostgreSQL, MinIO, Hive Metastore, Spark master, worker,
-    Thrift server and Airflow) on loopback; generates credentials on first start. Idempotent."""
+    Thrift server, Airflow and Superset) on loopback; generates credentials on first start.
+    Idempotent."""
     from lakehouse.platform import lifecycle, secrets
 
     t0 = time.time()
@@ -53,10 +54,16 @@ def up(home: Path = HomeOpt) -> None:
     _print_status(settings)
     console.print(f"platform up in {time.time() - t0:.1f}s ({len(started)} service(s) started); "
                   f"run the pipeline with `lakehouse run --profile cluster`", highlight=False)
-    from lakehouse.platform.airflow import api_url
+    from lakehouse.platform import airflow, superset
 
-    console.print(f"Airflow: {api_url(settings)} (user {settings.airflow_admin_user}, password "
-                  f"LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD in {secrets_file(settings.home)})", highlight=False)
+    for name, url, user, key in (("Airflow", airflow.api_url(settings), settings.airflow_admin_user,
+                                  "LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD"),
+                                 ("Superset", superset.url(settings), settings.superset_admin_user,
+                                  "LAKEHOUSE_SUPERSET_ADMIN_PASSWORD")):
+        # The password is shown once, when it is made; afterwards, where it is kept.
+        password = secrets.read(path).get(key) if key in generated else None
+        shown = f"password {password} (shown once; kept" if password else f"password {key} (kept"
+        console.print(f"{name}: {url} (user {user}, {shown} in {path})", highlight=False)
 
 
 @app.command()
@@ -113,6 +120,30 @@ def airflow_cli(ctx: typer.Context, home: Path = HomeOpt) -> None:
     settings = _platform_settings(home)
     argv = [airflow_bin(), *ctx.args]
     raise typer.Exit(subprocess.run(argv, env={**os.environ, **airflow_env(settings)}).returncode)
+
+
+superset_app = typer.Typer(help="Superset's dashboards as code (superset/assets).", no_args_is_help=True)
+app.add_typer(superset_app, name="superset")
+
+
+@superset_app.command("provision")
+@user_errors
+def superset_provision(home: Path = HomeOpt) -> None:
+    """Import superset/assets into the running platform's Superset (what `up` does at start)."""
+    from lakehouse.platform.superset import provision
+
+    console.print(provision(_platform_settings(home)), highlight=False)
+
+
+@superset_app.command("export")
+@user_errors
+def superset_export(target: Path = typer.Option(None, "--to", help="default: superset/assets"),
+                    home: Path = HomeOpt) -> None:
+    """Write Superset's databases, datasets, charts and dashboards back into superset/assets
+    (after changing a dashboard in the UI); review the diff and commit it."""
+    from lakehouse.platform.superset import ASSETS_DIR, export_assets
+
+    console.print(export_assets(_platform_settings(home), target or ASSETS_DIR), highlight=False)
 
 
 @app.command(hidden=True)

@@ -42,6 +42,9 @@ GENERATED = {
     "LAKEHOUSE_AIRFLOW_FERNET_KEY": _fernet_key,              # encrypts connections and variables
     "LAKEHOUSE_AIRFLOW_SECRET_KEY": lambda: _token(48),      # [api] secret_key: sessions, log fetching
     "LAKEHOUSE_AIRFLOW_JWT_SECRET": lambda: _token(48),      # [api_auth] jwt_secret: API and task tokens
+    "LAKEHOUSE_SUPERSET_ADMIN_PASSWORD": lambda: _token(24), # the dashboards' `admin`
+    "LAKEHOUSE_SUPERSET_SECRET_KEY": lambda: _token(48),     # sessions, and encrypts stored DB passwords
+    "LAKEHOUSE_SUPERSET_DB_PASSWORD": lambda: _token(32),    # role `superset`, owner of database superset
 }
 
 
@@ -49,7 +52,7 @@ GENERATED = {
 # (role passwords, the Airflow admin's password) or holds no state, so a platform that
 # predates it (an upgrade adding Airflow) simply gets a new one.
 HELD_BY_DATA = {"LAKEHOUSE_S3_ACCESS_KEY", "LAKEHOUSE_S3_SECRET_KEY", "LAKEHOUSE_POSTGRES_PASSWORD",
-                "LAKEHOUSE_AIRFLOW_FERNET_KEY"}
+                "LAKEHOUSE_AIRFLOW_FERNET_KEY", "LAKEHOUSE_SUPERSET_SECRET_KEY"}
 
 
 def read(path: Path) -> dict[str, str]:
@@ -72,7 +75,7 @@ def ensure(home: Path) -> tuple[Path, list[str]]:
     locked_out = sorted(set(fresh) & HELD_BY_DATA)
     if locked_out and (path.parent / "data").is_dir():
         # The data already holds the old values (PostgreSQL's superuser, MinIO's root user,
-        # Airflow's encrypted fields): a new one would lock the platform out of its own data.
+        # Airflow's and Superset's encrypted fields): a new one would lock the platform out of its own data.
         raise LakehouseError(f"{path} lacks {', '.join(locked_out)} but {path.parent / 'data'} exists: "
                              "restore the file or set them in the environment")
     if fresh or not path.exists():

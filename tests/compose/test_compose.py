@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from lakehouse.config import ENV_PREFIX, PROJECT_ROOT, Settings
-from lakehouse.platform import airflow, registry, secrets, services
+from lakehouse.platform import airflow, registry, secrets, services, superset
 
 HERE = Path(__file__).parent
 COMPOSE_FILES = [PROJECT_ROOT / "docker-compose.yaml", PROJECT_ROOT / "docker-compose-airflow.yaml"]
@@ -54,6 +54,11 @@ NEEDS = {
     "airflow-scheduler": S3 | SPARK_AUTH | AIRFLOW_SHARED,
     "airflow-dag-processor": S3 | AIRFLOW_SHARED,
     "airflow-triggerer": S3 | AIRFLOW_SHARED,
+    # Superset's first start creates its database; it reaches the gold tables through the
+    # Thrift server, with the Thrift server's credentials.
+    "superset": S3 | {"LAKEHOUSE_POSTGRES_PASSWORD", "LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD",
+                      "LAKEHOUSE_SUPERSET_DB_PASSWORD", "LAKEHOUSE_SUPERSET_SECRET_KEY",
+                      "LAKEHOUSE_SUPERSET_ADMIN_PASSWORD"},
 }
 # Credentials the official images read under their own names.
 FOREIGN_CREDENTIALS = {
@@ -309,6 +314,12 @@ def test_lakehouse_containers_settings_load_and_point_at_compose_services(svcs, 
             assert urlparse(env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]).hostname == "airflow-api-server"
             assert airflow.api_url(s) == f"http://airflow-api-server:{s.airflow_port}"
             assert env["AIRFLOW_CONN_SPARK_DEFAULT"].startswith("spark://spark-master:7077")
+        if name == "superset":
+            # Analysts' queries go to the Thrift server's container; its own probe is local.
+            assert urlparse(superset.thrift_uri(s)).hostname == "spark-thrift" == s.thrift_host
+            assert superset.url(s) == f"http://127.0.0.1:{s.superset_port}"
+            env = superset.superset_env(s)
+            assert urlparse(env["SUPERSET_METADATA_DB_URI"]).hostname == "postgres"
 
 
 # --- ports -----------------------------------------------------------------------------------
@@ -320,9 +331,10 @@ def test_only_user_facing_ports_are_published_on_loopback_at_native_ports(svcs):
         "spark-master": {default["spark_master_ui_port"]},
         "spark-thrift": {default["thrift_port"]},
         "airflow-api-server": {default["airflow_port"]},
+        "superset": {default["superset_port"]},
     }
     assert expected == {"minio": {9000, 9001}, "spark-master": {8080}, "spark-thrift": {10000},
-                        "airflow-api-server": {8090}}
+                        "airflow-api-server": {8090}, "superset": {8088}}
     published = {name: ports(svc) for name, svc in svcs.items() if svc.get("ports")}
     assert set(published) == set(expected)
     for name, entries in published.items():
@@ -398,6 +410,7 @@ def test_mounts_are_the_native_configuration_dirs(composes, svcs):
     assert services.HIVE_CONF_DIR in conf["hive-metastore"]
     for name in ("spark-master", "spark-worker", "spark-thrift"):
         assert services.SPARK_CONF_DIR in conf[name], name
+    assert superset.SUPERSET_DIR in conf["superset"]  # its config, manage.py and the assets
     init = [m for m in mounts(svcs["postgres"]) if m["target"].startswith("/docker-entrypoint-initdb.d/")]
     assert [(PROJECT_ROOT / m["source"]).resolve() for m in init] == [PROJECT_ROOT / "hive" / "init-metastore-db.sh"]
 
@@ -435,7 +448,7 @@ def assert_pinned(ref: str, where: str) -> None:
 def test_every_base_image_is_pinned(svcs):
     built = builds(svcs)
     assert {df.relative_to(PROJECT_ROOT).as_posix() for _, df, _ in built.values()} == {
-        "spark/Dockerfile", "hive/Dockerfile", "minio/Dockerfile", "airflow/Dockerfile"}
+        "spark/Dockerfile", "hive/Dockerfile", "minio/Dockerfile", "airflow/Dockerfile", "superset/Dockerfile"}
     spark_image = next(svcs[n]["image"] for n, (_, df, _) in built.items() if df.parent.name == "spark")
     for name, (context, dockerfile, extra) in built.items():
         assert context.is_dir() and dockerfile.is_file(), name

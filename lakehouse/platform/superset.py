@@ -1,0 +1,119 @@
+"""Superset as part of the platform: gunicorn serving Superset from its own environment
+(its pins conflict with Airflow's), metadata in the platform's PostgreSQL, dashboards as code.
+
+Before each start, superset/provision.py migrates the metadata schema, syncs the roles,
+sets the admin account and imports superset/assets (the database connection to the Thrift
+server, the datasets over the gold and ops tables, the charts and the dashboard). The same
+environment serves `lakehouse up` and the `superset` container of docker-compose.yaml.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+from lakehouse.config import GOLD, PROJECT_ROOT, Settings
+from lakehouse.errors import LakehouseError
+from lakehouse.platform.services import Launch, Service, _run, ensure_database
+
+SUPERSET_DIR = PROJECT_ROOT / "superset"
+ASSETS_DIR = SUPERSET_DIR / "assets"
+
+
+def _bin(settings: Settings, name: str) -> str:
+    path = settings.superset_venv / "bin" / name
+    if not path.exists():
+        raise LakehouseError(f"{path} not found: run `make platform` (installs Superset into its own venv)")
+    return str(path)
+
+
+def url(settings: Settings) -> str:
+    return f"http://{settings.superset_host}:{settings.superset_port}"
+
+
+def _secret(settings: Settings, name: str) -> str:
+    value = getattr(settings, name)
+    if value is None:
+        raise LakehouseError(f"LAKEHOUSE_{name.upper()} is not set (`lakehouse up` generates it; compose takes it from .env)")
+    return value.get_secret_value()
+
+
+def thrift_uri(settings: Settings) -> str:
+    """The analysts' connection: PyHive's hive:// dialect, password login (auth=CUSTOM, the
+    Thrift server's check). The password is not in it: the import sets it apart."""
+    if not settings.thrift_user:
+        raise LakehouseError("LAKEHOUSE_THRIFT_USER is not set (`lakehouse up` generates it)")
+    return f"hive://{quote(settings.thrift_user, safe='')}@{settings.thrift_host}:{settings.thrift_port}/{GOLD}?auth=CUSTOM"
+
+
+def superset_env(settings: Settings) -> dict[str, str]:
+    """Every Superset process's configuration (superset/superset_config.py reads it)."""
+    db_password = quote(_secret(settings, "superset_db_password"), safe="")
+    home = settings.platform_dir / "superset"
+    return {
+        "SUPERSET_CONFIG_PATH": str(SUPERSET_DIR / "superset_config.py"),
+        "SUPERSET_HOME": str(home),
+        "SUPERSET_SECRET_KEY": _secret(settings, "superset_secret_key"),
+        "SUPERSET_METADATA_DB_URI":
+            f"postgresql+psycopg2://superset:{db_password}@{settings.postgres_host}:{settings.postgres_port}/superset",
+        "FLASK_APP": "superset.app:create_app()",
+        "PYTHONWARNINGS": "ignore",
+    }
+
+
+def _manage(settings: Settings, *args: str) -> str:
+    """superset/manage.py with Superset's Python and the platform's configuration; returns its
+    one-line summary."""
+    home = settings.platform_dir / "superset"
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = {**os.environ, **superset_env(settings),
+           "SUPERSET_ADMIN_USER": settings.superset_admin_user,
+           "SUPERSET_ADMIN_PASSWORD": _secret(settings, "superset_admin_password"),
+           "LAKEHOUSE_THRIFT_URI": thrift_uri(settings),
+           "LAKEHOUSE_THRIFT_PASSWORD": _secret(settings, "thrift_password")}
+    out = _run([_bin(settings, "python"), str(SUPERSET_DIR / "manage.py"), *args], f"superset {args[0]}",
+               env=env, cwd=home).stdout.strip()
+    return out.splitlines()[-1] if out else ""
+
+
+def provision(settings: Settings) -> str:
+    """Metadata schema, roles, the admin account and the assets in superset/assets; idempotent."""
+    ensure_database(settings, "superset", "superset", _secret(settings, "superset_db_password"))
+    return _manage(settings, "provision")
+
+
+def export_assets(settings: Settings, target: Path = ASSETS_DIR) -> str:
+    """What Superset holds now (dashboards changed in the UI included), written back as YAML."""
+    return _manage(settings, "export", str(target.resolve()))
+
+
+def _launch(settings: Settings) -> Launch:
+    # One worker with threads: chart queries wait on the Thrift server, not on Python. Its
+    # timeout exceeds SUPERSET_WEBSERVER_TIMEOUT so Superset, not gunicorn, ends a slow query.
+    return Launch([_bin(settings, "gunicorn"), "--bind", f"{settings.bind_host}:{settings.superset_port}",
+                   "--workers", "1", "--worker-class", "gthread", "--threads", "8",
+                   "--timeout", "200", "--limit-request-line", "0", "--limit-request-field_size", "0",
+                   "superset.app:create_app()"],
+                  env={**superset_env(settings), "PATH": os.pathsep.join(
+                      [str(Path(_bin(settings, "python")).parent), os.environ.get("PATH", "")])})
+
+
+def _probe(settings: Settings) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url(settings)}/health", timeout=5) as resp:
+            return resp.read().strip() == b"OK"
+    except OSError:
+        return False
+
+
+def _version(settings: Settings) -> str:
+    return _run([_bin(settings, "python"), "-c", "import importlib.metadata as m; print(m.version('apache-superset'))"],
+                "superset version").stdout.strip()
+
+
+SERVICES: tuple[Service, ...] = (
+    Service("superset", lambda s: s.superset_port, url, _launch, _probe, _version,
+            provision, None, 180),
+)

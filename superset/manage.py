@@ -1,0 +1,118 @@
+"""The dashboards as code (superset/assets, Superset's own export format), both ways:
+
+  manage.py provision     metadata schema, roles, the admin account, then import the assets
+  manage.py export DIR    write every database, dataset, chart and dashboard back as YAML
+
+Runs with Superset's own Python (its environment is separate from the platform's), started
+by `lakehouse up` before the web server, `lakehouse superset provision` and `lakehouse
+superset export`. Everything it needs comes from the environment that
+lakehouse/platform/superset.py builds:
+
+  SUPERSET_ADMIN_USER, SUPERSET_ADMIN_PASSWORD   the admin account (password reset each time)
+  LAKEHOUSE_THRIFT_URI                           hive://user@host:port/gold?auth=CUSTOM
+  LAKEHOUSE_THRIFT_PASSWORD                      the Thrift server's password
+
+Assets are imported with overwrite, keyed by their UUIDs: a second run updates the same
+database, datasets, charts and dashboard and creates nothing new.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+KINDS = ("databases", "datasets", "charts", "dashboards")
+
+
+def read_assets(root: Path, thrift_uri: str) -> dict[str, str]:
+    """The bundle as the importer expects it (relative path -> YAML text), with the
+    database's address replaced by this platform's Thrift server. The URI carries Superset's
+    password mask, as in an export: the importer then keeps the password it is given apart
+    (a URI without one would clear it)."""
+    from sqlalchemy.engine.url import make_url
+    from superset.constants import PASSWORD_MASK
+
+    masked = make_url(thrift_uri).set(password=PASSWORD_MASK).render_as_string(hide_password=False)
+    contents = {}
+    for path in sorted(root.rglob("*.yaml")):
+        name = path.relative_to(root).as_posix()
+        text = path.read_text()
+        if name.startswith("databases/"):
+            config = yaml.safe_load(text)
+            config["sqlalchemy_uri"] = masked
+            text = yaml.safe_dump(config, sort_keys=False)
+        contents[name] = text
+    return contents
+
+
+def provision() -> str:
+    from flask_migrate import upgrade
+    from superset.commands.importers.v1.assets import ImportAssetsCommand
+    from superset.extensions import appbuilder, security_manager
+    from superset.utils.core import override_user
+
+    upgrade()  # `superset db upgrade`
+    appbuilder.add_permissions(update_perms=True)  # `superset init`
+    security_manager.sync_role_definitions()
+    admin = _ensure_admin(security_manager, os.environ["SUPERSET_ADMIN_USER"], os.environ["SUPERSET_ADMIN_PASSWORD"])
+    contents = read_assets(ASSETS, os.environ["LAKEHOUSE_THRIFT_URI"])
+    passwords = {name: os.environ["LAKEHOUSE_THRIFT_PASSWORD"] for name in contents if name.startswith("databases/")}
+    with override_user(admin):
+        ImportAssetsCommand(contents, passwords=passwords).run()
+    counts = {kind: sum(name.startswith(kind + "/") for name in contents) for kind in KINDS}
+    return "provisioned " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+
+
+def export(target: Path) -> str:
+    """Replace the YAML under `target` with Superset's export of everything it holds. The
+    database's password is masked by Superset; provisioning sets it from the environment."""
+    from superset.commands.export.assets import ExportAssetsCommand
+    from superset.extensions import security_manager
+    from superset.utils.core import override_user
+
+    with override_user(security_manager.find_user(username=os.environ["SUPERSET_ADMIN_USER"])):
+        files = {name: content() for name, content in ExportAssetsCommand().run()}
+    for old in target.rglob("*.yaml"):
+        old.unlink()
+    for name, text in files.items():
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    counts = {kind: sum(name.startswith(kind + "/") for name in files) for kind in KINDS}
+    return f"exported to {target}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+
+
+def main(argv: list[str]) -> int:
+    from superset.app import create_app
+
+    if not argv or argv[0] not in ("provision", "export") or (argv[0] == "export") != (len(argv) == 2):
+        print("usage: manage.py provision | manage.py export DIR", file=sys.stderr)
+        return 2
+    with create_app().app_context():
+        try:
+            print(provision() if argv[0] == "provision" else export(Path(argv[1])))
+        except Exception as exc:  # one line for the user; Superset has logged the details
+            messages = getattr(exc, "normalized_messages", lambda: None)()
+            print(f"superset {argv[0]} failed: {exc}{f' {messages}' if messages else ''}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _ensure_admin(security_manager, username: str, password: str):
+    user = security_manager.find_user(username=username)
+    if user is None:
+        user = security_manager.add_user(username, "Lakehouse", "Admin", f"{username}@localhost",
+                                         security_manager.find_role("Admin"), password=password)
+        if not user:
+            raise RuntimeError(f"could not create the Superset user {username!r}")
+    else:
+        security_manager.reset_password(user.id, password)
+    return user
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

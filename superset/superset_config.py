@@ -1,0 +1,34 @@
+"""Superset's configuration, the same natively (`lakehouse up`) and in docker-compose.yaml.
+
+Every value that differs between the two, and every secret, comes from the environment
+that lakehouse/platform/superset.py builds from the LAKEHOUSE_* settings. There is no
+fallback: a missing key stops Superset at start, so it can never run on a default
+SECRET_KEY (CVE-2023-27524) or a local SQLite file instead of PostgreSQL.
+"""
+
+import os
+from datetime import timedelta
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise RuntimeError(f"{name} is not set: start Superset with `lakehouse up` or `lakehouse serve superset`")
+    return value
+
+
+SECRET_KEY = _required("SUPERSET_SECRET_KEY")
+SQLALCHEMY_DATABASE_URI = _required("SUPERSET_METADATA_DB_URI")
+# PostgreSQL connections go stale when the platform's PostgreSQL restarts.
+SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+# Login attempts are rate limited (per worker: one gunicorn worker, so memory suffices).
+RATELIMIT_ENABLED = True
+RATELIMIT_STORAGE_URI = "memory://"
+AUTH_RATE_LIMITED = True
+SHOW_STACKTRACE = False
+
+# The default minute can be too short for a chart's first query on a cold Thrift server,
+# which first loads the Delta snapshot of its table.
+SUPERSET_WEBSERVER_TIMEOUT = int(timedelta(minutes=3).total_seconds())
+SQLLAB_TIMEOUT = SUPERSET_WEBSERVER_TIMEOUT

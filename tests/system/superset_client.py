@@ -1,0 +1,84 @@
+"""Superset as its users reach it: the REST API (/api/v1, a JWT from /api/v1/security/login)
+and the web UI in Debian's headless Chromium, driven by selenium through chromedriver."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+
+class SupersetError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+def _call(method: str, url: str, body: dict | None = None, bearer: str | None = None, timeout: float = 300) -> dict:
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"})
+    if bearer:
+        request.add_header("Authorization", f"Bearer {bearer}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        raise SupersetError(exc.code, exc.read().decode(errors="replace")[:500]) from None
+
+
+class SupersetAPI:
+    def __init__(self, base_url: str, username: str, password: str):
+        self.base = base_url.rstrip("/")
+        answer = _call("POST", f"{self.base}/api/v1/security/login",
+                       {"username": username, "password": password, "provider": "db", "refresh": False})
+        self._token = answer["access_token"]
+
+    def get(self, path: str, **query) -> dict:
+        # List endpoints take their arguments as one rison value, e.g. (page_size:100).
+        rison = {k: f"({','.join(f'{a}:{b}' for a, b in v.items())})" for k, v in query.items()}
+        suffix = f"?{urllib.parse.urlencode(rison)}" if rison else ""
+        return _call("GET", f"{self.base}/api/v1{path}{suffix}", bearer=self._token)
+
+    def listing(self, kind: str) -> list[dict]:
+        return self.get(f"/{kind}/", q={"page_size": 100})["result"]
+
+    def chart_data(self, chart_id: int) -> dict:
+        """The chart's saved query, run afresh (force: no cache) through the Thrift server."""
+        return _call("GET", f"{self.base}/api/v1/chart/{chart_id}/data/?format=json&force=true", bearer=self._token)
+
+
+# --- the browser ------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def chromium():
+    """Debian's Chromium, headless, with its own chromedriver (same build, so no version skew)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        if not Path(binary).exists() and not shutil.which(Path(binary).name):
+            raise RuntimeError(f"{binary} not found: `make test` installs Debian's chromium and chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,2400",
+                "--disable-gpu", "--no-first-run", "--disable-extensions"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)

@@ -1,0 +1,137 @@
+"""Superset on the native platform, after the cluster pipeline ran: the provisioned
+database, datasets, charts and dashboard answer with real gold data through the Thrift
+server, over the REST API and in a real browser; a default login gets nowhere.
+
+Timings (each chart query, the dashboard's load) go to build/test-output/superset.json,
+next to the dashboard's screenshot."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import yaml
+
+from lakehouse.config import PROJECT_ROOT
+from lakehouse.platform import superset
+from tests.system.conftest import cli
+from tests.system.superset_client import SupersetAPI, SupersetError, chromium, wait_for
+from tests.system.test_platform import thrift_query
+
+pytestmark = pytest.mark.system
+
+OUTPUT = PROJECT_ROOT / "build" / "test-output"
+ASSETS = {kind: [yaml.safe_load(p.read_text()) for p in sorted((superset.ASSETS_DIR / kind).rglob("*.yaml"))]
+          for kind in ("databases", "datasets", "charts", "dashboards")}
+TIMINGS: dict = {}
+
+
+def _record(**values) -> None:
+    TIMINGS.update(values)
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / "superset.json").write_text(json.dumps(TIMINGS, indent=2))
+
+
+@pytest.fixture(scope="module")
+def api(platform, cluster_run):
+    return SupersetAPI(superset.url(platform), platform.superset_admin_user,
+                       platform.superset_admin_password.get_secret_value())
+
+
+def test_default_and_wrong_logins_are_refused(platform):
+    for user, password in (("admin", "admin"), (platform.superset_admin_user, "wrong-password")):
+        with pytest.raises(SupersetError) as refused:
+            SupersetAPI(superset.url(platform), user, password)
+        assert refused.value.status == 401
+
+
+def test_assets_are_provisioned_once_even_when_provisioned_again(platform, platform_home, api):
+    """`up` provisioned at start (and again after test_platform's down and up); once more
+    here: still exactly the assets in superset/assets, no duplicate."""
+    home, _, _ = platform_home
+    assert "provisioned 1 databases" in cli(home, "superset", "provision").stdout
+    for kind, listing in (("databases", "database"), ("datasets", "dataset"), ("charts", "chart"),
+                          ("dashboards", "dashboard")):
+        held = api.listing(listing)
+        assert sorted(str(a["uuid"]) for a in ASSETS[kind]) == sorted(
+            str(h.get("uuid") or api.get(f"/{listing}/{h['id']}")["result"].get("uuid")) for h in held), kind
+
+
+def test_datasets_have_the_tables_columns_as_the_thrift_server_reports_them(platform, api):
+    for dataset in ASSETS["datasets"]:
+        described = thrift_query(platform, f"DESCRIBE {dataset['schema']}.{dataset['table_name']}")
+        actual = {row[0] for row in described if row[0] and not row[0].startswith("#")}
+        physical = {c["column_name"] for c in dataset["columns"] if not c["expression"]}
+        assert physical == actual, dataset["table_name"]
+
+
+def test_every_chart_query_returns_rows_through_the_rest_api(api):
+    charts = {c["slice_name"]: c["id"] for c in api.listing("chart")}
+    assert set(charts) == {c["slice_name"] for c in ASSETS["charts"]}
+    seconds = {}
+    for name, chart_id in sorted(charts.items()):
+        t0 = time.monotonic()
+        answer = api.chart_data(chart_id)
+        seconds[name] = round(time.monotonic() - t0, 2)
+        for result in answer["result"]:
+            assert result.get("status") in (None, "success") and not result.get("error"), (name, result)
+            assert result["rowcount"] > 0 and result["data"], f"{name}: no rows"
+    slowest = max(seconds, key=seconds.get)
+    _record(chart_query_seconds=seconds, slowest_chart_query={"chart": slowest, "seconds": seconds[slowest]})
+
+
+def test_dashboard_renders_every_chart_with_data_in_chromium(platform, api):
+    (dashboard,) = ASSETS["dashboards"]
+    expected = len(ASSETS["charts"])
+    base = superset.url(platform)
+    driver = chromium()
+    try:
+        from selenium.webdriver.common.by import By
+
+        driver.get(f"{base}/login/")
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "input[name='username'], input#username"), 60,
+                 "the login form")
+        driver.find_element(By.CSS_SELECTOR, "input[name='username'], input#username").send_keys(
+            platform.superset_admin_user)
+        driver.find_element(By.CSS_SELECTOR, "input[name='password'], input#password").send_keys(
+            platform.superset_admin_password.get_secret_value())
+        driver.find_element(By.CSS_SELECTOR, "button[type='submit'], input[type='submit']").click()
+        wait_for(lambda: "/login" not in driver.current_url, 60, "the login to go through")
+
+        t0 = time.monotonic()
+        driver.get(f"{base}/superset/dashboard/{dashboard['slug']}/")
+        state = wait_for(lambda: _charts_settled(driver, expected), 300, f"{expected} charts to render")
+        load_seconds = round(time.monotonic() - t0, 2)
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(OUTPUT / "superset-dashboard.png"))
+        _record(dashboard_load_seconds=load_seconds)
+        assert not state["errors"], f"charts in an error state: {state['errors']}"
+        assert not state["empty"], f"charts with no data: {state['empty']}"
+        assert state["rendered"] == expected
+    finally:
+        driver.quit()
+    assert (OUTPUT / "superset-dashboard.png").stat().st_size > 10_000
+
+
+# Every chart's holder on the dashboard, and what is inside it: still loading, an error alert,
+# Superset's "no results" message, or a rendered visualisation (a canvas, an SVG or a table).
+_CHART_STATES = """
+const holders = [...document.querySelectorAll('.dashboard-component-chart-holder')];
+const state = {holders: holders.length, loading: 0, rendered: 0, errors: [], empty: []};
+for (const h of holders) {
+  const title = (h.querySelector('.header-title, [data-test="editable-title"]') || {}).textContent || '?';
+  if (h.querySelector('.loading, [data-test="loading-indicator"]')) { state.loading++; continue; }
+  if (h.querySelector('[role="alert"], .alert-danger, [data-test="error-alert"]')) {
+    state.errors.push(title.trim()); continue; }
+  if (/No results were returned|No data/i.test(h.innerText)) { state.empty.push(title.trim()); continue; }
+  if (h.querySelector('canvas, svg, table, .superset-legacy-chart-big-number, [class*="big_number"]')) state.rendered++;
+}
+return state;
+"""
+
+
+def _charts_settled(driver, expected: int) -> dict | None:
+    state = driver.execute_script(_CHART_STATES)
+    settled = state["rendered"] + len(state["errors"]) + len(state["empty"])
+    return state if state["holders"] == expected and state["loading"] == 0 and settled == expected else None
