@@ -19,8 +19,10 @@ class SupersetError(Exception):
 
 
 def _call(method: str, url: str, body: dict | None = None, bearer: str | None = None, timeout: float = 300) -> dict:
-    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, method=method)
+    if body is not None:  # a GET with a JSON content type and no body is a 400 for Flask
+        request.data = json.dumps(body).encode()
+        request.add_header("Content-Type", "application/json")
     if bearer:
         request.add_header("Authorization", f"Bearer {bearer}")
     try:

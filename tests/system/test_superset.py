@@ -39,6 +39,14 @@ def api(platform, cluster_run):
                        platform.superset_admin_password.get_secret_value())
 
 
+def test_admin_password_is_printed_by_the_first_up_only(platform, platform_home):
+    home, first_up, _ = platform_home
+    password = platform.superset_admin_password.get_secret_value()
+    assert f"Superset: {superset.url(platform)}  user {platform.superset_admin_user}, password {password} " in first_up
+    again = cli(home, "up").stdout
+    assert password not in again and "LAKEHOUSE_SUPERSET_ADMIN_PASSWORD" in again
+
+
 def test_default_and_wrong_logins_are_refused(platform):
     for user, password in (("admin", "admin"), (platform.superset_admin_user, "wrong-password")):
         with pytest.raises(SupersetError) as refused:

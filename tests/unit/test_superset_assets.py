@@ -40,7 +40,8 @@ def test_database_is_the_thrift_server_through_pyhive_without_a_password():
     assert uri.scheme == "hive" and parse_qs(uri.query)["auth"] == ["CUSTOM"]
     # Superset masks it on export; provisioning passes the real one apart.
     assert uri.password in (None, "XXXXXXXXXX") and "password" not in db
-    assert not db["allow_dml"] and not db.get("allow_file_upload"), "analysts read; only the pipeline writes"
+    uploads = db.get("allow_csv_upload", db.get("allow_file_upload"))  # the export's name, the API's name
+    assert not db["allow_dml"] and not uploads, "analysts read; only the pipeline writes"
 
 
 def test_datasets_are_the_gold_tables_and_the_ops_trail():
