@@ -62,8 +62,8 @@ def up(home: Path = HomeOpt) -> None:
                                   "LAKEHOUSE_SUPERSET_ADMIN_PASSWORD")):
         # The password is shown once, when it is made; afterwards, where it is kept.
         password = secrets.read(path).get(key) if key in generated else None
-        shown = f"password {password} (shown once; kept" if password else f"password {key} (kept"
-        console.print(f"{name}: {url} (user {user}, {shown} in {path})", highlight=False)
+        where = f"password {password} (shown once; kept in {path})" if password else f"password: {key} in {path}"
+        console.print(f"{name}: {url}  user {user}, {where}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -58,7 +58,6 @@ def superset_env(settings: Settings) -> dict[str, str]:
         "SUPERSET_SECRET_KEY": _secret(settings, "superset_secret_key"),
         "SUPERSET_METADATA_DB_URI":
             f"postgresql+psycopg2://superset:{db_password}@{settings.postgres_host}:{settings.postgres_port}/superset",
-        "FLASK_APP": "superset.app:create_app()",
         "PYTHONWARNINGS": "ignore",
     }
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import yaml
 
-from lakehouse.config import PROJECT_ROOT
+from lakehouse.config import GOLD, PROJECT_ROOT
 from lakehouse.platform import superset
 from tests.system.conftest import cli
 from tests.system.superset_client import SupersetAPI, SupersetError, chromium, wait_for
@@ -71,22 +71,25 @@ def test_datasets_have_the_tables_columns_as_the_thrift_server_reports_them(plat
         described = thrift_query(platform, f"DESCRIBE {dataset['schema']}.{dataset['table_name']}")
         actual = {row[0] for row in described if row[0] and not row[0].startswith("#")}
         physical = {c["column_name"] for c in dataset["columns"] if not c["expression"]}
-        assert physical == actual, dataset["table_name"]
+        # Gold: every column, as analysts expect. Ops: the columns the charts need (no maps).
+        assert physical == actual if dataset["schema"] == GOLD else physical <= actual, dataset["table_name"]
 
 
 def test_every_chart_query_returns_rows_through_the_rest_api(api):
     charts = {c["slice_name"]: c["id"] for c in api.listing("chart")}
     assert set(charts) == {c["slice_name"] for c in ASSETS["charts"]}
-    seconds = {}
+    cold, warm = {}, {}
     for name, chart_id in sorted(charts.items()):
-        t0 = time.monotonic()
-        answer = api.chart_data(chart_id)
-        seconds[name] = round(time.monotonic() - t0, 2)
-        for result in answer["result"]:
-            assert result.get("status") in (None, "success") and not result.get("error"), (name, result)
-            assert result["rowcount"] > 0 and result["data"], f"{name}: no rows"
-    slowest = max(seconds, key=seconds.get)
-    _record(chart_query_seconds=seconds, slowest_chart_query={"chart": slowest, "seconds": seconds[slowest]})
+        for timings in (cold, warm):  # the first query of a table plans its Delta snapshot
+            t0 = time.monotonic()
+            answer = api.chart_data(chart_id)
+            timings[name] = round(time.monotonic() - t0, 2)
+            for result in answer["result"]:
+                assert result.get("status") in (None, "success") and not result.get("error"), (name, result)
+                assert result["rowcount"] > 0 and result["data"], f"{name}: no rows"
+    slowest = max(warm, key=warm.get)
+    _record(chart_query_seconds={"first": cold, "again": warm},
+            slowest_chart_query={"chart": slowest, "seconds": warm[slowest], "first_time": cold[slowest]})
 
 
 def test_dashboard_renders_every_chart_with_data_in_chromium(platform, api):
