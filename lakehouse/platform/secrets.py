@@ -75,7 +75,8 @@ def ensure(home: Path) -> tuple[Path, list[str]]:
     locked_out = sorted(set(fresh) & HELD_BY_DATA)
     if locked_out and (path.parent / "data").is_dir():
         # The data already holds the old values (PostgreSQL's superuser, MinIO's root user,
-        # Airflow's and Superset's encrypted fields): a new one would lock the platform out of its own data.
+        # Airflow's and Superset's encrypted fields): a new one would lock the platform out
+        # of its own data.
         raise LakehouseError(f"{path} lacks {', '.join(locked_out)} but {path.parent / 'data'} exists: "
                              "restore the file or set them in the environment")
     if fresh or not path.exists():

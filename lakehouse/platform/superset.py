@@ -1,7 +1,7 @@
 """Superset as part of the platform: gunicorn serving Superset from its own environment
 (its pins conflict with Airflow's), metadata in the platform's PostgreSQL, dashboards as code.
 
-Before each start, superset/provision.py migrates the metadata schema, syncs the roles,
+Before each start, `superset/manage.py provision` migrates the metadata schema, syncs the roles,
 sets the admin account and imports superset/assets (the database connection to the Thrift
 server, the datasets over the gold and ops tables, the charts and the dashboard). The same
 environment serves `lakehouse up` and the `superset` container of docker-compose.yaml.
