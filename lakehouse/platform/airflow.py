@@ -24,7 +24,7 @@ from lakehouse.errors import LakehouseError
 from lakehouse.files import write_private
 from lakehouse.orchestration.dags import SPARK_CONN_ID, SPARK_POOL
 from lakehouse.platform.services import (
-    Launch, Service, _http_json, _run, ensure_database, master_host_port,
+    Launch, Service, _http_json, _run, ensure_database, master_host_port, required_secret,
 )
 
 DAGS_FOLDER = PROJECT_ROOT / "airflow" / "dags"
@@ -47,18 +47,11 @@ def api_url(settings: Settings) -> str:
     return f"http://{settings.airflow_host}:{settings.airflow_port}"
 
 
-def _secret(settings: Settings, name: str) -> str:
-    value = getattr(settings, name)
-    if value is None:
-        raise LakehouseError(f"LAKEHOUSE_{name.upper()} is not set (`lakehouse up` generates it; compose takes it from .env)")
-    return value.get_secret_value()
-
-
 def airflow_env(settings: Settings) -> dict[str, str]:
     """Every Airflow process's configuration, and what its Spark tasks need."""
     from lakehouse.submit import submit_env
 
-    db_password = quote(_secret(settings, "airflow_db_password"), safe="")
+    db_password = quote(required_secret(settings, "airflow_db_password"), safe="")
     master_host, master_port = master_host_port(settings)
     driver = submit_env(settings)  # the tasks' drivers: this venv's Python, the cluster profile
     return {
@@ -68,7 +61,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",  # Spark tasks queue on their pool; this bounds the rest
         "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
-        "AIRFLOW__CORE__FERNET_KEY": _secret(settings, "airflow_fernet_key"),
+        "AIRFLOW__CORE__FERNET_KEY": required_secret(settings, "airflow_fernet_key"),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url(settings)}/execution/",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
             f"postgresql+psycopg2://airflow:{db_password}@{settings.postgres_host}:{settings.postgres_port}/airflow",
@@ -76,8 +69,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__API__PORT": str(settings.airflow_port),
         "AIRFLOW__API__BASE_URL": api_url(settings),
         "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API__SECRET_KEY": _secret(settings, "airflow_secret_key"),
-        "AIRFLOW__API_AUTH__JWT_SECRET": _secret(settings, "airflow_jwt_secret"),
+        "AIRFLOW__API__SECRET_KEY": required_secret(settings, "airflow_secret_key"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": required_secret(settings, "airflow_jwt_secret"),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home(settings) / "logs"),
         f"AIRFLOW_CONN_{SPARK_CONN_ID.upper()}": f"spark://{master_host}:{master_port}?deploy-mode=client",
         # spark-submit (pyspark's, in this venv) on PATH, as the Spark provider expects.
@@ -103,11 +96,12 @@ def _prepare(settings: Settings) -> None:
     airflow_home(settings).mkdir(mode=0o700, parents=True, exist_ok=True)
     write_plan(load_catalog(settings.specs_dir))
     write_properties(settings)  # the Spark tasks' --properties-file
-    ensure_database(settings, "airflow", "airflow", _secret(settings, "airflow_db_password"))
+    ensure_database(settings, "airflow", "airflow", required_secret(settings, "airflow_db_password"))
     # Each airflow CLI call costs seconds: skip them when nothing they depend on changed.
     stamp = airflow_home(settings) / "prepared"
     fingerprint = hashlib.sha256("\0".join([
-        _version(settings), settings.airflow_admin_user, _secret(settings, "airflow_admin_password"), SPARK_POOL,
+        _version(settings), settings.airflow_admin_user, required_secret(settings, "airflow_admin_password"),
+        SPARK_POOL,
     ]).encode()).hexdigest()
     if stamp.is_file() and stamp.read_text() == fingerprint:
         return
@@ -123,7 +117,7 @@ def _ensure_admin(settings: Settings) -> None:
     """The admin account with the generated password. The password goes on stdin (the CLI
     prompts for it), never on a command line."""
     user = settings.airflow_admin_user
-    password = _secret(settings, "airflow_admin_password")
+    password = required_secret(settings, "airflow_admin_password")
     out = _airflow(settings, "users", "list", "--output", "json", what="airflow users list")
     # Airflow logs to stdout too: the JSON list starts at the first line that opens one.
     lines = out.splitlines()

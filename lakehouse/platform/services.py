@@ -71,6 +71,14 @@ def _http_json(url: str) -> dict | None:
         return None
 
 
+def required_secret(settings: Settings, name: str) -> str:
+    """A credential a service cannot start without (a Settings field name, e.g. "airflow_fernet_key")."""
+    value = getattr(settings, name)
+    if value is None:
+        raise LakehouseError(f"LAKEHOUSE_{name.upper()} is not set (`lakehouse up` generates it; compose takes it from .env)")
+    return value.get_secret_value()
+
+
 def _run(argv: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
     proc = subprocess.run(argv, capture_output=True, text=True, **kwargs)
     if proc.returncode != 0:

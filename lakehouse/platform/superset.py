@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from lakehouse.config import GOLD, PROJECT_ROOT, Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.platform.services import Launch, Service, _run, ensure_database
+from lakehouse.platform.services import Launch, Service, _run, ensure_database, required_secret
 
 SUPERSET_DIR = PROJECT_ROOT / "superset"
 ASSETS_DIR = SUPERSET_DIR / "assets"
@@ -33,13 +33,6 @@ def url(settings: Settings) -> str:
     return f"http://{settings.superset_host}:{settings.superset_port}"
 
 
-def _secret(settings: Settings, name: str) -> str:
-    value = getattr(settings, name)
-    if value is None:
-        raise LakehouseError(f"LAKEHOUSE_{name.upper()} is not set (`lakehouse up` generates it; compose takes it from .env)")
-    return value.get_secret_value()
-
-
 def thrift_uri(settings: Settings) -> str:
     """The analysts' connection: PyHive's hive:// dialect, password login (auth=CUSTOM, the
     Thrift server's check). The password is not in it: the import sets it apart."""
@@ -50,12 +43,12 @@ def thrift_uri(settings: Settings) -> str:
 
 def superset_env(settings: Settings) -> dict[str, str]:
     """Every Superset process's configuration (superset/superset_config.py reads it)."""
-    db_password = quote(_secret(settings, "superset_db_password"), safe="")
+    db_password = quote(required_secret(settings, "superset_db_password"), safe="")
     home = settings.platform_dir / "superset"
     return {
         "SUPERSET_CONFIG_PATH": str(SUPERSET_DIR / "superset_config.py"),
         "SUPERSET_HOME": str(home),
-        "SUPERSET_SECRET_KEY": _secret(settings, "superset_secret_key"),
+        "SUPERSET_SECRET_KEY": required_secret(settings, "superset_secret_key"),
         "SUPERSET_METADATA_DB_URI":
             f"postgresql+psycopg2://superset:{db_password}@{settings.postgres_host}:{settings.postgres_port}/superset",
         "PYTHONWARNINGS": "ignore",
@@ -69,9 +62,9 @@ def _manage(settings: Settings, *args: str) -> str:
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     env = {**os.environ, **superset_env(settings),
            "SUPERSET_ADMIN_USER": settings.superset_admin_user,
-           "SUPERSET_ADMIN_PASSWORD": _secret(settings, "superset_admin_password"),
+           "SUPERSET_ADMIN_PASSWORD": required_secret(settings, "superset_admin_password"),
            "LAKEHOUSE_THRIFT_URI": thrift_uri(settings),
-           "LAKEHOUSE_THRIFT_PASSWORD": _secret(settings, "thrift_password")}
+           "LAKEHOUSE_THRIFT_PASSWORD": required_secret(settings, "thrift_password")}
     out = _run([_bin(settings, "python"), str(SUPERSET_DIR / "manage.py"), *args], f"superset {args[0]}",
                env=env, cwd=home).stdout.strip()
     return out.splitlines()[-1] if out else ""
@@ -79,7 +72,7 @@ def _manage(settings: Settings, *args: str) -> str:
 
 def provision(settings: Settings) -> str:
     """Metadata schema, roles, the admin account and the assets in superset/assets; idempotent."""
-    ensure_database(settings, "superset", "superset", _secret(settings, "superset_db_password"))
+    ensure_database(settings, "superset", "superset", required_secret(settings, "superset_db_password"))
     return _manage(settings, "provision")
 
 
