@@ -244,6 +244,38 @@ def dags(check: bool = typer.Option(False, "--check", help="only check: exit 1 i
                   f"{len(catalog.datasets)} dataset(s), {len(catalog.gold)} gold table(s)")
 
 
+dqops_app = typer.Typer(help="DQOps's configuration as code (dqops_userhome/).", no_args_is_help=True)
+app.add_typer(dqops_app, name="dqops")
+
+
+@dqops_app.command("userhome")
+@user_errors
+def dqops_userhome(
+    check: bool = typer.Option(False, "--check", help="only check: exit 1 if the files are stale"),
+) -> None:
+    """Generate dqops_userhome/ (DQOps's connection to the Thrift server and the checks of
+    every silver and gold table) from the pipeline specs."""
+    from lakehouse.quality.dqops_userhome import USERHOME_DIR, stale_files, write_userhome
+    from lakehouse.quality.dqops_validation import validate_userhome
+    from lakehouse.specs import load_catalog
+
+    catalog = load_catalog(load_settings().specs_dir)
+    if check:
+        stale = stale_files(catalog)
+        if stale:
+            raise LakehouseError(f"{USERHOME_DIR} is stale ({len(stale)} file(s), first {stale[0]}): "
+                                 "run `lakehouse dqops userhome`")
+        console.print(f"{USERHOME_DIR} is current")
+        return
+    changed = write_userhome(catalog)
+    errors = validate_userhome(USERHOME_DIR, catalog)
+    if errors:  # a generator bug, not the user's input: say which file DQOps would refuse
+        raise LakehouseError(f"{USERHOME_DIR}: {errors[0]}")
+    console.print(f"{USERHOME_DIR} {'written' if changed else 'already current'}: "
+                  f"{len(catalog.datasets)} silver and {len(catalog.gold)} gold table(s)"
+                  + (f"; changed: {', '.join(changed)}" if changed else ""), highlight=False)
+
+
 # The platform's commands register themselves on the same app.
 import lakehouse.platform.commands  # noqa: E402,F401
 

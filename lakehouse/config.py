@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # Where data lives. Derived from the profile when unset.
     landing_uri: str | None = None
     warehouse_uri: str | None = None
+    quality_dir: Path | None = Field(None, description="GX's context: validation results and "
+                                     "Data Docs of every run; default <home>/quality")
 
     # Spark
     spark_master: str | None = None
@@ -82,6 +84,13 @@ class Settings(BaseSettings):
     thrift_port: int = Field(10000, ge=1, le=65535)
     thrift_user: str | None = None
     thrift_password: SecretStr | None = None
+    # DQOps (its checks read the tables through the Thrift server). Only compose runs a DQOps
+    # server: its distribution is on no registry the native platform can install from. Unset
+    # URL = no server: the DAG's DQOps task is skipped (and says so), never reported as passed.
+    dqops_url: str | None = Field(None, description="DQOps's base URL, e.g. http://dqops:8888 in compose")
+    dqops_api_key: SecretStr | None = Field(None, description="only for a DQOps that requires API keys")
+    dqops_fail_severity: Literal["warning", "error", "fatal"] = Field(
+        "error", description="the DAG's DQOps task fails when a check reaches this severity")
     spark_auth_secret: SecretStr | None = None
     job_cores: int = Field(2, ge=1, description="cores one job takes from the cluster (spark.cores.max)")
     executor_memory: str = "2g"
@@ -131,7 +140,8 @@ class Settings(BaseSettings):
     @field_validator("s3_access_key", "s3_secret_key", "thrift_password", "spark_auth_secret",
                      "postgres_password", "metastore_db_password", "airflow_admin_password",
                      "airflow_db_password", "airflow_fernet_key", "airflow_secret_key", "airflow_jwt_secret",
-                     "superset_admin_password", "superset_secret_key", "superset_db_password")
+                     "superset_admin_password", "superset_secret_key", "superset_db_password",
+                     "dqops_api_key")
     @classmethod
     def _no_empty_secret(cls, value: SecretStr | None) -> SecretStr | None:
         # An exported empty variable (a copied .env.example) is not a credential.
@@ -158,6 +168,7 @@ class Settings(BaseSettings):
                 "warehouse_uri": f"s3a://{self.warehouse_bucket}",
                 "spark_master": "spark://127.0.0.1:7077",
             }
+        defaults["quality_dir"] = home / "quality"
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
@@ -199,6 +210,8 @@ class AirflowSettings(BaseSettings):
     max_retry_delay_seconds: int = Field(900, ge=1)
     task_timeout_minutes: int = Field(60, ge=1, description="a task running longer is killed, Spark app with it")
     maintenance_schedule: str = "@weekly"
+    dqops_wait_timeout_seconds: int = Field(300, ge=1, description="how long the DQOps task waits for one "
+                                            "table's checks before it fails")
 
 
 def load_settings(**overrides) -> Settings:

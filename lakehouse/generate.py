@@ -7,7 +7,8 @@ exactly what was written and injected, so tests can assert exact counts:
 - per batch and dataset: rows (data lines), inserts / updates / deletes (the changes silver
   must apply), superseded (older versions of a key in the same batch), duplicates (exact
   copies), null_required, malformed (CSV lines with too many or too few fields, truncated
-  JSON), out_of_range (values an expectation rejects);
+  JSON), out_of_range (values an expectation rejects), orphans (orders of a customer that
+  never existed);
 - final: the live keys per dataset after all batches, and customers' SCD2 history rows.
 
 Defects are extra records of keys that are never used again, so they never disturb the
@@ -37,6 +38,8 @@ DUPLICATE_RATE = 0.01
 NULL_RATE = 0.005
 MALFORMED_RATE = 0.005
 OUT_OF_RANGE_RATE = 0.005
+ORPHAN_RATE = 0.005  # orders of a customer that never existed (a foreign key expectation)
+ORPHAN_CUSTOMER = "CX0000000"  # never generated: real customer ids are C + 7 digits
 
 COLUMNS = {
     "customers": ["customer_id", "email", "full_name", "country", "segment", "signup_date", "updated_at", "op"],
@@ -62,7 +65,8 @@ class Batch:
     extra_lines: list[str] = field(default_factory=list)  # malformed lines, already rendered
     counts: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(
-            ["inserts", "updates", "deletes", "superseded", "duplicates", "null_required", "malformed", "out_of_range"], 0
+            ["inserts", "updates", "deletes", "superseded", "duplicates", "null_required", "malformed", "out_of_range",
+             "orphans"], 0
         )
     )
 
@@ -243,6 +247,10 @@ class Generator:
         for _ in range(round(valid * OUT_OF_RANGE_RATE)):
             batch.records.append(dict(self._junk(dataset, clock, day), **{bad_column: bad_value}))
             batch.counts["out_of_range"] += 1
+        if dataset == "orders":
+            for _ in range(round(valid * ORPHAN_RATE)):
+                batch.records.append(dict(self._junk(dataset, clock, day), customer_id=ORPHAN_CUSTOMER))
+                batch.counts["orphans"] += 1
         for i in range(round(valid * MALFORMED_RATE)):
             batch.extra_lines.append(_malformed(dataset, self._junk(dataset, clock, day), variant=i))
             batch.counts["malformed"] += 1

@@ -7,6 +7,7 @@ failed run stopped.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,6 +18,7 @@ from lakehouse.layers.gold import run_gold
 from lakehouse.layers.publish import Publication, run_publish
 from lakehouse.layers.silver import run_silver
 from lakehouse.ledger import Ledger
+from lakehouse.quality.gate import QualityGate, Validation
 from lakehouse.runs import BatchFilter, TableRun, new_run_id
 from lakehouse.specs import Catalog
 
@@ -28,6 +30,8 @@ class PipelineResult:
     run_id: str
     runs: list[TableRun] = field(default_factory=list)
     published: list[Publication] = field(default_factory=list)
+    validations: list[Validation] = field(default_factory=list)
+    data_docs: str | None = None  # GX's Data Docs index, when the run validated anything
 
     def by_layer(self, layer: str) -> list[TableRun]:
         return [r for r in self.runs if r.layer == layer]
@@ -41,25 +45,42 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
     specs = catalog.select(datasets)
     tables.ensure_ops_tables(spark, settings)
     ledger = Ledger(spark)
+    gate = QualityGate(settings.quality_dir)
+    result.validations = gate.validations
 
     def record(run: TableRun) -> None:
         result.runs.append(run)
         if on_result:
             on_result(run)
 
-    for layer, fn in (("bronze", run_bronze), ("silver", run_silver)):
-        if layer not in layers:
-            continue
+    try:
+        _run_layers(spark, settings, catalog, specs, selection, layers, ledger, gate, result, on_step, record)
+    except BaseException:
+        with contextlib.suppress(Exception):  # a failed validation is the one most worth keeping
+            gate.record(spark, result.run_id)
+        raise
+    gate.record(spark, result.run_id)
+    if gate.validations:
+        result.data_docs = gate.docs_index.as_uri()
+    return result
+
+
+def _run_layers(spark, settings, catalog, specs, selection, layers, ledger, gate, result, on_step, record) -> None:
+    if "bronze" in layers:
         for spec in specs:
             if on_step:
-                on_step(f"{layer} {spec.name}")
-            fn(spark, settings, spec, selection, ledger, result.run_id, on_result=record)
+                on_step(f"bronze {spec.name}")
+            run_bronze(spark, settings, spec, selection, ledger, result.run_id, on_result=record)
+    if "silver" in layers:
+        for spec in specs:
+            if on_step:
+                on_step(f"silver {spec.name}")
+            run_silver(spark, settings, spec, selection, ledger, result.run_id, gate, on_result=record)
     if "gold" in layers:
         if on_step:
             on_step("gold")
-        run_gold(spark, settings, list(catalog.gold.values()), ledger, result.run_id, on_result=record)
+        run_gold(spark, settings, list(catalog.gold.values()), ledger, result.run_id, gate, on_result=record)
     if "publish" in layers:
         if on_step:
             on_step("publish")
         result.published = run_publish(spark, list(catalog.gold.values()), selection, result.run_id)
-    return result

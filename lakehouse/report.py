@@ -40,6 +40,27 @@ def summary_table(result: PipelineResult, elapsed_s: float) -> Table:
     return table
 
 
+def quality_table(result: PipelineResult) -> Table:
+    """Per rule and table: records judged, records that broke it, and what that did."""
+    table = Table(title="quality checks (Great Expectations)", title_justify="left")
+    for name, justify in [("table", "left"), ("rule", "left"), ("checked", "right"), ("passed", "right"),
+                          ("failed", "right"), ("action", "left"), ("result", "left")]:
+        table.add_column(name, justify=justify)
+    totals: dict[tuple, list] = {}
+    for v in result.validations:
+        for r in v.results:
+            row = totals.setdefault((v.table_name, r.rule), [0, 0, r.action, set()])
+            row[0] += r.element_count
+            row[1] += r.unexpected_count
+            row[3].add(r.outcome)
+    for (table_name, rule), (checked, failed, action, outcomes) in totals.items():
+        outcome = "passed" if outcomes == {"passed"} else ", ".join(sorted(outcomes - {"passed"}))
+        style = None if outcome == "passed" else "red" if action == "fail" else "yellow"
+        table.add_row(table_name, rule, f"{checked:,}", f"{checked - failed:,}", f"{failed:,}", action, outcome,
+                      style=style)
+    return table
+
+
 def print_summary(console: Console, result: PipelineResult, elapsed_s: float) -> None:
     if not result.runs:
         console.print(f"[green]Nothing new to process[/] (run {result.run_id}, {elapsed_s:.1f}s): "
@@ -59,6 +80,9 @@ def print_summary(console: Console, result: PipelineResult, elapsed_s: float) ->
             warnings[rule] += n
     if warnings:
         console.print("warnings (kept): " + ", ".join(f"{k} {v}" for k, v in sorted(warnings.items())))
+    if result.validations:
+        console.print(quality_table(result))
+        console.print(f"validation results: ops.validations; Data Docs: {result.data_docs}")
     if result.published:
         console.print("published: " + ", ".join(f"{p.table_name} v{p.delta_version} ({p.row_count:,} rows)"
                                                 for p in result.published) + "  (see ops.published)")

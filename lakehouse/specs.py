@@ -43,17 +43,28 @@ class Column(_Strict):
         return value
 
 
+ROW_RULES = ("not_null", "accepted_values", "range", "regex", "expression", "foreign_key")
+TABLE_RULES = ("row_count_change",)
+
+
 class Expectation(_Strict):
-    """A row-level rule. A row that violates it is handled by `action`."""
+    """A rule of a dataset or gold table, validated by Great Expectations at the layer
+    boundary (see lakehouse.quality). A row-level rule judges each row, and a row that breaks
+    it is handled by `action`; a table-level rule (row_count_change) judges a batch as a
+    whole, so it can only warn or fail."""
 
     name: str = Field(pattern=IDENTIFIER)
-    type: Literal["not_null", "accepted_values", "range", "regex", "expression"]
+    type: Literal["not_null", "accepted_values", "range", "regex", "expression", "foreign_key", "row_count_change"]
     column: str | None = None
     values: list[str] | None = None
     min: float | None = None
     max: float | None = None
     pattern: str | None = None
     expr: str | None = Field(None, description="SQL that is true for a valid row")
+    references: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
+                                   description="foreign_key: <dataset>.<column> that must hold the value")
+    max_change: float | None = Field(None, gt=0, description="row_count_change: largest relative change "
+                                     "of a batch's row count from the previous batch's (0.5 = +/-50%)")
     action: Action = "quarantine"
 
     @model_validator(mode="after")
@@ -64,13 +75,22 @@ class Expectation(_Strict):
             "range": ["column"],
             "regex": ["column", "pattern"],
             "expression": ["expr"],
+            "foreign_key": ["column", "references"],
+            "row_count_change": ["max_change"],
         }[self.type]
         missing = [name for name in needs if getattr(self, name) is None]
         if missing:
             raise ValueError(f"expectation {self.name!r} of type {self.type} needs {', '.join(missing)}")
         if self.type == "range" and self.min is None and self.max is None:
             raise ValueError(f"range expectation {self.name!r} needs min or max")
+        if self.type in TABLE_RULES and self.action not in ("warn", "fail"):
+            raise ValueError(f"expectation {self.name!r} judges whole batches: its action must be warn or fail")
         return self
+
+    @property
+    def referenced(self) -> tuple[str, str]:
+        dataset, column = self.references.split(".")
+        return dataset, column
 
 
 class Source(_Strict):
@@ -131,6 +151,11 @@ class DatasetSpec(_Strict):
         return self
 
     @property
+    def references(self) -> list[str]:
+        """The datasets this one's foreign keys point at."""
+        return sorted({e.referenced[0] for e in self.expectations if e.type == "foreign_key"})
+
+    @property
     def landing_folder(self) -> str:
         return self.source.path or self.name
 
@@ -164,9 +189,18 @@ class GoldSpec(_Strict):
     keys: list[str] = Field(min_length=1)
     sql: str
     incremental: Incremental | None = None
+    # Validated on the rows a build would write, before it writes them. Gold rows are
+    # aggregates: there is nothing to quarantine, so a gold rule can only warn or fail.
+    expectations: list[Expectation] = []
 
     @model_validator(mode="after")
     def _every_source_has_a_change_view(self) -> "GoldSpec":
+        for e in self.expectations:
+            if e.type in ("foreign_key", *TABLE_RULES) or e.action not in ("warn", "fail"):
+                raise ValueError(f"expectation {e.name!r}: gold takes row rules other than foreign_key, "
+                                 "with action warn or fail")
+        if len({e.name for e in self.expectations}) != len(self.expectations):
+            raise ValueError("expectation names must be unique")
         # A source whose changes touched_sql ignores would leave stale partitions behind.
         if self.incremental:
             ignored = [s for s in self.sources
@@ -186,7 +220,7 @@ class Catalog(_Strict):
         unknown = [n for n in names if n not in self.datasets]
         if unknown:
             raise SpecError(f"unknown dataset(s): {', '.join(unknown)} (known: {', '.join(self.datasets)})")
-        return [self.datasets[n] for n in names]
+        return [spec for name, spec in self.datasets.items() if name in names]  # referenced first
 
 
 def _load_one(path: Path, model: type[BaseModel]):
@@ -218,4 +252,36 @@ def load_catalog(specs_dir: Path) -> Catalog:
         unknown = [s for s in g.sources if s not in datasets]
         if unknown:
             raise SpecError(f"{specs_dir}/gold/{g.name}.yaml: sources: unknown dataset(s) {', '.join(unknown)}")
-    return Catalog(datasets=datasets, gold=gold)
+    for d in datasets.values():
+        for e in d.expectations:
+            if e.type != "foreign_key":
+                continue
+            ref_dataset, ref_column = e.referenced
+            if ref_dataset not in datasets or ref_column not in datasets[ref_dataset].column_names:
+                raise SpecError(f"{specs_dir}/datasets/{d.name}.yaml: expectations.{e.name}.references: "
+                                f"no column {ref_column!r} in a dataset {ref_dataset!r}")
+            if ref_dataset == d.name:
+                raise SpecError(f"{specs_dir}/datasets/{d.name}.yaml: expectations.{e.name}: "
+                                "a dataset cannot reference itself")
+    return Catalog(datasets=_referenced_first(datasets, specs_dir), gold=gold)
+
+
+def _referenced_first(datasets: dict[str, DatasetSpec], specs_dir: Path) -> dict[str, DatasetSpec]:
+    """The datasets in an order where a dataset comes after those its foreign keys reference,
+    so silver applies customers before it checks orders against them."""
+    ordered: dict[str, DatasetSpec] = {}
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            raise SpecError(f"{specs_dir}/datasets: foreign keys form a cycle through {name!r}")
+        visiting.add(name)
+        for ref in datasets[name].references:
+            visit(ref)
+        ordered[name] = datasets[name]
+
+    for name in datasets:
+        visit(name)
+    return ordered

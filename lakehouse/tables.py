@@ -8,13 +8,14 @@ warehouse, so the local and cluster profiles differ only in the location's schem
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import reduce
 from decimal import Decimal
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
-    DateType, DoubleType, LongType, MapType, StringType, StructField, StructType, TimestampType,
+    BooleanType, DateType, DoubleType, LongType, MapType, StringType, StructField, StructType, TimestampType,
 )
 
 from lakehouse import storage
@@ -25,6 +26,7 @@ from lakehouse.specs import DatasetSpec
 QUARANTINE_TABLE = f"{OPS}.quarantine"
 AUDIT_TABLE = f"{OPS}.audit"
 PUBLISHED_TABLE = f"{OPS}.published"
+VALIDATIONS_TABLE = f"{OPS}.validations"
 
 BRONZE_META = [
     StructField("_malformed_reason", StringType()),
@@ -73,7 +75,25 @@ PUBLISHED_SCHEMA = StructType([
     StructField("run_id", StringType()),
     StructField("published_at", TimestampType()),
 ])
-OPS_TABLES = {QUARANTINE_TABLE: QUARANTINE_SCHEMA, AUDIT_TABLE: AUDIT_SCHEMA, PUBLISHED_TABLE: PUBLISHED_SCHEMA}
+# One row per rule per validation (lakehouse.quality): what GX judged, and what it found.
+VALIDATIONS_SCHEMA = StructType([
+    StructField("run_id", StringType()),
+    StructField("layer", StringType()),
+    StructField("table_name", StringType()),
+    StructField("scope", StringType()),
+    StructField("rule", StringType()),
+    StructField("expectation_type", StringType()),
+    StructField("column_name", StringType()),
+    StructField("action", StringType()),
+    StructField("success", BooleanType()),
+    StructField("outcome", StringType()),
+    StructField("element_count", LongType()),
+    StructField("unexpected_count", LongType()),
+    StructField("docs_page", StringType()),
+    StructField("validated_at", TimestampType()),
+])
+OPS_TABLES = {QUARANTINE_TABLE: QUARANTINE_SCHEMA, AUDIT_TABLE: AUDIT_SCHEMA, PUBLISHED_TABLE: PUBLISHED_SCHEMA,
+              VALIDATIONS_TABLE: VALIDATIONS_SCHEMA}
 
 
 def ensure_databases(spark, settings: Settings) -> None:
@@ -112,6 +132,7 @@ def ensure_ops_tables(spark, settings: Settings) -> None:
     ensure_table(spark, settings, QUARANTINE_TABLE, QUARANTINE_SCHEMA, partition_by=("dataset", "batch_id"))
     ensure_table(spark, settings, AUDIT_TABLE, AUDIT_SCHEMA)
     ensure_table(spark, settings, PUBLISHED_TABLE, PUBLISHED_SCHEMA)
+    ensure_table(spark, settings, VALIDATIONS_TABLE, VALIDATIONS_SCHEMA)
 
 
 def bronze_schema(spec: DatasetSpec) -> StructType:
@@ -193,6 +214,12 @@ def merge_scd2(spark, fqname: str, rows: DataFrame, spec: DatasetSpec) -> None:
 def replace_quarantine(spark, rows: DataFrame, dataset: str, batch_ids: list[str]) -> None:
     """Idempotent per (dataset, batch): a retried batch replaces its own quarantine rows."""
     rows.writeTo(QUARANTINE_TABLE).overwrite((F.col("dataset") == dataset) & F.col("batch_id").isin(batch_ids))
+
+
+def replace_validations(spark, records: list[dict], judged: list[tuple[str, str]]) -> None:
+    """Idempotent per (table, scope) judged: a retried batch or build replaces its own results."""
+    replaced = reduce(lambda a, b: a | b, [(F.col("table_name") == t) & (F.col("scope") == s) for t, s in judged])
+    spark.createDataFrame(records, VALIDATIONS_SCHEMA).writeTo(VALIDATIONS_TABLE).overwrite(replaced)
 
 
 def append_audit(spark, records: list[dict]) -> None:

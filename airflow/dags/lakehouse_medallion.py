@@ -1,10 +1,15 @@
-"""The medallion pipeline, one run per data interval: bronze -> silver -> gold -> publish.
+"""The medallion pipeline, one run per data interval: bronze -> silver -> gold -> publish,
+then DQOps's checks of every silver and gold table (dqops_checks).
 
 Each task is one Spark application submitted to the master (SparkSubmitOperator, connection
 `spark_default`) and processes exactly the run's interval. Bronze and silver cover every
 dataset of the plan (lakehouse_plan.py, compiled from the pipeline specs): adding a dataset
 spec extends them with no Python. One application per layer, not per dataset: each costs
 about 45 s of fixed start-up on one machine (README, "Orchestration").
+
+dqops_checks runs DQOps's monitoring checks (dqops_userhome/, generated from the same specs)
+on the DQOps server of LAKEHOUSE_DQOPS_URL and fails on LAKEHOUSE_DQOPS_FAIL_SEVERITY; where
+no DQOps server runs (the native platform) it is skipped, saying so.
 
 Parsing this file reads no file and imports no pyspark.
 """
@@ -15,6 +20,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
 from lakehouse.orchestration import dags
+from lakehouse.orchestration.dqops_operator import DqopsRunChecksOperator
 from lakehouse_plan import PLAN
 
 cfg = dags.settings()
@@ -22,7 +28,7 @@ datasets = [arg for name in PLAN["datasets"] for arg in ("--dataset", name)]
 
 with DAG(
     dag_id=dags.MEDALLION_DAG,
-    description="bronze -> silver -> gold -> publish, one data interval per run",
+    description="bronze -> silver -> gold -> publish -> DQOps checks, one data interval per run",
     # A run covers the interval between two schedule points (Airflow 3's plain cron schedules
     # give runs an empty interval).
     schedule=CronDataIntervalTimetable(cfg.schedule, timezone="UTC"),
@@ -38,4 +44,5 @@ with DAG(
     silver = SparkSubmitOperator(**dags.spark_job("silver", "silver", [*datasets, *dags.INTERVAL_ARGS]))
     gold = SparkSubmitOperator(**dags.spark_job("gold", "gold"))
     publish = SparkSubmitOperator(**dags.spark_job("publish", "publish", dags.INTERVAL_ARGS))
-    bronze >> silver >> gold >> publish
+    dqops_checks = DqopsRunChecksOperator(**dags.dqops_checks(PLAN, cfg))
+    bronze >> silver >> gold >> publish >> dqops_checks

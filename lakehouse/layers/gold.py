@@ -17,7 +17,10 @@ from pyspark.errors import AnalysisException
 
 from lakehouse import tables
 from lakehouse.config import GOLD, SILVER, Settings
+from lakehouse.errors import ExpectationFailed
 from lakehouse.ledger import Ledger
+from lakehouse.quality import checks as Q
+from lakehouse.quality.gate import QualityGate
 from lakehouse.runs import TableRun
 from lakehouse.specs import GoldSpec
 
@@ -48,7 +51,21 @@ def _touched_partitions(spark, spec: GoldSpec, previous: dict[str, int], current
             spark.catalog.dropTempView(view)
 
 
-def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versions: dict[str, int]) -> TableRun | None:
+def _validate(gate: QualityGate, run: TableRun, result, spec: GoldSpec) -> None:
+    """GX judges the rows the build would write; a broken fail rule stops it before it writes."""
+    checks = Q.gold_checks(spec)
+    scope = "silver versions " + ",".join(f"{s}={v}" for s, v in sorted(run.source_versions.items()))
+    validation = gate.validate("gold", run.table_name, scope, Q.judged(result, checks), checks)
+    run.warnings = {r.rule: r.unexpected_count for r in validation.failed("warn")}
+    broken = validation.failed("fail")
+    if broken:
+        raise ExpectationFailed(
+            f"{run.table_name}: {broken[0].unexpected_count} row(s) broke fail expectation {broken[0].rule}; "
+            f"nothing was written; validation: {validation.docs_page}")
+
+
+def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versions: dict[str, int],
+               gate: QualityGate) -> TableRun | None:
     fqname = f"{GOLD}.{spec.name}"
     current = {s: versions[s] for s in spec.sources}
     previous, previous_hash = ledger.last_build(fqname)
@@ -73,10 +90,15 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
             scope = f"t.`{column}` IN ({values})"
             result = result.where(f"`{column}` IN ({values})")
             run.detail = f"recomputed {len(touched)} {column} partition(s)"
-    if not exists:
-        tables.ensure_table(spark, settings, fqname, result.schema)
-    before = tables.current_version(spark, fqname)
-    tables.merge_by_difference(spark, fqname, result, spec.keys, scope)
+    result = result.persist()  # judged by GX, then merged: computed once
+    try:
+        _validate(gate, run, result, spec)
+        if not exists:
+            tables.ensure_table(spark, settings, fqname, result.schema)
+        before = tables.current_version(spark, fqname)
+        tables.merge_by_difference(spark, fqname, result, spec.keys, scope)
+    finally:
+        result.unpersist()
     commit = tables.commit_since(spark, fqname, before)
     if commit is None:  # nothing differed: Delta recorded no commit
         run.detail = run.detail or "unchanged"
@@ -92,13 +114,13 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
     return run.finish()
 
 
-def run_gold(spark, settings: Settings, specs: list[GoldSpec], ledger: Ledger, run_id: str,
+def run_gold(spark, settings: Settings, specs: list[GoldSpec], ledger: Ledger, run_id: str, gate: QualityGate,
              on_result=None) -> list[TableRun]:
     sources = sorted({s for spec in specs for s in spec.sources})
     versions = {s: tables.current_version(spark, f"{SILVER}.{s}") for s in sources}
     results = []
     for spec in specs:
-        run = build_gold(spark, settings, spec, ledger, versions)
+        run = build_gold(spark, settings, spec, ledger, versions, gate)
         if run is None:
             continue
         ledger.record([run], run_id)

@@ -14,8 +14,10 @@ from pyspark.sql import functions as F
 
 from lakehouse import tables
 from lakehouse.config import BRONZE, SILVER, Settings
-from lakehouse.errors import AccountingError, ExpectationFailed, SchemaDriftError
+from lakehouse.errors import AccountingError, ExpectationFailed, LakehouseError, SchemaDriftError
 from lakehouse.ledger import Ledger
+from lakehouse.quality import checks as Q
+from lakehouse.quality.gate import QualityGate
 from lakehouse.runs import BatchFilter, TableRun, finish_together
 from lakehouse.specs import DatasetSpec
 from lakehouse.transforms import silver as T
@@ -45,7 +47,7 @@ def _count_fates(runs: dict[str, TableRun], classified, spec: DatasetSpec) -> No
                 run.warnings[name] = run.warnings.get(name, 0) + row[f"w{i}"]
 
 
-def _raise_failure(classified, spec: DatasetSpec) -> None:
+def _raise_failure(classified, spec: DatasetSpec, docs_page: str | None) -> None:
     row = classified.where(F.col("_fate") == T.FAIL).groupBy("_batch_id", "_rule", "_source_file").agg(
         F.count("*").alias("n"), F.first("_reason").alias("reason")
     ).orderBy("_batch_id", "_rule").limit(1).collect()[0]
@@ -53,7 +55,52 @@ def _raise_failure(classified, spec: DatasetSpec) -> None:
     if row["_rule"] == "schema_drift":
         raise SchemaDriftError(f"{where} drifted from the spec: {row['reason']}; "
                                "bronze keeps them, silver refuses (schema_drift: fail); nothing was written")
-    raise ExpectationFailed(f"{where} broke fail expectation {row['_rule']} ({row['reason']}); nothing was written")
+    raise ExpectationFailed(f"{where} broke fail expectation {row['_rule']} ({row['reason']}); nothing was written"
+                            + (f"; validation: {docs_page}" if docs_page else ""))
+
+
+def _references(spark, spec: DatasetSpec, batch_ids: list[str], ledger: Ledger) -> dict:
+    """Per foreign key, the referenced silver table. It must already hold the same batches:
+    otherwise an order of a customer who arrived the same day would look orphaned."""
+    refs = {}
+    for e in spec.expectations:
+        if e.type == "foreign_key":
+            dataset, column = e.referenced
+            behind = [b for b in batch_ids if b not in ledger.done(f"{SILVER}.{dataset}")]
+            if behind:
+                raise LakehouseError(
+                    f"{SILVER}.{spec.name} batch {behind[0]}: foreign key {e.name} references {dataset}, "
+                    f"which has not applied that batch; run {dataset} first (or both together); nothing was written")
+            refs[e.name] = spark.table(f"{SILVER}.{dataset}").select(column)
+    return refs
+
+
+def _batch_changes(spec: DatasetSpec, runs: dict[str, TableRun], ledger: Ledger) -> dict[str, float | None]:
+    """Each batch's relative row-count change from the batch before it (done or pending)."""
+    if not any(e.type == "row_count_change" for e in spec.expectations):
+        return {}
+    rows = {**ledger.rows_read(f"{SILVER}.{spec.name}"), **{b: r.rows_read for b, r in runs.items()}}
+    ordered = sorted(rows)
+    changes = {}
+    for b in runs:
+        previous = rows[ordered[ordered.index(b) - 1]] if ordered.index(b) > 0 else 0
+        changes[b] = rows[b] / previous - 1 if previous else None
+    return changes
+
+
+def _validate(gate: QualityGate, classified, spec: DatasetSpec, batch_ids: list[str]) -> str | None:
+    """GX judges the parsed records; its counts must equal the rows the router gives each
+    rule's action, or the run stops: the validation of record and what lands agree."""
+    fqname = f"{SILVER}.{spec.name}"
+    checks = Q.silver_checks(spec)
+    validation = gate.validate("silver", fqname, "batches " + ",".join(batch_ids),
+                               Q.judged(classified.where(T.is_parsed()), checks), checks)
+    routed, judged = T.violation_counts(classified, spec), validation.unexpected()
+    if routed != judged:
+        rule = next(r for r in routed if routed[r] != judged.get(r))
+        raise AccountingError(f"{fqname}: Great Expectations found {judged.get(rule)} record(s) breaking {rule}, "
+                              f"the router {routed[rule]}; nothing was written")
+    return validation.docs_page
 
 
 def _has_quarantine(spark, dataset: str, batch_ids: list[str]) -> bool:
@@ -89,17 +136,21 @@ def _merge(spark, fqname: str, planned, spec: DatasetSpec) -> int | None:
     return commit["version"]
 
 
-def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[str], run_id: str) -> list[TableRun]:
+def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[str], run_id: str,
+                  ledger: Ledger, gate: QualityGate) -> list[TableRun]:
     fqname = f"{SILVER}.{spec.name}"
     runs = {b: TableRun("silver", fqname, b) for b in batch_ids}
+    references = _references(spark, spec, batch_ids, ledger)
     bronze = spark.table(f"{BRONZE}.{spec.name}").where(F.col("_batch_id").isin(batch_ids))
     for row in bronze.groupBy("_batch_id").count().collect():
         runs[row["_batch_id"]].rows_read = row["count"]
-    classified = T.classify(bronze, spec).persist(StorageLevel.MEMORY_AND_DISK)
+    classified = T.classify(bronze, spec, references, _batch_changes(spec, runs, ledger))
+    classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         _count_fates(runs, classified, spec)
+        docs_page = _validate(gate, classified, spec, batch_ids)
         if any(r.failed for r in runs.values()):
-            _raise_failure(classified, spec)
+            _raise_failure(classified, spec, docs_page)
 
         state = (T.target_state_scd2 if spec.scd == 2 else T.target_state_scd1)(spark.table(fqname), spec)
         planned = T.plan_changes(T.candidates(classified, spec), state, spec).persist(StorageLevel.MEMORY_AND_DISK)
@@ -130,7 +181,7 @@ def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[
 
 
 def run_silver(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter, ledger: Ledger,
-               run_id: str, on_result=None) -> list[TableRun]:
+               run_id: str, gate: QualityGate, on_result=None) -> list[TableRun]:
     """Apply every bronze batch in `selection` that silver has not applied yet."""
     fqname = f"{SILVER}.{spec.name}"
     tables.ensure_table(spark, settings, fqname, tables.silver_schema(spec), change_feed=True)
@@ -138,7 +189,7 @@ def run_silver(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
     pending = sorted(b for b in landed - ledger.done(fqname) if selection.accepts(b))
     if not pending:
         return []
-    results = apply_batches(spark, settings, spec, pending, run_id)
+    results = apply_batches(spark, settings, spec, pending, run_id, ledger, gate)
     ledger.record(results, run_id)
     for run in results:
         if on_result:

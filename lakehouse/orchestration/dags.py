@@ -10,7 +10,7 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from lakehouse.config import ENV_PREFIX, PROJECT_ROOT, AirflowSettings, properties_path
+from lakehouse.config import ENV_PREFIX, GOLD, PROJECT_ROOT, SILVER, AirflowSettings, properties_path
 
 SPARK_CONN_ID = "spark_default"  # defined by AIRFLOW_CONN_SPARK_DEFAULT, never in code
 # Every task that writes a Delta table takes the one slot of this pool (`lakehouse up`
@@ -20,6 +20,11 @@ SPARK_CONN_ID = "spark_default"  # defined by AIRFLOW_CONN_SPARK_DEFAULT, never 
 SPARK_POOL = "lakehouse_spark"
 MEDALLION_DAG = "lakehouse_medallion"
 MAINTENANCE_DAG = "lakehouse_maintenance"
+# The DQOps connection dqops_userhome/ defines (lakehouse.quality.dqops_userhome): the
+# Spark Thrift Server, holding every silver and gold table.
+DQOPS_CONNECTION = "lakehouse"
+# Airflow's own pool for what is not a Spark writer (see dqops_checks).
+DEFAULT_POOL = "default_pool"
 
 # The run's data interval, rendered by Airflow: each run processes exactly its batches.
 INTERVAL_ARGS = ["--start", "{{ data_interval_start | ds }}", "--end", "{{ data_interval_end | ds }}"]
@@ -59,4 +64,27 @@ def spark_job(job: str, task_id: str, args: list[str] | None = None) -> dict:
         "properties_file": str(properties_path(home)),
         # The Spark application's name, as the master's UI lists it: task and interval.
         "name": f"lakehouse-{task_id}-{{{{ ds }}}}",
+    }
+
+
+def dqops_tables(plan: dict) -> list[str]:
+    """Every table DQOps checks: silver per dataset, then gold, as the plan lists them."""
+    return [f"{SILVER}.{name}" for name in plan["datasets"]] + [f"{GOLD}.{name}" for name in plan["gold"]]
+
+
+def dqops_checks(plan: dict, cfg: AirflowSettings) -> dict:
+    """DqopsRunChecksOperator arguments: DQOps's daily monitoring checks of every table,
+    after publish. The server, its API key and the severity that fails the task are read
+    when the task runs (LAKEHOUSE_DQOPS_*), not here."""
+    return {
+        "task_id": "dqops_checks",
+        "connection": DQOPS_CONNECTION,
+        "tables": dqops_tables(plan),
+        "check_type": "monitoring",
+        "wait_timeout": cfg.dqops_wait_timeout_seconds,
+        # Not the Spark pool: DQOps only reads, through the Thrift server (its own Spark
+        # application), and writes no Delta table, so it is no "writer" the one slot
+        # serialises; Delta readers see a snapshot, and VACUUM keeps their files for 7
+        # days. Holding the slot would only delay the maintenance DAG's writers.
+        "pool": DEFAULT_POOL,
     }

@@ -38,15 +38,30 @@ def _q(name: str) -> str:
     return f"`{name}`"
 
 
+# Columns classify adds for the rules that need more than the row itself.
+BATCH_CHANGE = "_batch_row_change"  # the batch's relative row-count change from the previous batch
+STRUCTURAL = ("malformed", "schema_drift", "type_mismatch:")  # parsing rules, not expectations
+
+
+def reference_column(e: Expectation) -> str:
+    """The column classify joins in for a foreign key: the referenced key, null if absent."""
+    return f"_ref_{e.name}"
+
+
 def expectation_violation(e: Expectation) -> Column:
     """True when a row violates `e`. A null passes every rule but not_null; an expression
-    rule must be true (null counts as a violation).
+    rule must be true (null counts as a violation); a batch with no previous batch has no
+    row-count change.
 
     Built with the Column API, not SQL text, so values and patterns need no escaping
     (Spark SQL literals would eat the backslashes of a regex)."""
     if e.type == "expression":
         return ~F.coalesce(F.expr(e.expr), F.lit(False))
+    if e.type == "row_count_change":
+        return F.coalesce(F.abs(F.col(BATCH_CHANGE)) > F.lit(e.max_change), F.lit(False))
     col = F.col(e.column)
+    if e.type == "foreign_key":
+        return col.isNotNull() & F.col(reference_column(e)).isNull()
     if e.type == "not_null":
         return col.isNull()
     if e.type == "accepted_values":
@@ -94,18 +109,58 @@ def rules(spec: DatasetSpec) -> list[Rule]:
         if c.required:
             out.append(Rule(f"not_null:{c.name}", QUARANTINE, F.col(c.name).isNull(), F.lit(f"{c.name} is required")))
     for e in spec.expectations:
-        detail = f"{e.column} = " if e.column else ""
-        reason = F.concat(F.lit(f"{e.name}: {detail}"), F.coalesce(F.col(e.column).cast("string"), F.lit("null"))) \
-            if e.column else F.lit(f"{e.name}: {e.expr}")
-        out.append(Rule(e.name, e.action, expectation_violation(e), reason))
+        out.append(Rule(e.name, e.action, expectation_violation(e), _reason(e)))
     return out
 
 
-def classify(bronze: DataFrame, spec: DatasetSpec) -> DataFrame:
+def _reason(e: Expectation) -> Column:
+    if e.type == "row_count_change":
+        return F.concat(F.lit(f"{e.name}: the batch's row count changed by "),
+                        F.format_number(F.col(BATCH_CHANGE) * 100, 1), F.lit(f"% (at most {e.max_change:.0%})"))
+    if e.type == "expression":
+        return F.lit(f"{e.name}: {e.expr}")
+    value = F.concat(F.lit(f"{e.name}: {e.column} = "), F.coalesce(F.col(e.column).cast("string"), F.lit("null")))
+    return F.concat(value, F.lit(f" not in {e.references}")) if e.type == "foreign_key" else value
+
+
+def is_parsed() -> Column:
+    """True for a record that parsed into the spec's columns and types: what the expectations judge."""
+    rule = F.col("_rule")
+    return rule.isNull() | ~(rule.isin("malformed", "schema_drift") | rule.startswith("type_mismatch:"))
+
+
+def violation_counts(classified: DataFrame, spec: DatasetSpec) -> dict[str, int]:
+    """Per expectation rule, the parsed records that break it, each rule counted on its own
+    (a record breaking two rules counts for both, as Great Expectations counts)."""
+    judged = [r for r in rules(spec) if not r.name.startswith(STRUCTURAL)]
+    row = classified.where(is_parsed()).agg(
+        *[F.sum(r.violated.cast("long")).alias(f"r{i}") for i, r in enumerate(judged)]).collect()[0]
+    return {r.name: row[f"r{i}"] or 0 for i, r in enumerate(judged)}
+
+
+def with_context(typed: DataFrame, spec: DatasetSpec, references: dict[str, DataFrame],
+                 batch_changes: dict[str, float | None]) -> DataFrame:
+    """What the rules need beyond the row: each foreign key's referenced value (null when
+    the referenced dataset does not hold it) and the batch's row-count change."""
+    for e in spec.expectations:
+        if e.type == "foreign_key":
+            ref = references[e.name].select(F.col(e.referenced[1]).alias(reference_column(e))).distinct()
+            typed = typed.join(ref, F.col(e.column) == F.col(reference_column(e)), "left")
+    if any(e.type == "row_count_change" for e in spec.expectations):
+        changes = F.create_map(*[F.lit(x) for b, c in sorted(batch_changes.items()) for x in (b, c)]) \
+            if batch_changes else F.create_map().cast("map<string,double>")
+        typed = typed.withColumn(BATCH_CHANGE, F.element_at(changes, F.col("_batch_id")).cast("double"))
+    return typed
+
+
+def classify(bronze: DataFrame, spec: DatasetSpec, references: dict[str, DataFrame] | None = None,
+             batch_changes: dict[str, float | None] | None = None) -> DataFrame:
     """Type the bronze strings and give every record its fate (see the module docstring).
 
     Adds `_fate`, `_rule`, `_reason`, `_warnings` (array of warn rules broken) and keeps the
-    raw record text in `_raw` for whatever is not a candidate.
+    raw record text in `_raw` for whatever is not a candidate. `references` holds, per
+    foreign key rule, the referenced dataset's rows; `batch_changes` each batch's row-count
+    change (see with_context).
     """
     names = spec.column_names
     meta = [c for c in bronze.columns if c not in names]
@@ -114,6 +169,7 @@ def classify(bronze: DataFrame, spec: DatasetSpec) -> DataFrame:
         *[F.col(_q(n)).alias(_raw_name(n)) for n in names],
         *[F.expr(f"try_cast({_q(n)} AS {c.type})").alias(n) for n, c in zip(names, spec.columns)],
     )
+    typed = with_context(typed, spec, references or {}, batch_changes or {})
     all_rules = rules(spec)
     blocking = [r for r in all_rules if r.action != WARN]
     warnings = [r for r in all_rules if r.action == WARN]

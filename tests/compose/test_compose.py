@@ -22,6 +22,7 @@ import yaml
 
 from lakehouse.config import ENV_PREFIX, PROJECT_ROOT, Settings
 from lakehouse.platform import airflow, registry, secrets, services, superset
+from lakehouse.quality import dqops_userhome, dqops_validation
 
 HERE = Path(__file__).parent
 COMPOSE_FILES = [PROJECT_ROOT / "docker-compose.yaml", PROJECT_ROOT / "docker-compose-airflow.yaml"]
@@ -31,6 +32,10 @@ SECRETS = set(secrets.GENERATED)
 NATIVE = [s.name for s in registry.SERVICES]
 OWN_IMAGES = {"postgres", "minio"}  # native services that do not run `lakehouse serve` in compose
 ONE_SHOT = {"minio-init"}
+# Compose-only services, on their vendor's image: DQOps's distribution is on no registry the
+# native platform can install from, so natively the DAG's DQOps task is skipped instead.
+COMPOSE_ONLY = {"dqops"}
+DQOPS_PORT = 8888  # DQOps's own port (its docker guide: -p 8888:8888)
 
 # Which credentials each service needs: the S3 pair for every cluster-profile client
 # (the profile refuses to start without it), the rest only where used.
@@ -54,6 +59,8 @@ NEEDS = {
     "airflow-scheduler": S3 | SPARK_AUTH | AIRFLOW_SHARED,
     "airflow-dag-processor": S3 | AIRFLOW_SHARED,
     "airflow-triggerer": S3 | AIRFLOW_SHARED,
+    # DQOps reads silver and gold through the Thrift server, with its credentials.
+    "dqops": {"LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD"},
     # Superset's first start creates its database; it reaches the gold tables through the
     # Thrift server, with the Thrift server's credentials.
     "superset": S3 | {"LAKEHOUSE_POSTGRES_PASSWORD", "LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD",
@@ -200,8 +207,8 @@ def test_compose_file_matches_the_compose_specification(path):
 
 # --- services --------------------------------------------------------------------------------
 
-def test_services_are_the_native_ones_plus_bucket_init(svcs, composes):
-    assert set(svcs) == set(NATIVE) | ONE_SHOT
+def test_services_are_the_native_ones_plus_bucket_init_and_dqops(svcs, composes):
+    assert set(svcs) == set(NATIVE) | ONE_SHOT | COMPOSE_ONLY
     assert set(composes["docker-compose-airflow.yaml"]["services"]) == {s.name for s in airflow.SERVICES}
 
 
@@ -218,7 +225,7 @@ def test_lakehouse_services_run_lakehouse_serve_of_a_native_service(svcs):
     # of the same name (so `lakehouse status` names and compose names agree).
     assert serving == {name: name for name in NATIVE if name not in OWN_IMAGES}
     assert argv(svcs["minio-init"]) == ["lakehouse", "init-buckets"]
-    for name in OWN_IMAGES:
+    for name in OWN_IMAGES | COMPOSE_ONLY:
         assert not any(a == "lakehouse" for a in argv(svcs[name]))
 
 
@@ -332,9 +339,10 @@ def test_only_user_facing_ports_are_published_on_loopback_at_native_ports(svcs):
         "spark-thrift": {default["thrift_port"]},
         "airflow-api-server": {default["airflow_port"]},
         "superset": {default["superset_port"]},
+        "dqops": {DQOPS_PORT},
     }
     assert expected == {"minio": {9000, 9001}, "spark-master": {8080}, "spark-thrift": {10000},
-                        "airflow-api-server": {8090}, "superset": {8088}}
+                        "airflow-api-server": {8090}, "superset": {8088}, "dqops": {8888}}
     published = {name: ports(svc) for name, svc in svcs.items() if svc.get("ports")}
     assert set(published) == set(expected)
     for name, entries in published.items():
@@ -424,7 +432,7 @@ def test_runtime_dir_is_where_the_image_prepares_it(svcs):
         if argv(svc)[:1] == ["lakehouse"]:
             assert home == image_home[1], name
         for m in mounts(svc):
-            if m["type"] == "volume" and name not in OWN_IMAGES:
+            if m["type"] == "volume" and name not in OWN_IMAGES | COMPOSE_ONLY:
                 target = PurePosixPath(m["target"])
                 assert target == PurePosixPath(home) or target.is_relative_to(PurePosixPath(home) / "platform"), \
                     f"{name}: volume on {m['target']}, not in LAKEHOUSE_HOME"
@@ -511,3 +519,55 @@ def test_lakehouse_image_installs_the_locked_project_where_project_root_expects_
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image():
     ignored = {line.strip().rstrip("/") for line in (PROJECT_ROOT / ".dockerignore").read_text().splitlines()}
     assert {".env", ".venv", "build", ".lakehouse", ".git"} <= ignored
+
+
+# --- DQOps -----------------------------------------------------------------------------------
+
+def test_dqops_reads_the_generated_user_home_and_writes_only_its_volume(svcs, composes):
+    dqops = svcs["dqops"]
+    assert_pinned(dqops["image"], "services.dqops.image")
+    assert dqops["image"] == "dqops/dqo:1.13.1"  # the server of the pinned `dqops` client
+    userhome = PurePosixPath("/dqo/userhome")  # where DQOps's image expects it (DQO_USER_HOME)
+    binds = {PurePosixPath(m["target"]): (PROJECT_ROOT / m["source"]).resolve()
+             for m in mounts(dqops) if m["type"] == "bind"}
+    # The checks and what makes the folder an initialised user home: exactly what the
+    # generator owns, read-only (a UI edit must go through the specs).
+    assert binds == {userhome / "sources": dqops_userhome.USERHOME_DIR / "sources",
+                     userhome / dqops_userhome.MARKER_FILE: dqops_userhome.USERHOME_DIR / dqops_userhome.MARKER_FILE,
+                     userhome / ".gitignore": dqops_userhome.USERHOME_DIR / ".gitignore"}
+    volumes = [m for m in mounts(dqops) if m["type"] == "volume"]
+    assert [(m["source"], PurePosixPath(m["target"])) for m in volumes] == [("dqops-userhome", userhome)]
+    assert "dqops-userhome" in composes["docker-compose.yaml"]["volumes"]
+    assert set(depends_on(dqops)) == {"spark-thrift"}
+    assert environment(dqops)["DQO_CLOUD_START_WITHOUT_API_KEY"] == "true"  # no prompt without a TTY
+
+
+def test_dqops_connection_resolves_to_the_thrift_service(svcs, monkeypatch):
+    """connection.dqoconnection.yaml's ${LAKEHOUSE_THRIFT_*}, expanded from the dqops
+    container's environment, name the Thrift server's service and port; the same variables
+    give lakehouse.config the same host and port."""
+    env = {k: INTERPOLATION.sub("x" * 12, v) for k, v in environment(svcs["dqops"]).items()}
+    spark = yaml.safe_load((dqops_userhome.USERHOME_DIR / dqops_userhome.CONNECTION_FILE).read_text())["spec"]["spark"]
+    resolved = {param: dqops_validation.resolve_env(value, env) for param, value in spark.items()}
+    thrift_port = ports(svcs["spark-thrift"])[0][2]
+    assert resolved["host"] == "spark-thrift" and resolved["host"] in svcs
+    assert resolved["port"] == str(thrift_port)
+    for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    s = Settings(_env_file=None)
+    assert (s.thrift_host, s.thrift_port) == (resolved["host"], int(resolved["port"]))
+    assert s.thrift_password.get_secret_value() == resolved["password"]
+
+
+def test_airflow_reaches_dqops_on_the_network(composes, svcs):
+    """Every Airflow component gets the DQOps server's URL (the scheduler's task uses it):
+    the dqops service, at the port it listens on."""
+    for name in composes["docker-compose-airflow.yaml"]["services"]:
+        url = urlparse(environment(svcs[name])["LAKEHOUSE_DQOPS_URL"])
+        assert (url.scheme, url.hostname, url.port) == ("http", "dqops", DQOPS_PORT), name
+    assert {target for _, _, target in ports(svcs["dqops"])} == {DQOPS_PORT}
+    for name, svc in svcs.items():
+        if name not in composes["docker-compose-airflow.yaml"]["services"]:
+            assert "LAKEHOUSE_DQOPS_URL" not in environment(svc), name

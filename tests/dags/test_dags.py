@@ -1,21 +1,31 @@
 """The DAGs as Airflow's DagBag sees them: no import errors, the expected tasks and order,
 every Spark step a SparkSubmitOperator on the `spark_default` connection with the run's
-interval, the reliability settings, and parsing that reads no file and imports no pyspark."""
+interval, DQOps's checks after publish, the reliability settings, and parsing that reads no
+file and imports no pyspark."""
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 
+import pytest
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
-from lakehouse.config import PROJECT_ROOT, AirflowSettings
+from lakehouse.config import ENV_PREFIX, PROJECT_ROOT, AirflowSettings
 from lakehouse.orchestration import dags
+from lakehouse.orchestration.dqops_operator import SKIP_MESSAGE, DqopsRunChecksOperator, verdict
 from lakehouse.orchestration.plan import PLAN_FILE, build_plan, render
 from lakehouse.specs import load_catalog
 from tests.dags.conftest import DAGS, parse_in_subprocess
 
 MEDALLION, MAINTENANCE = dags.MEDALLION_DAG, dags.MAINTENANCE_DAG
+DQOPS_TASK = "dqops_checks"
+
+
+def spark_tasks(dag):
+    return [t for t in dag.tasks if t.task_id != DQOPS_TASK]
 
 
 def test_no_import_errors_and_exactly_our_dags(dagbag):
@@ -23,18 +33,19 @@ def test_no_import_errors_and_exactly_our_dags(dagbag):
     assert set(dagbag.dag_ids) == {MEDALLION, MAINTENANCE}
 
 
-def test_medallion_runs_bronze_silver_gold_publish_in_order(dagbag):
+def test_medallion_runs_bronze_silver_gold_publish_then_dqops_in_order(dagbag):
     dag = dagbag.dags[MEDALLION]
-    assert set(dag.task_ids) == {"bronze", "silver", "gold", "publish"}
-    chain = ["bronze", "silver", "gold", "publish"]
+    chain = ["bronze", "silver", "gold", "publish", DQOPS_TASK]
+    assert set(dag.task_ids) == set(chain)
     for before, after in zip(chain, chain[1:]):
         assert dag.get_task(before).downstream_task_ids == {after}
     assert dag.get_task("bronze").upstream_task_ids == set()
+    assert dag.get_task(DQOPS_TASK).downstream_task_ids == set()
 
 
 def test_every_task_submits_a_job_to_the_spark_connection(dagbag):
     for dag_id in (MEDALLION, MAINTENANCE):
-        for task in dagbag.dags[dag_id].tasks:
+        for task in spark_tasks(dagbag.dags[dag_id]):
             assert isinstance(task, SparkSubmitOperator), task.task_id
             assert task._conn_id == dags.SPARK_CONN_ID
             job = PROJECT_ROOT / task.application.removeprefix(str(PROJECT_ROOT) + "/")
@@ -64,7 +75,8 @@ def test_reliability_settings(dagbag):
             assert task.retry_exponential_backoff
             assert task.retry_delay == timedelta(seconds=cfg.retry_delay_seconds)
             assert task.execution_timeout == timedelta(minutes=cfg.task_timeout_minutes)
-            assert task.pool == dags.SPARK_POOL  # one Spark writer at a time, across both DAGs
+            # One Spark writer at a time, across both DAGs; DQOps only reads (dags.dqops_checks).
+            assert task.pool == (dags.DEFAULT_POOL if task.task_id == DQOPS_TASK else dags.SPARK_POOL)
 
 
 def test_runs_cover_a_whole_day(dagbag):
@@ -117,8 +129,8 @@ def test_a_new_spec_extends_the_dag_without_python(tmp_path):
 
 
 def test_parsing_imports_no_pyspark_and_opens_no_file(tmp_path):
-    """What a DAG processor does every 30 s: no pyspark import, no file opened beyond Python's
-    own imports (audit hook on `open`)."""
+    """What a DAG processor does every 30 s: no pyspark import (nor DQOps's client), no file
+    opened beyond Python's own imports (audit hook on `open`)."""
     proc = parse_in_subprocess(f"""
         import sys
         opened = []
@@ -130,8 +142,65 @@ def test_parsing_imports_no_pyspark_and_opens_no_file(tmp_path):
         ours = [str(p) for p in opened if isinstance(p, str) and not p.endswith((".py", ".pyc", ".so"))
                 and "site-packages" not in p and "/lib/python3" not in p]
         print("PYSPARK" if "pyspark" in sys.modules else "NO_PYSPARK")
+        print("DQOPS_CLIENT" if "dqops.client" in sys.modules else "NO_DQOPS_CLIENT")  # 1.5 s: execute's
         print("OPENED", ours)
     """, {"AIRFLOW_HOME": str(tmp_path / "home")})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "NO_PYSPARK" in proc.stdout
+    assert "NO_DQOPS_CLIENT" in proc.stdout
     assert "OPENED []" in proc.stdout, proc.stdout
+
+
+# --- DQOps -----------------------------------------------------------------------------------
+
+def test_dqops_checks_every_silver_and_gold_table_of_the_user_home(dagbag):
+    from lakehouse.quality import dqops_userhome
+
+    task = dagbag.dags[MEDALLION].get_task(DQOPS_TASK)
+    assert isinstance(task, DqopsRunChecksOperator)
+    assert task.upstream_task_ids == {"publish"}
+    catalog = load_catalog(PROJECT_ROOT / "pipelines")
+    assert task.tables == [f"silver.{d}" for d in catalog.datasets] + [f"gold.{g}" for g in catalog.gold]
+    # Exactly the tables dqops_userhome/ holds checks for, in the connection it defines.
+    files = (dqops_userhome.USERHOME_DIR / dqops_userhome.SOURCES).glob(f"*{dqops_userhome.TABLE_SUFFIX}")
+    assert sorted(task.tables) == sorted(p.name.removesuffix(dqops_userhome.TABLE_SUFFIX) for p in files)
+    assert task.connection == dqops_userhome.CONNECTION == "lakehouse"
+    assert task.check_type == "monitoring"  # the daily monitoring checks the user home defines
+    assert task.wait_timeout == AirflowSettings().dqops_wait_timeout_seconds
+    assert task.fail_severity is None  # LAKEHOUSE_DQOPS_FAIL_SEVERITY, read when the task runs
+    assert task.pool == dags.DEFAULT_POOL
+
+
+def test_dqops_checks_are_skipped_not_passed_without_a_dqops_server(dagbag, monkeypatch, tmp_path):
+    """The native platform has no DQOps server: LAKEHOUSE_DQOPS_URL is unset, and the task
+    raises Airflow's skip (state `skipped`, the reason in its log) before calling anything."""
+    for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
+    task = dagbag.dags[MEDALLION].get_task(DQOPS_TASK)
+    with pytest.raises(AirflowSkipException) as skipped:
+        task.execute(context={})
+    assert str(skipped.value) == SKIP_MESSAGE
+    assert "LAKEHOUSE_DQOPS_URL unset" in SKIP_MESSAGE and "not run" in SKIP_MESSAGE
+
+
+@pytest.mark.parametrize("result, fail_at, failed", [
+    ({"executed_checks": 40, "highest_severity": "valid"}, "error", None),
+    ({"executed_checks": 40, "highest_severity": "warning", "warnings": 2}, "error", None),
+    ({"executed_checks": 40, "highest_severity": "warning", "warnings": 2}, "warning", "highest severity warning"),
+    ({"executed_checks": 40, "highest_severity": "error", "errors": 1}, "error", "highest severity error"),
+    ({"executed_checks": 40, "highest_severity": "fatal", "fatals": 1}, "error", "highest severity fatal"),
+    ({"executed_checks": 40, "highest_severity": "error", "errors": 1}, "fatal", None),
+    ({"executed_checks": 40, "highest_severity": "valid", "execution_errors": 3}, "error", "3 check(s) could not run"),
+    ({"executed_checks": 0, "highest_severity": "valid"}, "fatal", "no check ran"),
+])
+def test_dqops_result_fails_the_task_at_the_configured_severity(result, fail_at, failed):
+    problem = verdict(result, fail_at)
+    assert (problem is None) if failed is None else (failed in problem), problem
+
+
+def test_dqops_operator_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="check_type"):
+        DqopsRunChecksOperator(task_id="t", connection="c", tables=["silver.x"], check_type="daily")
+    with pytest.raises(ValueError, match="fail_severity"):
+        DqopsRunChecksOperator(task_id="t", connection="c", tables=["silver.x"], fail_severity="valid")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from lakehouse.errors import LandingError, SchemaDriftError
+from lakehouse.config import PROJECT_ROOT
+from lakehouse.errors import ExpectationFailed, LakehouseError, LandingError, SchemaDriftError
 from lakehouse.generate import generate
 from lakehouse.pipeline import run_pipeline
 from lakehouse.specs import load_catalog
@@ -56,11 +59,12 @@ def test_new_column_is_kept_in_bronze_and_refused_by_silver(spark, lakehouse):
     path.write_text("\n".join([header + ",coupon_code"] + [r + ",SPRING" for r in rows]) + "\n")
     catalog = load_catalog(lakehouse.specs_dir)
     with pytest.raises(SchemaDriftError, match="unexpected column.s. coupon_code.*nothing was written"):
-        run_pipeline(spark, lakehouse, catalog, datasets=["orders"], layers=("bronze", "silver"))
+        # customers too: orders' foreign key needs their batch applied first
+        run_pipeline(spark, lakehouse, catalog, datasets=["customers", "orders"], layers=("bronze", "silver"))
     assert _count(spark, "bronze.orders") == manifest["batches"]["2026-01-01"]["orders"]["rows"]
     assert _count(spark, "bronze.orders", "_rescued_data = '{\"coupon_code\":\"SPRING\"}'") > 0
     assert _count(spark, "silver.orders") == 0
-    assert _count(spark, "ops.audit", "layer = 'silver'") == 0
+    assert _count(spark, "ops.audit", "layer = 'silver' AND table_name = 'silver.orders'") == 0
 
 
 def test_changed_type_is_quarantined_never_cast(spark, lakehouse):
@@ -86,6 +90,15 @@ def test_changed_type_is_quarantined_never_cast(spark, lakehouse):
     assert _count(spark, "silver.order_items") == 0
 
 
+def test_orders_before_their_customers_are_refused_not_quarantined(spark, lakehouse):
+    _landing(lakehouse)
+    catalog = load_catalog(lakehouse.specs_dir)
+    with pytest.raises(LakehouseError, match="foreign key customer_exists references customers, which has not "
+                                             "applied that batch; run customers first.*nothing was written"):
+        run_pipeline(spark, lakehouse, catalog, datasets=["orders"], layers=("bronze", "silver"))
+    assert _count(spark, "silver.orders") == 0 and _count(spark, "ops.quarantine") == 0
+
+
 def test_missing_landing_path_is_a_clear_error(spark, lakehouse):
     with pytest.raises(LandingError, match="landing path .* does not exist"):
         run_pipeline(spark, lakehouse, load_catalog(lakehouse.specs_dir), datasets=["orders"])
@@ -94,13 +107,65 @@ def test_missing_landing_path_is_a_clear_error(spark, lakehouse):
 def test_crash_between_bronze_append_and_audit_appends_nothing_twice(spark, lakehouse):
     _landing(lakehouse)
     catalog = load_catalog(lakehouse.specs_dir)
-    run_pipeline(spark, lakehouse, catalog, datasets=["orders"], layers=("bronze",))
+    run_pipeline(spark, lakehouse, catalog, datasets=["customers", "orders"], layers=("bronze",))
     rows, version = _count(spark, "bronze.orders"), spark.sql("DESCRIBE HISTORY bronze.orders").count()
     spark.sql("DELETE FROM ops.audit WHERE table_name = 'bronze.orders'")  # the audit write never happened
-    result = run_pipeline(spark, lakehouse, catalog, datasets=["orders"], layers=("bronze", "silver"))
-    (bronze,) = result.by_layer("bronze")
+    result = run_pipeline(spark, lakehouse, catalog, datasets=["customers", "orders"], layers=("bronze", "silver"))
+    (bronze,) = [r for r in result.by_layer("bronze") if r.table_name == "bronze.orders"]
     assert bronze.detail == "already in bronze" and bronze.rows_read == rows
     assert _count(spark, "bronze.orders") == rows
     assert spark.sql("DESCRIBE HISTORY bronze.orders").count() == version
-    (silver,) = result.by_layer("silver")
+    (silver,) = [r for r in result.by_layer("silver") if r.table_name == "silver.orders"]
     assert silver.rows_read == rows == silver.accounted
+
+
+def _specs_with(tmp_path, path: str, edit) -> Path:
+    """A copy of the shipped specs with one spec edited."""
+    specs = tmp_path / "specs"
+    shutil.copytree(PROJECT_ROOT / "pipelines", specs)
+    spec = yaml.safe_load((specs / path).read_text())
+    edit(spec)
+    (specs / path).write_text(yaml.safe_dump(spec))
+    return specs
+
+
+def _failed_rule(spark, table: str, rule: str):
+    (row,) = spark.table("ops.validations").where(f"table_name = '{table}' AND rule = '{rule}'").collect()
+    return row
+
+
+def test_a_failed_fail_expectation_stops_silver_before_it_writes(spark, lakehouse, tmp_path):
+    _, manifest = _landing(lakehouse)
+
+    def fail_on_unknown_status(spec):
+        (rule,) = [e for e in spec["expectations"] if e["name"] == "status_is_known"]
+        rule["action"] = "fail"
+
+    catalog = load_catalog(_specs_with(tmp_path, "datasets/orders.yaml", fail_on_unknown_status))
+    with pytest.raises(ExpectationFailed, match="silver.orders batch 2026-01-01: .* broke fail expectation "
+                                                "status_is_known .*nothing was written; validation: file://"):
+        run_pipeline(spark, lakehouse, catalog, layers=("bronze", "silver"))
+    assert _count(spark, "silver.orders") == 0
+    assert _count(spark, "ops.quarantine", "dataset = 'orders'") == 0
+    assert _count(spark, "ops.audit", "table_name = 'silver.orders'") == 0
+    row = _failed_rule(spark, "silver.orders", "status_is_known")
+    assert (row["success"], row["outcome"]) == (False, "failed")
+    assert row["unexpected_count"] == manifest["batches"]["2026-01-01"]["orders"]["out_of_range"] > 0
+
+
+def test_a_failed_fail_expectation_stops_a_gold_build_before_it_writes(spark, lakehouse, tmp_path):
+    _landing(lakehouse)
+
+    def no_revenue_allowed(spec):
+        spec["expectations"].append({"name": "no_revenue", "type": "range", "column": "revenue", "max": 0,
+                                     "action": "fail"})
+
+    catalog = load_catalog(_specs_with(tmp_path, "gold/daily_revenue.yaml", no_revenue_allowed))
+    with pytest.raises(ExpectationFailed, match=r"gold.daily_revenue: \d+ row\(s\) broke fail expectation "
+                                                "no_revenue; nothing was written"):
+        run_pipeline(spark, lakehouse, catalog)
+    assert not spark.catalog.tableExists("gold.daily_revenue")
+    assert _count(spark, "ops.audit", "table_name = 'gold.daily_revenue'") == 0
+    row = _failed_rule(spark, "gold.daily_revenue", "no_revenue")
+    assert row["unexpected_count"] == spark.sql(catalog.gold["daily_revenue"].sql).where("revenue > 0").count() > 0
+    assert _failed_rule(spark, "gold.daily_revenue", "keys_unique")["success"]

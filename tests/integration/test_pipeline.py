@@ -15,9 +15,12 @@ from types import SimpleNamespace
 import pytest
 from pyspark.sql import functions as F
 
+from rich.console import Console
+
 from lakehouse.config import load_settings
 from lakehouse.generate import generate
 from lakehouse.pipeline import run_pipeline
+from lakehouse.report import print_summary
 from lakehouse.runs import BatchFilter
 from lakehouse.specs import load_catalog
 from tests.conftest import reset_catalog
@@ -65,19 +68,71 @@ def test_silver_accounting_matches_the_manifest_exactly(built):
             got = (run.rows_read, run.inserted, run.updated, run.deleted, run.duplicates, run.superseded,
                    run.quarantined, run.dropped)
             want = (m["rows"], m["inserts"], m["updates"], m["deletes"], m["duplicates"], m["superseded"],
-                    m["null_required"] + m["malformed"] + m["out_of_range"], 0)
+                    _bad(m), 0)
             assert got == want, (dataset, batch_id)
-            by_rule = Counter()
-            for rule, n in run.quarantined_by_rule.items():
-                by_rule["malformed" if rule == "malformed" else "null" if rule.startswith("not_null") else "range"] += n
-            assert by_rule == Counter(malformed=m["malformed"], null=m["null_required"], range=m["out_of_range"]) \
-                - Counter(), (dataset, batch_id)
+            assert _by_kind(run.quarantined_by_rule) == _manifest_kinds(m), (dataset, batch_id)
+
+
+def _bad(m: dict) -> int:
+    return m["null_required"] + m["malformed"] + m["out_of_range"] + m["orphans"]
+
+
+def _kind(rule: str) -> str:
+    return {"malformed": "malformed", "customer_exists": "orphan"}.get(rule, "null" if rule.startswith("not_null")
+                                                                     else "range")
+
+
+def _by_kind(counts: dict[str, int]) -> Counter:
+    out = Counter()
+    for rule, n in counts.items():
+        out[_kind(rule)] += n
+    return out - Counter()
+
+
+def _manifest_kinds(m: dict) -> Counter:
+    return Counter(malformed=m["malformed"], null=m["null_required"], range=m["out_of_range"],
+                   orphan=m["orphans"]) - Counter()
+
+
+def test_great_expectations_judged_exactly_the_manifests_bad_records(spark, built):
+    """GX's unexpected counts per rule, kept in ops.validations, are the manifest's defects
+    (each defect record breaks exactly one rule; malformed records are parsing, not GX's)."""
+    rows = spark.table("ops.validations").where("layer = 'silver'").collect()
+    for dataset in built.catalog.datasets:
+        judged = {}
+        for r in rows:
+            if r["table_name"] == f"silver.{dataset}" and r["unexpected_count"]:
+                judged[r["rule"]] = judged.get(r["rule"], 0) + r["unexpected_count"]
+        want = sum((_manifest_kinds(d[dataset]) for d in built.manifest["batches"].values()), Counter())
+        assert _by_kind(judged) == want - Counter(malformed=want["malformed"]), dataset
+        for r in rows:  # GX judged every record that parsed, in the batches it was given
+            if r["table_name"] == f"silver.{dataset}":
+                batches = r["scope"].removeprefix("batches ").split(",")
+                m = built.manifest["batches"]
+                assert r["element_count"] == sum(m[b][dataset]["rows"] - m[b][dataset]["malformed"] for b in batches)
+        assert all(r["outcome"] == ("passed" if not r["unexpected_count"] else "quarantined")
+                   for r in rows if r["table_name"] == f"silver.{dataset}" and r["action"] == "quarantine")
+
+
+def test_every_validation_is_in_the_data_docs_and_the_summary(spark, built):
+    docs = Path(built.settings.quality_dir) / "gx" / "uncommitted" / "data_docs" / "local_site"
+    assert built.second.data_docs == (docs / "index.html").as_uri()
+    pages = {r["docs_page"] for r in spark.table("ops.validations").collect()}
+    assert len(pages) == len(built.first.validations) + len(built.second.validations) == 2 * 7
+    for page in pages:
+        assert Path(page.removeprefix("file://")).is_file(), page
+    index = (docs / "index.html").read_text()
+    assert all(f"silver.{d}" in index for d in built.catalog.datasets)
+    assert all(f"gold.{g}" in index for g in built.catalog.gold)
+    console = Console(record=True, width=160)
+    print_summary(console, built.second, 1.0)
+    text = console.export_text()
+    assert "customer_exists" in text and built.second.data_docs in text.replace("\n", "")
 
 
 def test_quarantine_keeps_raw_text_file_and_reason(spark, built):
     q = spark.table("ops.quarantine")
-    expected = sum(d[ds]["null_required"] + d[ds]["malformed"] + d[ds]["out_of_range"]
-                   for d in built.manifest["batches"].values() for ds in d)
+    expected = sum(_bad(d[ds]) for d in built.manifest["batches"].values() for ds in d)
     assert q.count() == expected
     assert q.where("raw IS NULL OR reason IS NULL OR source_file IS NULL OR rule IS NULL").count() == 0
     bad_csv = q.where("dataset = 'orders' AND rule = 'malformed'").collect()

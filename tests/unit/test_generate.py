@@ -26,7 +26,7 @@ def test_manifest_counts_match_the_files(tmp_path):
             data = lines[1:] if path.suffix == ".csv" else lines
             assert len(data) == counts["rows"], (dataset, batch_id)
             parts = ["inserts", "updates", "deletes", "superseded", "duplicates", "null_required", "malformed",
-                     "out_of_range"]
+                     "out_of_range", "orphans"]
             assert sum(counts[p] for p in parts) == counts["rows"]
     assert list(COLUMNS) == sorted(manifest["final"], key=list(COLUMNS).index)
 
@@ -38,5 +38,6 @@ def test_every_defect_kind_is_injected(tmp_path):
         for counts in datasets.values():
             for k, v in counts.items():
                 totals[k] = totals.get(k, 0) + v
-    for kind in ("duplicates", "null_required", "malformed", "out_of_range", "updates", "deletes", "superseded"):
+    for kind in ("duplicates", "null_required", "malformed", "out_of_range", "orphans", "updates", "deletes",
+                 "superseded"):
         assert totals[kind] > 0, kind

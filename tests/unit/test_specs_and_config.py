@@ -35,6 +35,12 @@ GOOD = {"name": "t", "source": {"format": "csv"}, "columns": [{"name": "id", "ty
     ({"source": {"format": "xml"}}, "source.format"),
     ({"expectations": [{"name": "e", "type": "range", "column": "id"}]}, "needs min or max"),
     ({"extra_field": 1}, "extra_field"),
+    ({"expectations": [{"name": "e", "type": "foreign_key", "column": "id", "references": "nope.id"}]},
+     "no column 'id' in a dataset 'nope'"),
+    ({"expectations": [{"name": "e", "type": "foreign_key", "column": "id"}]}, "needs references"),
+    ({"expectations": [{"name": "e", "type": "row_count_change", "max_change": 0.5}]}, "must be warn or fail"),
+    ({"expectations": [{"name": "e", "type": "row_count_change", "max_change": 0, "action": "warn"}]},
+     "max_change"),
 ])
 def test_bad_spec_names_file_and_field(tmp_path, change, message):
     specs = _write_specs(tmp_path, {**GOOD, **change})
@@ -111,3 +117,35 @@ def test_batch_filter_interval_is_half_open():
 def test_specs_that_cannot_be_merged_are_refused(tmp_path, change, message):
     with pytest.raises(SpecError, match=message):
         load_catalog(_write_specs(tmp_path, {**GOOD, **change}))
+
+
+def _dataset(name: str, references: str | None = None) -> dict:
+    spec = {**GOOD, "name": name}
+    if references:
+        spec["columns"] = GOOD["columns"] + [{"name": "ref", "type": "string"}]
+        spec["expectations"] = [{"name": "ref_exists", "type": "foreign_key", "column": "ref",
+                                 "references": f"{references}.id"}]
+    return spec
+
+
+def test_a_referenced_dataset_comes_first_and_cycles_are_refused(tmp_path):
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "gold").mkdir()
+    for spec in (_dataset("a", references="b"), _dataset("b", references="c"), _dataset("c")):
+        (tmp_path / "datasets" / f"{spec['name']}.yaml").write_text(yaml.safe_dump(spec))
+    catalog = load_catalog(tmp_path)
+    assert list(catalog.datasets) == ["c", "b", "a"]
+    assert [s.name for s in catalog.select(["a", "c"])] == ["c", "a"]
+    (tmp_path / "datasets" / "c.yaml").write_text(yaml.safe_dump(_dataset("c", references="a")))
+    with pytest.raises(SpecError, match="cycle"):
+        load_catalog(tmp_path)
+
+
+@pytest.mark.parametrize("expectation", [
+    {"name": "e", "type": "range", "column": "id", "min": 0, "action": "quarantine"},
+    {"name": "e", "type": "foreign_key", "column": "id", "references": "t.id", "action": "fail"},
+])
+def test_gold_rules_can_only_warn_or_fail_on_their_own_rows(tmp_path, expectation):
+    gold = {"name": "g", "sources": ["t"], "keys": ["id"], "sql": "SELECT 1", "expectations": [expectation]}
+    with pytest.raises(SpecError, match="gold takes row rules other than foreign_key"):
+        load_catalog(_write_specs(tmp_path, GOOD, gold))

@@ -1,0 +1,89 @@
+"""The specs' expectations as Great Expectations expectations, and the DataFrames they judge.
+
+Pure: no session, no context, no I/O. Each Check carries the rule's name and action in its
+GX `meta`, so a validation result maps back to the rule that ops.quarantine, the audit and
+the summary name.
+
+Rules GX cannot express on a single DataFrame (a foreign key, a batch's row-count change,
+a SQL expression) are judged on a column classify derives for them, which GX then expects
+to be true (see transforms.silver.with_context).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import great_expectations.expectations as gxe
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse.specs import DatasetSpec, Expectation, GoldSpec
+from lakehouse.transforms import silver as T
+
+FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Check:
+    rule: str
+    action: str
+    expectation: gxe.Expectation
+    derived: tuple[str, Column] | None = None  # a column added to the judged DataFrame
+
+    @property
+    def column(self) -> str | None:
+        return getattr(self.expectation, "column", None)
+
+
+def _meta(rule: str, action: str) -> dict:
+    return {"rule": rule, "action": action}
+
+
+def _derived_true(e: Expectation, name: str, valid: Column) -> Check:
+    return Check(e.name, e.action,
+                 gxe.ExpectColumnValuesToBeInSet(column=name, value_set=[True], meta=_meta(e.name, e.action)),
+                 (name, valid))
+
+
+def expectation_check(e: Expectation) -> Check:
+    meta = _meta(e.name, e.action)
+    if e.type == "not_null":
+        return Check(e.name, e.action, gxe.ExpectColumnValuesToNotBeNull(column=e.column, meta=meta))
+    if e.type == "accepted_values":
+        return Check(e.name, e.action, gxe.ExpectColumnValuesToBeInSet(column=e.column, value_set=e.values, meta=meta))
+    if e.type == "range":
+        return Check(e.name, e.action, gxe.ExpectColumnValuesToBeBetween(
+            column=e.column, min_value=e.min, max_value=e.max, meta=meta))
+    if e.type == "regex":
+        return Check(e.name, e.action, gxe.ExpectColumnValuesToMatchRegex(column=e.column, regex=e.pattern, meta=meta))
+    if e.type == "row_count_change":
+        return Check(e.name, e.action, gxe.ExpectColumnValuesToBeBetween(
+            column=T.BATCH_CHANGE, min_value=-e.max_change, max_value=e.max_change, meta=meta))
+    # The router's own predicate, negated: the same rows are valid for GX and for the router.
+    return _derived_true(e, f"_valid_{e.name}", ~T.expectation_violation(e))
+
+
+def silver_checks(spec: DatasetSpec) -> list[Check]:
+    """What bronze -> silver validates: required columns, then the spec's expectations."""
+    required = [Check(f"not_null:{c.name}", T.QUARANTINE, gxe.ExpectColumnValuesToNotBeNull(
+        column=c.name, meta=_meta(f"not_null:{c.name}", T.QUARANTINE))) for c in spec.columns if c.required]
+    return required + [expectation_check(e) for e in spec.expectations]
+
+
+def judged(frame: DataFrame, checks: list[Check]) -> DataFrame:
+    """`frame` with the columns the checks derive. For silver, `frame` is the records that
+    parsed (T.is_parsed); for gold, the rows a build would write."""
+    for check in checks:
+        if check.derived:
+            frame = frame.withColumn(*check.derived)
+    return frame
+
+
+def gold_checks(spec: GoldSpec) -> list[Check]:
+    """What silver -> gold validates before a build writes: keys present and unique, then
+    the spec's expectations. A broken key would make the build's MERGE ambiguous."""
+    keys = [Check(f"not_null:{k}", FAIL, gxe.ExpectColumnValuesToNotBeNull(column=k, meta=_meta(f"not_null:{k}", FAIL)))
+            for k in spec.keys]
+    unique = gxe.ExpectCompoundColumnsToBeUnique(column_list=spec.keys, meta=_meta("keys_unique", FAIL)) \
+        if len(spec.keys) > 1 else gxe.ExpectColumnValuesToBeUnique(column=spec.keys[0], meta=_meta("keys_unique", FAIL))
+    return keys + [Check("keys_unique", FAIL, unique)] + [expectation_check(e) for e in spec.expectations]
