@@ -41,23 +41,30 @@ def summary_table(result: PipelineResult, elapsed_s: float) -> Table:
 
 
 def quality_table(result: PipelineResult) -> Table:
-    """Per rule and table: records judged, records that broke it, and what that did."""
+    """Per table: each rule that some records broke (checked, passed, failed, what that did),
+    then one row for the rules every record passed, so the table stays short."""
     table = Table(title="quality checks (Great Expectations)", title_justify="left")
     for name, justify in [("table", "left"), ("rule", "left"), ("checked", "right"), ("passed", "right"),
                           ("failed", "right"), ("action", "left"), ("result", "left")]:
         table.add_column(name, justify=justify)
-    totals: dict[tuple, list] = {}
+    totals: dict[str, dict[str, list]] = {}
     for v in result.validations:
         for r in v.results:
-            row = totals.setdefault((v.table_name, r.rule), [0, 0, r.action, set()])
+            row = totals.setdefault(v.table_name, {}).setdefault(r.rule, [0, 0, r.action, set()])
             row[0] += r.element_count
             row[1] += r.unexpected_count
             row[3].add(r.outcome)
-    for (table_name, rule), (checked, failed, action, outcomes) in totals.items():
-        outcome = "passed" if outcomes == {"passed"} else ", ".join(sorted(outcomes - {"passed"}))
-        style = None if outcome == "passed" else "red" if action == "fail" else "yellow"
-        table.add_row(table_name, rule, f"{checked:,}", f"{checked - failed:,}", f"{failed:,}", action, outcome,
-                      style=style)
+    for table_name, rules in totals.items():
+        clean = [rule for rule, (_, failed, _, _) in rules.items() if not failed]
+        for rule, (checked, failed, action, outcomes) in rules.items():
+            if failed:
+                outcome = ", ".join(sorted(outcomes - {"passed"}))
+                table.add_row(table_name, rule, f"{checked:,}", f"{checked - failed:,}", f"{failed:,}", action,
+                              outcome, style="red" if action == "fail" else "yellow")
+        if clean:
+            checked = max(rules[rule][0] for rule in clean)
+            table.add_row(table_name, f"{len(clean)} more rule(s)", f"{checked:,}", f"{checked:,}", "0", "",
+                          "passed", style="dim")
     return table
 
 

@@ -86,7 +86,9 @@ class QualityGate:
         import great_expectations as gx
 
         ctx = self._context()
-        source = ctx.data_sources.add_or_update_spark("lakehouse")
+        # persist=False: GX would otherwise cache every DataFrame it validates and never release
+        # it; the layers persist what they reuse themselves.
+        source = ctx.data_sources.add_or_update_spark("lakehouse", persist=False)
         asset = next((a for a in source.assets if a.name == table_name), None) or source.add_dataframe_asset(table_name)
         batches = next((b for b in asset.batch_definitions if b.name == "judged"), None) \
             or asset.add_batch_definition_whole_dataframe("judged")
@@ -133,7 +135,8 @@ class QualityGate:
             self._unrecorded = []
 
     def _page(self, ctx, identifier) -> str | None:
-        urls = ctx.get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE)
+        # Built at the end of the run (record), so not there yet.
+        urls = ctx.get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE, only_if_exists=False)
         return urls[0]["site_url"] if urls else None
 
 

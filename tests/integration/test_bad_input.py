@@ -144,7 +144,7 @@ def test_a_failed_fail_expectation_stops_silver_before_it_writes(spark, lakehous
     catalog = load_catalog(_specs_with(tmp_path, "datasets/orders.yaml", fail_on_unknown_status))
     with pytest.raises(ExpectationFailed, match="silver.orders batch 2026-01-01: .* broke fail expectation "
                                                 "status_is_known .*nothing was written; validation: file://"):
-        run_pipeline(spark, lakehouse, catalog, layers=("bronze", "silver"))
+        run_pipeline(spark, lakehouse, catalog, datasets=["customers", "orders"], layers=("bronze", "silver"))
     assert _count(spark, "silver.orders") == 0
     assert _count(spark, "ops.quarantine", "dataset = 'orders'") == 0
     assert _count(spark, "ops.audit", "table_name = 'silver.orders'") == 0

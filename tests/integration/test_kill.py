@@ -17,7 +17,10 @@ import pytest
 
 from lakehouse.config import load_settings
 from lakehouse.generate import generate
+from lakehouse.pipeline import run_pipeline
+from lakehouse.specs import load_catalog
 from lakehouse.submit import job_path, submit_command, submit_env
+from tests.conftest import reset_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -57,12 +60,27 @@ def _kill_during_merge(proc, table: Path, timeout=300) -> bool:
     return False
 
 
+# Orders' foreign key needs their customers applied first: the jobs take both.
+DATASETS = ["--dataset", "customers", "--dataset", "orders"]
+
+
 def _prepare(base: Path, landing: Path):
     settings = load_settings(home=base, shuffle_partitions=2)
     shutil.copytree(landing, settings.landing_uri)
-    _job(settings, "bronze", "--dataset", "orders")
-    _job(settings, "silver", "--dataset", "orders", "--batch", "2026-01-01")
+    _job(settings, "bronze", *DATASETS)
+    _job(settings, "silver", *DATASETS, "--batch", "2026-01-01")
     return settings
+
+
+def _uninterrupted(spark, base: Path, landing: Path) -> Path:
+    """The same two days through silver in the test's own session, never interrupted. In
+    process: what is compared is the result, and three more driver JVMs cost minutes."""
+    reset_catalog(spark)
+    settings = load_settings(home=base, shuffle_partitions=2)
+    shutil.copytree(landing, settings.landing_uri)
+    run_pipeline(spark, settings, load_catalog(settings.specs_dir), datasets=["customers", "orders"],
+                 layers=("bronze", "silver"))
+    return Path(settings.warehouse_uri) / "silver" / "orders"
 
 
 def test_sigkill_during_silver_merge_leaves_the_table_readable_and_the_rerun_completes(spark, tmp_path):
@@ -76,7 +94,7 @@ def test_sigkill_during_silver_merge_leaves_the_table_readable_and_the_rerun_com
         before = spark.read.format("delta").load(str(table))
         before_version = spark.sql(f"DESCRIBE HISTORY delta.`{table}` LIMIT 1").collect()[0]["version"]
         before_rows = sorted(map(tuple, before.collect()))
-        proc = _job(settings, "silver", "--dataset", "orders", wait=False)
+        proc = _job(settings, "silver", *DATASETS, wait=False)
         if _kill_during_merge(proc, table):
             break
     else:
@@ -89,11 +107,9 @@ def test_sigkill_during_silver_merge_leaves_the_table_readable_and_the_rerun_com
     assert audit.where("table_name = 'silver.orders' AND batch_id = '2026-01-02'").count() == 0
 
     # The retry completes, with the same result as a run that was never interrupted.
-    _job(settings, "silver", "--dataset", "orders")
-    clean = _prepare(tmp_path / "clean", landing)
-    _job(clean, "silver", "--dataset", "orders")
+    _job(settings, "silver", *DATASETS)
     retried = spark.read.format("delta").load(str(table))
-    uninterrupted = spark.read.format("delta").load(str(table_of(clean)))
+    uninterrupted = spark.read.format("delta").load(str(_uninterrupted(spark, tmp_path / "clean", landing)))
     assert retried.count() == uninterrupted.count() > len(before_rows)
     assert retried.exceptAll(uninterrupted).count() == 0 and uninterrupted.exceptAll(retried).count() == 0
     audit = spark.read.format("delta").load(str(Path(settings.warehouse_uri) / "ops" / "audit"))

@@ -1,0 +1,74 @@
+"""The spec's rules judged by Great Expectations on small in-line DataFrames: GX's counts per
+rule equal the router's (transforms.silver), including the rules judged on a derived column
+(foreign key, row-count change, SQL expression)."""
+
+from __future__ import annotations
+
+from lakehouse.quality import checks as Q
+from lakehouse.quality.gate import QualityGate
+from lakehouse.specs import DatasetSpec, GoldSpec
+from lakehouse.transforms import silver as T
+
+ORDERS = DatasetSpec.model_validate({
+    "name": "orders",
+    "source": {"format": "csv"},
+    "columns": [
+        {"name": "id", "type": "string", "required": True},
+        {"name": "customer", "type": "string"},
+        {"name": "qty", "type": "int"},
+        {"name": "ts", "type": "timestamp", "required": True},
+    ],
+    "keys": ["id"],
+    "ordering": "ts",
+    "expectations": [
+        {"name": "customer_exists", "type": "foreign_key", "column": "customer", "references": "customers.cid"},
+        {"name": "qty_small", "type": "range", "column": "qty", "max": 5},
+        {"name": "qty_even", "type": "expression", "expr": "qty % 2 = 0", "action": "warn"},
+        {"name": "volume", "type": "row_count_change", "max_change": 0.5, "action": "warn"},
+    ],
+})
+COLS = "id string, customer string, qty string, ts string, _malformed_reason string, _schema_drift string, " \
+       "_rescued_data string, _raw string, _source_file string, _batch_id string"
+
+
+def _bronze(spark, rows, batch):
+    return spark.createDataFrame([(*r, "2026-01-01 10:00:00", None, None, None, None, "f.csv", batch)
+                                  for r in rows], COLS)
+
+
+def test_gx_counts_equal_the_routers_for_every_rule(spark, tmp_path):
+    day1 = _bronze(spark, [("a", "c1", "2"), ("b", "c9", "2"), ("c", "c1", "7"), ("d", "c9", "9")], "2026-01-01")
+    day2 = _bronze(spark, [("e", "c1", "2"), ("f", None, "3")], "2026-01-02")
+    customers = spark.createDataFrame([("c1",), ("c2",)], "cid string")
+    classified = T.classify(day1.unionByName(day2), ORDERS, {"customer_exists": customers},
+                            {"2026-01-01": None, "2026-01-02": 2 / 4 - 1 - 0.01})
+    fates = {r["id"]: (r["_fate"], r["_rule"], list(r["_warnings"])) for r in classified.collect()}
+    assert fates["b"] == (T.QUARANTINE, "customer_exists", [])
+    assert fates["d"] == (T.QUARANTINE, "customer_exists", [])  # its first broken rule; qty_small too
+    assert fates["c"] == (T.QUARANTINE, "qty_small", [])
+    assert fates["f"] == (T.CANDIDATE, None, ["qty_even", "volume"])  # a null customer is no orphan
+
+    checks = Q.silver_checks(ORDERS)
+    validation = QualityGate(tmp_path).validate("silver", "silver.orders", "batches 2026-01-01,2026-01-02",
+                                                Q.judged(classified.where(T.is_parsed()), checks), checks)
+    judged = validation.unexpected()
+    assert judged == T.violation_counts(classified, ORDERS)
+    assert judged == {"not_null:id": 0, "not_null:ts": 0, "customer_exists": 2, "qty_small": 2, "qty_even": 3,
+                      "volume": 2}
+    outcomes = {r.rule: r.outcome for r in validation.results}
+    assert outcomes == {"not_null:id": "passed", "not_null:ts": "passed", "customer_exists": "quarantined",
+                        "qty_small": "quarantined", "qty_even": "warned", "volume": "warned"}
+    assert {r.element_count for r in validation.results} == {6}
+    assert validation.docs_page.endswith(".html")
+
+
+def test_gold_keys_must_be_present_and_unique(spark, tmp_path):
+    spec = GoldSpec.model_validate({"name": "g", "sources": ["orders"], "keys": ["day", "country"], "sql": "SELECT 1",
+                                    "expectations": [{"name": "revenue_not_negative", "type": "range",
+                                                      "column": "revenue", "min": 0, "action": "fail"}]})
+    rows = spark.createDataFrame([("d1", "DE", 1.0), ("d1", "DE", 2.0), ("d1", None, -1.0), ("d2", "FR", 3.0)],
+                                 "day string, country string, revenue double")
+    checks = Q.gold_checks(spec)
+    validation = QualityGate(tmp_path).validate("gold", "gold.g", "x", Q.judged(rows, checks), checks)
+    assert {r.rule: r.unexpected_count for r in validation.failed("fail")} == \
+        {"not_null:country": 1, "keys_unique": 2, "revenue_not_negative": 1}
