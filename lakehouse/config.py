@@ -30,6 +30,9 @@ ENV_PREFIX = "LAKEHOUSE_"
 # The metastore databases of the medallion layers, plus one for quarantine and audit.
 BRONZE, SILVER, GOLD, OPS = "bronze", "silver", "gold", "ops"
 DATABASES = (BRONZE, SILVER, GOLD, OPS)
+# The DQOps connection dqops_userhome/ defines: the Spark Thrift Server, holding every silver
+# and gold table (written by lakehouse.quality.dqops_userhome, checked by the DAG's task).
+DQOPS_CONNECTION = "lakehouse"
 
 _CLUSTER_SECRETS = ("s3_access_key", "s3_secret_key")
 BUILD_DIR = PROJECT_ROOT / "build"

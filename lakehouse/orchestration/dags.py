@@ -10,7 +10,9 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from lakehouse.config import ENV_PREFIX, GOLD, PROJECT_ROOT, SILVER, AirflowSettings, properties_path
+from lakehouse.config import (
+    DQOPS_CONNECTION, ENV_PREFIX, GOLD, PROJECT_ROOT, SILVER, AirflowSettings, properties_path,
+)
 
 SPARK_CONN_ID = "spark_default"  # defined by AIRFLOW_CONN_SPARK_DEFAULT, never in code
 # Every task that writes a Delta table takes the one slot of this pool (`lakehouse up`
@@ -20,9 +22,6 @@ SPARK_CONN_ID = "spark_default"  # defined by AIRFLOW_CONN_SPARK_DEFAULT, never 
 SPARK_POOL = "lakehouse_spark"
 MEDALLION_DAG = "lakehouse_medallion"
 MAINTENANCE_DAG = "lakehouse_maintenance"
-# The DQOps connection dqops_userhome/ defines (lakehouse.quality.dqops_userhome): the
-# Spark Thrift Server, holding every silver and gold table.
-DQOPS_CONNECTION = "lakehouse"
 # Airflow's own pool for what is not a Spark writer (see dqops_checks).
 DEFAULT_POOL = "default_pool"
 

@@ -34,9 +34,9 @@ from typing import Any
 
 import yaml
 
+from lakehouse.config import DQOPS_CONNECTION as CONNECTION
 from lakehouse.config import ENV_PREFIX, GOLD, PROJECT_ROOT, SILVER
 from lakehouse.errors import LakehouseError
-from lakehouse.orchestration.dags import DQOPS_CONNECTION as CONNECTION  # the DAG's task runs its checks
 from lakehouse.specs import Catalog, DatasetSpec, Expectation, GoldSpec
 
 USERHOME_DIR = PROJECT_ROOT / "dqops_userhome"
