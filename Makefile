@@ -6,7 +6,7 @@ JARS_DIR ?= build/jars
 BIN := $(VENV)/bin
 SUPERSET_VENV ?= build/superset-venv
 
-.PHONY: install platform run test test-unit clean distclean
+.PHONY: install platform run test test-unit bench clean distclean
 
 install: $(VENV)/.installed $(JARS_DIR)/.fetched
 
@@ -36,7 +36,7 @@ build/.debian-packages: scripts/debian-packages.sh
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,airflow]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,airflow,bench]'
 	@touch $@
 
 # Superset's pins conflict with Airflow's: it gets a venv of its own, fully pinned.
@@ -58,12 +58,18 @@ $(JARS_DIR)/.fetched: spark/pom.xml spark/fetch-jars.sh
 run: install
 	$(BIN)/lakehouse run
 
-# The system tests start the native platform themselves (once per run) and stop it.
+# The system tests start the native platform themselves (once per run) and stop it. Two
+# workers: one runs the platform's tests, the other everything else (see tests/conftest.py).
 test: install platform build/.debian-test-packages
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-unit: install
 	$(BIN)/pytest tests/unit
+
+# Regenerates BENCHMARKS.md (about an hour; B3 and B4 bring the native platform up and down).
+# `make bench ONLY=B1,B2` runs some and keeps the others' sections from the last run.
+bench: install platform
+	$(BIN)/python -m benchmarks.run $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf .lakehouse .pytest_cache

@@ -35,6 +35,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # VACUUM lists a table's files with this many tasks (default 10,000: minutes per
         # small table on 2 cores).
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(settings.shuffle_partitions),
+        # toPandas through Arrow (the quality gate's small validations): columnar, not row by row.
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
         # Silver must never widen a schema by itself: drift is rejected, not merged.
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
     }

@@ -102,7 +102,14 @@ def ensure_databases(spark, settings: Settings) -> None:
 
 
 def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
-                 partition_by: tuple[str, ...] = (), change_feed: bool = False) -> None:
+                 partition_by: tuple[str, ...] = (), merge_target: bool = False) -> None:
+    """`merge_target`: a table that MERGEs update in place (silver). It keeps a change feed
+    (gold reads what changed) and deletion vectors: a MERGE then marks the rows it replaces
+    instead of rewriting every file that holds one, so an update of 1% of the rows writes
+    those rows, not the table (BENCHMARKS.md, B2). Readers need Delta reader version 3:
+    Spark and the Thrift server have it; delta-rs reads such tables through its QueryBuilder,
+    not through to_pyarrow_dataset. Gold keeps no deletion vectors: its MERGEs touch few rows
+    and analysts' tools read it directly."""
     if spark.catalog.tableExists(fqname):  # a metastore lookup; creating would run a Spark job
         return
     db, name = fqname.split(".")
@@ -112,8 +119,8 @@ def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
     )
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
-    if change_feed:
-        builder = builder.property("delta.enableChangeDataFeed", "true")
+    if merge_target:
+        builder = builder.property("delta.enableChangeDataFeed", "true").property("delta.enableDeletionVectors", "true")
     builder.execute()
 
 

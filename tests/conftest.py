@@ -14,6 +14,18 @@ from lakehouse.config import DATABASES, PROJECT_ROOT, load_settings
 PYTHON = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" / "python"
 
 
+def pytest_collection_modifyitems(config, items):
+    """For `make test` (pytest-xdist, `-n 2 --dist loadgroup`): the system tests share one
+    native platform, so they go to one worker as one group, and first, since they take
+    longest; every other module stays whole on one worker, so its module fixtures run once.
+    The platform's services wait on the network and on each other much of the time, which
+    leaves the second worker a core for everything else."""
+    for item in items:
+        system = item.path.parent.name == "system"
+        item.add_marker(pytest.mark.xdist_group("platform" if system else item.module.__name__))
+    items.sort(key=lambda item: item.path.parent.name != "system")  # stable: each module's order holds
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     from lakehouse.spark import build_session

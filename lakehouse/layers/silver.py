@@ -184,7 +184,7 @@ def run_silver(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
                run_id: str, gate: QualityGate, on_result=None) -> list[TableRun]:
     """Apply every bronze batch in `selection` that silver has not applied yet."""
     fqname = f"{SILVER}.{spec.name}"
-    tables.ensure_table(spark, settings, fqname, tables.silver_schema(spec), change_feed=True)
+    tables.ensure_table(spark, settings, fqname, tables.silver_schema(spec), merge_target=True)
     landed = ledger.done(f"{BRONZE}.{spec.name}")
     pending = sorted(b for b in landed - ledger.done(fqname) if selection.accepts(b))
     if not pending:

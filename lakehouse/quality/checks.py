@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import great_expectations.expectations as gxe
 from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
 
 from lakehouse.specs import DatasetSpec, Expectation, GoldSpec
 from lakehouse.transforms import silver as T
@@ -33,6 +32,11 @@ class Check:
     @property
     def column(self) -> str | None:
         return getattr(self.expectation, "column", None)
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column the expectation reads."""
+        return [self.column] if self.column else list(getattr(self.expectation, "column_list", []))
 
 
 def _meta(rule: str, action: str) -> dict:

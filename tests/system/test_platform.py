@@ -15,7 +15,7 @@ import pytest
 from lakehouse.config import BRONZE, DATABASES, GOLD, OPS, SILVER, load_settings
 from lakehouse.platform import landing, lifecycle
 from lakehouse.platform.registry import SERVICES
-from lakehouse.platform.services import metastore_databases, spark_bin, thrift_connect
+from lakehouse.platform.services import metastore_databases, thrift_connect
 from lakehouse.platform.secrets import GENERATED
 from lakehouse.platform.secrets import read as secrets_read
 from tests.conftest import reset_catalog

@@ -1,0 +1,23 @@
+"""B3 and B4 (benchmarks/) once at a tiny size on the test run's platform, after the cluster
+run filled it: so the scripts that need the native platform cannot rot either. No timing
+is asserted; that both engines answered the dashboard's queries alike is (B4 checks it)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.benchmarks.test_bench_scripts import bench
+
+pytestmark = pytest.mark.system
+
+
+def test_b3_and_b4_tiny_on_the_platform(platform, cluster_run, tmp_path):
+    text, results = bench(tmp_path, "--only", "B3,B4", "--platform-home", str(platform.home))
+    layers = results["sections"]["B3"]["data"]["samples"]
+    assert list(layers) == ["direct Python call", "warm SparkSession (local)", "bare spark-submit (local[*])",
+                            "lakehouse submit (embedded profile)", "lakehouse submit (cluster profile)"]
+    assert all(len(s) == 1 and s[0] > 0 for s in layers.values())
+    served = results["sections"]["B4"]["data"]["results"]
+    assert set(served) == {f"{e}, {n} client(s)" for e in ("Thrift server", "DuckDB + delta-rs") for n in (1, 4)}
+    assert all(0 < r["p50_s"] <= r["p95_s"] for r in served.values())
+    assert "## B3: fixed overhead per layer" in text and "## B4: serving the dashboard's queries" in text
