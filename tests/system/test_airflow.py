@@ -65,12 +65,27 @@ def _audit_batches(platform, layer: str) -> set[tuple[str, str]]:
     return {(t, b) for t, b in rows}
 
 
+def _submitted_to_a_master(proc: psutil.Process) -> bool:
+    """A driver of the platform's cluster, not one of a local-mode test running meanwhile
+    (make test runs two pytest workers): its JVM, or the JVM that started its Python side,
+    was given a spark:// master."""
+    try:
+        for candidate in (proc, proc.parent()):
+            cmd = candidate.cmdline() if candidate else []
+            if "org.apache.spark.deploy.SparkSubmit" in cmd:
+                return any(a.startswith("spark://") for a in cmd)
+    except psutil.Error:
+        pass
+    return False
+
+
 def _job_processes(job: str, jvm_only: bool = False) -> list[psutil.Process]:
-    """Processes running jobs/<job>.py: spark-submit's JVM (the driver) and its Python side."""
+    """Processes running jobs/<job>.py on the cluster: spark-submit's JVM (the driver) and
+    its Python side."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmd = proc.info["cmdline"] or []
-        if any(a.endswith(f"jobs/{job}.py") for a in cmd) and (
+        if any(a.endswith(f"jobs/{job}.py") for a in cmd) and _submitted_to_a_master(proc) and (
                 not jvm_only or "org.apache.spark.deploy.SparkSubmit" in cmd):
             found.append(proc)
     return found
