@@ -25,7 +25,7 @@ from lakehouse.config import PROJECT_ROOT, load_settings
 
 SIZES = {
     # B1: scales and days of landing data; B2: scales of the tables; B4: the platform's data.
-    "full": {"reps": 3, "b1_scales": [2, 20], "b1_days": 3, "b2_scales": [2, 8, 32], "b4_scale": 2, "b4_days": 3,
+    "full": {"reps": 3, "b1_scales": [2, 50], "b1_days": 3, "b2_scales": [1, 4, 16], "b4_scale": 1, "b4_days": 3,
              "b4_rounds": 5, "b5_rows": [1_000, 20_000, 200_000]},
     "tiny": {"reps": 1, "b1_scales": [0.02, 0.04], "b1_days": 1, "b2_scales": [0.05], "b4_scale": 0.05,
              "b4_days": 1, "b4_rounds": 1, "b5_rows": [100]},

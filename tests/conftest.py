@@ -14,6 +14,7 @@ from lakehouse.config import DATABASES, PROJECT_ROOT, load_settings
 PYTHON = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" / "python"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items):
     """For `make test` (pytest-xdist, `-n 2 --dist loadgroup`): the system tests share one
     native platform, so they go to one worker as one group, and first, since they take
