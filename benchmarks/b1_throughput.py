@@ -9,6 +9,7 @@ at the largest scale - at the smallest) / (DuckDB's likewise). It removes fixed 
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -44,7 +45,20 @@ def _duckdb(workdir: Path, landing: Path):
     return run
 
 
-def run(workdir: Path, scales: list[float], days: int, reps: int) -> Section:
+def generator_alone(workdir: Path, scale: float, days: int) -> dict:
+    """The generator at a size no pipeline run here needs: tens of millions of order lines."""
+    landing = fresh_dir(workdir / "generator")
+    log(f"B1 generator alone: scale {scale:g}, {days} days")
+    t0 = time.perf_counter()
+    manifest = generate(landing, scale=scale, seed=SEED, days=days)
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(landing)
+    return {"scale": scale, "days": days, "records": _records(manifest), "order_lines": _records(manifest, "order_items"),
+            "seconds": seconds}
+
+
+def run(workdir: Path, scales: list[float], days: int, reps: int, generator: tuple[float, int]) -> Section:
+    alone = generator_alone(workdir, *generator)
     results = []
     for scale in scales:
         landing = fresh_dir(workdir / f"landing-{scale:g}")
@@ -57,11 +71,11 @@ def run(workdir: Path, scales: list[float], days: int, reps: int) -> Section:
         results.append({"scale": scale, "records": _records(manifest), "order_lines": _records(manifest, "order_items"),
                         "generate_s": generated, "samples": samples,
                         "platform_s": median(samples["platform"]), "duckdb_s": median(samples["duckdb"])})
-    return Section("B1", "B1: end-to-end throughput, platform vs DuckDB", _markdown(results, days, reps),
-                   {"days": days, "reps": reps, "scales": results})
+    return Section("B1", "B1: end-to-end throughput, platform vs DuckDB", _markdown(results, days, reps, alone),
+                   {"days": days, "reps": reps, "scales": results, "generator_alone": alone})
 
 
-def _markdown(results: list[dict], days: int, reps: int) -> str:
+def _markdown(results: list[dict], days: int, reps: int, alone: dict) -> str:
     rows = [[f"{r['scale']:g}", r["records"], r["order_lines"], r["generate_s"], r["order_lines"] / r["generate_s"],
              r["platform_s"], r["duckdb_s"], r["records"] / r["platform_s"], r["records"] / r["duckdb_s"],
              f"{r['platform_s'] / r['duckdb_s']:.1f}x"] for r in results]
@@ -76,5 +90,8 @@ def _markdown(results: list[dict], days: int, reps: int) -> str:
                 f"DuckDB +{d_duckdb:.1f}s ({extra_records / d_duckdb:,.0f} records/s): "
                 f"**marginal ratio {d_platform / d_duckdb:.1f}x**." if d_platform > 0 and d_duckdb > 0 else
                 "Marginal ratio: not measurable (a larger scale was not slower).")
+    generator = (f"The generator alone (numpy): scale {alone['scale']:g}, {alone['days']} days, "
+                 f"{alone['order_lines']:,} order lines ({alone['records']:,} records) in {alone['seconds']:.1f}s, "
+                 f"{alone['order_lines'] / alone['seconds']:,.0f} order lines/s.")
     return (f"{days} daily batches per scale, every dataset; wall time of a fresh process on a fresh warehouse, "
-            f"median of {reps}, order alternated.\n\n{table}\n\n{marginal}")
+            f"median of {reps}, order alternated.\n\n{table}\n\n{marginal}\n\n{generator}")

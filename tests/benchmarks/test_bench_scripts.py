@@ -1,5 +1,10 @@
-"""The benchmark scripts run once, at a tiny size, so they cannot rot. Nothing here asserts
-a time: benchmarks measure, BENCHMARKS.md reports (see benchmarks/run.py)."""
+"""The benchmark runner's report and arguments, and `bench()`, which runs it at a tiny size
+(tests/system/test_benchmarks.py runs B3 and B4 with it on the test run's platform). Nothing
+here asserts a time: benchmarks measure, BENCHMARKS.md reports (see benchmarks/run.py).
+
+B1, B2 and B5 at a tiny size are not in `make test` yet: together they took more than 15
+minutes while the platform's tests ran on the other core, and `.ci/run` has no such
+minutes to spare (see BENCHMARKS.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from benchmarks import b4_serving
@@ -43,21 +47,3 @@ def test_unknown_benchmark_is_one_line_and_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "B9", "--out", str(tmp_path / "x.md")],
                           capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown benchmark(s) B9; choose from B1, B2, B3, B4, B5"
-
-
-@pytest.mark.integration
-def test_b1_b2_and_b5_tiny(tmp_path):
-    text, results = bench(tmp_path, "--only", "B1,B2,B5")
-    b1, b2 = results["sections"]["B1"]["data"], results["sections"]["B2"]["data"]
-    assert [s["scale"] for s in b1["scales"]] == [0.02, 0.04]
-    for s in b1["scales"]:
-        assert s["records"] > 0 and s["platform_s"] > 0 and s["duckdb_s"] > 0
-    for size in b2["sizes"]:
-        assert 0 < size["changed"] <= size["orders_rows"]
-        # The incremental run wrote to silver.orders; the full rebuild wrote every table.
-        assert size["incremental_written"]["silver.orders"] >= size["changed"]
-        assert all(size["full_written"].values())
-    assert "## B1: end-to-end throughput" in text and "## B2: incremental vs full rebuild" in text
-    assert "marginal ratio" in text.lower()
-    [gate] = results["sections"]["B5"]["data"]["results"]
-    assert gate["rows"] == 100 and gate["spark_s"] > 0 and gate["pandas_s"] > 0
