@@ -15,8 +15,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from benchmarks.common import Section, fresh_dir, local_session, log, markdown_table, median, side_by_side
-from lakehouse.config import DATABASES, GOLD, SILVER, load_settings
+from lakehouse.config import GOLD, SILVER, load_settings
 from lakehouse.generate import COLUMNS, STATUS_FLOW, generate
+from lakehouse.tables import drop_databases
 
 SEED = 42
 BASE_DAYS = 2
@@ -24,11 +25,6 @@ START = date(2026, 1, 1)
 CHANGE_DAY = START + timedelta(days=BASE_DAYS)
 WRITTEN_TABLES = [f"{SILVER}.orders", f"{GOLD}.daily_revenue", f"{GOLD}.customer_lifetime_value",
                   f"{GOLD}.product_performance"]
-
-
-def _reset_catalog(spark) -> None:
-    for db in DATABASES:
-        spark.sql(f"DROP DATABASE IF EXISTS {db} CASCADE")
 
 
 def _pipeline(spark, settings, selection=None):
@@ -85,7 +81,7 @@ def _rows_written(spark, after: dict[str, int] | None = None) -> dict[str, int]:
 def _size(spark, workdir: Path, scale: float, reps: int) -> dict:
     landing = fresh_dir(workdir / f"landing-{scale:g}")
     generate(landing, scale=scale, seed=SEED, days=BASE_DAYS, start_date=START)
-    _reset_catalog(spark)
+    drop_databases(spark)
     settings = _fresh_settings(workdir, landing)
     _pipeline(spark, settings)
     table_rows = spark.table(f"{SILVER}.orders").count()
@@ -98,7 +94,7 @@ def _size(spark, workdir: Path, scale: float, reps: int) -> dict:
 
         settings = at_base.pop() if at_base else None
         if settings is None:
-            _reset_catalog(spark)
+            drop_databases(spark)
             settings = _fresh_settings(workdir, landing)
             _pipeline(spark, settings, BatchFilter(end=CHANGE_DAY))  # the tables before the batch: not timed
         before = _versions(spark)
@@ -110,7 +106,7 @@ def _size(spark, workdir: Path, scale: float, reps: int) -> dict:
 
     def full() -> float:
         at_base.clear()
-        _reset_catalog(spark)
+        drop_databases(spark)
         settings = _fresh_settings(workdir, landing)
         t0 = time.perf_counter()
         _pipeline(spark, settings)

@@ -101,6 +101,13 @@ def ensure_databases(spark, settings: Settings) -> None:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {db} LOCATION '{settings.table_location(db, '')}'")
 
 
+def drop_databases(spark) -> None:
+    """Forget every lakehouse database in the session's metastore (tests and benchmarks start
+    each lakehouse from an empty catalog; the tables' files stay where they are)."""
+    for db in DATABASES:
+        spark.sql(f"DROP DATABASE IF EXISTS {db} CASCADE")
+
+
 def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
                  partition_by: tuple[str, ...] = (), merge_target: bool = False) -> None:
     """`merge_target`: a table that MERGEs update in place (silver). It keeps a change feed

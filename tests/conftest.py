@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.config import DATABASES, PROJECT_ROOT, load_settings
+from lakehouse.config import PROJECT_ROOT, load_settings
 
 PYTHON = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" / "python"
 
@@ -39,8 +39,9 @@ def spark(tmp_path_factory):
 
 
 def reset_catalog(spark) -> None:
-    for db in DATABASES:
-        spark.sql(f"DROP DATABASE IF EXISTS {db} CASCADE")
+    from lakehouse.tables import drop_databases
+
+    drop_databases(spark)
 
 
 @pytest.fixture
