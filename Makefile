@@ -5,6 +5,9 @@ PYTHON ?= python3
 JARS_DIR ?= build/jars
 BIN := $(VENV)/bin
 SUPERSET_VENV ?= build/superset-venv
+# The installs wait on different things (PyPI, Maven Central, the Go build, apt), so they run
+# side by side: on a fresh machine about 15 minutes one after another, XX side by side.
+PARALLEL ?= -j4
 
 .PHONY: install platform run test test-unit bench clean distclean
 
@@ -17,11 +20,13 @@ install: $(VENV)/.installed $(JARS_DIR)/.fetched
 platform: install build/cluster-jars/.fetched build/hive/.fetched build/bin/minio build/.debian-packages \
 	$(SUPERSET_VENV)/.installed
 
-build/cluster-jars/.fetched: spark/pom-cluster.xml spark/fetch-jars.sh $(wildcard spark/thrift-auth/*.java) | $(VENV)/.installed
+# Maven runs one at a time (the local repository ~/.m2 takes no lock): Delta's jars, then the
+# cluster's, then the metastore's.
+build/cluster-jars/.fetched: spark/pom-cluster.xml spark/fetch-jars.sh $(wildcard spark/thrift-auth/*.java) | $(VENV)/.installed $(JARS_DIR)/.fetched
 	PATH=$(abspath $(BIN)):$$PATH spark/fetch-jars.sh --cluster build/cluster-jars
 	@touch $@
 
-build/hive/.fetched: hive/pom.xml hive/fetch.sh hive/metastore-bind-host.patch | $(VENV)/.installed build/.debian-packages
+build/hive/.fetched: hive/pom.xml hive/fetch.sh hive/metastore-bind-host.patch | $(VENV)/.installed build/.debian-packages build/cluster-jars/.fetched
 	PATH=$(abspath $(BIN)):$$PATH hive/fetch.sh build/hive
 	@touch $@
 
@@ -46,7 +51,7 @@ $(SUPERSET_VENV)/.installed: superset/requirements.txt
 	@touch $@
 
 # The dashboard test drives Debian's headless Chromium (with its matching chromedriver).
-build/.debian-test-packages: scripts/debian-packages.sh
+build/.debian-test-packages: scripts/debian-packages.sh | build/.debian-packages
 	scripts/debian-packages.sh chromium chromium-driver
 	@mkdir -p build && touch $@
 
@@ -55,20 +60,24 @@ $(JARS_DIR)/.fetched: spark/pom.xml spark/fetch-jars.sh
 	spark/fetch-jars.sh $(JARS_DIR)
 	@touch $@
 
-run: install
+run:
+	$(MAKE) $(PARALLEL) install
 	$(BIN)/lakehouse run
 
 # The system tests start the native platform themselves (once per run) and stop it. Two
-# workers: one runs the platform's tests, the other everything else (see tests/conftest.py).
-test: install platform build/.debian-test-packages
-	$(BIN)/pytest -n 2 --dist loadgroup
+# workers: one runs the platform's tests, the other everything else, longest first (see
+# tests/conftest.py).
+test:
+	$(MAKE) $(PARALLEL) install platform build/.debian-test-packages
+	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
 test-unit: install
 	$(BIN)/pytest tests/unit
 
 # Regenerates BENCHMARKS.md (about an hour; B3 and B4 bring the native platform up and down).
 # `make bench ONLY=B1,B2` runs some and keeps the others' sections from the last run.
-bench: install platform
+bench:
+	$(MAKE) $(PARALLEL) install platform
 	$(BIN)/python -m benchmarks.run $(if $(ONLY),--only $(ONLY))
 
 clean:

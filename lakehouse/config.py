@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     spark_master: str | None = None
     shuffle_partitions: int = Field(4, ge=1, description="small on purpose: 2 cores, small batches")
     driver_memory: str = "2g"
+    # ParallelGC, not Java 17's default G1: on the 2-core reference machine G1's concurrent
+    # threads and write barriers cost about a third more CPU for a small pipeline run
+    # (BENCHMARKS.md, B5). Heaps here are a few GB, where ParallelGC's pauses stay short.
+    jvm_options: str = Field("-XX:+UseParallelGC", description="options of every JVM the platform starts: "
+                             "Spark drivers, executors, master, worker, Thrift server, metastore")
     log_level: str = "WARN"
 
     # Cluster profile: S3 (MinIO), metastore, Thrift server. Credentials have no defaults.

@@ -6,6 +6,8 @@ not one per table and layer.
 
 from __future__ import annotations
 
+from contextlib import contextmanager, suppress
+
 from pyspark.sql import functions as F
 
 from lakehouse import tables
@@ -18,6 +20,7 @@ class Ledger:
         self._done: dict[str, set[str]] = {}
         self._builds: dict[str, tuple] = {}
         self._rows: dict[str, dict[str, int]] = {}
+        self._pending: list[dict] | None = None  # audit records held for one commit (see one_commit)
         rows = (
             spark.table(tables.AUDIT_TABLE).where(F.col("status") == "ok")
             .select("table_name", "batch_id", "rows_read", "source_versions", "spec_hash", "started_at").collect()
@@ -46,7 +49,33 @@ class Ledger:
 
     def record(self, runs: list[TableRun], run_id: str) -> None:
         """Append the runs to ops.audit (marking their batches done) and remember them."""
-        tables.append_audit(self._spark, [r.audit_record(run_id) for r in runs])
+        records = [r.audit_record(run_id) for r in runs]
+        if self._pending is not None:
+            self._pending.extend(records)
+        else:
+            tables.append_audit(self._spark, records)
         for r in runs:
             if r.status == "ok":
                 self._remember(r.table_name, r.batch_id, r.rows_read, r.source_versions, r.spec_hash)
+
+    @contextmanager
+    def one_commit(self):
+        """Within the block, records go to ops.audit together, in one commit at its end, also
+        when an error ends it: a Delta commit costs about as much as a small table's write.
+        Only for writes that a lost audit record cannot falsify: a bronze batch found in
+        bronze is recorded again from its rows; a gold build is redone and, as nothing
+        differs, writes nothing. Silver records each dataset as it goes (its retry would
+        re-plan the batch and count its rows as superseded)."""
+        if self._pending is not None:  # already inside one: that block commits
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+        except BaseException:
+            records, self._pending = self._pending, None
+            with suppress(Exception):  # the error that ended the block is the one to report
+                tables.append_audit(self._spark, records)
+            raise
+        records, self._pending = self._pending, None
+        tables.append_audit(self._spark, records)

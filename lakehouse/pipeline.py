@@ -67,10 +67,11 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
 
 def _run_layers(spark, settings, catalog, specs, selection, layers, ledger, gate, result, on_step, record) -> None:
     if "bronze" in layers:
-        for spec in specs:
-            if on_step:
-                on_step(f"bronze {spec.name}")
-            run_bronze(spark, settings, spec, selection, ledger, result.run_id, on_result=record)
+        with ledger.one_commit():
+            for spec in specs:
+                if on_step:
+                    on_step(f"bronze {spec.name}")
+                run_bronze(spark, settings, spec, selection, ledger, result.run_id, on_result=record)
     if "silver" in layers:
         for spec in specs:
             if on_step:
@@ -79,7 +80,8 @@ def _run_layers(spark, settings, catalog, specs, selection, layers, ledger, gate
     if "gold" in layers:
         if on_step:
             on_step("gold")
-        run_gold(spark, settings, list(catalog.gold.values()), ledger, result.run_id, gate, on_result=record)
+        with ledger.one_commit():
+            run_gold(spark, settings, list(catalog.gold.values()), ledger, result.run_id, gate, on_result=record)
     if "publish" in layers:
         if on_step:
             on_step("publish")

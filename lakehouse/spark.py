@@ -61,13 +61,14 @@ def _local_conf(settings: Settings) -> dict[str, str]:
         "spark.hadoop.javax.jdo.option.ConnectionURL": (
             f"jdbc:derby:;databaseName={settings.metastore_dir};create=true"
         ),
-        "spark.driver.extraJavaOptions": f'"-Dderby.system.home={settings.home}" {_LOG4J_OPTION}',
+        "spark.driver.extraJavaOptions": f'"-Dderby.system.home={settings.home}" {_LOG4J_OPTION} {settings.jvm_options}',
     }
 
 
 def _cluster_conf(settings: Settings) -> dict[str, str]:
     conf = {
-        "spark.driver.extraJavaOptions": _LOG4J_OPTION,
+        "spark.driver.extraJavaOptions": f"{_LOG4J_OPTION} {settings.jvm_options}",
+        "spark.executor.extraJavaOptions": settings.jvm_options,
         "spark.hadoop.hive.metastore.uris": settings.metastore_uri,
         "spark.hadoop.fs.s3a.endpoint": settings.s3_endpoint,
         "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",  # MinIO ignores it; the AWS SDK needs one

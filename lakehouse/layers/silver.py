@@ -23,13 +23,12 @@ from lakehouse.specs import DatasetSpec
 from lakehouse.transforms import silver as T
 
 
-def _count_fates(runs: dict[str, TableRun], classified, spec: DatasetSpec) -> None:
-    """Every batch's fate, rule and warning counts, in one Spark job."""
-    warn_rules = [r.name for r in T.rules(spec) if r.action == T.WARN]
-    aggs = [F.count("*").alias("n")] + [
-        F.sum(F.array_contains("_warnings", name).cast("long")).alias(f"w{i}") for i, name in enumerate(warn_rules)
-    ]
-    for row in classified.groupBy("_batch_id", "_fate", "_rule").agg(*aggs).collect():
+def _count_fates(runs: dict[str, TableRun], classified, spec: DatasetSpec) -> dict[str, int]:
+    """Every batch's fate, rule and warning counts; returns per expectation rule the parsed
+    records the router found breaking it (what GX must find too). One Spark job."""
+    rows = T.fate_summary(classified, spec).collect()
+    warn_rules = T.warn_rule_names(spec)
+    for row in rows:
         run, fate, n = runs[row["_batch_id"]], row["_fate"], row["n"]
         if fate == T.QUARANTINE:
             run.quarantined += n
@@ -45,6 +44,7 @@ def _count_fates(runs: dict[str, TableRun], classified, spec: DatasetSpec) -> No
         for i, name in enumerate(warn_rules):
             if row[f"w{i}"]:
                 run.warnings[name] = run.warnings.get(name, 0) + row[f"w{i}"]
+    return T.summary_violations(rows, spec)
 
 
 def _raise_failure(classified, spec: DatasetSpec, docs_page: str | None) -> None:
@@ -88,14 +88,15 @@ def _batch_changes(spec: DatasetSpec, runs: dict[str, TableRun], ledger: Ledger)
     return changes
 
 
-def _validate(gate: QualityGate, classified, spec: DatasetSpec, batch_ids: list[str]) -> str | None:
+def _validate(gate: QualityGate, classified, spec: DatasetSpec, batch_ids: list[str],
+              routed: dict[str, int]) -> str | None:
     """GX judges the parsed records; its counts must equal the rows the router gives each
     rule's action, or the run stops: the validation of record and what lands agree."""
     fqname = f"{SILVER}.{spec.name}"
     checks = Q.silver_checks(spec)
     validation = gate.validate("silver", fqname, "batches " + ",".join(batch_ids),
                                Q.judged(classified.where(T.is_parsed()), checks), checks)
-    routed, judged = T.violation_counts(classified, spec), validation.unexpected()
+    judged = validation.unexpected()
     if routed != judged:
         rule = next(r for r in routed if routed[r] != judged.get(r))
         raise AccountingError(f"{fqname}: Great Expectations found {judged.get(rule)} record(s) breaking {rule}, "
@@ -147,8 +148,8 @@ def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[
     classified = T.classify(bronze, spec, references, _batch_changes(spec, runs, ledger))
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        _count_fates(runs, classified, spec)
-        docs_page = _validate(gate, classified, spec, batch_ids)
+        routed = _count_fates(runs, classified, spec)
+        docs_page = _validate(gate, classified, spec, batch_ids, routed)
         if any(r.failed for r in runs.values()):
             _raise_failure(classified, spec, docs_page)
 

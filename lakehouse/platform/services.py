@@ -12,6 +12,7 @@ import glob
 import json
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -255,7 +256,8 @@ def _metastore_java(settings: Settings, main_class: str, *args: str) -> Launch:
         "LAKEHOUSE_WAREHOUSE_BUCKET": settings.warehouse_bucket,
     }
     bind = f"-Dlakehouse.metastore.bind.host={settings.bind_host}"
-    return Launch(["java", "-Xmx1g", bind, "-cp", ":".join(classpath), main_class, *args], env=env)
+    return Launch(["java", "-Xmx1g", *shlex.split(settings.jvm_options), bind, "-cp", ":".join(classpath),
+                   main_class, *args], env=env)
 
 
 def _metastore_prepare(settings: Settings) -> None:
@@ -348,7 +350,7 @@ ALL_INTERFACES = "0.0.0.0"  # containers: listen everywhere, advertise the conta
 
 def _spark_env(settings: Settings) -> dict[str, str]:
     env = {"SPARK_CONF_DIR": str(SPARK_CONF_DIR), "SPARK_LOG_DIR": str(settings.platform_dir / "logs"),
-           "SPARK_NO_DAEMONIZE": "1", "PYSPARK_PYTHON": sys.executable}
+           "SPARK_NO_DAEMONIZE": "1", "PYSPARK_PYTHON": sys.executable, "SPARK_DAEMON_JAVA_OPTS": settings.jvm_options}
     if settings.bind_host != ALL_INTERFACES:
         env["SPARK_LOCAL_IP"] = settings.bind_host
     return env

@@ -12,12 +12,15 @@ to be true (see transforms.silver.with_context).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import great_expectations.expectations as gxe
 from pyspark.sql import Column, DataFrame
 
 from lakehouse.specs import DatasetSpec, Expectation, GoldSpec
 from lakehouse.transforms import silver as T
+
+if TYPE_CHECKING:
+    import great_expectations.expectations as gxe
 
 FAIL = "fail"
 
@@ -39,17 +42,28 @@ class Check:
         return [self.column] if self.column else list(getattr(self.expectation, "column_list", []))
 
 
+def _gxe():
+    """GX's expectation classes, imported when the first check is built: importing GX costs
+    seconds of CPU, more than a bronze or publish task's own work on a small batch, and only
+    the layers that validate need it."""
+    import great_expectations.expectations as gxe
+
+    return gxe
+
+
 def _meta(rule: str, action: str) -> dict:
     return {"rule": rule, "action": action}
 
 
 def _derived_true(e: Expectation, name: str, valid: Column) -> Check:
+    gxe = _gxe()
     return Check(e.name, e.action,
                  gxe.ExpectColumnValuesToBeInSet(column=name, value_set=[True], meta=_meta(e.name, e.action)),
                  (name, valid))
 
 
 def expectation_check(e: Expectation) -> Check:
+    gxe = _gxe()
     meta = _meta(e.name, e.action)
     if e.type == "not_null":
         return Check(e.name, e.action, gxe.ExpectColumnValuesToNotBeNull(column=e.column, meta=meta))
@@ -69,6 +83,7 @@ def expectation_check(e: Expectation) -> Check:
 
 def silver_checks(spec: DatasetSpec) -> list[Check]:
     """What bronze -> silver validates: required columns, then the spec's expectations."""
+    gxe = _gxe()
     required = [Check(f"not_null:{c.name}", T.QUARANTINE, gxe.ExpectColumnValuesToNotBeNull(
         column=c.name, meta=_meta(f"not_null:{c.name}", T.QUARANTINE))) for c in spec.columns if c.required]
     return required + [expectation_check(e) for e in spec.expectations]
@@ -86,6 +101,7 @@ def judged(frame: DataFrame, checks: list[Check]) -> DataFrame:
 def gold_checks(spec: GoldSpec) -> list[Check]:
     """What silver -> gold validates before a build writes: keys present and unique, then
     the spec's expectations. A broken key would make the build's MERGE ambiguous."""
+    gxe = _gxe()
     keys = [Check(f"not_null:{k}", FAIL, gxe.ExpectColumnValuesToNotBeNull(column=k, meta=_meta(f"not_null:{k}", FAIL)))
             for k in spec.keys]
     unique = gxe.ExpectCompoundColumnsToBeUnique(column_list=spec.keys, meta=_meta("keys_unique", FAIL)) \

@@ -129,13 +129,40 @@ def is_parsed() -> Column:
     return rule.isNull() | ~(rule.isin("malformed", "schema_drift") | rule.startswith("type_mismatch:"))
 
 
+def warn_rule_names(spec: DatasetSpec) -> list[str]:
+    """The warn rules, in rules() order (named without building rules' Columns, which costs)."""
+    return [e.name for e in spec.expectations if e.action == WARN]
+
+
+def judged_rule_names(spec: DatasetSpec) -> list[str]:
+    """The rules GX judges (every rule but the structural ones), in rules() order."""
+    return [f"not_null:{c.name}" for c in spec.columns if c.required] + [e.name for e in spec.expectations]
+
+
+def fate_summary(classified: DataFrame, spec: DatasetSpec) -> DataFrame:
+    """One row per batch, fate and rule: `n` records; `w<i>`: how many broke the i-th warn
+    rule; `v<i>`: how many parsed records broke the i-th judged rule, each rule counted on
+    its own, as Great Expectations counts. One aggregation: a batch's accounting and what GX
+    must find cost one Spark job."""
+    all_rules, parsed = rules(spec), is_parsed()
+    warn = [r for r in all_rules if r.action == WARN]
+    judged = [r for r in all_rules if not r.name.startswith(STRUCTURAL)]
+    return classified.groupBy("_batch_id", "_fate", "_rule").agg(
+        F.count("*").alias("n"),
+        *[F.sum(F.array_contains("_warnings", r.name).cast("long")).alias(f"w{i}") for i, r in enumerate(warn)],
+        *[F.sum((parsed & r.violated).cast("long")).alias(f"v{i}") for i, r in enumerate(judged)],
+    )
+
+
+def summary_violations(rows, spec: DatasetSpec) -> dict[str, int]:
+    """Per judged rule, the parsed records breaking it, over fate_summary's rows."""
+    return {name: sum(row[f"v{i}"] or 0 for row in rows) for i, name in enumerate(judged_rule_names(spec))}
+
+
 def violation_counts(classified: DataFrame, spec: DatasetSpec) -> dict[str, int]:
-    """Per expectation rule, the parsed records that break it, each rule counted on its own
-    (a record breaking two rules counts for both, as Great Expectations counts)."""
-    judged = [r for r in rules(spec) if not r.name.startswith(STRUCTURAL)]
-    row = classified.where(is_parsed()).agg(
-        *[F.sum(r.violated.cast("long")).alias(f"r{i}") for i, r in enumerate(judged)]).collect()[0]
-    return {r.name: row[f"r{i}"] or 0 for i, r in enumerate(judged)}
+    """Per judged rule, the parsed records that break it (a record breaking two rules counts
+    for both, as Great Expectations counts)."""
+    return summary_violations(fate_summary(classified, spec).collect(), spec)
 
 
 def with_context(typed: DataFrame, spec: DatasetSpec, references: dict[str, DataFrame],

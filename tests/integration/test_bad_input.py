@@ -166,6 +166,9 @@ def test_a_failed_fail_expectation_stops_a_gold_build_before_it_writes(spark, la
         run_pipeline(spark, lakehouse, catalog)
     assert not spark.catalog.tableExists("gold.daily_revenue")
     assert _count(spark, "ops.audit", "table_name = 'gold.daily_revenue'") == 0
+    # The builds before it are recorded: gold's audit records go in one commit, also on error.
+    built = [f"gold.{name}" for name in catalog.gold if spark.catalog.tableExists(f"gold.{name}")]
+    assert built and all(_count(spark, "ops.audit", f"table_name = '{t}'") == 1 for t in built)
     row = _failed_rule(spark, "gold.daily_revenue", "no_revenue")
     assert row["unexpected_count"] == spark.sql(catalog.gold["daily_revenue"].sql).where("revenue > 0").count() > 0
     assert _failed_rule(spark, "gold.daily_revenue", "keys_unique")["success"]

@@ -12,13 +12,15 @@ import subprocess
 import psutil
 import pytest
 
-from lakehouse.config import BRONZE, DATABASES, GOLD, OPS, SILVER, load_settings
+from lakehouse import tables
+from lakehouse.config import BRONZE, DATABASES, GOLD, OPS, SILVER
 from lakehouse.platform import landing, lifecycle
 from lakehouse.platform.registry import SERVICES
 from lakehouse.platform.services import metastore_databases, thrift_connect
 from lakehouse.platform.secrets import GENERATED
 from lakehouse.platform.secrets import read as secrets_read
-from tests.conftest import reset_catalog
+from lakehouse.specs import load_catalog
+from tests.system import reference
 from tests.system.conftest import alive, cli, platform_pids
 
 pytestmark = pytest.mark.system
@@ -130,30 +132,39 @@ def test_cluster_pipeline_fills_minio_and_the_metastore(platform, cluster_run):
     assert set(DATABASES) <= set(metastore_databases(platform))
 
 
-def test_thrift_lists_every_table_with_columns_and_counts_match_embedded(platform, cluster_run, spark, tmp_path):
-    from lakehouse.pipeline import run_pipeline
-    from lakehouse.specs import load_catalog
+def _expected_columns(platform, ref: reference.Reference) -> dict[str, list[str]]:
+    """Every table the pipeline creates, with its columns: bronze and silver from the specs,
+    gold from the reference pipeline's gold (equal to the embedded pipeline's), ops fixed."""
+    catalog = load_catalog(platform.specs_dir)
+    expected = {f"{OPS}.{t.split('.')[1]}": s.fieldNames() for t, s in tables.OPS_TABLES.items()}
+    for spec in catalog.datasets.values():
+        expected[f"{BRONZE}.{spec.name}"] = tables.bronze_schema(spec).fieldNames()
+        expected[f"{SILVER}.{spec.name}"] = tables.silver_schema(spec).fieldNames()
+    for name in catalog.gold:
+        expected[f"{GOLD}.{name}"] = ref.gold_columns(name)
+    return expected
 
-    # The embedded profile on the very same landing files.
-    local = load_settings(home=tmp_path, landing_uri=str(landing.sample_dir(platform)), shuffle_partitions=2)
-    reset_catalog(spark)
-    run_pipeline(spark, local, load_catalog(local.specs_dir))
 
+def test_thrift_lists_every_table_with_columns_and_data_equal_to_the_reference(platform, cluster_run, tmp_path):
+    """The cluster run's tables, through the Thrift server, against the reference pipeline on
+    the very same landing files (tests/system/reference.py): every table with its columns,
+    every landing record in bronze, silver's rows, the quarantine, and gold row for row."""
+    ref = reference.build(landing.sample_dir(platform), tmp_path)
+    expected = _expected_columns(platform, ref)
     for db in DATABASES:
-        remote_tables = sorted(row[1] for row in thrift_query(platform, f"SHOW TABLES IN {db}"))
-        local_tables = sorted(t.name for t in spark.catalog.listTables(db))
-        assert remote_tables == local_tables and remote_tables, db
-        for table in remote_tables:
-            name = f"{db}.{table}"
-            columns = [row[0] for row in thrift_query(platform, f"DESCRIBE {name}")
-                       if row[0] and not row[0].startswith("#")]
-            assert columns[: len(spark.table(name).columns)] == spark.table(name).columns, name
-            [(remote,)] = thrift_query(platform, f"SELECT count(*) FROM {name}")
-            assert remote == spark.table(name).count(), name
-    # Gold content, not only counts: the same revenue to the cent.
-    [(remote_total,)] = thrift_query(platform, "SELECT CAST(SUM(revenue) AS STRING) FROM gold.daily_revenue")
-    local_total = spark.sql("SELECT CAST(SUM(revenue) AS STRING) FROM gold.daily_revenue").first()[0]
-    assert remote_total == local_total
+        served = sorted(f"{db}.{row[1]}" for row in thrift_query(platform, f"SHOW TABLES IN {db}"))
+        assert served == sorted(t for t in expected if t.startswith(f"{db}.")), db
+    for name, columns in expected.items():
+        described = [row[0] for row in thrift_query(platform, f"DESCRIBE {name}") if row[0] and not row[0].startswith("#")]
+        assert described[: len(columns)] == columns, name
+    for dataset, c in ref.counts["datasets"].items():
+        assert thrift_query(platform, f"SELECT count(*) FROM {BRONZE}.{dataset}") == [(c["read"],)], dataset
+        assert thrift_query(platform, f"SELECT count(*) FROM {SILVER}.{dataset}") == [(c["silver_rows"],)], dataset
+        [(quarantined,)] = thrift_query(platform, f"SELECT count(*) FROM {OPS}.quarantine WHERE dataset = '{dataset}'")
+        assert quarantined == c["quarantined"], dataset
+    for name in ref.counts["gold"]:
+        rows = ref.gold_rows(name)
+        assert rows and reference.served_gold_rows(platform, name, ref.gold_columns(name)) == rows, name
 
 
 def test_wrong_thrift_password_is_refused(platform, cluster_run):

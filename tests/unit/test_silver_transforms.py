@@ -175,3 +175,10 @@ def test_regex_and_values_need_no_escaping(spark):
 def test_decimal_values_survive_typing(spark):
     df = bronze(spark, ("p", "1", "12.50", "a", "2026-01-01 10:00:00", "I"))
     assert T.classify(df, SPEC).collect()[0]["price"] == Decimal("12.50")
+
+
+def test_rule_names_follow_the_rules_order():
+    # fate_summary's columns are read back by these names: they must follow rules().
+    all_rules = T.rules(SPEC)
+    assert T.warn_rule_names(SPEC) == [r.name for r in all_rules if r.action == T.WARN] == ["status_not_b"]
+    assert T.judged_rule_names(SPEC) == [r.name for r in all_rules if not r.name.startswith(T.STRUCTURAL)]
