@@ -1,4 +1,5 @@
-"""B5: what profiling found and fixed, measured side by side. The quality gate judged every
+"""B5: what profiling found and fixed, measured side by side (the garbage collector's part is
+benchmarks/b5_jvm_gc.py). First, the quality gate: it judged every
 DataFrame with GX's Spark engine: a Spark job per metric and about 2,000 py4j calls per
 validation, seconds for a batch of a few hundred rows. Up to PANDAS_MAX_ROWS it now judges a
 pandas copy of the checked columns (one Arrow transfer). Here: one silver.orders validation
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from benchmarks import b5_jvm_gc
 from benchmarks.common import Section, fresh_dir, local_session, markdown_table, median, side_by_side
 from lakehouse.quality import checks as Q
 from lakehouse.quality import gate as G
@@ -30,7 +32,8 @@ def _orders(spark, rows: int):
         F.lit(0.1).alias(T.BATCH_CHANGE)).cache()
 
 
-def run(workdir: Path, row_counts: list[int], reps: int) -> Section:
+def run(workdir: Path, row_counts: list[int], reps: int, gc_run: tuple[float | None, int]) -> Section:
+    """`gc_run`: the scale and days of the garbage collector's `lakehouse run` (scale None: tiny)."""
     spark = local_session(workdir)
     spec = load_catalog(Path(__file__).resolve().parents[1] / "pipelines").datasets["orders"]
     gate = G.QualityGate(fresh_dir(workdir / "gx"))
@@ -60,7 +63,10 @@ def run(workdir: Path, row_counts: list[int], reps: int) -> Section:
                         "pandas_s": median(samples["pandas"])})
     rows_md = [[r["rows"], r["spark_s"], r["pandas_s"], f"{r['spark_s'] / r['pandas_s']:.1f}x"] for r in results]
     table = markdown_table(["rows judged", "GX Spark engine (s)", "GX pandas engine (s)", "speed-up"], rows_md)
-    text = (f"One validation of silver.orders' {len(Q.silver_checks(spec))} rules on a cached DataFrame, warm session "
-            f"and GX context; median of {reps}, order alternated. The gate uses pandas up to "
-            f"{G.PANDAS_MAX_ROWS:,} rows.\n\n{table}")
-    return Section("B5", "B5: the quality gate, before and after", text, {"reps": reps, "results": results})
+    gate_text = (f"One validation of silver.orders' {len(Q.silver_checks(spec))} rules on a cached DataFrame, warm "
+                 f"session and GX context; median of {reps}, order alternated. The gate uses pandas up to "
+                 f"{G.PANDAS_MAX_ROWS:,} rows.\n\n{table}")
+    gc_text, gc_data = b5_jvm_gc.measure(workdir / "gc", *gc_run, reps)
+    text = (f"### The quality gate's engine\n\n{gate_text}\n\n### The JVMs' garbage collector\n\n{gc_text}")
+    return Section("B5", "B5: what profiling found, before and after", text,
+                   {"reps": reps, "results": results, "gc": gc_data})

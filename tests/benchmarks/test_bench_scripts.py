@@ -82,5 +82,8 @@ def test_b2_and_b5_tiny(tmp_path):
         assert size["incremental_written"]["silver.orders"] >= size["changed"]
         assert all(size["full_written"].values())
     assert "## B2: incremental vs full rebuild" in text
-    [gate] = results["sections"]["B5"]["data"]["results"]
+    b5 = results["sections"]["B5"]["data"]
+    [gate] = b5["results"]
     assert gate["rows"] == 100 and gate["spark_s"] > 0 and gate["pandas_s"] > 0
+    assert all(len(b5["gc"]["samples"][k]) == 1 and b5["gc"]["cpu_s"][k] > 0 for k in ("G1", "default"))
+    assert "### The JVMs' garbage collector" in text
