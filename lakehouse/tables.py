@@ -153,12 +153,20 @@ def bronze_schema(spec: DatasetSpec) -> StructType:
     return StructType([StructField(c, StringType()) for c in spec.column_names] + BRONZE_META)
 
 
+SCD2_COLUMNS = ("valid_from", "valid_to", "is_current")
+
+
 def silver_schema(spec: DatasetSpec) -> StructType:
     fields = [StructField(c.name, _spark_type(c.type)) for c in spec.data_columns]
     if spec.scd == 2:
         fields += [StructField("valid_from", TimestampType()), StructField("valid_to", TimestampType()),
                    StructField("is_current", _spark_type("boolean"))]
     return StructType(fields + [StructField("_batch_id", StringType())])
+
+
+def silver_column_names(spec: DatasetSpec) -> list[str]:
+    """silver_schema's column names, without a SparkSession (its types need one to parse)."""
+    return [c.name for c in spec.data_columns] + (list(SCD2_COLUMNS) if spec.scd == 2 else []) + ["_batch_id"]
 
 
 def _spark_type(ddl: str):

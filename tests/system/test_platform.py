@@ -139,7 +139,7 @@ def _expected_columns(platform, ref: reference.Reference) -> dict[str, list[str]
     expected = {f"{OPS}.{t.split('.')[1]}": s.fieldNames() for t, s in tables.OPS_TABLES.items()}
     for spec in catalog.datasets.values():
         expected[f"{BRONZE}.{spec.name}"] = tables.bronze_schema(spec).fieldNames()
-        expected[f"{SILVER}.{spec.name}"] = tables.silver_schema(spec).fieldNames()
+        expected[f"{SILVER}.{spec.name}"] = tables.silver_column_names(spec)
     for name in catalog.gold:
         expected[f"{GOLD}.{name}"] = ref.gold_columns(name)
     return expected

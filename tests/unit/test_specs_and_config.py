@@ -149,3 +149,11 @@ def test_gold_rules_can_only_warn_or_fail_on_their_own_rows(tmp_path, expectatio
     gold = {"name": "g", "sources": ["t"], "keys": ["id"], "sql": "SELECT 1", "expectations": [expectation]}
     with pytest.raises(SpecError, match="gold takes row rules other than foreign_key"):
         load_catalog(_write_specs(tmp_path, GOOD, gold))
+
+
+def test_silver_column_names_are_the_schemas(spark):
+    # The system tests read silver's columns without a SparkSession: the two must agree.
+    from lakehouse import tables
+
+    for spec in load_catalog(PROJECT_ROOT / "pipelines").datasets.values():
+        assert tables.silver_column_names(spec) == tables.silver_schema(spec).fieldNames(), spec.name
