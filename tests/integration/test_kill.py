@@ -22,14 +22,17 @@ from lakehouse.specs import load_catalog
 from lakehouse.submit import job_path, submit_command, submit_env
 from tests.conftest import reset_catalog
 
-pytestmark = pytest.mark.integration
+# Five driver JVMs one after another: minutes on a quiet machine, three times that beside the
+# platform's services in `make test`.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
+JOB_TIMEOUT_S = 900
 
 
 def _job(settings, layer, *args, wait=True):
     proc = subprocess.Popen(submit_command(settings, job_path(layer), list(args)), env=submit_env(settings),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     if wait:
-        out, err = proc.communicate(timeout=600)
+        out, err = proc.communicate(timeout=JOB_TIMEOUT_S)
         assert proc.returncode == 0, out + err
     return proc
 
@@ -42,7 +45,7 @@ def _commits(table: Path) -> int:
     return len(list((table / "_delta_log").glob("*.json")))
 
 
-def _kill_during_merge(proc, table: Path, timeout=300) -> bool:
+def _kill_during_merge(proc, table: Path, timeout=JOB_TIMEOUT_S) -> bool:
     """SIGKILL the driver's process group as soon as the MERGE has written an uncommitted
     data file. False if the job committed (or ended) before we saw one."""
     files, commits = _data_files(table), _commits(table)
@@ -65,11 +68,19 @@ DATASETS = ["--dataset", "customers", "--dataset", "orders"]
 
 
 def _prepare(base: Path, landing: Path):
+    """Both days in bronze, the first in silver; a pristine copy beside it restores it for
+    another attempt (the metastore holds absolute paths: the copy goes back to the same place)."""
     settings = load_settings(home=base, shuffle_partitions=2)
     shutil.copytree(landing, settings.landing_uri)
     _job(settings, "bronze", *DATASETS)
     _job(settings, "silver", *DATASETS, "--batch", "2026-01-01")
+    shutil.copytree(base, base.with_name(base.name + "-pristine"))
     return settings
+
+
+def _restore(base: Path) -> None:
+    shutil.rmtree(base)
+    shutil.copytree(base.with_name(base.name + "-pristine"), base)
 
 
 def _uninterrupted(spark, base: Path, landing: Path) -> Path:
@@ -86,11 +97,11 @@ def _uninterrupted(spark, base: Path, landing: Path) -> Path:
 def test_sigkill_during_silver_merge_leaves_the_table_readable_and_the_rerun_completes(spark, tmp_path):
     landing = tmp_path / "landing"
     generate(landing, scale=1.0, seed=3, days=2)
-    table_of = lambda s: Path(s.warehouse_uri) / "silver" / "orders"  # noqa: E731
-
+    settings = _prepare(tmp_path / "killed", landing)
+    table = Path(settings.warehouse_uri) / "silver" / "orders"
     for attempt in range(3):
-        settings = _prepare(tmp_path / f"killed{attempt}", landing)
-        table = table_of(settings)
+        if attempt:
+            _restore(tmp_path / "killed")
         before = spark.read.format("delta").load(str(table))
         before_version = spark.sql(f"DESCRIBE HISTORY delta.`{table}` LIMIT 1").collect()[0]["version"]
         before_rows = sorted(map(tuple, before.collect()))
