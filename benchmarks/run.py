@@ -27,7 +27,7 @@ SIZES = {
     # B1: scales and days of landing data, and the generator alone (scale, days); B2: scales of
     # the tables; B4: the platform's data; B5: rows judged, and the garbage collector's run (scale,
     # days; scale None: one SQL statement).
-    "full": {"reps": 3, "b1_scales": [2, 50], "b1_days": 3, "b2_scales": [1, 4, 16], "b4_scale": 1, "b4_days": 3,
+    "full": {"reps": 3, "b1_scales": [2, 20], "b1_days": 3, "b2_scales": [1, 4, 16], "b4_scale": 1, "b4_days": 3,
              "b4_rounds": 5, "b5_rows": [1_000, 20_000, 200_000], "b5_gc": (0.05, 1), "generator": (1000, 7)},
     # Tiny: one B1 scale (each is a fresh `lakehouse run`, minutes in `make test`); the
     # marginal ratio's arithmetic has a unit test of its own.
