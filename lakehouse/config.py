@@ -74,10 +74,9 @@ class Settings(BaseSettings):
     shuffle_partitions: int = Field(4, ge=1, description="small on purpose: 2 cores, small batches")
     driver_memory: str = "2g"
     # ParallelGC, not Java 17's default G1: on the 2-core reference machine G1's concurrent
-    # threads and write barriers cost about a third more CPU for a small pipeline run (a
-    # 1-day `lakehouse run` at scale 0.02: G1 157 s wall, ~280 s CPU; ParallelGC 114-139 s,
-    # 200-244 s; benchmarks/b5_jvm_gc.py measures it side by side). Heaps here are a few GB,
-    # where ParallelGC's pauses stay short.
+    # threads and write barriers cost a small pipeline run about 15% more CPU and wall time
+    # (BENCHMARKS.md, B5, side by side). Heaps here are a few GB, where ParallelGC's pauses
+    # stay short.
     jvm_options: str = Field("-XX:+UseParallelGC", description="options of every JVM the platform starts: "
                              "Spark drivers, executors, master, worker, Thrift server, metastore")
     log_level: str = "WARN"
