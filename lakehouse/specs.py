@@ -16,8 +16,10 @@ from lakehouse.errors import SpecError
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 _SIMPLE_TYPES = {"string", "int", "bigint", "double", "boolean", "date", "timestamp"}
 _DECIMAL = re.compile(r"^decimal\((\d{1,2}),(\d{1,2})\)$")
-# Columns silver adds itself; a dataset may not declare them.
-RESERVED = {"valid_from", "valid_to", "is_current", "_batch_id"}
+# Columns silver adds itself, with their DDL types; a dataset may not declare them.
+SCD2_COLUMNS = (("valid_from", "timestamp"), ("valid_to", "timestamp"), ("is_current", "boolean"))
+BATCH_COLUMN = ("_batch_id", "string")
+RESERVED = {name for name, _ in (*SCD2_COLUMNS, BATCH_COLUMN)}
 
 Action = Literal["warn", "drop", "quarantine", "fail"]
 

@@ -21,7 +21,7 @@ from pyspark.sql.types import (
 from lakehouse import storage
 from lakehouse.config import DATABASES, OPS, Settings
 from lakehouse.runs import COUNTS
-from lakehouse.specs import DatasetSpec
+from lakehouse.specs import BATCH_COLUMN, SCD2_COLUMNS, DatasetSpec
 
 QUARANTINE_TABLE = f"{OPS}.quarantine"
 AUDIT_TABLE = f"{OPS}.audit"
@@ -153,20 +153,19 @@ def bronze_schema(spec: DatasetSpec) -> StructType:
     return StructType([StructField(c, StringType()) for c in spec.column_names] + BRONZE_META)
 
 
-SCD2_COLUMNS = ("valid_from", "valid_to", "is_current")
+def _silver_columns(spec: DatasetSpec) -> list[tuple[str, str]]:
+    """Silver's columns and their DDL types, in table order."""
+    return ([(c.name, c.type) for c in spec.data_columns] + (list(SCD2_COLUMNS) if spec.scd == 2 else [])
+            + [BATCH_COLUMN])
 
 
 def silver_schema(spec: DatasetSpec) -> StructType:
-    fields = [StructField(c.name, _spark_type(c.type)) for c in spec.data_columns]
-    if spec.scd == 2:
-        fields += [StructField("valid_from", TimestampType()), StructField("valid_to", TimestampType()),
-                   StructField("is_current", _spark_type("boolean"))]
-    return StructType(fields + [StructField("_batch_id", StringType())])
+    return StructType([StructField(name, _spark_type(ddl)) for name, ddl in _silver_columns(spec)])
 
 
 def silver_column_names(spec: DatasetSpec) -> list[str]:
     """silver_schema's column names, without a SparkSession (its types need one to parse)."""
-    return [c.name for c in spec.data_columns] + (list(SCD2_COLUMNS) if spec.scd == 2 else []) + ["_batch_id"]
+    return [name for name, _ in _silver_columns(spec)]
 
 
 def _spark_type(ddl: str):

@@ -22,7 +22,7 @@ from lakehouse.specs import load_catalog
 from lakehouse.submit import job_path, submit_command, submit_env
 from tests.conftest import reset_catalog
 
-# Five driver JVMs one after another: minutes on a quiet machine, three times that beside the
+# Four driver JVMs one after another: minutes on a quiet machine, three times that beside the
 # platform's services in `make test`.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 JOB_TIMEOUT_S = 900
@@ -74,13 +74,17 @@ def _prepare(base: Path, landing: Path):
     shutil.copytree(landing, settings.landing_uri)
     _job(settings, "bronze", *DATASETS)
     _job(settings, "silver", *DATASETS, "--batch", "2026-01-01")
-    shutil.copytree(base, base.with_name(base.name + "-pristine"))
+    shutil.copytree(base, _pristine(base))
     return settings
+
+
+def _pristine(base: Path) -> Path:
+    return base.with_name(base.name + "-pristine")
 
 
 def _restore(base: Path) -> None:
     shutil.rmtree(base)
-    shutil.copytree(base.with_name(base.name + "-pristine"), base)
+    shutil.copytree(_pristine(base), base)
 
 
 def _uninterrupted(spark, base: Path, landing: Path) -> Path:
