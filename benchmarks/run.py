@@ -1,6 +1,6 @@
 """`make bench`: run the benchmarks and write BENCHMARKS.md (and the raw numbers next to it).
 
-    python -m benchmarks.run                 # every benchmark, full size (about 80 minutes on 2 cores)
+    python -m benchmarks.run                 # every benchmark, full size (about an hour on 2 cores)
     python -m benchmarks.run --only B3,B4    # some; the others' sections are kept from the last run
     python -m benchmarks.run --tiny --out X  # tiny sizes, one repetition: what `make test` runs
 

@@ -25,7 +25,7 @@ from lakehouse.errors import LakehouseError
 @user_errors
 def generate(
     profile: Profile = ProfileOpt,
-    scale: float = typer.Option(None, help="data volume; 1.0 is about 60k records"),
+    scale: float = typer.Option(None, help="data volume; 1.0 is about 34k records over 7 days"),
     days: int = typer.Option(None, help="number of daily batches"),
     seed: int = typer.Option(None, help="random seed; same seed, same data"),
     home: Path = HomeOpt,

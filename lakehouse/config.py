@@ -74,9 +74,9 @@ class Settings(BaseSettings):
     shuffle_partitions: int = Field(4, ge=1, description="small on purpose: 2 cores, small batches")
     driver_memory: str = "2g"
     # ParallelGC, not Java 17's default G1: on the 2-core reference machine G1's concurrent
-    # threads and write barriers cost a small pipeline run about 15% more CPU and wall time
-    # (BENCHMARKS.md, B5, side by side). Heaps here are a few GB, where ParallelGC's pauses
-    # stay short.
+    # threads and write barriers cost a small pipeline run 7-15% more CPU and 6-13% more
+    # wall time (BENCHMARKS.md, B5, side by side; the larger figures on a busier host).
+    # Heaps here are a few GB, where ParallelGC's pauses stay short.
     jvm_options: str = Field("-XX:+UseParallelGC", description="options of every JVM the platform starts: "
                              "Spark drivers, executors, master, worker, Thrift server, metastore")
     log_level: str = "WARN"
@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     vacuum_retention_hours: int = Field(168, ge=168, description="VACUUM keeps files younger than this")
 
     # Sample data generator
-    scale: float = Field(1.0, gt=0, description="1.0 is about 60k landing records over 7 days")
+    scale: float = Field(1.0, gt=0, description="1.0 is about 34k landing records over 7 days")
     seed: int = 42
     days: int = Field(7, ge=1, le=3650)
     start_date: date = date(2026, 1, 1)

@@ -5,7 +5,7 @@ Each task is one Spark application submitted to the master (SparkSubmitOperator,
 `spark_default`) and processes exactly the run's interval. Bronze and silver cover every
 dataset of the plan (lakehouse_plan.py, compiled from the pipeline specs): adding a dataset
 spec extends them with no Python. One application per layer, not per dataset: each costs
-about 45 s of fixed start-up on one machine (README, "Orchestration").
+20-30 s of fixed start-up on one machine (README, "Orchestration").
 
 dqops_checks runs DQOps's monitoring checks (dqops_userhome/, generated from the same specs)
 on the DQOps server of LAKEHOUSE_DQOPS_URL and fails on LAKEHOUSE_DQOPS_FAIL_SEVERITY; where
