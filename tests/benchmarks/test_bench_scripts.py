@@ -53,6 +53,14 @@ def test_b1_marginal_ratio_removes_fixed_costs():
     assert "| 100.0x |" in text and "| 47.5x |" in text  # the ratios at each scale keep them
 
 
+def test_b1_marginal_ratio_per_repetition():
+    small = {"samples": {"platform": [100.0, 110.0], "duckdb": [1.0, 1.0]}}
+    large = {"samples": {"platform": [190.0, 170.0], "duckdb": [4.0, 5.0]}}
+    # repetition 1: 90 s / 3 s = 30x; repetition 2: 60 s / 4 s = 15x
+    assert b1_throughput._marginal_spread(small, large) == " (per repetition 15.0x to 30.0x)"
+    assert b1_throughput._marginal_spread({}, large) == ""
+
+
 def test_unknown_benchmark_is_one_line_and_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "B9", "--out", str(tmp_path / "x.md")],
                           capture_output=True, text=True, cwd=PROJECT_ROOT)
