@@ -1,8 +1,8 @@
 """B5, second finding: the JVMs' garbage collector. Thread CPU of a small `lakehouse run` on
 2 cores showed the JVM busy far beyond the Spark tasks' own work; with Java 17's default G1
 (concurrent threads, costlier write barriers) the same run took more CPU than with
-ParallelGC (single runs: up to a third; side by side, median of 3: 7% on a quiet host, 15% on a busier one), which every
-JVM of the platform now uses (Settings.jvm_options).
+ParallelGC (single runs: up to a third; side by side, median of 3: 7% on a quiet host, 15%
+on a busier one), which every JVM of the platform now uses (Settings.jvm_options).
 
 Here: the same command in a fresh process on a fresh home, once with `-XX:+UseG1GC` and once
 with the platform's default, side by side. CPU is the machine's (/proc/stat) over the run:
