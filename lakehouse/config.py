@@ -15,6 +15,7 @@ docker compose passes the same LAKEHOUSE_* keys from .env.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -34,8 +35,33 @@ DATABASES = (BRONZE, SILVER, GOLD, OPS)
 # and gold table (written by lakehouse.quality.dqops_userhome, checked by the DAG's task).
 DQOPS_CONNECTION = "lakehouse"
 
-_CLUSTER_SECRETS = ("s3_access_key", "s3_secret_key")
 BUILD_DIR = PROJECT_ROOT / "build"
+
+
+@dataclass(frozen=True)
+class S3Identity:
+    """One service's own account on the object store, and what it may do: read some buckets,
+    read and write others (lakehouse.platform.object_store makes it a MinIO user with that
+    policy). Only MinIO itself and that provisioning hold MinIO's root account."""
+
+    name: str
+    keys: tuple[str, str]        # the Settings fields of its access key and secret key
+    reads: tuple[str, ...] = ()  # the Settings fields naming the buckets it reads
+    writes: tuple[str, ...] = ()  # ... and those it reads and writes
+
+
+S3_IDENTITIES = {i.name: i for i in (
+    # The jobs (spark-submit, Airflow's tasks, `lakehouse run/sql/submit --profile cluster`):
+    # they read what landed and write the tables.
+    S3Identity("pipeline", ("s3_access_key", "s3_secret_key"), reads=("landing_bucket",), writes=("warehouse_bucket",)),
+    # The Thrift server serves the tables to Superset and DQOps: it only reads them.
+    S3Identity("thrift", ("thrift_s3_access_key", "thrift_s3_secret_key"), reads=("warehouse_bucket",)),
+    # The metastore creates the databases' and tables' folders.
+    S3Identity("metastore", ("metastore_s3_access_key", "metastore_s3_secret_key"), writes=("warehouse_bucket",)),
+    # Whoever drops files into landing (`lakehouse generate --profile cluster` here).
+    S3Identity("landing", ("landing_s3_access_key", "landing_s3_secret_key"), writes=("landing_bucket",)),
+)}
+MINIO_ROOT = ("minio_root_user", "minio_root_password")
 
 
 def secrets_file(home: Path) -> Path:
@@ -82,9 +108,18 @@ class Settings(BaseSettings):
     log_level: str = "WARN"
 
     # Cluster profile: S3 (MinIO), metastore, Thrift server. Credentials have no defaults.
+    # Each service has its own S3 account (S3_IDENTITIES); s3_access_key is the jobs'.
     s3_endpoint: str = "http://127.0.0.1:9000"
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
+    thrift_s3_access_key: SecretStr | None = None
+    thrift_s3_secret_key: SecretStr | None = None
+    metastore_s3_access_key: SecretStr | None = None
+    metastore_s3_secret_key: SecretStr | None = None
+    landing_s3_access_key: SecretStr | None = None
+    landing_s3_secret_key: SecretStr | None = None
+    minio_root_user: SecretStr | None = Field(None, description="MinIO's root account: MinIO and provisioning only")
+    minio_root_password: SecretStr | None = None
     s3_path_style_access: bool = True
     landing_bucket: str = "landing"
     warehouse_bucket: str = "warehouse"
@@ -146,7 +181,10 @@ class Settings(BaseSettings):
     days: int = Field(7, ge=1, le=3650)
     start_date: date = date(2026, 1, 1)
 
-    @field_validator("s3_access_key", "s3_secret_key", "thrift_password", "spark_auth_secret",
+    @field_validator("s3_access_key", "s3_secret_key", "thrift_s3_access_key", "thrift_s3_secret_key",
+                     "metastore_s3_access_key", "metastore_s3_secret_key", "landing_s3_access_key",
+                     "landing_s3_secret_key", "minio_root_user", "minio_root_password", "thrift_password",
+                     "spark_auth_secret",
                      "postgres_password", "metastore_db_password", "airflow_admin_password",
                      "airflow_db_password", "airflow_fernet_key", "airflow_secret_key", "airflow_jwt_secret",
                      "superset_admin_password", "superset_secret_key", "superset_db_password",
@@ -169,9 +207,6 @@ class Settings(BaseSettings):
                 "spark_master": "local[*]",
             }
         else:
-            missing = [ENV_PREFIX + name.upper() for name in _CLUSTER_SECRETS if getattr(self, name) is None]
-            if missing:
-                raise ValueError(f"the cluster profile needs {', '.join(missing)} (no defaults for secrets)")
             defaults = {
                 "landing_uri": f"s3a://{self.landing_bucket}",
                 "warehouse_uri": f"s3a://{self.warehouse_bucket}",
@@ -182,6 +217,17 @@ class Settings(BaseSettings):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         return self
+
+    def s3_keys(self, identity: str) -> tuple[str, str]:
+        """The access key and secret key of one S3 identity (S3_IDENTITIES, or "root" for
+        MinIO's root account). No defaults: unset is one clear error naming the variables."""
+        fields = MINIO_ROOT if identity == "root" else S3_IDENTITIES[identity].keys
+        values = [getattr(self, f) for f in fields]
+        if None in values:
+            names = " and ".join(ENV_PREFIX + f.upper() for f in fields)
+            raise ConfigError(f"the cluster profile needs {names} (no defaults for secrets: `lakehouse up` "
+                              "generates them, compose takes them from .env)")
+        return values[0].get_secret_value(), values[1].get_secret_value()
 
     @property
     def metastore_dir(self) -> Path:

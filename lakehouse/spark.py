@@ -66,6 +66,7 @@ def _local_conf(settings: Settings) -> dict[str, str]:
 
 
 def _cluster_conf(settings: Settings) -> dict[str, str]:
+    access_key, secret_key = settings.s3_keys("pipeline")
     conf = {
         "spark.driver.extraJavaOptions": f"{_LOG4J_OPTION} {settings.jvm_options}",
         "spark.executor.extraJavaOptions": settings.jvm_options,
@@ -77,8 +78,8 @@ def _cluster_conf(settings: Settings) -> dict[str, str]:
         "spark.hadoop.fs.s3a.aws.credentials.provider": (
             "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
         ),
-        "spark.hadoop.fs.s3a.access.key": settings.s3_access_key.get_secret_value(),
-        "spark.hadoop.fs.s3a.secret.key": settings.s3_secret_key.get_secret_value(),
+        "spark.hadoop.fs.s3a.access.key": access_key,
+        "spark.hadoop.fs.s3a.secret.key": secret_key,
         "spark.cores.max": str(settings.job_cores),
         "spark.executor.memory": settings.executor_memory,
     }

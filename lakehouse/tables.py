@@ -196,11 +196,35 @@ def commit_since(spark, fqname: str, before: int) -> dict | None:
     return last_commit(spark, fqname)
 
 
+def row_count(spark, fqname: str, version: int | None = None, where: str | None = None) -> int:
+    """Rows the table holds (at `version`), counted from the table: Delta answers a plain
+    count from its log's file statistics, without reading data files."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    df = reader.table(fqname)
+    return (df.where(where) if where else df).count()
+
+
+def committed_changes(spark, fqname: str, version: int) -> dict[str, int]:
+    """What one commit did to a table with a change feed, counted from the change data it
+    wrote: rows per change type (insert, update_postimage, delete, update_preimage)."""
+    rows = spark.sql(f"SELECT _change_type, count(*) AS n FROM table_changes('{fqname}', {version}, {version}) "
+                     "GROUP BY _change_type").collect()
+    return {r["_change_type"]: r["n"] for r in rows}
+
+
 # -- bronze -------------------------------------------------------------------------------
 def append(df: DataFrame, fqname: str) -> None:
     # DataFrameWriterV2 writes through the Delta catalog and leaves the metastore entry as
     # is (saveAsTable would try to alter it in the Hive metastore on every write).
     df.writeTo(fqname).append()
+
+
+def replace_batches(df: DataFrame, fqname: str, batch_ids: list[str]) -> None:
+    """Bronze's write: the rows of these batches replace whatever the table held of them, in
+    one commit (an append when it held none)."""
+    df.writeTo(fqname).overwrite(F.col("_batch_id").isin(batch_ids))
 
 
 # -- silver -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
   manage.py provision     metadata schema, roles, the admin account, then import the assets
   manage.py export DIR    write every database, dataset, chart and dashboard back as YAML
+  manage.py add-user NAME ROLE   a login (password from SUPERSET_NEW_USER_PASSWORD) with a role
 
 Runs with Superset's own Python (its environment is separate from the platform's), started
 by `lakehouse up` before the web server, `lakehouse superset provision` and `lakehouse
@@ -26,6 +27,11 @@ import yaml
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 KINDS = ("databases", "datasets", "charts", "dashboards")
+# Analysts open dashboards and explore the datasets, and nothing more: Superset's Gamma role
+# plus read access to every dataset, without SQL Lab (Gamma has none; the `sql_lab` role
+# grants it, to the users an admin adds it to). Whatever SQL Lab runs, the Thrift server
+# serves reads of the lakehouse's tables only (spark/thrift-auth/ReadOnlySqlGuard.java).
+ANALYST_ROLE = "Analyst"
 
 
 def read_assets(root: Path, thrift_uri: str) -> dict[str, str]:
@@ -58,6 +64,7 @@ def provision() -> str:
     upgrade()  # `superset db upgrade`
     appbuilder.add_permissions(update_perms=True)  # `superset init`
     security_manager.sync_role_definitions()
+    _ensure_analyst_role(security_manager)
     admin = _ensure_admin(security_manager, os.environ["SUPERSET_ADMIN_USER"], os.environ["SUPERSET_ADMIN_PASSWORD"])
     contents = read_assets(ASSETS, os.environ["LAKEHOUSE_THRIFT_URI"])
     passwords = {name: os.environ["LAKEHOUSE_THRIFT_PASSWORD"] for name in contents if name.startswith("databases/")}
@@ -89,17 +96,54 @@ def export(target: Path) -> str:
 def main(argv: list[str]) -> int:
     from superset.app import create_app
 
-    if not argv or argv[0] not in ("provision", "export") or (argv[0] == "export") != (len(argv) == 2):
-        print("usage: manage.py provision | manage.py export DIR", file=sys.stderr)
+    arity = {"provision": 1, "export": 2, "add-user": 3}
+    if not argv or arity.get(argv[0]) != len(argv):
+        print("usage: manage.py provision | manage.py export DIR | manage.py add-user NAME ROLE", file=sys.stderr)
         return 2
     with create_app().app_context():
         try:
-            print(provision() if argv[0] == "provision" else export(Path(argv[1])))
+            if argv[0] == "provision":
+                print(provision())
+            elif argv[0] == "export":
+                print(export(Path(argv[1])))
+            else:
+                print(add_user(argv[1], argv[2], os.environ["SUPERSET_NEW_USER_PASSWORD"]))
         except Exception as exc:  # one line for the user; Superset has logged the details
             messages = getattr(exc, "normalized_messages", lambda: None)()
             print(f"superset {argv[0]} failed: {exc}{f' {messages}' if messages else ''}", file=sys.stderr)
             return 1
     return 0
+
+
+def _ensure_analyst_role(security_manager) -> None:
+    from superset.extensions import db
+
+    security_manager.copy_role("Gamma", ANALYST_ROLE, merge=False)
+    role = security_manager.find_role(ANALYST_ROLE)
+    every_dataset = security_manager.find_permission_view_menu("all_datasource_access", "all_datasource_access")
+    security_manager.add_permission_role(role, every_dataset)
+    db.session.commit()
+
+
+def add_user(username: str, role_name: str, password: str) -> str:
+    """A login with one role (Analyst, Gamma, sql_lab, Alpha or Admin); its password is reset
+    if the user exists."""
+    from superset.extensions import security_manager
+
+    role = security_manager.find_role(role_name)
+    if role is None:
+        raise ValueError(f"no role {role_name!r} (provision first; roles: {ANALYST_ROLE}, Gamma, sql_lab, Alpha, Admin)")
+    user = security_manager.find_user(username=username)
+    if user is None:
+        user = security_manager.add_user(username, username, "Lakehouse", f"{username}@localhost", role,
+                                         password=password)
+        if not user:
+            raise RuntimeError(f"could not create the Superset user {username!r}")
+    else:
+        user.roles = [role]
+        security_manager.update_user(user)
+        security_manager.reset_password(user.id, password)
+    return f"user {username} has the role {role_name}"
 
 
 def _ensure_admin(security_manager, username: str, password: str):

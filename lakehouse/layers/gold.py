@@ -17,7 +17,7 @@ from pyspark.errors import AnalysisException
 
 from lakehouse import tables
 from lakehouse.config import GOLD, SILVER, Settings
-from lakehouse.errors import ExpectationFailed
+from lakehouse.errors import AccountingError, ExpectationFailed
 from lakehouse.ledger import Ledger
 from lakehouse.quality import checks as Q
 from lakehouse.quality.gate import QualityGate
@@ -90,9 +90,10 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
             scope = f"t.`{column}` IN ({values})"
             result = result.where(f"`{column}` IN ({values})")
             run.detail = f"recomputed {len(touched)} {column} partition(s)"
-    result = result.persist()  # judged by GX, then merged: computed once
+    result = result.persist()  # judged by GX, counted, then merged: computed once
     try:
         _validate(gate, run, result, spec)
+        computed = result.count()
         if not exists:
             tables.ensure_table(spark, settings, fqname, result.schema)
         before = tables.current_version(spark, fqname)
@@ -100,18 +101,34 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
     finally:
         result.unpersist()
     commit = tables.commit_since(spark, fqname, before)
+    run.rows_read = computed
+    run.delta_version = commit["version"] if commit else before
     if commit is None:  # nothing differed: Delta recorded no commit
+        run.superseded = computed
         run.detail = run.detail or "unchanged"
-        run.delta_version = before
-        return run.finish()
-    m = commit["metrics"]
-    run.rows_read = m.get("numSourceRows", 0)
-    run.inserted, run.updated = m.get("numTargetRowsInserted", 0), m.get("numTargetRowsUpdated", 0)
-    run.deleted = m.get("numTargetRowsDeleted", 0)
-    run.superseded = run.rows_read - run.inserted - run.updated  # unchanged rows, not rewritten
-    run.delta_version = commit["version"]
-    run.detail = run.detail or "full recompute"
+    else:
+        m = commit["metrics"]
+        run.inserted, run.updated = m.get("numTargetRowsInserted", 0), m.get("numTargetRowsUpdated", 0)
+        run.deleted = m.get("numTargetRowsDeleted", 0)
+        run.superseded = computed - run.inserted - run.updated  # unchanged rows, not rewritten
+        run.detail = run.detail or "full recompute"
+    _reconcile(spark, run, before, scope, commit["metrics"].get("numSourceRows") if commit else computed)
     return run.finish()
+
+
+def _reconcile(spark, run: TableRun, before: int, scope: str | None, merged: int) -> None:
+    """The build's counts against the table, counted after the commit: within the rebuilt
+    scope the table holds exactly the rows the build computed (and the MERGE read them all),
+    and it grew by what was inserted less what was deleted. So the unchanged rows
+    (superseded) are measured, not only the remainder of a subtraction."""
+    where = scope.replace("t.`", "`") if scope else None
+    held = tables.row_count(spark, run.table_name, run.delta_version, where)
+    grown = (tables.row_count(spark, run.table_name, run.delta_version) - tables.row_count(spark, run.table_name, before)
+             if run.delta_version != before else 0)
+    if held != run.rows_read or merged != run.rows_read or grown != run.inserted - run.deleted:
+        raise AccountingError(f"{run.table_name} v{run.delta_version}: the build computed {run.rows_read} row(s) and "
+                              f"merged {merged}, inserting {run.inserted} and deleting {run.deleted}; the table holds "
+                              f"{held} of them after the commit and changed by {grown:+d} rows")
 
 
 def run_gold(spark, settings: Settings, specs: list[GoldSpec], ledger: Ledger, run_id: str, gate: QualityGate,

@@ -109,6 +109,17 @@ def _has_quarantine(spark, dataset: str, batch_ids: list[str]) -> bool:
     return q.where((F.col("dataset") == dataset) & F.col("batch_id").isin(batch_ids)).limit(1).count() > 0
 
 
+def _reconcile_quarantine(spark, dataset: str, runs: dict[str, TableRun]) -> None:
+    """The quarantine rows each batch has after the write, counted from ops.quarantine."""
+    held = {r["batch_id"]: r["count"] for r in spark.table(tables.QUARANTINE_TABLE)
+            .where((F.col("dataset") == dataset) & F.col("batch_id").isin(list(runs))).groupBy("batch_id").count()
+            .collect()}
+    for batch_id, run in runs.items():
+        if held.get(batch_id, 0) != run.quarantined:
+            raise AccountingError(f"{SILVER}.{dataset} batch {batch_id}: {run.quarantined} record(s) were quarantined "
+                                  f"but ops.quarantine holds {held.get(batch_id, 0)} of them")
+
+
 def _merge(spark, fqname: str, planned, spec: DatasetSpec) -> int | None:
     """Write the plan in one MERGE; check Delta's own counts against it; return the version."""
     if spec.scd == 2:
@@ -130,11 +141,28 @@ def _merge(spark, fqname: str, planned, spec: DatasetSpec) -> int | None:
     finally:
         rows.unpersist()
     commit = tables.commit_since(spark, fqname, before) or {"operation": "no commit", "metrics": {}}
-    actual = {k: commit["metrics"].get(k, 0) for k in expected}
-    if commit["operation"] != "MERGE" or actual != expected:
-        raise AccountingError(f"{fqname}: the MERGE wrote {actual}, the plan was {expected} "
+    if commit["operation"] != "MERGE":
+        raise AccountingError(f"{fqname}: the plan was {expected} but the table has no new MERGE commit "
                               f"(operation {commit['operation']})")
+    _reconcile(spark, fqname, before, commit["version"], expected)
+    actual = {k: commit["metrics"].get(k, 0) for k in expected}
+    if actual != expected:  # Delta's own count of the MERGE, a second opinion
+        raise AccountingError(f"{fqname}: the MERGE wrote {actual}, the plan was {expected}")
     return commit["version"]
+
+
+def _reconcile(spark, fqname: str, before: int, version: int, expected: dict[str, int]) -> None:
+    """What the table holds after the MERGE, counted from the table, against the plan: the
+    change data the commit wrote (rows inserted, updated, deleted) and the table's row count
+    before and after. Neither comes from the plan or from the MERGE's own metrics."""
+    changes = tables.committed_changes(spark, fqname, version)
+    held = {"numTargetRowsInserted": changes.get("insert", 0), "numTargetRowsUpdated": changes.get("update_postimage", 0),
+            "numTargetRowsDeleted": changes.get("delete", 0)}
+    grown = tables.row_count(spark, fqname, version) - tables.row_count(spark, fqname, before)
+    planned_growth = expected.get("numTargetRowsInserted", 0) - expected.get("numTargetRowsDeleted", 0)
+    if {k: held[k] for k in expected} != expected or grown != planned_growth:
+        raise AccountingError(f"{fqname} v{version}: the table holds {held} changed rows and {grown:+d} rows "
+                              f"after the MERGE; the plan was {expected} ({planned_growth:+d} rows)")
 
 
 def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[str], run_id: str,
@@ -174,6 +202,7 @@ def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[
                 F.col("_source_file").alias("source_file"), F.lit(run_id).alias("run_id"),
                 F.current_timestamp().alias("quarantined_at"),
             ), spec.name, batch_ids)
+            _reconcile_quarantine(spark, spec.name, runs)
     finally:
         classified.unpersist()
     for run in runs.values():

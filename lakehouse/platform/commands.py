@@ -12,7 +12,7 @@ import typer
 
 from lakehouse.cli_support import HomeOpt, app, console, user_errors
 from lakehouse.config import Settings, load_settings, secrets_file
-from lakehouse.errors import ConfigError, LakehouseError
+from lakehouse.errors import LakehouseError
 
 
 def _home(home: Path | None) -> Path:
@@ -22,13 +22,11 @@ def _home(home: Path | None) -> Path:
 
 def _platform_settings(home: Path | None) -> Settings:
     """The cluster profile's settings, with the credentials `up` generated."""
-    try:
-        return load_settings(profile="cluster", home=home)
-    except ConfigError:
-        generated = secrets_file(_home(home))
-        if not generated.exists():
-            raise LakehouseError(f"no platform here ({generated} does not exist): start it with `lakehouse up`") from None
-        raise
+    settings = load_settings(profile="cluster", home=home)
+    generated = secrets_file(settings.home)
+    if not generated.exists() and settings.s3_access_key is None:
+        raise LakehouseError(f"no platform here ({generated} does not exist): start it with `lakehouse up`")
+    return settings
 
 
 @app.command()
@@ -135,6 +133,21 @@ def superset_provision(home: Path = HomeOpt) -> None:
     console.print(provision(_platform_settings(home)), highlight=False)
 
 
+@superset_app.command("add-user")
+@user_errors
+def superset_add_user(username: str = typer.Argument(..., help="the login name"),
+                      role: str = typer.Option("Analyst", help="Analyst (dashboards, no SQL Lab), Gamma, sql_lab, "
+                                               "Alpha or Admin"),
+                      home: Path = HomeOpt) -> None:
+    """Add a Superset login (or reset its password and role) with a generated password, shown once."""
+    from lakehouse.platform.secrets import new_password
+    from lakehouse.platform.superset import add_user
+
+    password = new_password()
+    console.print(add_user(_platform_settings(home), username, role, password), highlight=False)
+    console.print(f"password {password} (shown once)", highlight=False)
+
+
 @superset_app.command("export")
 @user_errors
 def superset_export(target: Path = typer.Option(None, "--to", help="default: superset/assets"),
@@ -173,9 +186,11 @@ def probe(name: str = typer.Argument(..., help="service name")) -> None:
 @app.command("init-buckets", hidden=True)
 @user_errors
 def init_buckets() -> None:
-    """Create the landing and warehouse buckets if missing (compose's minio-init)."""
-    from lakehouse.platform.services import create_buckets
+    """Create the buckets and every service's own MinIO user and policy (compose's minio-init)."""
+    from lakehouse.config import S3_IDENTITIES
+    from lakehouse.platform.object_store import provision
 
     settings = load_settings(profile="cluster")
-    create_buckets(settings)
-    console.print(f"buckets ready: {settings.landing_bucket}, {settings.warehouse_bucket}")
+    provision(settings)
+    console.print(f"buckets ready: {settings.landing_bucket}, {settings.warehouse_bucket}; "
+                  f"users: {', '.join(S3_IDENTITIES)}")

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
-from lakehouse.config import BUILD_DIR, PROJECT_ROOT, Settings
+from lakehouse.config import BUILD_DIR, DATABASES, PROJECT_ROOT, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.files import write_private
+from lakehouse.platform import object_store
 from lakehouse.spark import spark_conf, write_properties_file
 
 SPARK_CONF_DIR = PROJECT_ROOT / "spark" / "conf"
@@ -32,6 +33,7 @@ HIVE_CONF_DIR = PROJECT_ROOT / "hive" / "conf"
 HIVE_DIR = BUILD_DIR / "hive"
 MINIO_BIN = BUILD_DIR / "bin" / "minio"
 THRIFT_AUTH_CLASS = "io.lakehouse.thrift.LakehousePasswordAuthenticator"
+READ_ONLY_GUARD_CLASS = "io.lakehouse.thrift.ReadOnlySqlGuard"  # spark/thrift-auth, like the password check
 
 
 @dataclass(frozen=True)
@@ -187,8 +189,7 @@ def _minio_launch(settings: Settings) -> Launch:
         [str(MINIO_BIN), "server", str(data_dir(settings, "minio")), "--quiet",
          "--address", f"{settings.bind_host}:{_minio_port(settings)}",
          "--console-address", f"{settings.bind_host}:{settings.minio_console_port}"],
-        env={"MINIO_ROOT_USER": settings.s3_access_key.get_secret_value(),
-             "MINIO_ROOT_PASSWORD": settings.s3_secret_key.get_secret_value(),
+        env={"MINIO_ROOT_USER": settings.s3_keys("root")[0], "MINIO_ROOT_PASSWORD": settings.s3_keys("root")[1],
              "MINIO_UPDATE": "off", "MINIO_BROWSER_REDIRECT": "off"})
 
 
@@ -198,25 +199,6 @@ def _minio_probe(settings: Settings) -> bool:
             return resp.status == 200
     except OSError:
         return False
-
-
-def s3_client(settings: Settings):
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1",
-        aws_access_key_id=settings.s3_access_key.get_secret_value(),
-        aws_secret_access_key=settings.s3_secret_key.get_secret_value(),
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}))
-
-
-def create_buckets(settings: Settings) -> None:
-    s3 = s3_client(settings)
-    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    for bucket in (settings.landing_bucket, settings.warehouse_bucket):
-        if bucket not in existing:
-            s3.create_bucket(Bucket=bucket)
 
 
 def _minio_version(settings: Settings) -> str:
@@ -251,8 +233,8 @@ def _metastore_java(settings: Settings, main_class: str, *args: str) -> Launch:
         "LAKEHOUSE_POSTGRES_PORT": str(settings.postgres_port),
         "LAKEHOUSE_METASTORE_DB_PASSWORD": settings.metastore_db_password.get_secret_value(),
         "LAKEHOUSE_S3_ENDPOINT": settings.s3_endpoint,
-        "LAKEHOUSE_S3_ACCESS_KEY": settings.s3_access_key.get_secret_value(),
-        "LAKEHOUSE_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
+        "LAKEHOUSE_METASTORE_S3_ACCESS_KEY": settings.s3_keys("metastore")[0],
+        "LAKEHOUSE_METASTORE_S3_SECRET_KEY": settings.s3_keys("metastore")[1],
         "LAKEHOUSE_WAREHOUSE_BUCKET": settings.warehouse_bucket,
     }
     bind = f"-Dlakehouse.metastore.bind.host={settings.bind_host}"
@@ -401,10 +383,25 @@ def _worker_probe(settings: Settings) -> bool:
 
 def thrift_properties(settings: Settings) -> dict[str, str]:
     """The Thrift server is a Spark application like the jobs: same catalog, storage and
-    metastore, but a small share of the cluster so jobs always find cores."""
+    metastore, but a small share of the cluster so jobs always find cores.
+
+    It serves reads only, whoever logs in: its SQL parser is wrapped by ReadOnlySqlGuard
+    (spark/thrift-auth), which refuses every statement that writes, sets, reads a file or a
+    table by path, reads outside the lakehouse's databases or calls Java; SQL on files and
+    ${...} substitution (${env:...} would print the server's environment) are off, and the
+    guard refuses a session that turns them back on."""
     conf = spark_conf(settings)
     conf.update({"spark.cores.max": "1", "spark.executor.memory": "1g", "spark.driver.memory": "1g",
-                 "spark.ui.port": str(settings.thrift_ui_port)})
+                 "spark.ui.port": str(settings.thrift_ui_port),
+                 # Its own S3 account, which reads the warehouse and nothing else.
+                 "spark.hadoop.fs.s3a.access.key": settings.s3_keys("thrift")[0],
+                 "spark.hadoop.fs.s3a.secret.key": settings.s3_keys("thrift")[1],
+                 "spark.sql.extensions": f"{conf['spark.sql.extensions']},{READ_ONLY_GUARD_CLASS}",
+                 "spark.lakehouse.readonly.databases": ",".join(DATABASES),
+                 "spark.sql.runSQLOnFiles": "false",
+                 "spark.sql.variable.substitute": "false",
+                 # Its UI has kill buttons for the queries it serves, and no login.
+                 "spark.ui.killEnabled": "false"})
     return conf
 
 
@@ -456,7 +453,7 @@ CORE_SERVICES: tuple[Service, ...] = (
     Service("postgres", lambda s: s.postgres_port, lambda s: f"postgresql://{s.postgres_host}:{s.postgres_port}",
             _postgres_launch, _postgres_probe, _postgres_version, _postgres_prepare, _postgres_after_start, 60),
     Service("minio", _minio_port, lambda s: f"http://{s.bind_host}:{s.minio_console_port} (console)",
-            _minio_launch, _minio_probe, _minio_version, None, create_buckets, 60),
+            _minio_launch, _minio_probe, _minio_version, None, object_store.provision, 60),
     Service("hive-metastore", _metastore_port, lambda s: s.metastore_uri,
             _metastore_launch, _metastore_probe, _metastore_version, _metastore_prepare, None, 120),
     Service("spark-master", lambda s: master_host_port(s)[1],

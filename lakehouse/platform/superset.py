@@ -55,12 +55,12 @@ def superset_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def _manage(settings: Settings, *args: str) -> str:
+def _manage(settings: Settings, *args: str, extra_env: dict[str, str] | None = None) -> str:
     """superset/manage.py with Superset's Python and the platform's configuration; returns its
     one-line summary."""
     home = settings.platform_dir / "superset"
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    env = {**os.environ, **superset_env(settings),
+    env = {**os.environ, **superset_env(settings), **(extra_env or {}),
            "SUPERSET_ADMIN_USER": settings.superset_admin_user,
            "SUPERSET_ADMIN_PASSWORD": required_secret(settings, "superset_admin_password"),
            "LAKEHOUSE_THRIFT_URI": thrift_uri(settings),
@@ -74,6 +74,11 @@ def provision(settings: Settings) -> str:
     """Metadata schema, roles, the admin account and the assets in superset/assets; idempotent."""
     ensure_database(settings, "superset", "superset", required_secret(settings, "superset_db_password"))
     return _manage(settings, "provision")
+
+
+def add_user(settings: Settings, username: str, role: str, password: str) -> str:
+    """A Superset login with one role, e.g. Analyst: dashboards and datasets, no SQL Lab."""
+    return _manage(settings, "add-user", username, role, extra_env={"SUPERSET_NEW_USER_PASSWORD": password})
 
 
 def export_assets(settings: Settings, target: Path = ASSETS_DIR) -> str:

@@ -37,41 +37,44 @@ ONE_SHOT = {"minio-init"}
 COMPOSE_ONLY = {"dqops"}
 DQOPS_PORT = 8888  # DQOps's own port (its docker guide: -p 8888:8888)
 
-# Which credentials each service needs: the S3 pair for every cluster-profile client
-# (the profile refuses to start without it), the rest only where used.
-S3 = {"LAKEHOUSE_S3_ACCESS_KEY", "LAKEHOUSE_S3_SECRET_KEY"}
+# Which credentials each service needs, and no more: every service its own S3 account
+# (lakehouse.config.S3_IDENTITIES), MinIO's root account only MinIO and the provisioning.
+PIPELINE_S3 = {"LAKEHOUSE_S3_ACCESS_KEY", "LAKEHOUSE_S3_SECRET_KEY"}
+THRIFT_S3 = {"LAKEHOUSE_THRIFT_S3_ACCESS_KEY", "LAKEHOUSE_THRIFT_S3_SECRET_KEY"}
+METASTORE_S3 = {"LAKEHOUSE_METASTORE_S3_ACCESS_KEY", "LAKEHOUSE_METASTORE_S3_SECRET_KEY"}
+LANDING_S3 = {"LAKEHOUSE_LANDING_S3_ACCESS_KEY", "LAKEHOUSE_LANDING_S3_SECRET_KEY"}
+MINIO_ROOT = {"LAKEHOUSE_MINIO_ROOT_USER", "LAKEHOUSE_MINIO_ROOT_PASSWORD"}
 SPARK_AUTH = {"LAKEHOUSE_SPARK_AUTH_SECRET"}
 # What every Airflow component shares: its database and the keys all must agree on.
 AIRFLOW_SHARED = {"LAKEHOUSE_AIRFLOW_DB_PASSWORD", "LAKEHOUSE_AIRFLOW_FERNET_KEY", "LAKEHOUSE_AIRFLOW_SECRET_KEY",
                   "LAKEHOUSE_AIRFLOW_JWT_SECRET"}
 NEEDS = {
     "postgres": {"LAKEHOUSE_POSTGRES_PASSWORD", "LAKEHOUSE_METASTORE_DB_PASSWORD"},
-    "minio": S3,
-    "minio-init": S3,
-    "hive-metastore": S3 | {"LAKEHOUSE_METASTORE_DB_PASSWORD"},
-    "spark-master": S3 | SPARK_AUTH,
-    "spark-worker": S3 | SPARK_AUTH,
-    "spark-thrift": S3 | SPARK_AUTH | {"LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD"},
+    "minio": MINIO_ROOT,
+    "minio-init": MINIO_ROOT | PIPELINE_S3 | THRIFT_S3 | METASTORE_S3 | LANDING_S3,
+    "hive-metastore": METASTORE_S3 | {"LAKEHOUSE_METASTORE_DB_PASSWORD"},
+    "spark-master": SPARK_AUTH,
+    "spark-worker": SPARK_AUTH,  # executors get a job's S3 account from its driver
+    "spark-thrift": THRIFT_S3 | SPARK_AUTH | {"LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD"},
     # The API server's first start creates the database (as PostgreSQL's superuser), the
     # admin account and the tasks' Spark properties; the scheduler runs the Spark drivers.
-    "airflow-api-server": S3 | SPARK_AUTH | AIRFLOW_SHARED | {"LAKEHOUSE_POSTGRES_PASSWORD",
-                                                              "LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD"},
-    "airflow-scheduler": S3 | SPARK_AUTH | AIRFLOW_SHARED,
-    "airflow-dag-processor": S3 | AIRFLOW_SHARED,
-    "airflow-triggerer": S3 | AIRFLOW_SHARED,
+    "airflow-api-server": PIPELINE_S3 | SPARK_AUTH | AIRFLOW_SHARED | {"LAKEHOUSE_POSTGRES_PASSWORD",
+                                                                       "LAKEHOUSE_AIRFLOW_ADMIN_PASSWORD"},
+    "airflow-scheduler": PIPELINE_S3 | SPARK_AUTH | AIRFLOW_SHARED,
+    "airflow-dag-processor": AIRFLOW_SHARED,
+    "airflow-triggerer": AIRFLOW_SHARED,
     # DQOps reads silver and gold through the Thrift server, with its credentials.
     "dqops": {"LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD"},
     # Superset's first start creates its database; it reaches the gold tables through the
     # Thrift server, with the Thrift server's credentials.
-    "superset": S3 | {"LAKEHOUSE_POSTGRES_PASSWORD", "LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD",
-                      "LAKEHOUSE_SUPERSET_DB_PASSWORD", "LAKEHOUSE_SUPERSET_SECRET_KEY",
-                      "LAKEHOUSE_SUPERSET_ADMIN_PASSWORD"},
+    "superset": {"LAKEHOUSE_POSTGRES_PASSWORD", "LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD",
+                 "LAKEHOUSE_SUPERSET_DB_PASSWORD", "LAKEHOUSE_SUPERSET_SECRET_KEY", "LAKEHOUSE_SUPERSET_ADMIN_PASSWORD"},
 }
 # Credentials the official images read under their own names.
 FOREIGN_CREDENTIALS = {
     "POSTGRES_PASSWORD": "LAKEHOUSE_POSTGRES_PASSWORD",
-    "MINIO_ROOT_USER": "LAKEHOUSE_S3_ACCESS_KEY",
-    "MINIO_ROOT_PASSWORD": "LAKEHOUSE_S3_SECRET_KEY",
+    "MINIO_ROOT_USER": "LAKEHOUSE_MINIO_ROOT_USER",
+    "MINIO_ROOT_PASSWORD": "LAKEHOUSE_MINIO_ROOT_PASSWORD",
 }
 CREDENTIAL_KEY = re.compile(r"PASSWORD|SECRET|ACCESS_KEY|ROOT_USER|THRIFT_USER")
 COMPOSE_ONLY_VARIABLES = {"LAKEHOUSE_IMAGE_TAG"}  # image tag, not a setting nor a secret

@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 
 
@@ -18,15 +19,16 @@ class SupersetError(Exception):
         self.status = status
 
 
-def _call(method: str, url: str, body: dict | None = None, bearer: str | None = None, timeout: float = 300) -> dict:
-    request = urllib.request.Request(url, method=method)
+def _call(method: str, url: str, body: dict | None = None, bearer: str | None = None, timeout: float = 300,
+          headers: dict | None = None, opener=None) -> dict:
+    request = urllib.request.Request(url, method=method, headers=headers or {})
     if body is not None:  # a GET with a JSON content type and no body is a 400 for Flask
         request.data = json.dumps(body).encode()
         request.add_header("Content-Type", "application/json")
     if bearer:
         request.add_header("Authorization", f"Bearer {bearer}")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
+        with (opener or urllib.request.build_opener()).open(request, timeout=timeout) as resp:
             return json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError as exc:
         raise SupersetError(exc.code, exc.read().decode(errors="replace")[:500]) from None
@@ -47,6 +49,20 @@ class SupersetAPI:
 
     def listing(self, kind: str) -> list[dict]:
         return self.get(f"/{kind}/", q={"page_size": 100})["result"]
+
+    def post(self, path: str, body: dict) -> dict:
+        """A POST, with the CSRF token Superset requires of it (bound to this client's session cookie)."""
+        import http.cookiejar
+
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        token = _call("GET", f"{self.base}/api/v1/security/csrf_token/", bearer=self._token, opener=opener)["result"]
+        return _call("POST", f"{self.base}/api/v1{path}", body, bearer=self._token, opener=opener,
+                     headers={"X-CSRFToken": token, "Referer": self.base})
+
+    def sql_lab(self, database_id: int, sql: str) -> dict:
+        """Run SQL in SQL Lab, synchronously, as this user."""
+        return self.post("/sqllab/execute/", {"database_id": database_id, "sql": sql, "runAsync": False,
+                                              "schema": "gold", "tab": "tests", "client_id": uuid.uuid4().hex[:10]})
 
     def chart_data(self, chart_id: int) -> dict:
         """The chart's saved query, run afresh (force: no cache) through the Thrift server."""

@@ -22,7 +22,7 @@ import pytest
 
 from lakehouse.generate import generate
 from lakehouse.orchestration.dags import MEDALLION_DAG
-from lakehouse.platform import landing
+from lakehouse.platform import object_store
 from lakehouse.platform.airflow import api_url
 from lakehouse.platform.services import master_state
 from tests.system import reference
@@ -43,7 +43,7 @@ def four_days(platform, cluster_run, tmp_path_factory):
     3 and 4 go to the landing bucket for Airflow."""
     local = tmp_path_factory.mktemp("four-days")
     generate(local, scale=float(DATA["LAKEHOUSE_SCALE"]), seed=platform.seed, days=4, start_date=platform.start_date)
-    s3 = landing.s3_client(platform)
+    s3 = object_store.s3_client(platform, "landing")
     for path in sorted(local.rglob("*")):
         key = path.relative_to(local).as_posix()
         if path.is_file() and any(f"/{d.isoformat()}/" in f"/{key}" for d in (DAY3, DAY4)):

@@ -14,7 +14,7 @@ import pytest
 
 from lakehouse import tables
 from lakehouse.config import BRONZE, DATABASES, GOLD, OPS, SILVER
-from lakehouse.platform import landing, lifecycle
+from lakehouse.platform import landing, lifecycle, object_store
 from lakehouse.platform.registry import SERVICES
 from lakehouse.platform.services import metastore_databases, thrift_connect
 from lakehouse.platform.secrets import GENERATED
@@ -116,6 +116,62 @@ def test_no_secret_on_any_command_line(platform, platform_home):
         assert not [v for v in values if v in cmdline], f"a credential is on the command line of {proc.pid}"
 
 
+def _allowed(platform, identity: str, action) -> bool:
+    import botocore.exceptions
+
+    try:
+        action(object_store.s3_client(platform, identity))
+        return True
+    except botocore.exceptions.ClientError as exc:
+        assert exc.response["Error"]["Code"] == "AccessDenied", exc
+        return False
+
+
+def test_each_s3_account_does_its_job_and_is_refused_the_rest(platform, cluster_run):
+    """The MinIO users `up` made, tried for real: each may do what its service does and nothing more."""
+    landing_key, table_key = "probe/landing.csv", "probe/warehouse.txt"
+    actions = {
+        "read landing": lambda s3: s3.list_objects_v2(Bucket=platform.landing_bucket),
+        "write landing": lambda s3: s3.put_object(Bucket=platform.landing_bucket, Key=landing_key, Body=b"x"),
+        "read warehouse": lambda s3: s3.get_object(Bucket=platform.warehouse_bucket,
+                                                   Key=_any_key(platform, platform.warehouse_bucket)),
+        "write warehouse": lambda s3: s3.put_object(Bucket=platform.warehouse_bucket, Key=table_key, Body=b"x"),
+        "delete in warehouse": lambda s3: s3.delete_object(Bucket=platform.warehouse_bucket, Key=table_key),
+        "create a bucket": lambda s3: s3.create_bucket(Bucket="intruder"),
+    }
+    allowed = {
+        "pipeline": {"read landing", "read warehouse", "write warehouse", "delete in warehouse"},
+        "thrift": {"read warehouse"},
+        "metastore": {"read warehouse", "write warehouse", "delete in warehouse"},
+        "landing": {"read landing", "write landing"},
+    }
+    for identity, expected in allowed.items():
+        done = {name for name, action in actions.items() if _allowed(platform, identity, action)}
+        assert done == expected, identity
+    object_store.s3_client(platform, "landing").delete_object(Bucket=platform.landing_bucket, Key=landing_key)
+
+
+def _any_key(platform, bucket: str) -> str:
+    return object_store.s3_client(platform, "root").list_objects_v2(Bucket=bucket, MaxKeys=1)["Contents"][0]["Key"]
+
+
+def test_only_minio_holds_the_root_account(platform, platform_home):
+    """Neither the configuration files the platform generated nor any service's environment
+    (MinIO's aside) holds MinIO's root keys."""
+    home, _, _ = platform_home
+    root = set(platform.s3_keys("root"))
+    for path in [*(platform.platform_dir / "conf").iterdir(), platform.home / "spark-submit.properties"]:
+        assert not [v for v in root if v in path.read_text()], path
+    for proc in _platform_processes(home):
+        try:
+            environment = proc.environ()
+        except psutil.Error:
+            continue
+        if any(part.endswith("minio") for part in proc.cmdline()[:1]):
+            continue
+        assert not root & set(environment.values()), f"{proc.pid} {proc.cmdline()[:2]} holds MinIO's root account"
+
+
 def test_rest_submission_port_is_off_and_metastore_answers(platform):
     assert not port_open(6066), "the Spark master's REST submission server must be off"
     assert "default" in metastore_databases(platform)
@@ -125,7 +181,7 @@ def test_cluster_pipeline_fills_minio_and_the_metastore(platform, cluster_run):
     output, _ = cluster_run
     assert "uploaded" in output and "submitting the pipeline to spark://" in output
     assert "gold.daily_revenue" in output  # the run's summary, printed by the driver
-    s3 = landing.s3_client(platform)
+    s3 = object_store.s3_client(platform, "pipeline")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=platform.warehouse_bucket)["Contents"]]
     for db in (BRONZE, SILVER, GOLD, OPS):
         assert any(k.startswith(f"{db}/") and "/_delta_log/" in k for k in keys), f"no Delta table of {db} on MinIO"

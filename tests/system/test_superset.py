@@ -8,6 +8,7 @@ next to the dashboard's screenshot."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -146,3 +147,36 @@ def _charts_settled(driver, expected: int) -> dict | None:
     state = driver.execute_script(_CHART_STATES)
     settled = state["rendered"] + len(state["errors"]) + len(state["empty"])
     return state if state["holders"] == expected and state["loading"] == 0 and settled == expected else None
+
+
+def test_analysts_open_dashboards_but_not_sql_lab(platform, platform_home, api):
+    """An Analyst (`lakehouse superset add-user`, the default role) sees the dashboard and its
+    data; SQL Lab is refused: it is only for roles granted it."""
+    home, _, _ = platform_home
+    added = cli(home, "superset", "add-user", "analyst").stdout
+    password = re.search(r"password (\S+) \(shown once\)", added)[1]
+    analyst = SupersetAPI(superset.url(platform), "analyst", password)
+    (dashboard,) = ASSETS["dashboards"]
+    assert [d["dashboard_title"] for d in analyst.listing("dashboard")] == [dashboard["dashboard_title"]]
+    chart_id = analyst.listing("chart")[0]["id"]
+    assert all(r["rowcount"] > 0 for r in analyst.chart_data(chart_id)["result"])
+    (database,) = api.listing("database")
+    with pytest.raises(SupersetError) as refused:
+        analyst.sql_lab(database["id"], "SELECT count(*) FROM gold.daily_revenue")
+    assert refused.value.status in (401, 403), refused.value
+
+
+def test_sql_lab_serves_the_lakehouse_tables_and_nothing_else(platform, api):
+    """Whoever has SQL Lab still reaches the tables through the read-only Thrift server: the
+    platform's secrets, other files, storage by path and Java calls are refused (writes too:
+    Superset's own allow_dml is off, and test_served_sql tries them on the Thrift server)."""
+    (database,) = api.listing("database")
+    answer = api.sql_lab(database["id"], "SELECT count(*) AS n FROM gold.daily_revenue")
+    assert answer["data"][0]["n"] > 0
+    secrets = platform.platform_dir / "secrets.env"
+    for sql in (f"SELECT * FROM text.`file://{secrets}`", f"SELECT * FROM delta.`s3a://{platform.warehouse_bucket}/gold/daily_revenue`",
+                "SELECT reflect('java.lang.System', 'getenv', 'LAKEHOUSE_THRIFT_PASSWORD')"):
+        with pytest.raises(SupersetError) as refused:
+            api.sql_lab(database["id"], sql)
+        assert "read-only" in str(refused.value), (sql, refused.value)
+        assert platform.thrift_password.get_secret_value() not in str(refused.value)

@@ -138,3 +138,57 @@ def test_postgres_data_must_be_reachable_by_its_user():
 def test_unknown_service_is_one_clear_error():
     with pytest.raises(LakehouseError, match="unknown service 'spark'.*spark-master"):
         registry.service("spark")
+
+
+def test_each_service_gets_its_own_s3_account_and_none_the_root(tmp_path, no_secret_env):
+    """The jobs, the Thrift server and the metastore each sign with their own MinIO account;
+    MinIO's root account is MinIO's and the provisioning's only (lakehouse.platform.object_store)."""
+    secrets.ensure(tmp_path)
+    settings = load_settings(profile="cluster", home=tmp_path)
+    root = settings.s3_keys("root")
+    jobs = spark_conf(settings)
+    thrift = services.thrift_properties(settings)
+    metastore = registry.service("hive-metastore").launch(settings).env
+    assert (jobs["spark.hadoop.fs.s3a.access.key"], jobs["spark.hadoop.fs.s3a.secret.key"]) == settings.s3_keys("pipeline")
+    assert (thrift["spark.hadoop.fs.s3a.access.key"], thrift["spark.hadoop.fs.s3a.secret.key"]) == \
+        settings.s3_keys("thrift")
+    assert (metastore["LAKEHOUSE_METASTORE_S3_ACCESS_KEY"], metastore["LAKEHOUSE_METASTORE_S3_SECRET_KEY"]) == \
+        settings.s3_keys("metastore")
+    minio = registry.service("minio").launch(settings).env
+    assert (minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"]) == root
+    for conf in (jobs, thrift, metastore):
+        assert not set(root) & set(conf.values())
+    assert len({settings.s3_keys(i)[0] for i in ("root", "pipeline", "thrift", "metastore", "landing")}) == 5
+
+
+def test_policies_grant_each_account_its_buckets_only(tmp_path, no_secret_env):
+    from lakehouse.config import S3_IDENTITIES
+    from lakehouse.platform.object_store import policy
+
+    settings = load_settings(profile="local", home=tmp_path)
+
+    def grants(name):
+        found = {}
+        for statement in policy(settings, S3_IDENTITIES[name])["Statement"]:
+            for resource in statement["Resource"]:
+                found.setdefault(resource.removeprefix("arn:aws:s3:::"), set()).update(statement["Action"])
+        return found
+
+    assert grants("thrift") == {"warehouse": {"s3:GetBucketLocation", "s3:ListBucket"}, "warehouse/*": {"s3:GetObject"}}
+    pipeline = grants("pipeline")
+    assert pipeline["landing/*"] == {"s3:GetObject"} and "s3:PutObject" in pipeline["warehouse/*"]
+    assert set(grants("landing")) == {"landing", "landing/*"} and set(grants("metastore")) == {"warehouse", "warehouse/*"}
+
+
+def test_a_platform_from_before_the_accounts_keeps_its_root_account(tmp_path, no_secret_env):
+    """Its LAKEHOUSE_S3_* pair was MinIO's root account (the data depends on it): it becomes
+    LAKEHOUSE_MINIO_ROOT_*, and the jobs get an account of their own."""
+    path, _ = secrets.ensure(tmp_path)
+    old = {k: v for k, v in secrets.read(path).items() if "_S3_" not in k and "MINIO_ROOT" not in k}
+    old.update({"LAKEHOUSE_S3_ACCESS_KEY": "lakehouseoldroot123", "LAKEHOUSE_S3_SECRET_KEY": "o" * 40})
+    path.write_text("".join(f"{k}={v}\n" for k, v in old.items()))
+    (path.parent / "data").mkdir()
+    added = secrets.ensure(tmp_path)[1]
+    now = secrets.read(path)
+    assert (now["LAKEHOUSE_MINIO_ROOT_USER"], now["LAKEHOUSE_MINIO_ROOT_PASSWORD"]) == ("lakehouseoldroot123", "o" * 40)
+    assert now["LAKEHOUSE_S3_ACCESS_KEY"] != "lakehouseoldroot123" and "LAKEHOUSE_S3_ACCESS_KEY" in added

@@ -72,11 +72,14 @@ def test_local_profile_is_the_default_and_needs_no_secret(tmp_path, monkeypatch)
     assert spark_conf(s)["spark.hadoop.javax.jdo.option.ConnectionURL"].startswith("jdbc:derby:")
 
 
-def test_cluster_profile_refuses_to_start_without_credentials(monkeypatch, tmp_path):
+def test_cluster_profile_refuses_to_start_spark_without_credentials(monkeypatch, tmp_path):
+    """Services that touch no storage (the Spark master, Superset) start without S3 keys; a
+    Spark session of the cluster profile does not."""
     monkeypatch.setenv("LAKEHOUSE_PROFILE", "cluster")
     monkeypatch.delenv("LAKEHOUSE_S3_ACCESS_KEY", raising=False)
-    with pytest.raises(ConfigError, match="LAKEHOUSE_S3_ACCESS_KEY"):
-        load_settings(home=tmp_path)  # no generated secrets there
+    settings = load_settings(home=tmp_path)  # no generated secrets there
+    with pytest.raises(ConfigError, match="LAKEHOUSE_S3_ACCESS_KEY and LAKEHOUSE_S3_SECRET_KEY"):
+        spark_conf(settings)
 
 
 def test_cluster_profile_configures_s3a_and_the_metastore(monkeypatch):

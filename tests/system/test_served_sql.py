@@ -1,0 +1,146 @@
+"""What the Thrift server serves, tried as an analyst or a quality tool would try it with the
+platform's Thrift login: it reads the lakehouse's tables and nothing else. Every attempt to
+read the platform's secrets or other files, to read storage by path, to write, to change a
+setting or to run code is refused (spark/thrift-auth/ReadOnlySqlGuard.java), and none
+leaves a trace in the data."""
+
+from __future__ import annotations
+
+import pytest
+
+from lakehouse.config import DATABASES
+from lakehouse.platform.secrets import read as secrets_read
+from lakehouse.platform.services import thrift_connect
+
+pytestmark = pytest.mark.system
+
+
+def _run(settings, sql: str, configuration: dict | None = None) -> list[tuple]:
+    conn = _connect(settings, configuration)
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        conn.close()
+
+
+def _connect(settings, configuration: dict | None):
+    if configuration is None:
+        return thrift_connect(settings)
+    from pyhive import hive
+
+    return hive.connect(host=settings.thrift_host, port=settings.thrift_port, username=settings.thrift_user,
+                        password=settings.thrift_password.get_secret_value(), auth="CUSTOM",
+                        configuration=configuration)
+
+
+def _refused(settings, sql: str, configuration: dict | None = None) -> str:
+    with pytest.raises(Exception) as failure:
+        rows = _run(settings, sql, configuration)
+        raise AssertionError(f"served: {sql!r} returned {rows!r}")
+    message = str(failure.value)
+    assert not isinstance(failure.value, AssertionError), message
+    return message
+
+
+@pytest.fixture(scope="module")
+def secret_values(platform) -> list[str]:
+    return [v for v in secrets_read(platform.platform_dir / "secrets.env").values() if len(v) >= 16]
+
+
+@pytest.fixture(scope="module")
+def versions_before(platform, cluster_run) -> dict:
+    return _versions(platform)
+
+
+def _versions(settings) -> dict:
+    found = {}
+    for db in DATABASES:
+        for row in _run(settings, f"SHOW TABLES IN {db}"):
+            name = f"{db}.{row[1]}"
+            found[name] = _run(settings, f"DESCRIBE HISTORY {name} LIMIT 1")[0][0]
+    return found
+
+
+def test_reads_the_lakehouse_tables(platform, versions_before):
+    assert set(versions_before) >= {"gold.daily_revenue", "silver.orders", "bronze.orders", "ops.audit"}
+    for sql in ("SELECT count(*) FROM gold.daily_revenue", "SELECT count(*) FROM spark_catalog.silver.orders",
+                "WITH o AS (SELECT * FROM silver.orders) SELECT count(*) FROM o WHERE order_id IN "
+                "(SELECT order_id FROM bronze.orders)",
+                "SELECT count(*) FROM table_changes('silver.orders', 1)", "SELECT count(*) FROM range(3)"):
+        assert _run(platform, sql)[0][0] > 0, sql
+    assert _run(platform, "DESCRIBE gold.daily_revenue order_date")
+    assert _run(platform, "EXPLAIN SELECT * FROM gold.daily_revenue")
+
+
+@pytest.mark.parametrize("what, sql", [
+    ("the platform's secrets", "SELECT * FROM text.`file://{secrets}`"),
+    ("a local file", "SELECT * FROM text.`file:///etc/passwd`"),
+    ("a local file, as JSON", "SELECT * FROM json.`file:///etc/passwd`"),
+    ("a file through a view", "CREATE TEMPORARY VIEW leak USING text OPTIONS (path 'file://{secrets}')"),
+    ("a file into a table", "LOAD DATA LOCAL INPATH '{secrets}' INTO TABLE gold.daily_revenue"),
+    ("storage by path", "SELECT * FROM parquet.`s3a://{warehouse}/gold/daily_revenue`"),
+    ("a Delta table by path", "SELECT * FROM delta.`s3a://{warehouse}/gold/daily_revenue`"),
+    ("a change feed by path", "SELECT * FROM table_changes_by_path('s3a://{warehouse}/silver/orders', 1)"),
+    ("a history by path", "DESCRIBE HISTORY 's3a://{warehouse}/gold/daily_revenue'"),
+    ("the landing bucket", "SELECT * FROM text.`s3a://{landing}/orders`"),
+    ("another database", "SELECT * FROM default.anything"),
+    ("CREATE TABLE", "CREATE TABLE gold.intruder (a INT) USING delta"),
+    ("CREATE TABLE AS SELECT", "CREATE TABLE gold.intruder USING delta AS SELECT * FROM gold.daily_revenue"),
+    ("CREATE VIEW", "CREATE VIEW gold.intruder AS SELECT 1 AS a"),
+    ("CREATE DATABASE", "CREATE DATABASE intruder"),
+    ("DROP TABLE", "DROP TABLE gold.daily_revenue"),
+    ("INSERT", "INSERT INTO ops.published SELECT * FROM ops.published"),
+    ("INSERT OVERWRITE", "INSERT OVERWRITE gold.daily_revenue SELECT * FROM gold.daily_revenue"),
+    ("DELETE", "DELETE FROM gold.daily_revenue"),
+    ("UPDATE", "UPDATE silver.orders SET status = 'paid'"),
+    ("MERGE", "MERGE INTO gold.daily_revenue t USING gold.daily_revenue s ON false WHEN NOT MATCHED THEN INSERT *"),
+    ("ALTER", "ALTER TABLE gold.daily_revenue SET TBLPROPERTIES ('lakehouse.note' = 'mine')"),
+    ("VACUUM", "VACUUM gold.daily_revenue"),
+    ("a directory write", "INSERT OVERWRITE DIRECTORY 's3a://{landing}/out' USING parquet SELECT 1"),
+    ("SET of a credential", "SET spark.hadoop.fs.s3a.secret.key=guess"),
+    ("SET reading a credential", "SET spark.hadoop.fs.s3a.secret.key"),
+    ("SET listing settings", "SET -v"),
+    ("SQL on files, switched on", "SET spark.sql.runSQLOnFiles=true"),
+    ("RESET", "RESET"),
+    ("ADD JAR", "ADD JAR file:///tmp/anything.jar"),
+    ("a function from a class", "CREATE TEMPORARY FUNCTION f AS 'java.lang.System'"),
+    ("Java by reflection", "SELECT reflect('java.lang.System', 'getenv', 'LAKEHOUSE_THRIFT_PASSWORD')"),
+    ("Java by java_method", "SELECT java_method('java.lang.System', 'getenv', 'LAKEHOUSE_THRIFT_PASSWORD')"),
+    ("a shell command", "SELECT TRANSFORM(order_date) USING 'cat {secrets}' FROM gold.daily_revenue"),
+    ("SQL built at run time", "EXECUTE IMMEDIATE 'DROP TABLE gold.daily_revenue'"),
+    ("a SQL script", "BEGIN DROP TABLE gold.daily_revenue; END"),
+    ("a table named at run time", "SELECT * FROM IDENTIFIER('gold.daily_revenue')"),
+])
+def test_refused(platform, versions_before, secret_values, what, sql):
+    statement = sql.format(secrets=platform.platform_dir / "secrets.env", warehouse=platform.warehouse_bucket,
+                           landing=platform.landing_bucket)
+    message = _refused(platform, statement)
+    assert "read-only" in message, f"{what}: {message[:500]}"
+    assert not [v for v in secret_values if v in message], f"{what}: a credential is in the error"
+
+
+def test_environment_is_not_substituted(platform, versions_before, secret_values):
+    [(value,)] = _run(platform, "SELECT '${env:LAKEHOUSE_THRIFT_PASSWORD}'")
+    assert value == "${env:LAKEHOUSE_THRIFT_PASSWORD}"
+    assert value not in secret_values
+
+
+@pytest.mark.parametrize("kind, setting, sql", [
+    ("hiveconf", "spark.sql.runSQLOnFiles", "SELECT * FROM text.`file:///etc/passwd`"),
+    ("hiveconf", "spark.sql.variable.substitute", "SELECT '${env:LAKEHOUSE_THRIFT_PASSWORD}'"),
+    ("hivevar", "spark.hadoop.fs.s3a.access.key", "SELECT count(*) FROM gold.daily_revenue"),
+])
+def test_settings_given_when_a_session_opens_are_refused(platform, versions_before, kind, setting, sql):
+    """A client may pass settings when it opens a session (a JDBC URL's ?key=value, PyHive's
+    configuration with set:hiveconf: or set:hivevar:), which Spark applies to the session
+    without a statement: such a session gets nothing."""
+    message = _refused(platform, sql, configuration={f"set:{kind}:{setting}": "true"})
+    assert "read-only" in message and setting in message, message[:500]
+
+
+def test_nothing_was_changed(platform, versions_before):
+    """Run after every refusal above (pytest keeps file order): no table got a new version and
+    no table appeared or went."""
+    assert _versions(platform) == versions_before
