@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     dqops_fail_severity: Literal["warning", "error", "fatal"] = Field(
         "error", description="the DAG's DQOps task fails when a check reaches this severity")
     spark_auth_secret: SecretStr | None = None
+    # With the shared secret, Spark's RPC (driver, executors, master, workers, Thrift server,
+    # block transfers) is AES-encrypted too, not only authenticated: on by default, natively
+    # on loopback as well, so the configuration a deployment spanning machines runs is the
+    # one the tests run.
+    spark_network_crypto: bool = Field(True, description="spark.network.crypto.enabled (needs LAKEHOUSE_SPARK_AUTH_SECRET)")
     job_cores: int = Field(2, ge=1, description="cores one job takes from the cluster (spark.cores.max)")
     executor_memory: str = "2g"
 

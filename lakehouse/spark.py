@@ -83,9 +83,19 @@ def _cluster_conf(settings: Settings) -> dict[str, str]:
         "spark.cores.max": str(settings.job_cores),
         "spark.executor.memory": settings.executor_memory,
     }
+    conf.update(rpc_security(settings))
+    return conf
+
+
+def rpc_security(settings: Settings) -> dict[str, str]:
+    """Spark's RPC, for every JVM of the cluster (drivers, executors, master, workers, Thrift
+    server): authenticated with the shared secret, encrypted with it (spark_network_crypto),
+    and the web UIs without their buttons that kill jobs and applications (they ask no login)."""
+    conf = {"spark.ui.killEnabled": "false"}
     if settings.spark_auth_secret is not None:
         conf["spark.authenticate"] = "true"
         conf["spark.authenticate.secret"] = settings.spark_auth_secret.get_secret_value()
+        conf["spark.network.crypto.enabled"] = str(settings.spark_network_crypto).lower()
     return conf
 
 

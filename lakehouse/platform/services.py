@@ -26,7 +26,7 @@ from lakehouse.config import BUILD_DIR, DATABASES, PROJECT_ROOT, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.files import write_private
 from lakehouse.platform import object_store
-from lakehouse.spark import spark_conf, write_properties_file
+from lakehouse.spark import rpc_security, spark_conf, write_properties_file
 
 SPARK_CONF_DIR = PROJECT_ROOT / "spark" / "conf"
 HIVE_CONF_DIR = PROJECT_ROOT / "hive" / "conf"
@@ -317,9 +317,9 @@ def _spark_version(settings: Settings) -> str:
 
 def _daemon_properties(settings: Settings) -> Path:
     """Master and worker: RPC authenticated with the shared secret, REST submission off."""
+    required_secret(settings, "spark_auth_secret")  # one clear line, not an AttributeError, when it is unset
     props = {
-        "spark.authenticate": "true",
-        "spark.authenticate.secret": settings.spark_auth_secret.get_secret_value(),
+        **rpc_security(settings),
         # Spark 4.1 turned the unauthenticated REST submission server (6066) back on.
         "spark.master.rest.enabled": "false",
         "spark.worker.cleanup.enabled": "true",
@@ -399,13 +399,12 @@ def thrift_properties(settings: Settings) -> dict[str, str]:
                  "spark.sql.extensions": f"{conf['spark.sql.extensions']},{READ_ONLY_GUARD_CLASS}",
                  "spark.lakehouse.readonly.databases": ",".join(DATABASES),
                  "spark.sql.runSQLOnFiles": "false",
-                 "spark.sql.variable.substitute": "false",
-                 # Its UI has kill buttons for the queries it serves, and no login.
-                 "spark.ui.killEnabled": "false"})
+                 "spark.sql.variable.substitute": "false"})
     return conf
 
 
 def _thrift_launch(settings: Settings) -> Launch:
+    required_secret(settings, "spark_auth_secret")  # the master refuses an application without it
     props = write_properties_file(settings.platform_dir / "conf" / "spark-thrift.properties",
                                   thrift_properties(settings))
     hiveconf = {

@@ -192,3 +192,21 @@ def test_a_platform_from_before_the_accounts_keeps_its_root_account(tmp_path, no
     now = secrets.read(path)
     assert (now["LAKEHOUSE_MINIO_ROOT_USER"], now["LAKEHOUSE_MINIO_ROOT_PASSWORD"]) == ("lakehouseoldroot123", "o" * 40)
     assert now["LAKEHOUSE_S3_ACCESS_KEY"] != "lakehouseoldroot123" and "LAKEHOUSE_S3_ACCESS_KEY" in added
+
+
+@pytest.mark.parametrize("name", ["spark-master", "spark-worker", "spark-thrift"])
+def test_spark_daemons_without_the_rpc_secret_fail_in_one_line(tmp_path, no_secret_env, name):
+    secrets.ensure(tmp_path)
+    settings = load_settings(profile="cluster", home=tmp_path).model_copy(update={"spark_auth_secret": None})
+    with pytest.raises(LakehouseError, match="LAKEHOUSE_SPARK_AUTH_SECRET is not set"):
+        registry.service(name).launch(settings)
+
+
+def test_spark_rpc_is_encrypted_and_the_uis_cannot_kill(tmp_path, no_secret_env):
+    secrets.ensure(tmp_path)
+    settings = load_settings(profile="cluster", home=tmp_path)
+    for conf in (spark_conf(settings), services.thrift_properties(settings)):
+        assert conf["spark.authenticate"] == conf["spark.network.crypto.enabled"] == "true"
+        assert conf["spark.ui.killEnabled"] == "false"
+    daemon = services._daemon_properties(settings).read_text()
+    assert "spark.network.crypto.enabled true" in daemon and "spark.ui.killEnabled false" in daemon
