@@ -72,3 +72,30 @@ def test_gold_keys_must_be_present_and_unique(spark, tmp_path):
     validation = QualityGate(tmp_path).validate("gold", "gold.g", "x", Q.judged(rows, checks), checks)
     assert {r.rule: r.unexpected_count for r in validation.failed("fail")} == \
         {"not_null:country": 1, "keys_unique": 2, "revenue_not_negative": 1}
+
+
+def test_gx_state_a_file_context_left_behind_is_never_read(spark, tmp_path):
+    """A home whose GX file context holds a validation definition pointing at an asset its data
+    source no longer has (what a run with GX's Spark engine left for the next): the gate keeps
+    no such state, so it validates, stores the result and builds the Data Docs beside it."""
+    import great_expectations as gx
+
+    ctx = gx.get_context(mode="file", project_root_dir=str(tmp_path))
+    judged = ctx.data_sources.add_or_update_spark("lakehouse", persist=False).add_dataframe_asset("silver.t") \
+        .add_batch_definition_whole_dataframe("judged")
+    suite = ctx.suites.add(gx.ExpectationSuite(name="silver.t"))
+    ctx.validation_definitions.add(gx.ValidationDefinition(name="silver.t", data=judged, suite=suite))
+    ctx.data_sources.add_or_update_spark("lakehouse", persist=False)  # the asset is gone: the definition is stale
+
+    spec = GoldSpec.model_validate({"name": "t", "sources": ["orders"], "keys": ["k"], "sql": "SELECT 1"})
+    checks = Q.gold_checks(spec)
+    rows = spark.createDataFrame([("a",), ("b",)], "k string")
+    gate = QualityGate(tmp_path, pandas_max_rows=0)  # GX's Spark engine, as the run that left the state
+    for _ in range(2):
+        validation = gate.validate("silver", "silver.t", "x", Q.judged(rows, checks), checks)
+        assert validation.engine == "spark" and all(r.success for r in validation.results)
+    gate.pandas_max_rows = 10
+    assert gate.validate("silver", "silver.t", "x", Q.judged(rows, checks), checks).engine == "pandas"
+    gate.build_docs()
+    assert gate.docs_index.is_file() and "silver.t" in gate.docs_index.read_text()
+    assert len(list((tmp_path / "gx" / "uncommitted" / "validations").rglob("*.json"))) == 3
