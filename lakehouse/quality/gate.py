@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from lakehouse.errors import LakehouseError
+from lakehouse.quality import checks as Q
 from lakehouse.quality.checks import Check
 
 DOCS_SITE = "local_site"  # the site a file context would have: gx/uncommitted/data_docs/local_site
@@ -119,7 +120,7 @@ class QualityGate:
         """(engine, what GX judges): a pandas copy of the checked columns up to pandas_max_rows
         (one Spark job, no count first), else the Spark DataFrame itself."""
         columns = list(dict.fromkeys(c for check in checks for c in check.columns))
-        small = frame.select(*columns).limit(self.pandas_max_rows + 1).toPandas()
+        small = _pandas_columns(frame, columns).limit(self.pandas_max_rows + 1).toPandas()
         if len(small) <= self.pandas_max_rows:
             return PANDAS, small
         return SPARK, frame
@@ -138,12 +139,14 @@ class QualityGate:
         return self._batches[(engine, table_name)].get_batch(batch_parameters={"dataframe": data})
 
     def _judge(self, table_name: str, frame, checks: list[Check], result_format: dict):
-        """(engine, batch, GX's result) for `checks` on `frame`."""
+        """(engine, batch, GX's result) for `checks` on `frame`, their bounds and value sets in
+        the types the frame's columns hold (checks.in_frame_types)."""
         import great_expectations as gx
 
         engine, data = self._data(frame, checks)
         batch = self._batch(engine, table_name, data)
-        suite = gx.ExpectationSuite(name=table_name, expectations=[c.expectation for c in checks])
+        typed = Q.in_frame_types(checks, frame.schema)
+        suite = gx.ExpectationSuite(name=table_name, expectations=[c.expectation for c in typed])
         return engine, batch, batch.validate(suite, result_format=result_format)
 
     def validate(self, layer: str, table_name: str, scope: str, frame, checks: list[Check]) -> Validation:
@@ -208,6 +211,17 @@ class QualityGate:
         urls = self._context().get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE,
                                                    only_if_exists=False)
         return urls[0]["site_url"] if urls else None
+
+
+def _pandas_columns(frame, columns: list[str]):
+    """The columns of the pandas copy. A bigint column with a null arrives in pandas as
+    float64, which rounds values beyond 2**53: it travels as decimal(20,0), exact Decimals."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as ST
+
+    types = {f.name: f.dataType for f in frame.schema.fields}
+    return frame.select(*[F.col(f"`{c}`").cast("decimal(20,0)").alias(c) if isinstance(types.get(c), ST.LongType)
+                          else F.col(f"`{c}`") for c in columns])
 
 
 def _results(table_name: str, result) -> list:

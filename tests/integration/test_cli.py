@@ -77,3 +77,15 @@ def test_bad_input_before_spark_starts(tmp_path):
     (bad / "datasets" / "orders.yaml").write_text("name: orders\nsource: {format: csv}\n")
     assert_one_line_error(cli("validate", env={"LAKEHOUSE_SPECS_DIR": str(bad)}), "orders.yaml", "columns")
     assert not (tmp_path / "warehouse").exists()
+
+
+def test_validate_refuses_a_bound_finer_than_the_columns_scale(tmp_path):
+    specs = tmp_path / "specs"
+    (specs / "datasets").mkdir(parents=True)
+    (specs / "datasets" / "customers.yaml").write_text(
+        "name: customers\nsource: {format: csv}\nkeys: [id]\nordering: id\n"
+        "columns: [{name: id, type: string, required: true}, {name: balance, type: 'decimal(15,2)'}]\n"
+        "expectations: [{name: balance_in_range, type: range, column: balance, min: -999.99, max: 9999.999}]\n")
+    assert_one_line_error(cli("validate", env={"LAKEHOUSE_SPECS_DIR": str(specs)}), "customers.yaml",
+                          "expectations.balance_in_range.max", "column balance (decimal(15,2))",
+                          "more decimal places")

@@ -4,10 +4,12 @@ from run to run, and a large delivery with values on a decimal range's bounds.""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
+from pyspark.sql import functions as F
 
 from lakehouse.config import load_settings
 from lakehouse.pipeline import run_pipeline
@@ -65,3 +67,37 @@ def test_the_gate_switches_engines_from_run_to_run(spark, tmp_path):
             assert run.rows_read == run.accounted == run.inserted == n, (day, dataset)
             assert engines[f"silver.{dataset}"] == ("spark" if n > 20 else "pandas"), (day, dataset)
     assert spark.table("ops.validations").count() == 2 * len(sizes) * 3  # id, updated_at required; n_small
+
+
+def _cents(c: int) -> str:
+    return f"{'-' if c < 0 else ''}{abs(c) // 100}.{abs(c) % 100:02d}"
+
+
+def test_a_large_delivery_with_balances_on_the_bounds_loads_whole(spark, tmp_path):
+    """150,000 customers, every balance within -999.99..9999.99 and some on each bound: GX's
+    pandas engine (below the 200,000-row limit) and the router both find nothing to quarantine.
+    (GX once compared the exact decimal 9999.99 with the float 9999.98999... and stopped the run.)"""
+    reset_catalog(spark)
+    rows = 150_000
+    specs = _specs(tmp_path, [{
+        "name": "customers", "source": {"format": "csv"}, "keys": ["customer_id"], "ordering": "updated_at",
+        "columns": [{"name": "customer_id", "type": "string", "required": True},
+                    {"name": "balance", "type": "decimal(15,2)"},
+                    {"name": "updated_at", "type": "timestamp", "required": True}],
+        "expectations": [{"name": "balance_in_range", "type": "range", "column": "balance",
+                          "min": -999.99, "max": 9999.99}]}])  # written as the YAML floats a user writes
+    settings = load_settings(home=tmp_path / "home", shuffle_partitions=2, specs_dir=specs)
+    low, high = -99_999, 999_999  # the bounds in cents
+    # Both bounds every 1,000 rows; the rest spread over the range.
+    balances = (low if i % 1000 == 0 else high if i % 1000 == 1 else low + (i * 7919) % (high - low + 1)
+                for i in range(rows))
+    _land(settings, "customers", "2026-01-01", "customer_id,balance,updated_at",
+          (f"C{i:07d},{_cents(c)},2026-01-01 10:00:00" for i, c in enumerate(balances)))
+    result = run_pipeline(spark, settings, load_catalog(specs), layers=("bronze", "silver"))
+    (silver,) = result.by_layer("silver")
+    assert (silver.rows_read, silver.inserted, silver.quarantined) == (rows, rows, 0)
+    (validation,) = result.validations
+    assert validation.engine == "pandas" and set(validation.unexpected().values()) == {0}
+    extremes = spark.table("silver.customers").agg(F.min("balance"), F.max("balance"),
+                                                   F.count_if(F.col("balance") == Decimal("9999.99"))).first()
+    assert tuple(extremes) == (Decimal("-999.99"), Decimal("9999.99"), rows // 1000)
