@@ -1,9 +1,9 @@
 """B5: what profiling found and fixed, measured side by side (the garbage collector's part is
 benchmarks/b5_jvm_gc.py). First, the quality gate: it judged every
 DataFrame with GX's Spark engine: a Spark job per metric and about 2,000 py4j calls per
-validation, seconds for a batch of a few hundred rows. Up to PANDAS_MAX_ROWS it now judges a
-pandas copy of the checked columns (one Arrow transfer). Here: one silver.orders validation
-(its 10 rules) with each engine, at growing row counts.
+validation, seconds for a batch of a few hundred rows. Up to LAKEHOUSE_GX_PANDAS_MAX_ROWS it
+now judges a pandas copy of the checked columns (one Arrow transfer). Here: one silver.orders
+validation (its 10 rules) with each engine, at growing row counts.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from benchmarks import b5_jvm_gc
 from benchmarks.common import Section, fresh_dir, local_session, markdown_table, median, side_by_side
+from lakehouse.config import load_settings
 from lakehouse.quality import checks as Q
 from lakehouse.quality import gate as G
 from lakehouse.specs import load_catalog
@@ -36,7 +37,8 @@ def run(workdir: Path, row_counts: list[int], reps: int, gc_run: tuple[float | N
     """`gc_run`: the scale and days of the garbage collector's `lakehouse run` (scale None: tiny)."""
     spark = local_session(workdir)
     spec = load_catalog(Path(__file__).resolve().parents[1] / "pipelines").datasets["orders"]
-    gate = G.QualityGate(fresh_dir(workdir / "gx"))
+    default = load_settings(home=workdir).gx_pandas_max_rows
+    gate = G.QualityGate(fresh_dir(workdir / "gx"), default)
     results = []
     for rows in row_counts:
         frame = _orders(spark, rows)
@@ -44,20 +46,16 @@ def run(workdir: Path, row_counts: list[int], reps: int, gc_run: tuple[float | N
 
         def validate(limit: int):
             def timed() -> float:
-                G.PANDAS_MAX_ROWS = limit
+                gate.pandas_max_rows = limit
                 checks = Q.silver_checks(spec)  # GX expectations belong to one suite: fresh ones
                 t0 = time.perf_counter()
                 gate.validate("silver", "silver.orders", "bench", Q.judged(frame, checks), checks)
                 return time.perf_counter() - t0
             return timed
 
-        original = G.PANDAS_MAX_ROWS
-        try:
-            validate(original)()  # warm: GX's import and context, the code paths
-            samples = side_by_side(reps, {"spark": validate(-1), "pandas": validate(max(original, rows))},
-                                   f"B5 {rows:,} rows")
-        finally:
-            G.PANDAS_MAX_ROWS = original
+        validate(default)()  # warm: GX's import and context, the code paths
+        samples = side_by_side(reps, {"spark": validate(0), "pandas": validate(max(default, rows))},
+                               f"B5 {rows:,} rows")
         frame.unpersist()
         results.append({"rows": rows, "samples": samples, "spark_s": median(samples["spark"]),
                         "pandas_s": median(samples["pandas"])})
@@ -65,7 +63,7 @@ def run(workdir: Path, row_counts: list[int], reps: int, gc_run: tuple[float | N
     table = markdown_table(["rows judged", "GX Spark engine (s)", "GX pandas engine (s)", "speed-up"], rows_md)
     gate_text = (f"One validation of silver.orders' {len(Q.silver_checks(spec))} rules on a cached DataFrame, warm "
                  f"session and GX context; median of {reps}, order alternated. The gate uses pandas up to "
-                 f"{G.PANDAS_MAX_ROWS:,} rows.\n\n{table}")
+                 f"{default:,} rows.\n\n{table}")
     gc_text, gc_data = b5_jvm_gc.measure(workdir / "gc", *gc_run, reps)
     text = (f"### The quality gate's engine\n\n{gate_text}\n\n### The JVMs' garbage collector\n\n{gc_text}")
     return Section("B5", "B5: what profiling found, before and after", text,

@@ -14,8 +14,8 @@ from pathlib import Path
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from lakehouse.cli_support import (HomeOpt, OutputFormat, Profile, ProfileOpt, app, console, profile_settings,
-                                   start_session, user_errors)
+from lakehouse.cli_support import (HomeOpt, OutputFormat, Profile, ProfileOpt, app, console, err_console,
+                                   profile_settings, start_session, user_errors)
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import LakehouseError
 
@@ -147,12 +147,18 @@ def _date(value: str | None, name: str) -> date | None:
         raise LakehouseError(f"--{name} {value!r}: expected a date YYYY-MM-DD") from None
 
 
+# What the table format shows of a larger result unless --limit says otherwise: a terminal
+# table of more rows is not read. It says when it cuts; json and csv never cut.
+TABLE_ROWS = 1000
+
+
 @app.command()
 @user_errors
 def sql(
     query: str = typer.Argument(..., help="Spark SQL, e.g. \"SELECT * FROM gold.daily_revenue\""),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
-    limit: int = typer.Option(1000, help="at most this many rows"),
+    limit: int = typer.Option(None, min=0, help=f"at most this many rows; default every row (json, csv) or "
+                              f"{TABLE_ROWS:,}, saying so when there are more (table)"),
     profile: Profile = ProfileOpt,
     home: Path = HomeOpt,
 ) -> None:
@@ -162,8 +168,15 @@ def sql(
     settings = profile_settings(profile, home=home)
     spark = start_session(settings, "lakehouse-sql")
     df = spark.sql(query)
-    rows = [tuple(r) for r in df.limit(limit).collect()]
-    render_rows(df.columns, rows, fmt.value, console)
+    if limit is not None:
+        df = df.limit(limit)
+    if fmt is not OutputFormat.table or limit is not None:
+        render_rows(df.columns, (tuple(r) for r in df.toLocalIterator(prefetchPartitions=True)), fmt.value, console)
+        return
+    rows = [tuple(r) for r in df.limit(TABLE_ROWS + 1).collect()]  # counted only if cut
+    render_rows(df.columns, rows[:TABLE_ROWS], fmt.value, console)
+    if len(rows) > TABLE_ROWS:
+        err_console.print(f"showing {TABLE_ROWS:,} of {df.count():,} rows (--limit to change)", highlight=False)
 
 
 @app.command()

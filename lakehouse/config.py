@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     warehouse_uri: str | None = None
     quality_dir: Path | None = Field(None, description="GX's context: validation results and "
                                      "Data Docs of every run; default <home>/quality")
+    # Up to this many rows the quality gate judges a pandas copy (one Arrow transfer), beyond
+    # it GX's Spark engine (each metric a Spark job): BENCHMARKS.md, B5. Tests set it low to
+    # exercise the Spark engine on small data.
+    gx_pandas_max_rows: int = Field(200_000, ge=0, description="largest frame GX judges with its pandas "
+                                    "engine; larger ones with its Spark engine (0: always Spark)")
 
     # Spark
     spark_master: str | None = None

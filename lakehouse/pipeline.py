@@ -45,7 +45,7 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
     specs = catalog.select(datasets)
     tables.ensure_ops_tables(spark, settings)
     ledger = Ledger(spark)
-    gate = QualityGate(settings.quality_dir)
+    gate = QualityGate(settings.quality_dir, settings.gx_pandas_max_rows)
     result.validations = gate.validations
 
     def record(run: TableRun) -> None:

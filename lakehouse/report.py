@@ -6,6 +6,7 @@ import csv
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 
 from rich.console import Console
 from rich.table import Table
@@ -95,10 +96,14 @@ def print_summary(console: Console, result: PipelineResult, elapsed_s: float) ->
                                                 for p in result.published) + "  (see ops.published)")
 
 
-def render_rows(columns: list[str], rows: list[tuple], fmt: str, console: Console) -> None:
-    # csv and json go to stdout untouched by rich, for other programs to read.
+def render_rows(columns: list[str], rows: Iterable[tuple], fmt: str, console: Console) -> None:
+    # csv and json go to stdout untouched by rich, for other programs to read, row by row: a
+    # large result is never held whole.
     if fmt == "json":
-        sys.stdout.write(json.dumps([dict(zip(columns, r)) for r in rows], default=str) + "\n")
+        sys.stdout.write("[")
+        for i, r in enumerate(rows):
+            sys.stdout.write(("," if i else "") + json.dumps(dict(zip(columns, r)), default=str))
+        sys.stdout.write("]\n")
     elif fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)

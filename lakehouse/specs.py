@@ -5,6 +5,7 @@ file and the field. Adding a dataset means adding a spec, not Python."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,49 @@ BATCH_COLUMN = ("_batch_id", "string")
 RESERVED = {name for name, _ in (*SCD2_COLUMNS, BATCH_COLUMN)}
 
 Action = Literal["warn", "drop", "quarantine", "fail"]
+_INTEGER_RANGES = {"int": (-2**31, 2**31 - 1), "bigint": (-2**63, 2**63 - 1)}
+
+
+def is_numeric(column_type: str) -> bool:
+    return column_type in (*_INTEGER_RANGES, "double") or bool(_DECIMAL.match(column_type))
+
+
+def _places(number: Decimal) -> int:
+    """Decimal places without trailing zeros: 9999.990 has 2."""
+    with localcontext() as context:
+        context.prec = 100  # more digits than any column holds: normalize() must not round
+        return -min(number.normalize().as_tuple().exponent, 0)
+
+
+def in_column_type(value: str | Decimal, column_type: str) -> str | Decimal:
+    """A rule's bound or accepted value as the column holds it: an exact Decimal for a numeric
+    column (whole for int and bigint), the text for any other. Raises ValueError saying why
+    the column's type cannot hold it: a bound must mean what the spec says, so it is never
+    rounded into the type."""
+    if not is_numeric(column_type):
+        return str(value)
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{value} is not a finite number")
+    decimal = _DECIMAL.match(column_type)
+    if decimal:
+        precision, scale = int(decimal[1]), int(decimal[2])
+        if _places(number) > scale:
+            raise ValueError(f"{value} has more decimal places than the scale of {column_type} ({scale})")
+        if abs(number) >= 10 ** (precision - scale):
+            raise ValueError(f"{value} has more digits before the point than {column_type} holds ({precision - scale})")
+        return number
+    if column_type in _INTEGER_RANGES:
+        low, high = _INTEGER_RANGES[column_type]
+        if number != number.to_integral_value():
+            raise ValueError(f"{value} is not a whole number, and {column_type} holds only whole numbers")
+        if not low <= number <= high:
+            raise ValueError(f"{value} is outside the range of {column_type}")
+        return Decimal(int(number))
+    return number  # double: compared as the nearest double, as Spark casts the router's literal
 
 
 class _Strict(BaseModel):
@@ -58,9 +102,11 @@ class Expectation(_Strict):
     name: str = Field(pattern=IDENTIFIER)
     type: Literal["not_null", "accepted_values", "range", "regex", "expression", "foreign_key", "row_count_change"]
     column: str | None = None
-    values: list[str] | None = None
-    min: float | None = None
-    max: float | None = None
+    # Bounds and values are exact: a spec's 9999.99 is the decimal 9999.99 (load_catalog reads a
+    # YAML number from its text), compared in the column's own type (see in_column_type).
+    values: list[str | Decimal] | None = None
+    min: Decimal | None = Field(None, allow_inf_nan=False)
+    max: Decimal | None = Field(None, allow_inf_nan=False)
     pattern: str | None = None
     expr: str | None = Field(None, description="SQL that is true for a valid row")
     references: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
@@ -85,6 +131,8 @@ class Expectation(_Strict):
             raise ValueError(f"expectation {self.name!r} of type {self.type} needs {', '.join(missing)}")
         if self.type == "range" and self.min is None and self.max is None:
             raise ValueError(f"range expectation {self.name!r} needs min or max")
+        if self.type == "range" and self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"range expectation {self.name!r}: min {self.min} is above max {self.max}")
         if self.type in TABLE_RULES and self.action not in ("warn", "fail"):
             raise ValueError(f"expectation {self.name!r} judges whole batches: its action must be warn or fail")
         return self
@@ -150,6 +198,27 @@ class DatasetSpec(_Strict):
             raise ValueError("operation.column cannot be a key or the ordering column")
         if self.scd == 2 and by_name[self.ordering].type != "timestamp":
             raise ValueError("scd: 2 needs a timestamp ordering column (it becomes valid_from / valid_to)")
+        return self
+
+    @model_validator(mode="after")
+    def _rules_fit_column_types(self) -> "DatasetSpec":
+        """A bound or accepted value the column's type cannot hold exactly is refused, not
+        rounded: the router, GX and DQOps must all judge what the spec says."""
+        types = {c.name: c.type for c in self.columns}
+        for e in self.expectations:
+            if e.type not in ("range", "accepted_values"):
+                continue
+            column_type = types[e.column]
+            if e.type == "range" and not is_numeric(column_type):
+                raise ValueError(f"expectations.{e.name}: a range needs a numeric column; {e.column} is {column_type}")
+            given = {"min": [e.min], "max": [e.max]} if e.type == "range" else {"values": e.values}
+            for field, values in given.items():
+                for value in (v for v in values if v is not None):
+                    try:
+                        in_column_type(value, column_type)
+                    except ValueError as exc:
+                        raise ValueError(f"expectations.{e.name}.{field}: column {e.column} ({column_type}) "
+                                         f"cannot hold it: {exc}") from None
         return self
 
     @property
@@ -225,9 +294,26 @@ class Catalog(_Strict):
         return [spec for name, spec in self.datasets.items() if name in names]  # referenced first
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """YAML as safe_load reads it, but a float from its text as an exact Decimal: `max: 9999.99`
+    is 9999.99, not the binary 9999.98999... a Python float holds (which an exact decimal
+    9999.99 is above)."""
+
+
+def _exact_float(loader: _SpecLoader, node: yaml.ScalarNode):
+    text = loader.construct_scalar(node)
+    try:
+        return Decimal(text.replace("_", ""))
+    except InvalidOperation:  # .inf, .nan, 1:30 (sexagesimal): as YAML reads them
+        return loader.construct_yaml_float(node)
+
+
+_SpecLoader.add_constructor("tag:yaml.org,2002:float", _exact_float)
+
+
 def _load_one(path: Path, model: type[BaseModel]):
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_SpecLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(raw, dict):
@@ -236,8 +322,8 @@ def _load_one(path: Path, model: type[BaseModel]):
         spec = model.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "spec"
-        raise SpecError(f"{path}: {where}: {err['msg']}") from None
+        where = ".".join(str(p) for p in err["loc"])  # empty for a rule across fields (its message says where)
+        raise SpecError(f"{path}: {where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}") from None
     if spec.name != path.stem:
         raise SpecError(f"{path}: name: {spec.name!r} must match the file name {path.stem!r}")
     return spec

@@ -9,14 +9,17 @@ it, and batches already merged come out as all superseded.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
-from lakehouse import tables
+from lakehouse import runlog, tables
 from lakehouse.config import BRONZE, SILVER, Settings
 from lakehouse.errors import AccountingError, ExpectationFailed, LakehouseError, SchemaDriftError
 from lakehouse.ledger import Ledger
 from lakehouse.quality import checks as Q
+from lakehouse.quality import disputes as D
 from lakehouse.quality.gate import QualityGate
 from lakehouse.runs import BatchFilter, TableRun, finish_together
 from lakehouse.specs import DatasetSpec
@@ -89,19 +92,39 @@ def _batch_changes(spec: DatasetSpec, runs: dict[str, TableRun], ledger: Ledger)
 
 
 def _validate(gate: QualityGate, classified, spec: DatasetSpec, batch_ids: list[str],
-              routed: dict[str, int]) -> str | None:
+              routed: dict[str, int], log: Path) -> str | None:
     """GX judges the parsed records; its counts must equal the rows the router gives each
     rule's action, or the run stops: the validation of record and what lands agree."""
     fqname = f"{SILVER}.{spec.name}"
     checks = Q.silver_checks(spec)
-    validation = gate.validate("silver", fqname, "batches " + ",".join(batch_ids),
-                               Q.judged(classified.where(T.is_parsed()), checks), checks)
+    frame = Q.judged(classified.where(T.is_parsed()), checks)
+    validation = gate.validate("silver", fqname, "batches " + ",".join(batch_ids), frame, checks)
     judged = validation.unexpected()
     if routed != judged:
         rule = next(r for r in routed if routed[r] != judged.get(r))
-        raise AccountingError(f"{fqname}: Great Expectations found {judged.get(rule)} record(s) breaking {rule}, "
-                              f"the router {routed[rule]}; nothing was written")
+        check = next(c for c in checks if c.rule == rule)
+        raise _disagreement(gate, fqname, frame, spec, check, (routed[rule], judged.get(rule)), log)
     return validation.docs_page
+
+
+SHOWN_DISPUTES = 5
+
+
+def _disagreement(gate: QualityGate, fqname: str, frame, spec: DatasetSpec, check: Q.Check,
+                  counts: tuple[int, int | None], log: Path) -> AccountingError:
+    """Say where the judges disagree: the values of the rule's column each finds breaking it,
+    a few in the error and all in the run log. Computed only here (a Spark job and GX's
+    COMPLETE result), never on a run where they agree."""
+    violated = next(r.violated for r in T.rules(spec) if r.name == check.rule)
+    router = [row[0] for row in frame.where(violated).select(F.col(f"`{check.column}`")).distinct().collect()]
+    listed = D.disputes(router, gate.unexpected_values(fqname, frame, [check])[check.rule])
+    where = f"{fqname}: rule {check.rule}, column {check.column}"
+    runlog.append(log, [f"{where}: {len(listed)} value(s) judged differently", *(f"{where}: {d}" for d in listed)])
+    shown = "; ".join(str(d) for d in listed[:SHOWN_DISPUTES]) or "no single value judged differently"
+    return AccountingError(
+        f"{fqname}: Great Expectations found {counts[1]} record(s) breaking {check.rule}, the router {counts[0]}; "
+        f"column {check.column}, {min(len(listed), SHOWN_DISPUTES)} of {len(listed)} disputed value(s): {shown}; "
+        f"every one in the run log {log}; nothing was written")
 
 
 def _has_quarantine(spark, dataset: str, batch_ids: list[str]) -> bool:
@@ -177,7 +200,7 @@ def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         routed = _count_fates(runs, classified, spec)
-        docs_page = _validate(gate, classified, spec, batch_ids, routed)
+        docs_page = _validate(gate, classified, spec, batch_ids, routed, runlog.path(settings, run_id))
         if any(r.failed for r in runs.values()):
             _raise_failure(classified, spec, docs_page)
 

@@ -7,14 +7,21 @@ the summary name.
 Rules GX cannot express on a single DataFrame (a foreign key, a batch's row-count change,
 a SQL expression) are judged on a column classify derives for them, which GX then expects
 to be true (see transforms.silver.with_context).
+
+A range's bounds and an accepted_values' set reach GX in the Python type GX's engines hold
+for the judged column (in_frame_types): an exact Decimal for a decimal column (pandas holds
+Decimals, Spark compares a decimal literal), an int for an integer column, a float for a
+double. So GX compares what the router compares, in the column's type, whichever engine.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame
+from pyspark.sql import types as ST
 
 from lakehouse.specs import DatasetSpec, Expectation, GoldSpec
 from lakehouse.transforms import silver as T
@@ -31,6 +38,7 @@ class Check:
     action: str
     expectation: gxe.Expectation
     derived: tuple[str, Column] | None = None  # a column added to the judged DataFrame
+    typed: Expectation | None = None  # a range or accepted_values rule: see in_frame_types
 
     @property
     def column(self) -> str | None:
@@ -62,16 +70,53 @@ def _derived_true(e: Expectation, name: str, valid: Column) -> Check:
                  (name, valid))
 
 
+def _python_value(value, dtype: ST.DataType | None, rounding: str | None = None):
+    """A spec's bound or value as GX's engines hold the column: see the module docstring.
+    For an integer column a bound is rounded inwards (a min of 0.5 judges whole numbers as
+    a min of 1 does); a value no whole number equals is None. No type known: as given."""
+    if dtype is None:
+        return value
+    if not isinstance(dtype, ST.NumericType):
+        return str(value)
+    try:
+        number = Decimal(value)
+    except ArithmeticError:  # text no number equals
+        return None
+    if isinstance(dtype, ST.DecimalType):
+        return number
+    if isinstance(dtype, ST.IntegralType):
+        whole = number.to_integral_value(rounding or ROUND_FLOOR)
+        return int(whole) if rounding or whole == number else None
+    return float(number)  # the nearest double, as Spark casts the router's literal
+
+
+def _typed_expectation(e: Expectation, dtype: ST.DataType | None) -> gxe.Expectation:
+    meta = _meta(e.name, e.action)
+    if e.type == "accepted_values":
+        values = [v for v in (_python_value(v, dtype) for v in e.values) if v is not None]
+        return _gxe().ExpectColumnValuesToBeInSet(column=e.column, value_set=values, meta=meta)
+    from lakehouse.quality.exact import ExpectColumnValuesToBeBetweenExactly
+
+    low = None if e.min is None else _python_value(e.min, dtype, ROUND_CEILING)
+    high = None if e.max is None else _python_value(e.max, dtype, ROUND_FLOOR)
+    return ExpectColumnValuesToBeBetweenExactly(column=e.column, min_value=low, max_value=high, meta=meta)
+
+
+def in_frame_types(checks: list[Check], schema: ST.StructType) -> list[Check]:
+    """The checks with their bounds and value sets in the types of the frame GX judges (gold
+    declares no column types: only the frame knows them)."""
+    types = {f.name: f.dataType for f in schema.fields}
+    return [replace(c, expectation=_typed_expectation(c.typed, types.get(c.column))) if c.typed else c
+            for c in checks]
+
+
 def expectation_check(e: Expectation) -> Check:
     gxe = _gxe()
     meta = _meta(e.name, e.action)
     if e.type == "not_null":
         return Check(e.name, e.action, gxe.ExpectColumnValuesToNotBeNull(column=e.column, meta=meta))
-    if e.type == "accepted_values":
-        return Check(e.name, e.action, gxe.ExpectColumnValuesToBeInSet(column=e.column, value_set=e.values, meta=meta))
-    if e.type == "range":
-        return Check(e.name, e.action, gxe.ExpectColumnValuesToBeBetween(
-            column=e.column, min_value=e.min, max_value=e.max, meta=meta))
+    if e.type in ("accepted_values", "range"):
+        return Check(e.name, e.action, _typed_expectation(e, None), typed=e)
     if e.type == "regex":
         return Check(e.name, e.action, gxe.ExpectColumnValuesToMatchRegex(column=e.column, regex=e.pattern, meta=meta))
     if e.type == "row_count_change":

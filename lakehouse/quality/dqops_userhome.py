@@ -29,6 +29,7 @@ lets rows through on purpose: a warning.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ import yaml
 from lakehouse.config import DQOPS_CONNECTION as CONNECTION
 from lakehouse.config import ENV_PREFIX, GOLD, PROJECT_ROOT, SILVER
 from lakehouse.errors import LakehouseError
-from lakehouse.specs import BATCH_COLUMN, SCD2_COLUMNS, Catalog, DatasetSpec, Expectation, GoldSpec
+from lakehouse.specs import (BATCH_COLUMN, SCD2_COLUMNS, Catalog, DatasetSpec, Expectation, GoldSpec, in_column_type,
+                             is_numeric)
 
 USERHOME_DIR = PROJECT_ROOT / "dqops_userhome"
 SOURCES = Path("sources") / CONNECTION
@@ -77,6 +79,24 @@ NOT_MAPPED = {
     # batch's size: its row-count-change checks would measure something else.
     "row_count_change",
 }
+
+
+class ExactNumber(Decimal):
+    """A bound written as the spec's exact decimal text (9999.99, never 9999.98999...): DQOps
+    reads it as it reads any YAML number."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_exact(dumper: _Dumper, number: ExactNumber) -> yaml.ScalarNode:
+    if number == number.to_integral_value():
+        return dumper.represent_int(int(number))
+    return dumper.represent_scalar("tag:yaml.org,2002:float", format(number, "f"))
+
+
+_Dumper.add_representer(ExactNumber, _represent_exact)
 
 
 def severity(action: str) -> str:
@@ -134,23 +154,24 @@ def expectation_check(e: Expectation, column_type: str | None) -> tuple[str, str
     if e.type == "not_null":
         return e.column, "nulls", "daily_nulls_count", _rule(None, sev, {"max_count": 0})
     if e.type == "accepted_values":
-        if column_type in (None, "string"):
+        if column_type is None or not is_numeric(column_type):
             # Nulls pass, as in silver: the Spark sensor divides by COUNT(column).
             return e.column, "accepted_values", "daily_text_found_in_set_percent", \
-                _rule({"expected_values": list(e.values)}, sev, {"min_percent": 100.0})
-        if not all(re.fullmatch(r"-?\d+", v) for v in e.values):
+                _rule({"expected_values": [str(v) for v in e.values]}, sev, {"min_percent": 100.0})
+        numbers = [in_column_type(v, column_type) for v in e.values]
+        if any(n != n.to_integral_value() for n in numbers):
             raise LakehouseError(f"expectation {e.name!r}: DQOps checks a {column_type} column against whole "
                                  "numbers only (daily_number_found_in_set_percent)")
         return e.column, "accepted_values", "daily_number_found_in_set_percent", \
-            _rule({"expected_values": [int(v) for v in e.values]}, sev, {"min_percent": 100.0})
+            _rule({"expected_values": [int(n) for n in numbers]}, sev, {"min_percent": 100.0})
     if e.type == "range":
-        if e.min is not None and e.max is not None:
-            return e.column, "numeric", "daily_number_in_range_percent", \
-                _rule({"min_value": e.min, "max_value": e.max}, sev, {"min_percent": 100.0})
+        bounds = {"min_value": e.min, "max_value": e.max}
+        bounds = {k: ExactNumber(v) for k, v in bounds.items() if v is not None}
+        if len(bounds) == 2:
+            return e.column, "numeric", "daily_number_in_range_percent", _rule(bounds, sev, {"min_percent": 100.0})
         if e.min is not None:
-            return e.column, "numeric", "daily_number_below_min_value", \
-                _rule({"min_value": e.min}, sev, {"max_count": 0})
-        return e.column, "numeric", "daily_number_above_max_value", _rule({"max_value": e.max}, sev, {"max_count": 0})
+            return e.column, "numeric", "daily_number_below_min_value", _rule(bounds, sev, {"max_count": 0})
+        return e.column, "numeric", "daily_number_above_max_value", _rule(bounds, sev, {"max_count": 0})
     if e.type == "regex":
         return e.column, "patterns", "daily_texts_not_matching_regex_percent", \
             _rule({"regex": e.pattern}, sev, {"max_percent": 0.0})
@@ -254,7 +275,7 @@ def connection_doc() -> dict:
 
 
 def _dump(doc: dict, source: str, schema: str) -> str:
-    body = yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True, width=120)
+    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=120)
     return _HEADER.format(source=source, schema=_SCHEMA_URL.format(schema)) + body
 
 

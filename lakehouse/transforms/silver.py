@@ -15,12 +15,13 @@ Warn-level rules never change a fate; they are counted per rule in `_warnings`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse.specs import DatasetSpec, Expectation
+from lakehouse.specs import DatasetSpec, Expectation, in_column_type, is_numeric
 
 QUARANTINE, DROP, FAIL, WARN = "quarantine", "drop", "fail", "warn"
 DUPLICATE, SUPERSEDED, CANDIDATE = "duplicate", "superseded", "candidate"
@@ -48,10 +49,20 @@ def reference_column(e: Expectation) -> str:
     return f"_ref_{e.name}"
 
 
-def expectation_violation(e: Expectation) -> Column:
+def _in_type(value, column_type: str | None) -> Column:
+    """A bound or accepted value as a literal of the column's own type, so the comparison is
+    the column's: 9999.99 cast from its text to decimal(15,2) is exactly 9999.99 (a double
+    literal would make Spark compare doubles). With no declared type, an exact decimal."""
+    if column_type is None:
+        return F.lit(Decimal(format(Decimal(value), "f")))
+    return F.lit(format(in_column_type(value, column_type), "f")).cast(column_type)
+
+
+def expectation_violation(e: Expectation, column_type: str | None = None) -> Column:
     """True when a row violates `e`. A null passes every rule but not_null; an expression
     rule must be true (null counts as a violation); a batch with no previous batch has no
-    row-count change.
+    row-count change. `column_type` is the DDL type of the rule's column (DatasetSpec): bounds
+    and numeric values are compared in it.
 
     Built with the Column API, not SQL text, so values and patterns need no escaping
     (Spark SQL literals would eat the backslashes of a regex)."""
@@ -65,14 +76,16 @@ def expectation_violation(e: Expectation) -> Column:
     if e.type == "not_null":
         return col.isNull()
     if e.type == "accepted_values":
-        return col.isNotNull() & ~col.cast("string").isin(e.values)
+        if column_type and is_numeric(column_type):  # 1.5 and 1.50 are one decimal value
+            return col.isNotNull() & ~col.isin(*[_in_type(v, column_type) for v in e.values])
+        return col.isNotNull() & ~col.cast("string").isin([str(v) for v in e.values])
     if e.type == "regex":
         return col.isNotNull() & ~col.cast("string").rlike(e.pattern)
     bounds = []
     if e.min is not None:
-        bounds.append(col < F.lit(e.min))
+        bounds.append(col < _in_type(e.min, column_type))
     if e.max is not None:
-        bounds.append(col > F.lit(e.max))
+        bounds.append(col > _in_type(e.max, column_type))
     return col.isNotNull() & reduce(lambda a, b: a | b, bounds)
 
 
@@ -108,8 +121,9 @@ def rules(spec: DatasetSpec) -> list[Rule]:
     for c in spec.columns:
         if c.required:
             out.append(Rule(f"not_null:{c.name}", QUARANTINE, F.col(c.name).isNull(), F.lit(f"{c.name} is required")))
+    types = {c.name: c.type for c in spec.columns}
     for e in spec.expectations:
-        out.append(Rule(e.name, e.action, expectation_violation(e), _reason(e)))
+        out.append(Rule(e.name, e.action, expectation_violation(e, types.get(e.column)), _reason(e)))
     return out
 
 

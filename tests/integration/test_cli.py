@@ -56,6 +56,17 @@ def test_sql_returns_rows_as_json_and_csv(home):
     assert proc.stdout.splitlines()[0] == "order_id,status" and len(proc.stdout.splitlines()) == 3
 
 
+def test_sql_never_cuts_a_result_silently(home):
+    proc = cli("sql", "SELECT id FROM range(5000)", "--format", "json", home=home)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(rows) == 5000 and rows[-1] == {"id": 4999}
+    proc = cli("sql", "SELECT id FROM range(5000)", home=home)  # the table format shows 1,000 rows and says so
+    assert proc.returncode == 0, proc.stderr
+    assert "showing 1,000 of 5,000 rows (--limit to change)" in proc.stderr
+    assert " 999 " in proc.stdout and " 1000 " not in proc.stdout
+
+
 def test_history_shows_the_merge(home):
     proc = cli("history", "silver.orders", home=home)
     assert proc.returncode == 0, proc.stderr
@@ -77,3 +88,15 @@ def test_bad_input_before_spark_starts(tmp_path):
     (bad / "datasets" / "orders.yaml").write_text("name: orders\nsource: {format: csv}\n")
     assert_one_line_error(cli("validate", env={"LAKEHOUSE_SPECS_DIR": str(bad)}), "orders.yaml", "columns")
     assert not (tmp_path / "warehouse").exists()
+
+
+def test_validate_refuses_a_bound_finer_than_the_columns_scale(tmp_path):
+    specs = tmp_path / "specs"
+    (specs / "datasets").mkdir(parents=True)
+    (specs / "datasets" / "customers.yaml").write_text(
+        "name: customers\nsource: {format: csv}\nkeys: [id]\nordering: id\n"
+        "columns: [{name: id, type: string, required: true}, {name: balance, type: 'decimal(15,2)'}]\n"
+        "expectations: [{name: balance_in_range, type: range, column: balance, min: -999.99, max: 9999.999}]\n")
+    assert_one_line_error(cli("validate", env={"LAKEHOUSE_SPECS_DIR": str(specs)}), "customers.yaml",
+                          "expectations.balance_in_range.max", "column balance (decimal(15,2))",
+                          "more decimal places")

@@ -72,3 +72,76 @@ def test_gold_keys_must_be_present_and_unique(spark, tmp_path):
     validation = QualityGate(tmp_path).validate("gold", "gold.g", "x", Q.judged(rows, checks), checks)
     assert {r.rule: r.unexpected_count for r in validation.failed("fail")} == \
         {"not_null:country": 1, "keys_unique": 2, "revenue_not_negative": 1}
+
+
+def test_gx_state_a_file_context_left_behind_is_never_read(spark, tmp_path):
+    """A home whose GX file context holds a validation definition pointing at an asset its data
+    source no longer has (what a run with GX's Spark engine left for the next): the gate keeps
+    no such state, so it validates, stores the result and builds the Data Docs beside it."""
+    import great_expectations as gx
+
+    ctx = gx.get_context(mode="file", project_root_dir=str(tmp_path))
+    judged = ctx.data_sources.add_or_update_spark("lakehouse", persist=False).add_dataframe_asset("silver.t") \
+        .add_batch_definition_whole_dataframe("judged")
+    suite = ctx.suites.add(gx.ExpectationSuite(name="silver.t"))
+    ctx.validation_definitions.add(gx.ValidationDefinition(name="silver.t", data=judged, suite=suite))
+    ctx.data_sources.add_or_update_spark("lakehouse", persist=False)  # the asset is gone: the definition is stale
+
+    spec = GoldSpec.model_validate({"name": "t", "sources": ["orders"], "keys": ["k"], "sql": "SELECT 1"})
+    checks = Q.gold_checks(spec)
+    rows = spark.createDataFrame([("a",), ("b",)], "k string")
+    gate = QualityGate(tmp_path, pandas_max_rows=0)  # GX's Spark engine, as the run that left the state
+    for _ in range(2):
+        validation = gate.validate("silver", "silver.t", "x", Q.judged(rows, checks), checks)
+        assert validation.engine == "spark" and all(r.success for r in validation.results)
+    gate.pandas_max_rows = 10
+    assert gate.validate("silver", "silver.t", "x", Q.judged(rows, checks), checks).engine == "pandas"
+    gate.build_docs()
+    assert gate.docs_index.is_file() and "silver.t" in gate.docs_index.read_text()
+    assert len(list((tmp_path / "gx" / "uncommitted" / "validations").rglob("*.json"))) == 3
+
+
+def test_when_the_judges_disagree_the_error_says_where(spark, tmp_path, monkeypatch):
+    """A check whose GX expectation is not the router's rule (max 100 against the spec's 5):
+    the error names the rule, the column and five disputed values with both verdicts; the run
+    log lists all of them."""
+    import great_expectations.expectations as gxe
+    import pytest
+
+    from lakehouse.errors import AccountingError
+    from lakehouse.layers import silver
+
+    spec = DatasetSpec.model_validate({
+        "name": "orders", "source": {"format": "csv"}, "keys": ["id"], "ordering": "ts",
+        "columns": [{"name": "id", "type": "string", "required": True}, {"name": "customer", "type": "string"},
+                    {"name": "qty", "type": "int"}, {"name": "ts", "type": "timestamp", "required": True}],
+        "expectations": [{"name": "qty_small", "type": "range", "column": "qty", "max": 5}]})
+    classified = T.classify(_bronze(spark, [(f"o{q}", "c1", str(q)) for q in range(2, 14)], "2026-01-01"), spec)
+    lenient = Q.Check("qty_small", T.QUARANTINE, gxe.ExpectColumnValuesToBeBetween(
+        column="qty", max_value=100, meta={"rule": "qty_small", "action": T.QUARANTINE}))
+    monkeypatch.setattr(Q, "silver_checks", lambda s: [lenient])
+    log = tmp_path / "logs" / "run-1.log"
+    with pytest.raises(AccountingError) as err:
+        silver._validate(QualityGate(tmp_path), classified, spec, ["2026-01-01"],
+                         {"qty_small": 8}, log)
+    assert str(err.value) == (
+        "silver.orders: Great Expectations found 0 record(s) breaking qty_small, the router 8; column qty, "
+        "5 of 8 disputed value(s): 6: router breaks, Great Expectations passes; "
+        "7: router breaks, Great Expectations passes; 8: router breaks, Great Expectations passes; "
+        "9: router breaks, Great Expectations passes; 10: router breaks, Great Expectations passes; "
+        f"every one in the run log {log}; nothing was written")
+    lines = log.read_text().splitlines()
+    assert len(lines) == 9 and lines[-1].endswith("silver.orders: rule qty_small, column qty: "
+                                                  "13: router breaks, Great Expectations passes")
+
+
+def test_disputes_compare_values_across_engines_types():
+    from decimal import Decimal
+
+    import numpy as np
+
+    from lakehouse.quality.disputes import disputes
+
+    listed = disputes([Decimal("9999.99"), 5, None], [np.int64(5), float("nan"), Decimal("10000.00")])
+    assert [str(d) for d in listed] == ["9999.99: router breaks, Great Expectations passes",
+                                        "10000.00: router passes, Great Expectations breaks"]
