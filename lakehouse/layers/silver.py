@@ -91,13 +91,26 @@ def _batch_changes(spec: DatasetSpec, runs: dict[str, TableRun], ledger: Ledger)
     return changes
 
 
+def _evidence(spark, spec: DatasetSpec, batch_ids: list[str], ledger: Ledger, references: dict) -> Q.Evidence:
+    """What GX judges the derived rules against, gathered apart from the router's inputs: the
+    referenced tables (GX joins them itself) and, for a row-count change, the records of every
+    batch silver has applied or is applying, counted again in bronze (the router takes them
+    from the audit)."""
+    rows = {}
+    if any(e.type == "row_count_change" for e in spec.expectations):
+        batches = sorted(ledger.done(f"{SILVER}.{spec.name}") | set(batch_ids))
+        rows = {r["_batch_id"]: r["count"] for r in spark.table(f"{BRONZE}.{spec.name}")
+                .where(F.col("_batch_id").isin(batches)).groupBy("_batch_id").count().collect()}
+    return Q.Evidence(references=references, batch_rows=rows)
+
+
 def _validate(gate: QualityGate, classified, spec: DatasetSpec, batch_ids: list[str],
-              routed: dict[str, int], log: Path) -> str | None:
+              routed: dict[str, int], evidence: Q.Evidence, log: Path) -> str | None:
     """GX judges the parsed records; its counts must equal the rows the router gives each
     rule's action, or the run stops: the validation of record and what lands agree."""
     fqname = f"{SILVER}.{spec.name}"
     checks = Q.silver_checks(spec)
-    frame = Q.judged(classified.where(T.is_parsed()), checks)
+    frame = Q.judged(classified.where(T.is_parsed()), checks, evidence)
     validation = gate.validate("silver", fqname, "batches " + ",".join(batch_ids), frame, checks)
     judged = validation.unexpected()
     if routed != judged:
@@ -200,7 +213,8 @@ def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         routed = _count_fates(runs, classified, spec)
-        docs_page = _validate(gate, classified, spec, batch_ids, routed, runlog.path(settings, run_id))
+        evidence = _evidence(spark, spec, batch_ids, ledger, references)
+        docs_page = _validate(gate, classified, spec, batch_ids, routed, evidence, runlog.path(settings, run_id))
         if any(r.failed for r in runs.values()):
             _raise_failure(classified, spec, docs_page)
 

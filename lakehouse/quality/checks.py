@@ -5,8 +5,11 @@ GX `meta`, so a validation result maps back to the rule that ops.quarantine, the
 the summary name.
 
 Rules GX cannot express on a single DataFrame (a foreign key, a batch's row-count change,
-a SQL expression) are judged on a column classify derives for them, which GX then expects
-to be true (see transforms.silver.with_context).
+a SQL expression) are judged on a column derived here, apart from the router
+(transforms.silver), from Evidence gathered apart from it: the foreign key by a join of its
+own with the referenced table, the row-count change from each batch's rows counted again in
+bronze, the expression evaluated on its own. So a fault in the router's rule (its join, its
+count, its composition of rules) makes the two judges disagree instead of agree.
 
 A range's bounds and an accepted_values' set reach GX in the Python type GX's engines hold
 for the judged column (in_frame_types): an exact Decimal for a decimal column (pandas holds
@@ -16,11 +19,13 @@ double. So GX compares what the router compares, in the column's type, whichever
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql import types as ST
 
 from lakehouse.specs import DatasetSpec, Expectation, GoldSpec
@@ -33,11 +38,21 @@ FAIL = "fail"
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What the derived rules are judged against, gathered apart from the router: per foreign
+    key rule, the referenced table (its key column); per batch, its records counted in bronze
+    (the batches silver has applied or is applying, which row_count_change compares)."""
+
+    references: dict[str, DataFrame] = field(default_factory=dict)
+    batch_rows: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Check:
     rule: str
     action: str
     expectation: gxe.Expectation
-    derived: tuple[str, Column] | None = None  # a column added to the judged DataFrame
+    derived: Callable[[DataFrame, Evidence], DataFrame] | None = None  # adds the column GX judges
     typed: Expectation | None = None  # a range or accepted_values rule: see in_frame_types
 
     @property
@@ -63,11 +78,52 @@ def _meta(rule: str, action: str) -> dict:
     return {"rule": rule, "action": action}
 
 
-def _derived_true(e: Expectation, name: str, valid: Column) -> Check:
+def _valid_column(e: Expectation) -> str:
+    return f"_gx_valid_{e.name}"
+
+
+def _expression_valid(e: Expectation):
+    def derive(frame: DataFrame, evidence: Evidence) -> DataFrame:
+        return frame.withColumn(_valid_column(e), F.coalesce(F.expr(e.expr), F.lit(False)))  # null is not true
+    return derive
+
+
+def _foreign_key_valid(e: Expectation):
+    """Valid: a null, or a value the referenced table holds, by a join of its own."""
+    def derive(frame: DataFrame, evidence: Evidence) -> DataFrame:
+        found = f"_gx_ref_{e.name}"
+        held = evidence.references[e.name].select(F.col(e.referenced[1]).alias(found)).distinct()
+        joined = frame.join(held, frame[e.column] == held[found], "left")
+        return joined.withColumn(_valid_column(e), F.col(e.column).isNull() | F.col(found).isNotNull()).drop(found)
+    return derive
+
+
+def batch_change_column(e: Expectation) -> str:
+    return f"_gx_change_{e.name}"
+
+
+def batch_changes(batch_rows: dict[str, int]) -> dict[str, float | None]:
+    """Each batch's relative change in records from the batch before it (none for the first)."""
+    ordered, changes = sorted(batch_rows), {}
+    for i, batch in enumerate(ordered):
+        previous = batch_rows[ordered[i - 1]] if i else 0
+        changes[batch] = batch_rows[batch] / previous - 1 if previous else None
+    return changes
+
+
+def _batch_change(e: Expectation):
+    def derive(frame: DataFrame, evidence: Evidence) -> DataFrame:
+        changes = batch_changes(evidence.batch_rows)
+        mapped = F.create_map(*[F.lit(x) for b, c in sorted(changes.items()) for x in (b, c)]) if changes \
+            else F.create_map().cast("map<string,double>")
+        return frame.withColumn(batch_change_column(e), F.element_at(mapped, F.col("_batch_id")).cast("double"))
+    return derive
+
+
+def _derived_true(e: Expectation, derive) -> Check:
     gxe = _gxe()
-    return Check(e.name, e.action,
-                 gxe.ExpectColumnValuesToBeInSet(column=name, value_set=[True], meta=_meta(e.name, e.action)),
-                 (name, valid))
+    return Check(e.name, e.action, gxe.ExpectColumnValuesToBeInSet(
+        column=_valid_column(e), value_set=[True], meta=_meta(e.name, e.action)), derive)
 
 
 def _python_value(value, dtype: ST.DataType | None, rounding: str | None = None):
@@ -121,9 +177,9 @@ def expectation_check(e: Expectation) -> Check:
         return Check(e.name, e.action, gxe.ExpectColumnValuesToMatchRegex(column=e.column, regex=e.pattern, meta=meta))
     if e.type == "row_count_change":
         return Check(e.name, e.action, gxe.ExpectColumnValuesToBeBetween(
-            column=T.BATCH_CHANGE, min_value=-e.max_change, max_value=e.max_change, meta=meta))
-    # The router's own predicate, negated: the same rows are valid for GX and for the router.
-    return _derived_true(e, f"_valid_{e.name}", ~T.expectation_violation(e))
+            column=batch_change_column(e), min_value=-e.max_change, max_value=e.max_change, meta=meta),
+            _batch_change(e))
+    return _derived_true(e, _foreign_key_valid(e) if e.type == "foreign_key" else _expression_valid(e))
 
 
 def silver_checks(spec: DatasetSpec) -> list[Check]:
@@ -134,12 +190,12 @@ def silver_checks(spec: DatasetSpec) -> list[Check]:
     return required + [expectation_check(e) for e in spec.expectations]
 
 
-def judged(frame: DataFrame, checks: list[Check]) -> DataFrame:
-    """`frame` with the columns the checks derive. For silver, `frame` is the records that
-    parsed (T.is_parsed); for gold, the rows a build would write."""
+def judged(frame: DataFrame, checks: list[Check], evidence: Evidence = Evidence()) -> DataFrame:
+    """`frame` with the columns the checks derive from `evidence`. For silver, `frame` is the
+    records that parsed (T.is_parsed); for gold, the rows a build would write."""
     for check in checks:
         if check.derived:
-            frame = frame.withColumn(*check.derived)
+            frame = check.derived(frame, evidence)
     return frame
 
 

@@ -40,8 +40,10 @@ def test_gx_counts_equal_the_routers_for_every_rule(spark, tmp_path):
     day1 = _bronze(spark, [("a", "c1", "2"), ("b", "c9", "2"), ("c", "c1", "7"), ("d", "c9", "9")], "2026-01-01")
     day2 = _bronze(spark, [("e", "c1", "2"), ("f", None, "3")], "2026-01-02")
     customers = spark.createDataFrame([("c1",), ("c2",)], "cid string")
+    # Each batch's records as bronze counted them: day 2 shrank by 51%, past volume's 50%.
+    batch_rows = {"2026-01-01": 100, "2026-01-02": 49}
     classified = T.classify(day1.unionByName(day2), ORDERS, {"customer_exists": customers},
-                            {"2026-01-01": None, "2026-01-02": 2 / 4 - 1 - 0.01})
+                            Q.batch_changes(batch_rows))
     fates = {r["id"]: (r["_fate"], r["_rule"], list(r["_warnings"])) for r in classified.collect()}
     assert fates["b"] == (T.QUARANTINE, "customer_exists", [])
     assert fates["d"] == (T.QUARANTINE, "customer_exists", [])  # its first broken rule; qty_small too
@@ -49,8 +51,9 @@ def test_gx_counts_equal_the_routers_for_every_rule(spark, tmp_path):
     assert fates["f"] == (T.CANDIDATE, None, ["qty_even", "volume"])  # a null customer is no orphan
 
     checks = Q.silver_checks(ORDERS)
+    evidence = Q.Evidence(references={"customer_exists": customers}, batch_rows=batch_rows)
     validation = QualityGate(tmp_path).validate("silver", "silver.orders", "batches 2026-01-01,2026-01-02",
-                                                Q.judged(classified.where(T.is_parsed()), checks), checks)
+                                                Q.judged(classified.where(T.is_parsed()), checks, evidence), checks)
     judged = validation.unexpected()
     assert judged == T.violation_counts(classified, ORDERS)
     assert judged == {"not_null:id": 0, "not_null:ts": 0, "customer_exists": 2, "qty_small": 2, "qty_even": 3,
@@ -123,7 +126,7 @@ def test_when_the_judges_disagree_the_error_says_where(spark, tmp_path, monkeypa
     log = tmp_path / "logs" / "run-1.log"
     with pytest.raises(AccountingError) as err:
         silver._validate(QualityGate(tmp_path), classified, spec, ["2026-01-01"],
-                         {"qty_small": 8}, log)
+                         {"qty_small": 8}, Q.Evidence(), log)
     assert str(err.value) == (
         "silver.orders: Great Expectations found 0 record(s) breaking qty_small, the router 8; column qty, "
         "5 of 8 disputed value(s): 6: router breaks, Great Expectations passes; "
@@ -145,3 +148,23 @@ def test_disputes_compare_values_across_engines_types():
     listed = disputes([Decimal("9999.99"), 5, None], [np.int64(5), float("nan"), Decimal("10000.00")])
     assert [str(d) for d in listed] == ["9999.99: router breaks, Great Expectations passes",
                                         "10000.00: router passes, Great Expectations breaks"]
+
+
+def test_derived_rules_are_judged_apart_from_the_router(spark, tmp_path):
+    """GX's foreign key, row-count change and expression are computed from their own evidence,
+    not from the router's columns: evidence that differs from what the router was given (a
+    customer the referenced table holds after all, another count of the previous batch) makes
+    the two judges disagree, which the silver layer turns into an error."""
+    rows = _bronze(spark, [("a", "c1", "2"), ("b", "c9", "4")], "2026-01-02")
+    classified = T.classify(rows, ORDERS, {"customer_exists": spark.createDataFrame([("c1",)], "cid string")},
+                            Q.batch_changes({"2026-01-01": 2, "2026-01-02": 2}))
+    parsed = classified.where(T.is_parsed())
+    checks = Q.silver_checks(ORDERS)
+    other = Q.Evidence(references={"customer_exists": spark.createDataFrame([("c1",), ("c9",)], "cid string")},
+                       batch_rows={"2026-01-01": 10, "2026-01-02": 2})
+    judged = QualityGate(tmp_path).validate("silver", "silver.orders", "x", Q.judged(parsed, checks, other),
+                                            checks).unexpected()
+    router = T.violation_counts(classified, ORDERS)
+    assert (router["customer_exists"], judged["customer_exists"]) == (1, 0)
+    assert (router["volume"], judged["volume"]) == (0, 2)
+    assert router["qty_even"] == judged["qty_even"] == 0
