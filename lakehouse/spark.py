@@ -19,7 +19,9 @@ LOG4J_CONFIG = PROJECT_ROOT / "spark" / "conf" / "log4j2.properties"
 _LOG4J_OPTION = f'"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"'
 
 
-def spark_conf(settings: Settings) -> dict[str, str]:
+def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, str]:
+    """`s3_identity`: whose S3 account the session signs with (lakehouse.config.S3_IDENTITIES):
+    the jobs', or the Thrift server's."""
     conf = {
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -50,7 +52,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     if settings.profile == "local":
         conf.update(_local_conf(settings))
     else:
-        conf.update(_cluster_conf(settings))
+        conf.update(_cluster_conf(settings, s3_identity))
     return conf
 
 
@@ -65,8 +67,8 @@ def _local_conf(settings: Settings) -> dict[str, str]:
     }
 
 
-def _cluster_conf(settings: Settings) -> dict[str, str]:
-    access_key, secret_key = settings.s3_keys("pipeline")
+def _cluster_conf(settings: Settings, s3_identity: str) -> dict[str, str]:
+    access_key, secret_key = settings.s3_keys(s3_identity)
     conf = {
         "spark.driver.extraJavaOptions": f"{_LOG4J_OPTION} {settings.jvm_options}",
         "spark.executor.extraJavaOptions": settings.jvm_options,

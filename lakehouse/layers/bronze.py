@@ -1,6 +1,7 @@
-"""Bronze: append landing files as raw records with ingestion metadata, once per batch.
+"""Bronze: landing files as raw records with ingestion metadata, written once per batch.
 
-A batch already in bronze is skipped, so rerunning it adds nothing. Every data line of a
+A batch already in bronze is skipped, so rerunning it adds nothing; a write replaces what
+bronze held of its batches (none, but after a write that failed its reconciliation). Every data line of a
 file becomes one record (malformed ones keep their raw text); a zero-byte file or a
 batch folder with no files fails the batch before anything is written.
 

@@ -75,7 +75,7 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         return None
     run = TableRun("gold", fqname, source_versions=current, spec_hash=spec_hash(spec))
     result = spark.sql(spec.sql)
-    scope = None
+    scope = None  # the rebuilt partitions, a condition on the target's columns (unqualified)
     if exists and not same_spec and spark.table(fqname).schema != result.schema:
         tables.drop_table(spark, settings, fqname)  # the spec changed the columns: build anew
         exists = False
@@ -87,8 +87,8 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         if touched is not None:
             column = spec.incremental.partition_column
             values = ", ".join(tables.sql_literal(v) for v in sorted(touched))
-            scope = f"t.`{column}` IN ({values})"
-            result = result.where(f"`{column}` IN ({values})")
+            scope = f"`{column}` IN ({values})"
+            result = result.where(scope)
             run.detail = f"recomputed {len(touched)} {column} partition(s)"
     result = result.persist()  # judged by GX, counted, then merged: computed once
     try:
@@ -97,7 +97,7 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         if not exists:
             tables.ensure_table(spark, settings, fqname, result.schema)
         before = tables.current_version(spark, fqname)
-        tables.merge_by_difference(spark, fqname, result, spec.keys, scope)
+        tables.merge_by_difference(spark, fqname, result, spec.keys, scope and f"t.{scope}")
     finally:
         result.unpersist()
     commit = tables.commit_since(spark, fqname, before)
@@ -121,8 +121,7 @@ def _reconcile(spark, run: TableRun, before: int, scope: str | None, merged: int
     scope the table holds exactly the rows the build computed (and the MERGE read them all),
     and it grew by what was inserted less what was deleted. So the unchanged rows
     (superseded) are measured, not only the remainder of a subtraction."""
-    where = scope.replace("t.`", "`") if scope else None
-    held = tables.row_count(spark, run.table_name, run.delta_version, where)
+    held = tables.row_count(spark, run.table_name, run.delta_version, scope)
     grown = (tables.row_count(spark, run.table_name, run.delta_version) - tables.row_count(spark, run.table_name, before)
              if run.delta_version != before else 0)
     if held != run.rows_read or merged != run.rows_read or grown != run.inserted - run.deleted:

@@ -98,9 +98,11 @@ def _evidence(spark, spec: DatasetSpec, batch_ids: list[str], ledger: Ledger, re
     from the audit)."""
     rows = {}
     if any(e.type == "row_count_change" for e in spec.expectations):
-        batches = sorted(ledger.done(f"{SILVER}.{spec.name}") | set(batch_ids))
+        known = sorted(ledger.done(f"{SILVER}.{spec.name}") | set(batch_ids))
+        # Each pending batch and the one before it: a count per batch, not of the whole history.
+        needed = set(batch_ids) | {known[known.index(b) - 1] for b in batch_ids if known.index(b)}
         rows = {r["_batch_id"]: r["count"] for r in spark.table(f"{BRONZE}.{spec.name}")
-                .where(F.col("_batch_id").isin(batches)).groupBy("_batch_id").count().collect()}
+                .where(F.col("_batch_id").isin(sorted(needed))).groupBy("_batch_id").count().collect()}
     return Q.Evidence(references=references, batch_rows=rows)
 
 

@@ -6,11 +6,14 @@ S3_IDENTITIES: the jobs read landing and write the warehouse, the Thrift server 
 warehouse, the metastore writes it, the landing writer writes landing). Nothing but MinIO
 and this provisioning holds the root keys. It runs natively once MinIO is healthy (`lakehouse
 up`) and in compose as the one-shot minio-init (`lakehouse init-buckets`); it is idempotent,
-and each start sets every user's secret and policy afresh, so a rotated key or a changed
-policy applies at the next start.
+and each start sets every user's secret and policy afresh and removes the users of a
+lakehouse policy whose access key is no longer configured, so a rotated key or a changed
+policy applies at the next start and the old key stops working.
 """
 
 from __future__ import annotations
+
+import json
 
 from urllib.parse import urlparse
 
@@ -56,12 +59,17 @@ def provision(settings: Settings) -> None:
         if bucket not in existing:
             root.create_bucket(Bucket=bucket)
     admin = _admin(settings)
+    current = set()
     for identity in S3_IDENTITIES.values():
         access_key, secret_key = settings.s3_keys(identity.name)
         name = POLICY_PREFIX + identity.name
         admin.policy_add(name, policy=policy(settings, identity))
         admin.user_add(access_key, secret_key)
         admin.policy_set(name, user=access_key)
+        current.add(access_key)
+    for access_key, user in json.loads(admin.user_list() or "{}").items():
+        if access_key not in current and str(user.get("policyName", "")).startswith(POLICY_PREFIX):
+            admin.user_remove(access_key)  # a key rotated away
 
 
 def _admin(settings: Settings):

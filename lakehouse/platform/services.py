@@ -390,12 +390,9 @@ def thrift_properties(settings: Settings) -> dict[str, str]:
     table by path, reads outside the lakehouse's databases or calls Java; SQL on files and
     ${...} substitution (${env:...} would print the server's environment) are off, and the
     guard refuses a session that turns them back on."""
-    conf = spark_conf(settings)
+    conf = spark_conf(settings, s3_identity="thrift")  # its own S3 account: it reads the warehouse, no more
     conf.update({"spark.cores.max": "1", "spark.executor.memory": "1g", "spark.driver.memory": "1g",
                  "spark.ui.port": str(settings.thrift_ui_port),
-                 # Its own S3 account, which reads the warehouse and nothing else.
-                 "spark.hadoop.fs.s3a.access.key": settings.s3_keys("thrift")[0],
-                 "spark.hadoop.fs.s3a.secret.key": settings.s3_keys("thrift")[1],
                  "spark.sql.extensions": f"{conf['spark.sql.extensions']},{READ_ONLY_GUARD_CLASS}",
                  "spark.lakehouse.readonly.databases": ",".join(DATABASES),
                  "spark.sql.runSQLOnFiles": "false",

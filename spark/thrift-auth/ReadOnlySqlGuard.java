@@ -55,12 +55,16 @@ public final class ReadOnlySqlGuard extends AbstractFunction1<SparkSessionExtens
       "SetCatalogAndNamespace", "ShowNamespaces", "ShowNamespacesCommand", "ShowCatalogsCommand",
       "ShowCurrentNamespaceCommand", "ShowTables", "ShowTablesExtended", "ShowViews", "DescribeRelation",
       "DescribeColumn", "ShowColumns", "ShowTableProperties", "DescribeNamespace", "ShowFunctions",
-      "DescribeFunction", "ShowPartitions", "ShowCreateTable", "ExplainCommand", "DescribeDeltaHistory"));
+      "DescribeFunction", "ShowPartitions", "ShowCreateTable", "ExplainCommand"));
   /** Plans and expressions whose effect this check cannot see or that run code. */
   static final Set<String> REFUSED = new HashSet<>(Arrays.asList(
       "ScriptTransformation", "PlanWithUnresolvedIdentifier", "ExpressionWithUnresolvedIdentifier",
       "UnresolvedExecuteImmediate", "CompoundBody", "UnresolvedPathBasedDeltaTable",
-      "UnresolvedPathBasedTable", "UnresolvedPathBasedDeltaTableRelation"));
+      "UnresolvedPathBasedTable", "UnresolvedPathBasedDeltaTableRelation", "Call"));
+  /** Commands whose namespace must be one of the lakehouse's databases (USE may name any:
+   * clients open sessions in `default`; what they then read is checked by name). */
+  static final Set<String> NAMESPACE_COMMANDS = new HashSet<>(Arrays.asList(
+      "ShowTables", "ShowTablesExtended", "ShowViews", "DescribeNamespace"));
   static final Set<String> REFUSED_FUNCTIONS = new HashSet<>(Arrays.asList(
       "reflect", "java_method", "try_reflect"));
   static final Set<String> ALLOWED_TABLE_FUNCTIONS = new HashSet<>(Arrays.asList(
@@ -96,9 +100,7 @@ public final class ReadOnlySqlGuard extends AbstractFunction1<SparkSessionExtens
 
     LogicalPlan judge(LogicalPlan plan) {
       checkSettings();
-      Set<String> cteNames = new HashSet<>();
-      collectCteNames(plan, cteNames);
-      walk(plan, true, cteNames);
+      walk(plan, true, Set.of());
       return plan;
     }
 
@@ -116,6 +118,8 @@ public final class ReadOnlySqlGuard extends AbstractFunction1<SparkSessionExtens
       }
     }
 
+    /** Judges `node` and everything under it. `cteNames`: the common table expressions in scope
+     * (a one-part name among them is not a table), which a WITH adds for what it encloses. */
     private void walk(LogicalPlan node, boolean root, Set<String> cteNames) {
       String kind = name(node);
       if (REFUSED.contains(kind)) {
@@ -123,6 +127,12 @@ public final class ReadOnlySqlGuard extends AbstractFunction1<SparkSessionExtens
       }
       if (writes(node) && !(root && ALLOWED_COMMANDS.contains(kind))) {
         throw refused(kind + " changes data or settings, or reads more than the catalog");
+      }
+      if (kind.equals("UnresolvedWith")) {
+        cteNames = withCteNames(node, cteNames);
+      }
+      if (NAMESPACE_COMMANDS.contains(kind)) {
+        checkNamespace((LogicalPlan) invoke(node, "namespace"));
       }
       checkNames(node, kind, cteNames);
       for (Expression e : CollectionConverters.asJava(node.expressions())) {
@@ -151,7 +161,7 @@ public final class ReadOnlySqlGuard extends AbstractFunction1<SparkSessionExtens
       for (LogicalPlan subquery : CollectionConverters.asJava(node.subqueries())) {
         walk(subquery, false, cteNames);
       }
-      if (kind.equals("RelationTimeTravel")) {
+      if (kind.equals("RelationTimeTravel") || kind.equals("TimeTravel")) {  // Spark's, Delta's
         walk((LogicalPlan) invoke(node, "relation"), false, cteNames);
       } else if (kind.equals("ExplainCommand")) {
         walk((LogicalPlan) invoke(node, "logicalPlan"), true, cteNames);
@@ -164,6 +174,9 @@ public final class ReadOnlySqlGuard extends AbstractFunction1<SparkSessionExtens
         List<String> parts = seq(invoke(node, "multipartIdentifier"));
         if (!(parts.size() == 1 && cteNames.contains(lower(parts.get(0))))) {
           requireLakehouseTable(parts);
+        }
+        if (!((java.util.Map<?, ?>) invoke(node, "options")).isEmpty()) {
+          throw refused("options on a table (WITH (...)) could reconfigure its storage");
         }
       } else if (kind.equals("UnresolvedTableOrView") || kind.equals("UnresolvedTable")
           || kind.equals("UnresolvedView")) {
@@ -196,43 +209,49 @@ public final class ReadOnlySqlGuard extends AbstractFunction1<SparkSessionExtens
       } else {
         throw refused("reading " + String.join(".", parts));
       }
+      requireDatabase(database, "reading " + String.join(".", parts));
+    }
+
+    /** SHOW TABLES/VIEWS and DESCRIBE of a namespace: the lakehouse's databases only. */
+    private void checkNamespace(LogicalPlan namespace) {
+      List<String> parts = name(namespace).equals("UnresolvedNamespace")
+          ? seq(invoke(namespace, "multipartIdentifier")) : List.of();
+      String database = parts.isEmpty() ? session.catalog().currentDatabase() : parts.get(parts.size() - 1);
+      if (parts.size() > 2 || (parts.size() == 2 && !lower(parts.get(0)).equals(SESSION_CATALOG))) {
+        throw refused("listing " + String.join(".", parts));
+      }
+      requireDatabase(database, "listing " + database);
+    }
+
+    private void requireDatabase(String database, String what) {
       String allowed = session.sparkContext().getConf().get(DATABASES_SETTING, "");
       for (String db : allowed.split(",")) {
         if (!db.isBlank() && db.trim().equalsIgnoreCase(database)) {
           return;
         }
       }
-      throw refused("reading " + String.join(".", parts) + ": only tables of " + allowed);
+      throw refused(what + ": only the databases " + allowed);
     }
 
-    private static void collectCteNames(LogicalPlan node, Set<String> names) {
-      if (name(node).equals("UnresolvedWith")) {
-        for (Object cte : CollectionConverters.asJava((scala.collection.immutable.Seq<?>) invoke(node, "cteRelations"))) {
-          names.add(lower((String) ((Tuple3<?, ?, ?>) cte)._1()));
-        }
+    /** The CTE names in scope inside a WITH: those around it and its own. */
+    private static Set<String> withCteNames(LogicalPlan with, Set<String> outer) {
+      Set<String> names = new HashSet<>(outer);
+      for (Object cte : CollectionConverters.asJava((scala.collection.immutable.Seq<?>) invoke(with, "cteRelations"))) {
+        names.add(lower((String) ((Tuple3<?, ?, ?>) cte)._1()));
       }
-      for (LogicalPlan child : CollectionConverters.asJava(node.children())) {
-        collectCteNames(child, names);
-      }
-      for (Object inner : CollectionConverters.asJava(node.innerChildren())) {
-        if (inner instanceof LogicalPlan) {
-          collectCteNames((LogicalPlan) inner, names);
-        }
-      }
-      for (LogicalPlan subquery : CollectionConverters.asJava(node.subqueries())) {
-        collectCteNames(subquery, names);
-      }
+      return names;
     }
   }
 
   /** Parsed plans that write or change something: commands, INSERT (a parsed statement, not a
-   * Command), CREATE/REPLACE TABLE AS SELECT and INSERT OVERWRITE DIRECTORY (plans of their own). */
+   * Command), CREATE/REPLACE TABLE AS SELECT and INSERT OVERWRITE DIRECTORY (plans of their own);
+   * and by name every parsed "...Statement" (Spark's and Delta's: RESTORE, CLONE are plain nodes). */
   static final Set<String> WRITING_TYPES = new HashSet<>(Arrays.asList(
       "Command", "ParsedStatement", "V2CreateTablePlan", "V2CreateTableAsSelectPlan", "V2WriteCommand",
       "CTEInChildren", "InsertIntoDir"));
 
   static boolean writes(LogicalPlan node) {
-    if (node instanceof Command) {
+    if (node instanceof Command || name(node).endsWith("Statement")) {
       return true;
     }
     for (Class<?> c = node.getClass(); c != null; c = c.getSuperclass()) {

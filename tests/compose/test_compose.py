@@ -318,6 +318,13 @@ def test_lakehouse_containers_settings_load_and_point_at_compose_services(svcs, 
                 services.master_host_port(s)[0], s.postgres_host} <= set(svcs)
         if name == "spark-thrift":
             assert s.thrift_host == "127.0.0.1"  # its own probe, from inside the container
+            # Its configuration builds from its own credentials alone (the jobs' are not there).
+            assert "LAKEHOUSE_S3_ACCESS_KEY" not in environment(svc)
+            assert services.thrift_properties(s)["spark.hadoop.fs.s3a.access.key"] == s.s3_keys("thrift")[0]
+        if name == "airflow-scheduler":
+            from lakehouse.spark import spark_conf
+
+            assert spark_conf(s)["spark.hadoop.fs.s3a.access.key"] == s.s3_keys("pipeline")[0]  # the tasks' drivers
         if name.startswith("airflow-"):
             # The native configuration builder accepts it, and every component finds the API server.
             env = airflow.airflow_env(s)

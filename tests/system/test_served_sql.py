@@ -112,6 +112,14 @@ def test_reads_the_lakehouse_tables(platform, versions_before):
     ("SQL built at run time", "EXECUTE IMMEDIATE 'DROP TABLE gold.daily_revenue'"),
     ("a SQL script", "BEGIN DROP TABLE gold.daily_revenue; END"),
     ("a table named at run time", "SELECT * FROM IDENTIFIER('gold.daily_revenue')"),
+    ("a table outside, named like a CTE elsewhere",
+     "SELECT * FROM published CROSS JOIN (WITH published AS (SELECT 1 AS a) SELECT * FROM published) x"),
+    ("RESTORE", "RESTORE TABLE gold.daily_revenue TO VERSION AS OF 0"),
+    ("CLONE", "CREATE TABLE gold.intruder SHALLOW CLONE gold.daily_revenue LOCATION 'file:/tmp/intruder'"),
+    ("options on a table", "SELECT * FROM gold.daily_revenue WITH ('fs.s3a.endpoint' = 'http://127.0.0.1:1')"),
+    ("listing another database", "SHOW TABLES IN default"),
+    ("a session variable", "DECLARE VARIABLE v INT"),
+    ("REFRESH", "REFRESH TABLE gold.daily_revenue"),
 ])
 def test_refused(platform, versions_before, secret_values, what, sql):
     statement = sql.format(secrets=platform.platform_dir / "secrets.env", warehouse=platform.warehouse_bucket,
