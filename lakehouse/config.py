@@ -133,6 +133,17 @@ class Settings(BaseSettings):
     thrift_port: int = Field(10000, ge=1, le=65535)
     thrift_user: str | None = None
     thrift_password: SecretStr | None = None
+    # TLS on the Thrift server's port: on by default, natively on loopback too, so the
+    # configuration a deployment spanning machines runs is the tested one. The certificate
+    # is generated like the secrets (lakehouse/platform/tls.py) into tls_dir.
+    thrift_tls: bool = Field(True, description="the Thrift server accepts TLS connections only")
+    thrift_tls_names: str = Field("", description="more host names for its certificate, comma-separated "
+                                  "(compose: spark-thrift); thrift_host and loopback are always in it")
+    thrift_keystore_password: SecretStr | None = Field(None, description="protects the Thrift server's key")
+    thrift_truststore_password: SecretStr | None = Field(None, description="the Java clients' truststore "
+                                                         "(DQOps, beeline): integrity, not secrecy")
+    tls_dir: Path | None = Field(None, description="the Thrift server's CA, keystore and truststore; "
+                                 "default <home>/platform/tls")
     # DQOps (its checks read the tables through the Thrift server). Only compose runs a DQOps
     # server: its distribution is on no registry the native platform can install from. Unset
     # URL = no server: the DAG's DQOps task is skipped (and says so), never reported as passed.
@@ -198,7 +209,7 @@ class Settings(BaseSettings):
                      "postgres_password", "metastore_db_password", "airflow_admin_password",
                      "airflow_db_password", "airflow_fernet_key", "airflow_secret_key", "airflow_jwt_secret",
                      "superset_admin_password", "superset_secret_key", "superset_db_password",
-                     "dqops_api_key")
+                     "dqops_api_key", "thrift_keystore_password", "thrift_truststore_password")
     @classmethod
     def _no_empty_secret(cls, value: SecretStr | None) -> SecretStr | None:
         # An exported empty variable (a copied .env.example) is not a credential.
@@ -223,6 +234,7 @@ class Settings(BaseSettings):
                 "spark_master": "spark://127.0.0.1:7077",
             }
         defaults["quality_dir"] = home / "quality"
+        defaults["tls_dir"] = home / "platform" / "tls"
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)

@@ -12,6 +12,7 @@ lakehouse/platform/superset.py builds:
   SUPERSET_ADMIN_USER, SUPERSET_ADMIN_PASSWORD   the admin account (password reset each time)
   LAKEHOUSE_THRIFT_URI                           hive://user@host:port/gold?auth=CUSTOM
   LAKEHOUSE_THRIFT_PASSWORD                      the Thrift server's password
+  LAKEHOUSE_THRIFT_TLS_CA                        its CA (superset_config.py connects over TLS)
 
 Assets are imported with overwrite, keyed by their UUIDs: a second run updates the same
 database, datasets, charts and dashboard and creates nothing new.

@@ -7,6 +7,7 @@ SECRET_KEY (CVE-2023-27524) or a local SQLite file instead of PostgreSQL.
 """
 
 import os
+import ssl
 from datetime import timedelta
 
 
@@ -32,3 +33,30 @@ SHOW_STACKTRACE = False
 # which first loads the Delta snapshot of its table.
 SUPERSET_WEBSERVER_TIMEOUT = int(timedelta(minutes=3).total_seconds())
 SQLLAB_TIMEOUT = SUPERSET_WEBSERVER_TIMEOUT
+
+
+# The Thrift server accepts TLS only (LAKEHOUSE_THRIFT_TLS). PyHive's hive:// dialect builds
+# TLS for HTTP mode alone, so for the binary protocol every engine Superset creates for a
+# hive:// database gets a connection factory: PyHive's own SASL PLAIN login over a socket that
+# checks the server's certificate against the platform's CA and host name.
+THRIFT_TLS_CA = os.environ.get("LAKEHOUSE_THRIFT_TLS_CA")
+
+
+def _hive_over_tls(url):
+    from pyhive import hive
+    from thrift.transport.TSSLSocket import TSSLSocket
+    import thrift_sasl
+
+    host, port = url.host, url.port or 10000
+    user, password = url.username, url.password
+    socket = TSSLSocket(host, port, ssl_context=ssl.create_default_context(cafile=THRIFT_TLS_CA), server_hostname=host)
+    transport = thrift_sasl.TSaslClientTransport(
+        lambda: hive.get_installed_sasl(host=host, sasl_auth="PLAIN", service=None, username=user, password=password),
+        "PLAIN", socket)
+    return hive.connect(thrift_transport=transport, username=user, database=url.database or "default")
+
+
+def DB_CONNECTION_MUTATOR(uri, params, username, security_manager, source):  # noqa: N802 - Superset's name
+    if THRIFT_TLS_CA and uri.drivername == "hive":
+        params["creator"] = lambda: _hive_over_tls(uri)
+    return uri, params

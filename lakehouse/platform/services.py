@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 from lakehouse.config import BUILD_DIR, DATABASES, PROJECT_ROOT, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.files import write_private
-from lakehouse.platform import object_store
+from lakehouse.platform import object_store, tls
 from lakehouse.spark import rpc_security, spark_conf, write_properties_file
 
 SPARK_CONF_DIR = PROJECT_ROOT / "spark" / "conf"
@@ -397,7 +397,32 @@ def thrift_properties(settings: Settings) -> dict[str, str]:
                  "spark.lakehouse.readonly.databases": ",".join(DATABASES),
                  "spark.sql.runSQLOnFiles": "false",
                  "spark.sql.variable.substitute": "false"})
+    if settings.thrift_tls:
+        # HiveServer2 reads these from the Hadoop configuration; in this file (mode 0600)
+        # the keystore's password stays off the command line.
+        conf.update({"spark.hadoop.hive.server2.use.SSL": "true",
+                     "spark.hadoop.hive.server2.keystore.path": str(thrift_tls_files(settings).keystore),
+                     "spark.hadoop.hive.server2.keystore.password":
+                         required_secret(settings, "thrift_keystore_password")})
     return conf
+
+
+def thrift_tls_files(settings: Settings) -> tls.TlsFiles:
+    return tls.TlsFiles(settings.tls_dir)
+
+
+def thrift_tls_hosts(settings: Settings) -> list[str]:
+    """The names clients reach the Thrift server by: the configured ones and loopback."""
+    extra = [name.strip() for name in settings.thrift_tls_names.split(",") if name.strip()]
+    return [settings.thrift_host, *extra, "localhost", "127.0.0.1"]
+
+
+def _thrift_prepare(settings: Settings) -> None:
+    """The TLS certificate (made on the first start, renewed before it expires, made again
+    for a new host name); a deployment's own keystore at the same path is used as it is."""
+    if settings.thrift_tls:
+        tls.ensure(settings.tls_dir, thrift_tls_hosts(settings), required_secret(settings, "thrift_keystore_password"),
+                   required_secret(settings, "thrift_truststore_password"))
 
 
 def _thrift_launch(settings: Settings) -> Launch:
@@ -422,13 +447,38 @@ def _thrift_launch(settings: Settings) -> Launch:
     return Launch(argv, env=env)
 
 
-def thrift_connect(settings: Settings, password: str | None = None):
-    """A HiveServer2 client (PyHive) on the Thrift server, with the platform's credentials."""
+def thrift_connect(settings: Settings, password: str | None = None, configuration: dict | None = None,
+                   ca_file: Path | None = None):
+    """A HiveServer2 client (PyHive) on the Thrift server, with the platform's credentials,
+    over TLS that checks the server's certificate against the platform's CA (or `ca_file`)."""
     from pyhive import hive
 
-    return hive.connect(host=settings.thrift_host, port=settings.thrift_port, username=settings.thrift_user,
-                        password=password if password is not None else settings.thrift_password.get_secret_value(),
-                        auth="CUSTOM")
+    password = password if password is not None else required_secret(settings, "thrift_password")
+    if not settings.thrift_tls:
+        return hive.connect(host=settings.thrift_host, port=settings.thrift_port, username=settings.thrift_user,
+                            password=password, auth="CUSTOM", configuration=configuration)
+    import ssl
+
+    import thrift_sasl
+    from thrift.transport.TSSLSocket import TSSLSocket
+
+    from thrift.transport.TTransport import TTransportException
+
+    host, user = settings.thrift_host, settings.thrift_user
+    context = ssl.create_default_context(cafile=str(ca_file or thrift_tls_files(settings).ca_cert))
+    socket = TSSLSocket(host, settings.thrift_port, ssl_context=context, server_hostname=host)
+    try:
+        # Opened here: opened by PyHive, a refused certificate ends in an AttributeError.
+        socket.open()
+    except TTransportException as exc:
+        raise LakehouseError(f"no TLS connection to the Thrift server at {host}:{settings.thrift_port}: "
+                             f"{exc.inner or exc}") from None
+    # PyHive builds TLS only for HTTP mode; for the binary protocol it takes the transport:
+    # the same SASL PLAIN login it would make, over the TLS socket.
+    transport = thrift_sasl.TSaslClientTransport(
+        lambda: hive.get_installed_sasl(host=host, sasl_auth="PLAIN", service=None, username=user, password=password),
+        "PLAIN", socket)
+    return hive.connect(thrift_transport=transport, username=user, configuration=configuration)
 
 
 def _thrift_probe(settings: Settings) -> bool:
@@ -458,5 +508,5 @@ CORE_SERVICES: tuple[Service, ...] = (
     Service("spark-worker", lambda s: s.spark_worker_ui_port, lambda s: f"http://{s.bind_host}:{s.spark_worker_ui_port}",
             _worker_launch, _worker_probe, _spark_version, None, None, 60),
     Service("spark-thrift", lambda s: s.thrift_port, lambda s: f"hive://{s.thrift_host}:{s.thrift_port}",
-            _thrift_launch, _thrift_probe, _spark_version, None, None, 180),
+            _thrift_launch, _thrift_probe, _spark_version, _thrift_prepare, None, 180),
 )

@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 from lakehouse.config import GOLD, PROJECT_ROOT, Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.platform.services import Launch, Service, _run, ensure_database, required_secret
+from lakehouse.platform.services import (Launch, Service, _run, ensure_database, required_secret,
+                                         thrift_tls_files)
 
 SUPERSET_DIR = PROJECT_ROOT / "superset"
 ASSETS_DIR = SUPERSET_DIR / "assets"
@@ -52,6 +53,8 @@ def superset_env(settings: Settings) -> dict[str, str]:
         "SUPERSET_METADATA_DB_URI":
             f"postgresql+psycopg2://superset:{db_password}@{settings.postgres_host}:{settings.postgres_port}/superset",
         "PYTHONWARNINGS": "ignore",
+        # superset_config.py connects to the Thrift server over TLS, checked against this CA.
+        **({"LAKEHOUSE_THRIFT_TLS_CA": str(thrift_tls_files(settings).ca_cert)} if settings.thrift_tls else {}),
     }
 
 

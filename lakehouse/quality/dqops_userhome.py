@@ -49,10 +49,21 @@ TABLE_SUFFIX = ".dqotable.yaml"
 # The connection's parameters are references DQOps expands from its own environment
 # (DQOps's docs, data-sources/spark.md: "Supports also a ${SPARK_HOST} configuration"), named as
 # lakehouse.config reads them: no host and no credential is committed, and the DQOps
-# container gets the same LAKEHOUSE_THRIFT_* values as every other Thrift client.
-THRIFT_SETTINGS = {"host": "thrift_host", "port": "thrift_port", "user": "thrift_user",
-                   "password": "thrift_password"}
-THRIFT_ENV = {param: ENV_PREFIX + field.upper() for param, field in THRIFT_SETTINGS.items()}
+# container gets the same LAKEHOUSE_* values as every other Thrift client.
+def _env(field: str) -> str:
+    return "${" + ENV_PREFIX + field.upper() + "}"
+
+
+# The Thrift server speaks TLS only. DQOps builds its URL as jdbc:hive2://<host>[:<port>]/
+# and hands its `properties` to Hive's driver as connection properties, which that driver
+# reads only for hiveconf:/hivevar: keys: TLS has to be in the URL. So `host` carries the
+# whole rest of the URL (`port` stays unset), and a last session variable the driver ignores
+# takes the "/" DQOps appends. The truststore (CA of lakehouse/platform/tls.py) is read from
+# LAKEHOUSE_TLS_DIR, which DQOps's environment sets.
+TRUSTSTORE_FILE = "truststore.p12"
+THRIFT_JDBC_HOST = (f"{_env('thrift_host')}:{_env('thrift_port')}/default;ssl=true;"
+                    f"sslTrustStore={_env('tls_dir')}/{TRUSTSTORE_FILE};"
+                    f"trustStorePassword={_env('thrift_truststore_password')};client=dqops")
 
 # DQOps recognises an initialised user home by these two files (LocalUserHomeCreatorImpl.
 # isDqoUserHomeInitialized); committed, the folder is a user home DQOps opens as it is.
@@ -270,7 +281,7 @@ def gold_table(spec: GoldSpec) -> dict:
 
 
 def connection_doc() -> dict:
-    spark = {param: "${" + env + "}" for param, env in THRIFT_ENV.items()}
+    spark = {"host": THRIFT_JDBC_HOST, "user": _env("thrift_user"), "password": _env("thrift_password")}
     return {"apiVersion": "dqo/v1", "kind": "source", "spec": {"provider_type": "spark", "spark": spark}}
 
 

@@ -28,6 +28,21 @@ def resolve_env(value: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)\}", lambda m: env[m[1]], value)
 
 
+def jdbc_url(spark: dict[str, str], env: dict[str, str]) -> str:
+    """The URL DQOps 1.13's SparkSourceConnection builds from a connection's `spark` parameters."""
+    port = resolve_env(spark.get("port") or "", env)
+    return f"jdbc:hive2://{resolve_env(spark['host'], env)}{':' + str(int(port)) if port else ''}/"
+
+
+def parse_jdbc_url(url: str) -> tuple[str, int, str, dict[str, str]]:
+    """(host, port, database, session variables) as Hive's JDBC driver reads a URL."""
+    match = re.fullmatch(r"jdbc:hive2://([^:/;]+):(\d+)/([^;]*)((?:;[^;]*)*)", url)
+    if match is None:
+        raise ValueError(f"not a jdbc:hive2://host:port/db;k=v URL: {url}")
+    variables = dict(pair.split("=", 1) for pair in match[4].split(";") if pair)
+    return match[1], int(match[2]), match[3], variables
+
+
 def _map_value_type(annotation) -> Any:
     """For an `additional_properties` field: the map's value type (Any for an object that
     only tolerates unknown keys, a model or str for a declared map such as `columns`)."""

@@ -55,7 +55,9 @@ NEEDS = {
     "hive-metastore": METASTORE_S3 | {"LAKEHOUSE_METASTORE_DB_PASSWORD"},
     "spark-master": SPARK_AUTH,
     "spark-worker": SPARK_AUTH,  # executors get a job's S3 account from its driver
-    "spark-thrift": THRIFT_S3 | SPARK_AUTH | {"LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD"},
+    # It generates its TLS certificate and the clients' truststore at first start.
+    "spark-thrift": THRIFT_S3 | SPARK_AUTH | {"LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD",
+                                             "LAKEHOUSE_THRIFT_KEYSTORE_PASSWORD", "LAKEHOUSE_THRIFT_TRUSTSTORE_PASSWORD"},
     # The API server's first start creates the database (as PostgreSQL's superuser), the
     # admin account and the tasks' Spark properties; the scheduler runs the Spark drivers.
     "airflow-api-server": PIPELINE_S3 | SPARK_AUTH | AIRFLOW_SHARED | {"LAKEHOUSE_POSTGRES_PASSWORD",
@@ -63,8 +65,8 @@ NEEDS = {
     "airflow-scheduler": PIPELINE_S3 | SPARK_AUTH | AIRFLOW_SHARED,
     "airflow-dag-processor": AIRFLOW_SHARED,
     "airflow-triggerer": AIRFLOW_SHARED,
-    # DQOps reads silver and gold through the Thrift server, with its credentials.
-    "dqops": {"LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD"},
+    # DQOps reads silver and gold through the Thrift server, with its credentials, over TLS.
+    "dqops": {"LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD", "LAKEHOUSE_THRIFT_TRUSTSTORE_PASSWORD"},
     # Superset's first start creates its database; it reaches the gold tables through the
     # Thrift server, with the Thrift server's credentials.
     "superset": {"LAKEHOUSE_POSTGRES_PASSWORD", "LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD",
@@ -545,7 +547,7 @@ def test_dqops_reads_the_generated_user_home_and_writes_only_its_volume(svcs, co
     assert binds == {userhome / "sources": dqops_userhome.USERHOME_DIR / "sources",
                      userhome / dqops_userhome.MARKER_FILE: dqops_userhome.USERHOME_DIR / dqops_userhome.MARKER_FILE,
                      userhome / ".gitignore": dqops_userhome.USERHOME_DIR / ".gitignore"}
-    volumes = [m for m in mounts(dqops) if m["type"] == "volume"]
+    volumes = [m for m in mounts(dqops) if m["type"] == "volume" and not m["read_only"]]
     assert [(m["source"], PurePosixPath(m["target"])) for m in volumes] == [("dqops-userhome", userhome)]
     assert "dqops-userhome" in composes["docker-compose.yaml"]["volumes"]
     assert set(depends_on(dqops)) == {"spark-thrift"}
@@ -558,17 +560,37 @@ def test_dqops_connection_resolves_to_the_thrift_service(svcs, monkeypatch):
     give lakehouse.config the same host and port."""
     env = {k: INTERPOLATION.sub("x" * 12, v) for k, v in environment(svcs["dqops"]).items()}
     spark = yaml.safe_load((dqops_userhome.USERHOME_DIR / dqops_userhome.CONNECTION_FILE).read_text())["spec"]["spark"]
-    resolved = {param: dqops_validation.resolve_env(value, env) for param, value in spark.items()}
+    host, port, _, variables = dqops_validation.parse_jdbc_url(dqops_validation.jdbc_url(spark, env))
     thrift_port = ports(svcs["spark-thrift"])[0][2]
-    assert resolved["host"] == "spark-thrift" and resolved["host"] in svcs
-    assert resolved["port"] == str(thrift_port)
+    assert host == "spark-thrift" and host in svcs
+    assert port == thrift_port
     for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
         monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     s = Settings(_env_file=None)
-    assert (s.thrift_host, s.thrift_port) == (resolved["host"], int(resolved["port"]))
-    assert s.thrift_password.get_secret_value() == resolved["password"]
+    assert (s.thrift_host, s.thrift_port) == (host, port)
+    assert s.thrift_password.get_secret_value() == dqops_validation.resolve_env(spark["password"], env)
+    # TLS, with the truststore the Thrift server's certificate volume holds
+    assert variables["ssl"] == "true"
+    assert PurePosixPath(variables["sslTrustStore"]).parent == PurePosixPath(s.tls_dir)
+    assert PurePosixPath(s.tls_dir) in {PurePosixPath(m["target"]) for m in mounts(svcs["dqops"])}
+
+
+def test_thrift_tls_files_are_shared_read_only_with_its_clients(svcs):
+    """The Thrift server writes its certificate into the thrift-tls volume; Superset and DQOps
+    read the CA there, at the directory their LAKEHOUSE_TLS_DIR names, and cannot change it.
+    The certificate names the host they connect to."""
+    server = environment(svcs["spark-thrift"])
+    tls_mounts = {name: [m for m in mounts(svc) if m["source"] == "thrift-tls"] for name, svc in svcs.items()}
+    assert {name for name, found in tls_mounts.items() if found} == {"spark-thrift", "superset", "dqops"}
+    for name, found in tls_mounts.items():
+        if found:
+            (mount,) = found
+            assert mount["target"] == environment(svcs[name])["LAKEHOUSE_TLS_DIR"], name
+            assert mount["read_only"] == (name != "spark-thrift"), name
+            if name != "spark-thrift":
+                assert environment(svcs[name])["LAKEHOUSE_THRIFT_HOST"] in server["LAKEHOUSE_THRIFT_TLS_NAMES"].split(",")
 
 
 def test_airflow_reaches_dqops_on_the_network(composes, svcs):

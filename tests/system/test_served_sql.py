@@ -2,37 +2,34 @@
 platform's Thrift login: it reads the lakehouse's tables and nothing else. Every attempt to
 read the platform's secrets or other files, to read storage by path, to write, to change a
 setting or to run code is refused (spark/thrift-auth/ReadOnlySqlGuard.java), and none
-leaves a trace in the data."""
+leaves a trace in the data. It speaks TLS only, with the certificate the platform generated."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
+import yaml
 
 from lakehouse.config import DATABASES
+from lakehouse.errors import LakehouseError
+from lakehouse.platform import tls
 from lakehouse.platform.secrets import read as secrets_read
-from lakehouse.platform.services import thrift_connect
+from lakehouse.platform.services import spark_bin, thrift_connect
+from lakehouse.quality import dqops_userhome as du
+from lakehouse.quality import dqops_validation as dv
 
 pytestmark = pytest.mark.system
 
 
 def _run(settings, sql: str, configuration: dict | None = None) -> list[tuple]:
-    conn = _connect(settings, configuration)
+    conn = thrift_connect(settings, configuration=configuration)
     try:
         cursor = conn.cursor()
         cursor.execute(sql)
         return cursor.fetchall()
     finally:
         conn.close()
-
-
-def _connect(settings, configuration: dict | None):
-    if configuration is None:
-        return thrift_connect(settings)
-    from pyhive import hive
-
-    return hive.connect(host=settings.thrift_host, port=settings.thrift_port, username=settings.thrift_user,
-                        password=settings.thrift_password.get_secret_value(), auth="CUSTOM",
-                        configuration=configuration)
 
 
 def _refused(settings, sql: str, configuration: dict | None = None) -> str:
@@ -146,6 +143,50 @@ def test_settings_given_when_a_session_opens_are_refused(platform, versions_befo
     without a statement: such a session gets nothing."""
     message = _refused(platform, sql, configuration={f"set:{kind}:{setting}": "true"})
     assert "read-only" in message and setting in message, message[:500]
+
+
+# --- TLS ---------------------------------------------------------------------------------------
+
+def test_served_over_tls_only(platform, tmp_path):
+    """A client in clear gets no session; a TLS client that trusts another CA refuses the
+    server; every query of this module went through the platform's CA (thrift_connect)."""
+    from pyhive import hive
+
+    with pytest.raises(Exception) as clear:
+        hive.connect(host=platform.thrift_host, port=platform.thrift_port, username=platform.thrift_user,
+                     password=platform.thrift_password.get_secret_value(), auth="CUSTOM")
+    assert "read 0 bytes" in str(clear.value) or "reset" in str(clear.value).lower(), clear.value
+    other, _ = tls.ensure(tmp_path / "other", ["127.0.0.1"], "other-keystore-pw", "other-trust-pw")
+    with pytest.raises(LakehouseError, match="CERTIFICATE_VERIFY_FAILED"):
+        thrift_connect(platform, ca_file=other.ca_cert)
+    assert _run(platform, "SELECT 1") == [(1,)]
+
+
+def _beeline(platform, tmp_path, url: str, sql: str) -> subprocess.CompletedProcess:
+    password_file = tmp_path / "password"
+    password_file.write_text(platform.thrift_password.get_secret_value())
+    password_file.chmod(0o600)
+    return subprocess.run([spark_bin("beeline"), "-u", url, "-n", platform.thrift_user, "-w", str(password_file),
+                           "--silent=true", "--outputformat=csv2", "-e", sql],
+                          capture_output=True, text=True, timeout=180)
+
+
+def test_dqops_connection_reaches_it_over_tls(platform, tmp_path):
+    """The URL DQOps builds from dqops_userhome's connection, expanded from the environment
+    DQOps gets, read by Hive's JDBC driver (beeline): served, with the server's certificate
+    checked against the truststore the platform generated. Without that truststore the
+    driver refuses the server."""
+    spark = yaml.safe_load((du.USERHOME_DIR / du.CONNECTION_FILE).read_text())["spec"]["spark"]
+    env = {"LAKEHOUSE_THRIFT_HOST": platform.thrift_host, "LAKEHOUSE_THRIFT_PORT": str(platform.thrift_port),
+           "LAKEHOUSE_TLS_DIR": str(platform.tls_dir),
+           "LAKEHOUSE_THRIFT_TRUSTSTORE_PASSWORD": platform.thrift_truststore_password.get_secret_value()}
+    url = dv.jdbc_url(spark, env)
+    served = _beeline(platform, tmp_path, url, "SELECT 40 + 2")
+    assert served.returncode == 0 and "42" in served.stdout.split(), served.stdout + served.stderr
+    host, port, database, _ = dv.parse_jdbc_url(url)
+    refused = _beeline(platform, tmp_path, f"jdbc:hive2://{host}:{port}/{database};ssl=true", "SELECT 40 + 2")
+    assert "42" not in refused.stdout.split() and "PKIX path building failed" in refused.stdout + refused.stderr, \
+        refused.stdout + refused.stderr
 
 
 def test_nothing_was_changed(platform, versions_before):

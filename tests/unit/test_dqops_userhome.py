@@ -153,28 +153,31 @@ def test_validator_catches_a_connection_that_is_not_the_thrift_server(home, cata
 # --- the connection --------------------------------------------------------------------------
 
 def test_connection_points_at_the_thrift_server_lakehouse_config_configures(monkeypatch, tmp_path):
-    """Its parameters are ${NAME} references (DQOps expands them from its environment, no
+    """Its parameters are ${NAME} references (DQOps expands them from its own environment, no
     credential committed), and NAME is the variable lakehouse.config reads for that very
-    setting: the same environment gives DQOps and every other client the same server."""
+    setting: the same environment gives DQOps and every other client the same server, over
+    TLS checked against the platform's truststore."""
+    from lakehouse.platform.tls import TlsFiles
+
     spark = yaml.safe_load((du.USERHOME_DIR / du.CONNECTION_FILE).read_text())["spec"]["spark"]
-    assert set(spark) == {"host", "port", "user", "password"}
-    assert all(v.startswith("${") and v.endswith("}") for v in spark.values()), spark
+    assert set(spark) == {"host", "user", "password"}
+    assert all(v.startswith("${") and v.endswith("}") for v in (spark["user"], spark["password"])), spark
     for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
         monkeypatch.delenv(key)
-    # With the defaults (the native platform's Thrift server), the names resolve to it.
-    defaults = Settings(_env_file=None, home=tmp_path)
-    env = {du.THRIFT_ENV["host"]: defaults.thrift_host, du.THRIFT_ENV["port"]: str(defaults.thrift_port)}
-    assert (dv.resolve_env(spark["host"], env), dv.resolve_env(spark["port"], env)) == ("127.0.0.1", "10000")
-    # Set, the variables give DQOps and lakehouse.config the same server and credentials.
     configured = {"LAKEHOUSE_THRIFT_HOST": "thrift.internal", "LAKEHOUSE_THRIFT_PORT": "10001",
-                  "LAKEHOUSE_THRIFT_USER": "analyst", "LAKEHOUSE_THRIFT_PASSWORD": "s3cret-pw"}
+                  "LAKEHOUSE_THRIFT_USER": "analyst", "LAKEHOUSE_THRIFT_PASSWORD": "s3cret-pw",
+                  "LAKEHOUSE_TLS_DIR": str(tmp_path / "tls"), "LAKEHOUSE_THRIFT_TRUSTSTORE_PASSWORD": "trust-pw"}
     for key, value in configured.items():
         monkeypatch.setenv(key, value)
     settings = load_settings(home=tmp_path)
-    resolved = {param: dv.resolve_env(value, dict(os.environ)) for param, value in spark.items()}
-    assert resolved == {"host": settings.thrift_host, "port": str(settings.thrift_port),
-                        "user": settings.thrift_user, "password": settings.thrift_password.get_secret_value()}
-    assert (settings.thrift_host, settings.thrift_port) == ("thrift.internal", 10001)
+    env = dict(os.environ)
+    host, port, database, variables = dv.parse_jdbc_url(dv.jdbc_url(spark, env))
+    assert (host, port, database) == (settings.thrift_host, settings.thrift_port, "default") == ("thrift.internal", 10001, "default")
+    assert variables["ssl"] == "true"
+    assert variables["sslTrustStore"] == str(TlsFiles(settings.tls_dir).truststore)
+    assert variables["trustStorePassword"] == settings.thrift_truststore_password.get_secret_value()
+    assert (dv.resolve_env(spark["user"], env), dv.resolve_env(spark["password"], env)) == (
+        settings.thrift_user, settings.thrift_password.get_secret_value())
 
 
 # --- the checks follow the specs ---------------------------------------------------------------
