@@ -16,17 +16,35 @@ import csv
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-# A quoted CSV field, with "" as an escaped quote inside it.
-_QUOTED_FIELD = r'"(?:[^"]|"")*"'
+# A quoted CSV field once its escaped quotes ("") are gone: no quote inside. One possessive
+# character class, no repeated group: Java's regex engine recurses once per repetition of a
+# group, and `"(?:[^"]|"")*"` overflowed the driver's stack on a field of ~2,000 characters.
+_QUOTED_FIELD = r'"[^"]*+"'
+# Landing text is decoded as UTF-8, which turns every undecodable byte into U+FFFD.
+_REPLACEMENT_CHARACTER = "\ufffd"
+NOT_UTF8 = "not valid UTF-8 (undecodable bytes, shown as U+FFFD in _raw)"
+UNCLOSED_QUOTE = "unclosed quote: a quoted field must end on its line (a field spanning lines is not supported)"
 
 
 def split_csv_header(header_line: str) -> list[str]:
     return [h.strip() for h in next(csv.reader([header_line.lstrip("\ufeff")]))]
 
 
-def _field_count(value: Column) -> Column:
+def _unquoted(value: Column) -> Column:
+    """The line without its quoted fields. Removing each "" first (an escaped quote, or an
+    empty field, which leaves its delimiters) keeps the parity of the quotes before every
+    character, so what is outside quotes stays outside: delimiters left are the fields'
+    separators, and a quote left is one that never closes on this line."""
+    return F.regexp_replace(F.replace(value, F.lit('""'), F.lit("")), _QUOTED_FIELD, "")
+
+
+def _field_count(unquoted: Column) -> Column:
     """Number of CSV fields in a line, counting delimiters outside quoted fields."""
-    return F.size(F.split(F.regexp_replace(value, _QUOTED_FIELD, ""), ",", -1))
+    return F.size(F.split(unquoted, ",", -1))
+
+
+def _not_utf8(value: Column) -> Column:
+    return F.instr(value, _REPLACEMENT_CHARACTER) > 0
 
 
 def _drift_text(extra: list[str], missing: list[str]) -> str | None:
@@ -47,9 +65,12 @@ def parse_csv(lines: DataFrame, header: list[str], expected: list[str]) -> DataF
     ddl = ", ".join(f"`c{i}` STRING" for i in range(len(header)))
     # RFC 4180 quoting ("" inside quotes), as the field count above assumes.
     parsed = F.from_csv("value", ddl, {"mode": "PERMISSIVE", "escape": '"'})
-    count = _field_count(F.col("value"))
+    unquoted = _unquoted(F.col("value"))
+    count = _field_count(unquoted)
     reason = (
-        F.when(count > len(header), F.concat(F.lit("too many fields: "), count.cast("string"), F.lit(f" (expected {len(header)})")))
+        F.when(_not_utf8(F.col("value")), F.lit(NOT_UTF8))
+        .when(F.instr(unquoted, '"') > 0, F.lit(UNCLOSED_QUOTE))
+        .when(count > len(header), F.concat(F.lit("too many fields: "), count.cast("string"), F.lit(f" (expected {len(header)})")))
         .when(count < len(header), F.concat(F.lit("too few fields: "), count.cast("string"), F.lit(f" (expected {len(header)})")))
     )
     position = {name: i for i, name in enumerate(header)}
@@ -85,14 +106,21 @@ def parse_jsonl(lines: DataFrame, expected: list[str]) -> DataFrame:
     as_map = F.from_json("value", "MAP<STRING, STRING>")
     expected_arr = F.array(*[F.lit(n) for n in expected])
     extra = F.array_sort(F.array_except(keys, expected_arr))
-    df = lines.withColumn("_keys", keys).withColumn("_parsed", parsed).withColumn("_extra", extra)
-    bad = F.col("_keys").isNull()
+    # A key left out is drift like a CSV column left out (an explicit null is a value).
+    missing = F.array_except(expected_arr, keys)
+    df = (lines.withColumn("_keys", keys).withColumn("_parsed", parsed).withColumn("_extra", extra)
+          .withColumn("_missing", missing))
+    not_utf8 = _not_utf8(F.col("value"))
+    bad = not_utf8 | F.col("_keys").isNull()
     has_extra = ~bad & (F.size("_extra") > 0)
+    has_missing = ~bad & (F.size("_missing") > 0)
+    drift = F.concat_ws("; ", F.when(has_extra, F.concat(F.lit("unexpected column(s) "), F.array_join("_extra", ", "))),
+                        F.when(has_missing, F.concat(F.lit("missing column(s) "), F.array_join("_missing", ", "))))
     return df.select(
         *[c for c in lines.columns if c != "value"],
         *[F.when(bad, F.lit(None)).otherwise(F.col(f"_parsed.`{n}`")).alias(n) for n in expected],
-        F.when(bad, F.lit("not a valid JSON object")).alias("_malformed_reason"),
-        F.when(has_extra, F.concat(F.lit("unexpected column(s) "), F.array_join("_extra", ", "))).alias("_schema_drift"),
+        F.when(not_utf8, F.lit(NOT_UTF8)).when(bad, F.lit("not a valid JSON object")).alias("_malformed_reason"),
+        F.when(has_extra | has_missing, drift).alias("_schema_drift"),
         F.when(has_extra, F.to_json(F.map_filter(as_map, lambda k, _: ~F.array_contains(expected_arr, k)))).alias("_rescued_data"),
-        F.when(bad | has_extra, F.col("value")).alias("_raw"),
+        F.when(bad | has_extra | has_missing, F.col("value")).alias("_raw"),
     )

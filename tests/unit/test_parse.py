@@ -1,4 +1,4 @@
-from lakehouse.transforms.parse import parse_csv, parse_jsonl, split_csv_header
+from lakehouse.transforms.parse import NOT_UTF8, UNCLOSED_QUOTE, parse_csv, parse_jsonl, split_csv_header
 
 EXPECTED = ["id", "name", "amount"]
 
@@ -62,3 +62,52 @@ def test_jsonl_unknown_keys_are_rescued(spark):
 
 def test_split_csv_header_strips_quotes_and_spaces():
     assert split_csv_header('"id", name ,amount') == ["id", "name", "amount"]
+
+
+# --- RFC 4180 quoting, long fields and bytes that are not text ---------------------------------
+
+def test_csv_long_quoted_fields_parse_without_exhausting_the_stack(spark):
+    """100,000 characters in one quoted field, and 30,000 escaped quotes in another: the
+    field count is no recursive regex (a field of ~2,000 characters used to kill the driver)."""
+    long_text = "x" * 100_000
+    quotes = 'a""' * 30_000
+    out = _rows(parse_csv(_lines(spark, f'1,"{long_text}",2', f'2,"{quotes}",3'), EXPECTED, EXPECTED))
+    assert [r["_malformed_reason"] for r in out] == [None, None]
+    assert out[0]["name"] == long_text
+    assert out[1]["name"] == 'a"' * 30_000
+
+
+def test_csv_escaped_quotes_and_empty_quoted_fields_are_values(spark):
+    out = _rows(parse_csv(_lines(spark, '1,"say ""hi"", then go",2', '2,"",3', '3,"""",4'), EXPECTED, EXPECTED))
+    assert [r["_malformed_reason"] for r in out] == [None, None, None]
+    assert [r["name"] for r in out] == ['say "hi", then go', None, '"']
+
+
+def test_csv_a_quote_that_does_not_close_on_its_line_is_malformed(spark):
+    """A quoted field holding a line break arrives as two lines: neither half is a record
+    (before, the first was accepted with wrong values); nor is a line whose quote never
+    closes even when its delimiters add up."""
+    out = _rows(parse_csv(_lines(spark, '1,"first line', 'second line",2.50', '3,"abc,4.00'), EXPECTED, EXPECTED))
+    assert [r["_malformed_reason"] for r in out] == [UNCLOSED_QUOTE] * 3
+    assert [r["_raw"] for r in out] == ['1,"first line', 'second line",2.50', '3,"abc,4.00']
+    assert all(r["id"] is None and r["name"] is None for r in out)
+
+
+def test_undecodable_bytes_are_malformed_not_values(spark):
+    """Landing text is read as UTF-8: a byte that is not becomes U+FFFD, which would land
+    silently as a value."""
+    csv_out = _rows(parse_csv(_lines(spark, "1,M\ufffdller,2"), EXPECTED, EXPECTED))
+    json_out = _rows(parse_jsonl(_lines(spark, '{"id": 1, "name": "M\ufffdller", "amount": 2}'), EXPECTED))
+    for out in (csv_out, json_out):
+        assert out[0]["_malformed_reason"] == NOT_UTF8 and out[0]["name"] is None
+        assert out[0]["_raw"] is not None and "\ufffd" in out[0]["_raw"]
+
+
+def test_jsonl_missing_keys_are_drift_and_an_explicit_null_is_a_value(spark):
+    out = _rows(parse_jsonl(_lines(spark, '{"id": 1, "name": "a"}', '{"id": 2, "zeta": 1}',
+                                   '{"id": 3, "name": null, "amount": 2}'), EXPECTED))
+    assert out[0]["_schema_drift"] == "missing column(s) amount"
+    assert out[0]["_raw"] == '{"id": 1, "name": "a"}' and out[0]["_rescued_data"] is None
+    assert out[1]["_schema_drift"] == "unexpected column(s) zeta; missing column(s) name, amount"
+    assert out[2]["_schema_drift"] is None and out[2]["_raw"] is None
+    assert [r["_malformed_reason"] for r in out] == [None, None, None]
