@@ -147,6 +147,19 @@ class Source(_Strict):
     format: Literal["csv", "jsonl"]
     path: str | None = Field(None, description="folder under the landing root; default: the dataset name")
 
+    @field_validator("path")
+    @classmethod
+    def _under_the_landing_root(cls, value: str | None) -> str | None:
+        # Joined to the landing root as text: `..`, an absolute path or a URL would read
+        # from outside it.
+        if value is not None:
+            parts = value.split("/")
+            if not value or value.startswith("/") or ":" in value or "\\" in value or any(
+                    part in ("", ".", "..") for part in parts):
+                raise ValueError(f"{value!r} must be a relative folder under the landing root "
+                                 "(names separated by /, no '.', '..', ':' or '\\')")
+        return value
+
 
 class Operation(_Strict):
     """The CDC operation column: which values mean delete. Every other value is an upsert."""

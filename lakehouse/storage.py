@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# Characters Hadoop's path globbing (Spark's readers) treats as a pattern, and its escape.
+_GLOB_CHARACTERS = re.compile(r"([\\{}\[\]*?])")
 
 
 @dataclass(frozen=True)
@@ -40,3 +44,9 @@ def list_dir(spark, uri: str) -> list[FileInfo]:
 def delete(spark, uri: str) -> None:
     fs, path = _fs(spark, uri)
     fs.delete(path, True)
+
+
+def literal(uri: str) -> str:
+    """A path for Spark's readers that names exactly this file: they expand glob patterns, so a
+    landing file called `orders[1].csv` or `a{b}.csv` would match other files or none."""
+    return _GLOB_CHARACTERS.sub(r"\\\1", uri)

@@ -61,7 +61,7 @@ class FileLines:
 
 def _read_file(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataFrame]:
     """(the file's line counts, its records parsed). Blank and header lines are not records."""
-    raw = spark.read.text(path)
+    raw = spark.read.text(storage.literal(path))
     blank = F.trim("value") == ""
     header_line = None
     if spec.source.format == "csv":

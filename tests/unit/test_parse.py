@@ -111,3 +111,20 @@ def test_jsonl_missing_keys_are_drift_and_an_explicit_null_is_a_value(spark):
     assert out[1]["_schema_drift"] == "unexpected column(s) zeta; missing column(s) name, amount"
     assert out[2]["_schema_drift"] is None and out[2]["_raw"] is None
     assert [r["_malformed_reason"] for r in out] == [None, None, None]
+
+
+def test_landing_files_named_like_glob_patterns_are_read_as_named(spark, tmp_path):
+    """Spark's readers expand glob patterns in a path: bronze reads each listed file by its
+    literal name, so `orders[1].csv` is read (it matched nothing) and `*.csv` reads itself
+    alone (it matched every file of the folder)."""
+    from lakehouse.layers.bronze import _read_file
+    from lakehouse.specs import DatasetSpec
+
+    spec = DatasetSpec(name="t", source={"format": "csv"}, keys=["id"], ordering="id",
+                       columns=[{"name": n, "type": "string", "required": n == "id"} for n in EXPECTED])
+    names = {"orders[1].csv": 1, "a{b,c}.csv": 2, "*.csv": 3, "what?.csv": 4}
+    for name, n in names.items():
+        (tmp_path / name).write_text("id,name,amount\n" + "".join(f"{i},x,1\n" for i in range(n)))
+    for name, n in names.items():
+        counted, records = _read_file(spark, spec, str(tmp_path / name))
+        assert (counted.records, records.count()) == (n, n), name
