@@ -7,6 +7,8 @@ warehouse, so the local and cluster profiles differ only in the location's schem
 
 from __future__ import annotations
 
+import json
+
 from datetime import date, datetime
 from functools import reduce
 from decimal import Decimal
@@ -186,6 +188,43 @@ def current_version(spark, fqname: str) -> int:
     `update` refreshes the log's snapshot; its other arguments are Scala Options, None here."""
     none = spark.sparkContext._jvm.scala.Option.apply(None)
     return DeltaTable.forName(spark, fqname)._jdt.deltaLog().update(False, none, none).version()
+
+
+# Commits that change no row of a table: maintenance and metadata. Every other operation, an
+# unknown one included, counts as a change (at worst one more build or publication).
+NO_DATA_CHANGE = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "UNSET TBLPROPERTIES",
+                            "ADD CONSTRAINT", "DROP CONSTRAINT", "CHANGE COLUMN", "UPGRADE PROTOCOL"})
+
+
+def _commit_operation(spark, log_path: str, version: int) -> str | None:
+    """The operation of one commit, from its JSON file in _delta_log (no Spark job); None if
+    the file is gone (log cleanup) or names none."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(f"{log_path}/{version:020d}.json")
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(path):
+        return None
+    stream = fs.open(path)
+    try:
+        text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+    finally:
+        stream.close()
+    for line in text.splitlines():
+        if '"commitInfo"' in line:
+            return json.loads(line)["commitInfo"].get("operation")
+    return None
+
+
+def data_version(spark, fqname: str) -> int:
+    """The newest version whose commit changed the table's rows. Gold builds and publish follow
+    it, so maintenance (OPTIMIZE, VACUUM, the statistics kept as table properties) makes no new
+    build and no new publication: a rerun after it still changes nothing."""
+    none = spark.sparkContext._jvm.scala.Option.apply(None)
+    log = DeltaTable.forName(spark, fqname)._jdt.deltaLog()
+    version, log_path = log.update(False, none, none).version(), log.logPath().toString()
+    while version > 0 and _commit_operation(spark, log_path, version) in NO_DATA_CHANGE:
+        version -= 1
+    return version
 
 
 def commit_since(spark, fqname: str, before: int) -> dict | None:

@@ -33,12 +33,13 @@ def _duplicate_keys(spark, fqname: str, keys: list[str]) -> int:
 
 
 def run_publish(spark, specs: list[GoldSpec], selection: BatchFilter, run_id: str) -> list[Publication]:
-    """Publish every gold table whose current version is not published yet."""
+    """Publish every gold table whose newest data-changing version is not published yet
+    (maintenance's commits are not new data)."""
     already = tables.published_versions(spark)
     pending = []
     for spec in specs:
         fqname = f"{GOLD}.{spec.name}"
-        version = tables.current_version(spark, fqname)
+        version = tables.data_version(spark, fqname)
         if version in already.get(fqname, set()):
             continue
         duplicates = _duplicate_keys(spark, fqname, spec.keys)

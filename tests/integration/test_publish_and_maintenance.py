@@ -94,6 +94,51 @@ def test_analyze_records_table_statistics(spark, built):
     assert int(props["lakehouse.stats.numFiles"]) >= 1 and int(props["lakehouse.stats.sizeInBytes"]) > 0
 
 
+def test_maintenance_is_no_new_data_a_rerun_after_it_changes_nothing(spark, built):
+    """OPTIMIZE, VACUUM and the statistics (table properties) each make new versions of every
+    table; the next run builds no gold table, records no build and publishes nothing, since
+    gold and publish follow the commits that change data."""
+    settings, catalog, _ = built
+    run_pipeline(spark, settings, catalog)  # what earlier tests left (a restored gold table) is published
+    for step in ("optimize", "analyze"):
+        run_maintenance(spark, settings, step)
+    gold_tables = [f"gold.{name}" for name in catalog.gold]
+    assert all(tables.data_version(spark, t) < tables.current_version(spark, t) for t in gold_tables)
+    versions = {t: tables.current_version(spark, t) for t in gold_tables}
+    gold_builds = spark.table(tables.AUDIT_TABLE).where("layer = 'gold'").count()
+    published = _published(spark)
+    result = run_pipeline(spark, settings, catalog)
+    assert result.by_layer("gold") == [] and result.published == []
+    assert {t: tables.current_version(spark, t) for t in gold_tables} == versions
+    assert _published(spark) == published
+    assert spark.table(tables.AUDIT_TABLE).where("layer = 'gold'").count() == gold_builds
+
+
+def test_gold_after_its_change_feed_was_vacuumed_rebuilds_in_full(spark, tmp_path):
+    """Gold two days behind silver, whose change data files VACUUM removed: the incremental
+    build cannot read the change feed, rebuilds in full and equals the spec's query (before,
+    the failed read surfaced outside the fallback and every retry failed)."""
+    reset_catalog(spark)
+    settings = load_settings(home=tmp_path, shuffle_partitions=2)
+    generate(Path(settings.landing_uri), scale=0.1, seed=8, days=3)
+    catalog = load_catalog(settings.specs_dir)
+    run_pipeline(spark, settings, catalog, selection=BatchFilter(batch="2026-01-01"))
+    run_pipeline(spark, settings, catalog, layers=("bronze", "silver"))
+    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    try:
+        for name in catalog.datasets:
+            DeltaTable.forName(spark, f"silver.{name}").vacuum(0.0)
+    finally:
+        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "true")
+    result = run_pipeline(spark, settings, catalog, layers=("gold",))
+    spec = catalog.gold["daily_revenue"]
+    [run] = [r for r in result.by_layer("gold") if r.table_name == "gold.daily_revenue"]
+    assert run.detail == "full recompute", run.detail
+    expected = spark.sql(spec.sql)
+    actual = spark.table("gold.daily_revenue").select(*expected.columns)
+    assert actual.count() == expected.count() and actual.exceptAll(expected).count() == 0
+
+
 def test_a_vacuum_retention_shorter_than_time_travel_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="LAKEHOUSE_VACUUM_RETENTION_HOURS"):
         load_settings(home=tmp_path, vacuum_retention_hours=24)
