@@ -210,21 +210,19 @@ def _commit_operation(spark, log_path: str, version: int) -> str | None:
     finally:
         stream.close()
     for line in text.splitlines():
-        if '"commitInfo"' in line:
-            return json.loads(line)["commitInfo"].get("operation")
+        action = json.loads(line)
+        if "commitInfo" in action:
+            return action["commitInfo"].get("operation")
     return None
 
 
-def data_version(spark, fqname: str) -> int:
-    """The newest version whose commit changed the table's rows. Gold builds and publish follow
-    it, so maintenance (OPTIMIZE, VACUUM, the statistics kept as table properties) makes no new
-    build and no new publication: a rerun after it still changes nothing."""
-    none = spark.sparkContext._jvm.scala.Option.apply(None)
-    log = DeltaTable.forName(spark, fqname)._jdt.deltaLog()
-    version, log_path = log.update(False, none, none).version(), log.logPath().toString()
-    while version > 0 and _commit_operation(spark, log_path, version) in NO_DATA_CHANGE:
-        version -= 1
-    return version
+def data_changed(spark, fqname: str, since: int, until: int) -> bool:
+    """Whether a commit after version `since`, up to `until`, changed the table's rows. Gold
+    builds and publish ask it, so maintenance (OPTIMIZE, VACUUM, the statistics kept as table
+    properties) makes no new build and no new publication: a rerun after it still changes
+    nothing. A commit whose file is gone (log cleanup) counts as a change."""
+    log_path = DeltaTable.forName(spark, fqname)._jdt.deltaLog().logPath().toString()
+    return any(_commit_operation(spark, log_path, v) not in NO_DATA_CHANGE for v in range(until, since, -1))
 
 
 def commit_since(spark, fqname: str, before: int) -> dict | None:

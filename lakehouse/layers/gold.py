@@ -29,8 +29,11 @@ def spec_hash(spec: GoldSpec) -> str:
     return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
 
 
-# How a read of change data files that are gone fails (Spark wraps Delta's error in its own).
-CHANGE_FEED_GONE = ("FAILED_READ_FILE", "DELTA_CHANGE_DATA_FILE_NOT_FOUND", "FileNotFoundException")
+def _change_feed_gone(exc: Exception) -> bool:
+    """A read of change data files a VACUUM removed (Spark wraps Delta's error in its own)."""
+    message = str(exc)
+    return "DELTA_CHANGE_DATA_FILE_NOT_FOUND" in message or ("FAILED_READ_FILE" in message
+                                                             and "/_change_data/" in message)
 
 
 def _touched_partitions(spark, spec: GoldSpec, previous: dict[str, int], current: dict[str, int]) -> list | None:
@@ -54,12 +57,21 @@ def _touched_partitions(spark, spec: GoldSpec, previous: dict[str, int], current
         except Exception as exc:  # noqa: BLE001 - only a vanished change feed, else raised again
             # The change feed is read lazily: change data files a VACUUM removed fail here,
             # at the read, not where table_changes was planned. A full rebuild needs none.
-            if any(sign in str(exc) for sign in CHANGE_FEED_GONE):
+            if _change_feed_gone(exc):
                 return None
             raise
     finally:
         for view in views:
             spark.catalog.dropTempView(view)
+
+
+def _unchanged_since(spark, previous: dict[str, int] | None, current: dict[str, int]) -> bool:
+    """No source's rows changed since the last build: each is at the version it read, or only
+    maintenance committed since (which changes no row)."""
+    if previous is None or set(previous) != set(current):
+        return False
+    return all(current[s] == previous[s] or (current[s] > previous[s] and not tables.data_changed(
+        spark, f"{SILVER}.{s}", previous[s], current[s])) for s in current)
 
 
 def _validate(gate: QualityGate, run: TableRun, result, spec: GoldSpec) -> None:
@@ -82,7 +94,7 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
     previous, previous_hash = ledger.last_build(fqname)
     exists = spark.catalog.tableExists(fqname)
     same_spec = previous_hash == spec_hash(spec)
-    if previous == current and same_spec and exists:
+    if same_spec and exists and _unchanged_since(spark, previous, current):
         return None
     run = TableRun("gold", fqname, source_versions=current, spec_hash=spec_hash(spec))
     result = spark.sql(spec.sql)
@@ -142,8 +154,7 @@ def _reconcile(spark, run: TableRun, scope: str | None, merged: int) -> None:
 def run_gold(spark, settings: Settings, specs: list[GoldSpec], ledger: Ledger, run_id: str, gate: QualityGate,
              on_result=None) -> list[TableRun]:
     sources = sorted({s for spec in specs for s in spec.sources})
-    # What silver's data is at: a maintenance commit on silver is no reason to build again.
-    versions = {s: tables.data_version(spark, f"{SILVER}.{s}") for s in sources}
+    versions = {s: tables.current_version(spark, f"{SILVER}.{s}") for s in sources}
     results = []
     for spec in specs:
         run = build_gold(spark, settings, spec, ledger, versions, gate)

@@ -1,7 +1,7 @@
 """The Thrift server's TLS certificate, generated like the other secrets.
 
-On the first `lakehouse up` (and by `lakehouse init-tls` in compose) the platform makes a
-private certificate authority and a server certificate it signs for the Thrift server's
+At the Thrift server's first start (natively `lakehouse up`, in compose its container's
+`lakehouse serve`) the platform makes a private certificate authority and a server certificate it signs for the Thrift server's
 host names. The server gets a PKCS#12 keystore; clients trust the CA: Python clients its
 PEM, Java clients (DQOps's JDBC driver, beeline) a PKCS#12 truststore. A deployment with
 its own CA puts its files at the same paths and nothing is generated.
@@ -64,7 +64,8 @@ def _names(hosts: list[str]):
 
 def _write(path: Path, data: bytes, private: bool) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    tmp.unlink(missing_ok=True)  # a leftover keeps its mode: never write a key into it
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
@@ -107,12 +108,19 @@ def _current_server_cert(files: TlsFiles, password: bytes):
         return None
 
 
+def _expiring(cert) -> bool:
+    return cert.not_valid_after_utc - dt.datetime.now(dt.timezone.utc) < RENEW_BEFORE
+
+
 def _covers(cert, hosts: list[str], ca_cert) -> bool:
     from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
 
-    if cert is None or cert.issuer != ca_cert.subject:
+    if cert is None or _expiring(cert):
         return False
-    if cert.not_valid_after_utc - dt.datetime.now(dt.timezone.utc) < RENEW_BEFORE:
+    try:
+        cert.verify_directly_issued_by(ca_cert)  # signed by this CA, not one of the same name
+    except (ValueError, TypeError, InvalidSignature):
         return False
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     return set(_names(hosts)) <= set(sans)
@@ -157,15 +165,21 @@ def ensure(directory: Path, hosts: list[str], password: str, trust_password: str
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o711)
     if files.keystore.exists() and not files.ca_key.exists():
-        return files, False  # the deployment's own certificate
+        # The deployment's own certificate: Java clients still get a truststore of its CA.
+        if files.ca_cert.exists() and not _opens(files.truststore, trust_password):
+            _truststore(files, trust_password)
+        return files, False
     secret = password.encode()
     changed = False
     try:
         ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), secret)
         ca_cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+        pem = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        if ca_key.public_key().public_bytes(*pem) != ca_cert.public_key().public_bytes(*pem) or _expiring(ca_cert):
+            raise ValueError("the CA's key and certificate differ, or it expires soon")
     except (OSError, ValueError, TypeError):
-        # None yet, or sealed with another password (the secret was rotated): a new CA, and
-        # clients read the new ca.pem at their next start.
+        # None yet, sealed with another password (the secret was rotated), half written, or
+        # about to expire: a new CA, and clients read the new ca.pem at their next start.
         ca_key = _new_key()
         ca_cert = _certificate("lakehouse platform CA", ca_key.public_key(), None, ca_key, CA_DAYS, ca=True)
         _write(files.ca_key, ca_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

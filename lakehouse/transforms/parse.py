@@ -16,14 +16,14 @@ import csv
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-# A quoted CSV field once its escaped quotes ("") are gone: no quote inside. One possessive
-# character class, no repeated group: Java's regex engine recurses once per repetition of a
-# group, and `"(?:[^"]|"")*"` overflowed the driver's stack on a field of ~2,000 characters.
-_QUOTED_FIELD = r'"[^"]*+"'
-# Landing text is decoded as UTF-8, which turns every undecodable byte into U+FFFD.
-_REPLACEMENT_CHARACTER = "\ufffd"
+# A quoted CSV field once its escaped quotes ("") are gone: no quote inside, and a whole field
+# (from a delimiter or the line's start to a delimiter or its end). One possessive character
+# class, no repeated group: Java's regex engine recurses once per repetition of a group, and
+# `"(?:[^"]|"")*"` overflowed the driver's stack on a field of ~2,000 characters.
+_QUOTED_FIELD = r'(?:^|(?<=,))"[^"]*+"(?=,|$)'
 NOT_UTF8 = "not valid UTF-8 (undecodable bytes, shown as U+FFFD in _raw)"
-UNCLOSED_QUOTE = "unclosed quote: a quoted field must end on its line (a field spanning lines is not supported)"
+QUOTE_OUT_OF_PLACE = ("quote out of place: a quoted field must be a whole field and end on its line "
+                      "(a field spanning lines is not supported)")
 
 
 def split_csv_header(header_line: str) -> list[str]:
@@ -34,7 +34,8 @@ def _unquoted(value: Column) -> Column:
     """The line without its quoted fields. Removing each "" first (an escaped quote, or an
     empty field, which leaves its delimiters) keeps the parity of the quotes before every
     character, so what is outside quotes stays outside: delimiters left are the fields'
-    separators, and a quote left is one that never closes on this line."""
+    separators, and a quote left is out of place (it never closes on this line, or it is
+    inside an unquoted field, where a CSV reader would split the line differently)."""
     return F.regexp_replace(F.replace(value, F.lit('""'), F.lit("")), _QUOTED_FIELD, "")
 
 
@@ -44,7 +45,14 @@ def _field_count(unquoted: Column) -> Column:
 
 
 def _not_utf8(value: Column) -> Column:
-    return F.instr(value, _REPLACEMENT_CHARACTER) > 0
+    """spark.read.text keeps a line's bytes as they are; the parsers would decode them,
+    turning each byte that is not UTF-8 into U+FFFD, a value that landed silently."""
+    return ~F.is_valid_utf8(value)
+
+
+def _raw(value: Column) -> Column:
+    """The line as text for `_raw`: undecodable bytes as U+FFFD (the landing file keeps them)."""
+    return F.when(_not_utf8(value), F.make_valid_utf8(value)).otherwise(value)
 
 
 def _drift_text(extra: list[str], missing: list[str]) -> str | None:
@@ -69,7 +77,7 @@ def parse_csv(lines: DataFrame, header: list[str], expected: list[str]) -> DataF
     count = _field_count(unquoted)
     reason = (
         F.when(_not_utf8(F.col("value")), F.lit(NOT_UTF8))
-        .when(F.instr(unquoted, '"') > 0, F.lit(UNCLOSED_QUOTE))
+        .when(F.instr(unquoted, '"') > 0, F.lit(QUOTE_OUT_OF_PLACE))
         .when(count > len(header), F.concat(F.lit("too many fields: "), count.cast("string"), F.lit(f" (expected {len(header)})")))
         .when(count < len(header), F.concat(F.lit("too few fields: "), count.cast("string"), F.lit(f" (expected {len(header)})")))
     )
@@ -94,7 +102,7 @@ def parse_csv(lines: DataFrame, header: list[str], expected: list[str]) -> DataF
         F.col("_malformed_reason"),
         (F.when(bad, F.lit(None)).otherwise(F.lit(drift)) if drift else F.lit(None)).cast("string").alias("_schema_drift"),
         F.when(bad, F.lit(None)).otherwise(rescued).alias("_rescued_data"),
-        F.when(bad | F.lit(drift is not None), F.col("value")).alias("_raw"),
+        F.when(bad | F.lit(drift is not None), _raw(F.col("value"))).alias("_raw"),
     )
 
 
@@ -122,5 +130,5 @@ def parse_jsonl(lines: DataFrame, expected: list[str]) -> DataFrame:
         F.when(not_utf8, F.lit(NOT_UTF8)).when(bad, F.lit("not a valid JSON object")).alias("_malformed_reason"),
         F.when(has_extra | has_missing, drift).alias("_schema_drift"),
         F.when(has_extra, F.to_json(F.map_filter(as_map, lambda k, _: ~F.array_contains(expected_arr, k)))).alias("_rescued_data"),
-        F.when(bad | has_extra | has_missing, F.col("value")).alias("_raw"),
+        F.when(bad | has_extra | has_missing, _raw(F.col("value"))).alias("_raw"),
     )

@@ -1,4 +1,4 @@
-from lakehouse.transforms.parse import NOT_UTF8, UNCLOSED_QUOTE, parse_csv, parse_jsonl, split_csv_header
+from lakehouse.transforms.parse import NOT_UTF8, QUOTE_OUT_OF_PLACE, parse_csv, parse_jsonl, split_csv_header
 
 EXPECTED = ["id", "name", "amount"]
 
@@ -9,6 +9,13 @@ def _lines(spark, *lines):
 
 def _rows(df):
     return [r.asDict() for r in df.collect()]
+
+
+def _spec(fmt: str):
+    from lakehouse.specs import DatasetSpec
+
+    return DatasetSpec(name="t", source={"format": fmt}, keys=["id"], ordering="id",
+                       columns=[{"name": n, "type": "string", "required": n == "id"} for n in EXPECTED])
 
 
 def test_csv_fields_are_matched_by_header_and_quotes_respected(spark):
@@ -83,24 +90,33 @@ def test_csv_escaped_quotes_and_empty_quoted_fields_are_values(spark):
     assert [r["name"] for r in out] == ['say "hi", then go', None, '"']
 
 
-def test_csv_a_quote_that_does_not_close_on_its_line_is_malformed(spark):
+def test_csv_a_quote_out_of_place_is_malformed(spark):
     """A quoted field holding a line break arrives as two lines: neither half is a record
     (before, the first was accepted with wrong values); nor is a line whose quote never
-    closes even when its delimiters add up."""
-    out = _rows(parse_csv(_lines(spark, '1,"first line', 'second line",2.50', '3,"abc,4.00'), EXPECTED, EXPECTED))
-    assert [r["_malformed_reason"] for r in out] == [UNCLOSED_QUOTE] * 3
-    assert [r["_raw"] for r in out] == ['1,"first line', 'second line",2.50', '3,"abc,4.00']
+    closes even when its delimiters add up, nor one whose quotes sit inside a field, which a
+    CSV reader splits other than the count (`1, "a,b",2`: four fields to Spark)."""
+    lines = ['1,"first line', 'second line",2.50', '3,"abc,4.00', '4, "a,b",5', '"5"x,a,6']
+    out = _rows(parse_csv(_lines(spark, *lines), EXPECTED, EXPECTED))
+    assert [r["_malformed_reason"] for r in out] == [QUOTE_OUT_OF_PLACE] * len(lines)
+    assert [r["_raw"] for r in out] == lines
     assert all(r["id"] is None and r["name"] is None for r in out)
 
 
-def test_undecodable_bytes_are_malformed_not_values(spark):
-    """Landing text is read as UTF-8: a byte that is not becomes U+FFFD, which would land
-    silently as a value."""
-    csv_out = _rows(parse_csv(_lines(spark, "1,M\ufffdller,2"), EXPECTED, EXPECTED))
-    json_out = _rows(parse_jsonl(_lines(spark, '{"id": 1, "name": "M\ufffdller", "amount": 2}'), EXPECTED))
-    for out in (csv_out, json_out):
-        assert out[0]["_malformed_reason"] == NOT_UTF8 and out[0]["name"] is None
-        assert out[0]["_raw"] is not None and "\ufffd" in out[0]["_raw"]
+def test_undecodable_bytes_are_malformed_not_values(spark, tmp_path):
+    """Landing files are read as bytes: a byte that is not UTF-8 would be decoded into U+FFFD
+    by the parser and land silently as a value. A real U+FFFD in valid UTF-8 is a value."""
+    from lakehouse.layers.bronze import _read_file
+
+    (tmp_path / "a.csv").write_bytes(b"id,name,amount\n1,M\xfcller,2\n2,M\xef\xbf\xbdller,3\n")
+    (tmp_path / "a.jsonl").write_bytes(b'{"id": 1, "name": "M\xfcller", "amount": 2}\n')
+    for name, spec in (("a.csv", _spec("csv")), ("a.jsonl", _spec("jsonl"))):
+        out = sorted(_rows(_read_file(spark, spec, str(tmp_path / name))[1]), key=lambda r: r["_malformed_reason"] or "")
+        bad = out[-1]
+        assert bad["_malformed_reason"] == NOT_UTF8 and bad["name"] is None, name
+        assert bad["_raw"] is not None and "M\ufffdller" in bad["_raw"], name
+    [_, valid] = sorted(_rows(_read_file(spark, _spec("csv"), str(tmp_path / "a.csv"))[1]),
+                        key=lambda r: r["_malformed_reason"] or "~")
+    assert valid["_malformed_reason"] is None and valid["name"] == "M\ufffdller"
 
 
 def test_jsonl_missing_keys_are_drift_and_an_explicit_null_is_a_value(spark):
@@ -118,10 +134,8 @@ def test_landing_files_named_like_glob_patterns_are_read_as_named(spark, tmp_pat
     literal name, so `orders[1].csv` is read (it matched nothing) and `*.csv` reads itself
     alone (it matched every file of the folder)."""
     from lakehouse.layers.bronze import _read_file
-    from lakehouse.specs import DatasetSpec
 
-    spec = DatasetSpec(name="t", source={"format": "csv"}, keys=["id"], ordering="id",
-                       columns=[{"name": n, "type": "string", "required": n == "id"} for n in EXPECTED])
+    spec = _spec("csv")
     names = {"orders[1].csv": 1, "a{b,c}.csv": 2, "*.csv": 3, "what?.csv": 4}
     for name, n in names.items():
         (tmp_path / name).write_text("id,name,amount\n" + "".join(f"{i},x,1\n" for i in range(n)))

@@ -68,3 +68,27 @@ def test_a_new_password_makes_new_files_and_a_deployments_own_keystore_is_left_a
     (own / "thrift.p12").write_bytes(b"the deployment's keystore")
     assert tls.ensure(own, ["127.0.0.1"], KEYSTORE_PW, TRUST_PW)[1] is False
     assert sorted(p.name for p in own.iterdir()) == ["thrift.p12"]
+
+
+def test_a_ca_and_key_that_do_not_match_are_made_again(tmp_path):
+    """A crash between writing the CA's key and its certificate leaves a pair that signs
+    nothing a client trusts: the next start makes a new pair, and a certificate signed by it."""
+    files, _ = tls.ensure(tmp_path / "a", ["127.0.0.1"], KEYSTORE_PW, TRUST_PW)
+    other, _ = tls.ensure(tmp_path / "b", ["127.0.0.1"], KEYSTORE_PW, TRUST_PW)
+    files.ca_cert.write_bytes(other.ca_cert.read_bytes())  # same name, another key
+    _, changed = tls.ensure(tmp_path / "a", ["127.0.0.1"], KEYSTORE_PW, TRUST_PW)
+    ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    assert changed and ca != x509.load_pem_x509_certificate(other.ca_cert.read_bytes())
+    _server_cert(files).verify_directly_issued_by(ca)
+
+
+def test_a_deployments_own_ca_gets_a_truststore(tmp_path):
+    ours, _ = tls.ensure(tmp_path / "ours", ["127.0.0.1"], KEYSTORE_PW, TRUST_PW)
+    own = tmp_path / "own"
+    own.mkdir()
+    for name in ("thrift.p12", "ca.pem"):
+        (own / name).write_bytes((ours.directory / name).read_bytes())
+    assert tls.ensure(own, ["127.0.0.1"], KEYSTORE_PW, TRUST_PW)[1] is False
+    trusted = pkcs12.load_pkcs12((own / "truststore.p12").read_bytes(), TRUST_PW.encode())
+    assert [c.certificate for c in trusted.additional_certs] == [x509.load_pem_x509_certificate(ours.ca_cert.read_bytes())]
+    assert not (own / "ca.key").exists()
