@@ -8,7 +8,6 @@ warehouse, so the local and cluster profiles differ only in the location's schem
 from __future__ import annotations
 
 import json
-
 from datetime import date, datetime
 from functools import reduce
 from decimal import Decimal

@@ -461,7 +461,6 @@ def thrift_connect(settings: Settings, password: str | None = None, configuratio
 
     import thrift_sasl
     from thrift.transport.TSSLSocket import TSSLSocket
-
     from thrift.transport.TTransport import TTransportException
 
     host, user = settings.thrift_host, settings.thrift_user
