@@ -1,10 +1,11 @@
 """The Thrift server's TLS certificate, generated like the other secrets.
 
 At the Thrift server's first start (natively `lakehouse up`, in compose its container's
-`lakehouse serve`) the platform makes a private certificate authority and a server certificate it signs for the Thrift server's
-host names. The server gets a PKCS#12 keystore; clients trust the CA: Python clients its
-PEM, Java clients (DQOps's JDBC driver, beeline) a PKCS#12 truststore. A deployment with
-its own CA puts its files at the same paths and nothing is generated.
+`lakehouse serve`) the platform makes a private certificate authority and a server
+certificate it signs for the Thrift server's host names. The server gets a PKCS#12
+keystore; clients trust the CA: Python clients its PEM, Java clients (DQOps's JDBC driver,
+beeline) a PKCS#12 truststore. A deployment with its own CA puts its keystore and CA at the
+same paths: only the truststore is made, from its CA.
 
 Files (TlsFiles): the CA's key never leaves the directory; the keystore and the CA key are
 mode 0600, protected by LAKEHOUSE_THRIFT_KEYSTORE_PASSWORD.
