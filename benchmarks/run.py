@@ -28,11 +28,12 @@ SIZES = {
     # the tables; B4: the platform's data; B5: rows judged, and the garbage collector's run (scale,
     # days; scale None: one SQL statement).
     "full": {"reps": 3, "b1_scales": [2, 20], "b1_days": 3, "b2_scales": [1, 4, 16], "b4_scale": 1, "b4_days": 3,
-             "b4_rounds": 5, "b5_rows": [1_000, 20_000, 200_000], "b5_gc": (0.05, 1), "generator": (1000, 7)},
+             "b4_rounds": 5, "b5_rows": [1_000, 20_000, 200_000], "b5_gc": (0.05, 1), "b5_archive": (1, 2), "generator": (1000, 7)},
     # Tiny: one B1 scale (each is a fresh `lakehouse run`, minutes in `make test`); the
     # marginal ratio's arithmetic has a unit test of its own.
     "tiny": {"reps": 1, "b1_scales": [0.02], "b1_days": 1, "b2_scales": [0.05], "b4_scale": 0.05,
-             "b4_days": 1, "b4_rounds": 1, "b5_rows": [100], "b5_gc": (None, 1), "generator": (0.1, 2)},
+             "b4_days": 1, "b4_rounds": 1, "b5_rows": [100], "b5_gc": (None, 1), "b5_archive": (None, 1),
+             "generator": (0.1, 2)},
 }
 ALL = ["B1", "B2", "B3", "B4", "B5"]
 HEADER = """# Benchmarks
@@ -70,7 +71,8 @@ def run_sections(only: list[str], size: dict, workdir: Path, platform_home: Path
 
     sections = []
     if "B5" in only:
-        sections.append(b5_quality_gate.run(workdir / "b5", size["b5_rows"], size["reps"], size["b5_gc"]))
+        sections.append(b5_quality_gate.run(workdir / "b5", size["b5_rows"], size["reps"], size["b5_gc"],
+                                            size["b5_archive"]))
     if "B1" in only:
         sections.append(b1_throughput.run(workdir / "b1", size["b1_scales"], size["b1_days"], size["reps"],
                                             size["generator"]))

@@ -95,3 +95,6 @@ def test_b2_and_b5_tiny(tmp_path):
     assert gate["rows"] == 100 and gate["spark_s"] > 0 and gate["pandas_s"] > 0
     assert all(len(b5["gc"]["samples"][k]) == 1 and b5["gc"]["cpu_s"][k] > 0 for k in ("G1", "default"))
     assert "### The JVMs' garbage collector" in text
+    archive = b5["class_archive"]["samples"]
+    assert all(len(archive[k]["first"]) == len(archive[k]["nothing new"]) == 1 for k in archive)
+    assert "### The drivers' class archive" in text

@@ -115,12 +115,12 @@ def test_maintenance_is_no_new_data_a_rerun_after_it_changes_nothing(spark, buil
 
 
 def test_gold_after_its_change_feed_was_vacuumed_rebuilds_in_full(spark, tmp_path):
-    """Gold two days behind silver, whose change data files VACUUM removed: the incremental
+    """Gold a day behind silver, whose change data files VACUUM removed: the incremental
     build cannot read the change feed, rebuilds in full and equals the spec's query (before,
     the failed read surfaced outside the fallback and every retry failed)."""
     reset_catalog(spark)
     settings = load_settings(home=tmp_path, shuffle_partitions=2)
-    generate(Path(settings.landing_uri), scale=0.1, seed=8, days=3)
+    generate(Path(settings.landing_uri), scale=0.03, seed=8, days=2)
     catalog = load_catalog(settings.specs_dir)
     run_pipeline(spark, settings, catalog, selection=BatchFilter(batch="2026-01-01"))
     run_pipeline(spark, settings, catalog, layers=("bronze", "silver"))
