@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from benchmarks import b5_class_archive, b5_jvm_gc
+from benchmarks import b5_jvm_gc
 from benchmarks.common import Section, fresh_dir, local_session, markdown_table, median, side_by_side
 from lakehouse.config import load_settings
 from lakehouse.quality import checks as Q
@@ -41,10 +41,8 @@ def _evidence(spark, rows: int) -> Q.Evidence:
                       batch_rows={"2026-01-01": rows, "2026-01-02": rows})
 
 
-def run(workdir: Path, row_counts: list[int], reps: int, gc_run: tuple[float | None, int],
-        archive_run: tuple[float, int]) -> Section:
-    """`gc_run`: the scale and days of the garbage collector's `lakehouse run` (scale None: tiny);
-    `archive_run`: those of the class archive's."""
+def run(workdir: Path, row_counts: list[int], reps: int, gc_run: tuple[float | None, int]) -> Section:
+    """`gc_run`: the scale and days of the garbage collector's `lakehouse run` (scale None: tiny)."""
     spark = local_session(workdir)
     spec = load_catalog(Path(__file__).resolve().parents[1] / "pipelines").datasets["orders"]
     default = load_settings(home=workdir).gx_pandas_max_rows
@@ -75,8 +73,6 @@ def run(workdir: Path, row_counts: list[int], reps: int, gc_run: tuple[float | N
                  f"session and GX context; median of {reps}, order alternated. The gate uses pandas up to "
                  f"{default:,} rows.\n\n{table}")
     gc_text, gc_data = b5_jvm_gc.measure(workdir / "gc", *gc_run, reps)
-    archive_text, archive_data = b5_class_archive.measure(workdir / "archive", *archive_run, reps)
-    text = (f"### The quality gate's engine\n\n{gate_text}\n\n### The JVMs' garbage collector\n\n{gc_text}"
-            f"\n\n### The drivers' class archive\n\n{archive_text}")
+    text = (f"### The quality gate's engine\n\n{gate_text}\n\n### The JVMs' garbage collector\n\n{gc_text}")
     return Section("B5", "B5: what profiling found, before and after", text,
-                   {"reps": reps, "results": results, "gc": gc_data, "class_archive": archive_data})
+                   {"reps": reps, "results": results, "gc": gc_data})

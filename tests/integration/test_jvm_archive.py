@@ -13,14 +13,22 @@ from lakehouse.submit import submit_command, submit_env
 
 pytestmark = pytest.mark.integration
 
-_DRIVER = "from lakehouse.config import load_settings\nfrom lakehouse.spark import build_session\n" \
-          "print('ROWS', build_session(load_settings()).range(7).count())\n"
+# The driver's JVM options come with spark-submit's properties file (what is tested here).
+_DRIVER = "from pyspark.sql import SparkSession\nprint('ROWS', SparkSession.builder.getOrCreate().range(7).count())\n"
 
 
-def test_a_job_driver_loads_its_classes_from_the_archive(tmp_path):
+# A cluster driver's classpath and options, on a local master: no service needed (the job
+# touches no table), and the credentials are placeholders nothing reads.
+_CLUSTER = {"profile": "cluster", "spark_master": "local[1]",
+            **{f"{who}s3_{part}_key": "unused" for who in ("", "thrift_", "metastore_") for part in ("access", "secret")}}
+
+
+@pytest.mark.parametrize("role", jvm_archive.ROLES)
+def test_a_job_driver_loads_its_classes_from_the_archive(tmp_path, role):
     log = tmp_path / "class-load.log"
-    settings = load_settings(home=tmp_path / "home", jvm_options=f"-XX:+UseParallelGC -Xlog:class+load=info:file={log}")
-    assert jvm_archive.archive_path(settings, "local").is_file(), "`make install` dumps the local driver's archive"
+    settings = load_settings(home=tmp_path / "home", jvm_options=f"-XX:+UseParallelGC -Xlog:class+load=info:file={log}",
+                             **(_CLUSTER if role == "cluster" else {}))
+    assert jvm_archive.archive_path(settings, role).is_file(), f"`make test` dumps the {role} driver's archive"
     script = tmp_path / "job.py"
     script.write_text(_DRIVER)
     proc = subprocess.run(submit_command(settings, script, []), env=submit_env(settings), capture_output=True,

@@ -1,4 +1,4 @@
-"""B5, third finding: the Spark drivers' class-data-sharing archive (lakehouse.jvm_archive).
+"""B6, fixed costs: the Spark drivers' class-data-sharing archive (lakehouse.jvm_archive).
 Every job, test and Airflow task starts a new driver JVM, which read and verified about
 20,000 classes from 300 jars before doing anything; with the archive `make install` dumps,
 it maps them from one file.
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from benchmarks.b5_jvm_gc import machine_cpu_seconds
-from benchmarks.common import LAKEHOUSE, fresh_dir, lakehouse_env, markdown_table, median, run_checked, side_by_side
+from benchmarks.common import LAKEHOUSE, Section, fresh_dir, lakehouse_env, markdown_table, median, run_checked, side_by_side
 from lakehouse.generate import generate
 
 CONTENDERS = {"without the archive": {"class_data_sharing": "false"}, "with the archive": {}}
@@ -47,7 +47,7 @@ def measure(workdir: Path, scale: float | None, days: int, reps: int) -> tuple[s
         landing = fresh_dir(workdir / "landing")
         generate(landing, scale=scale, seed=42, days=days)
     runs = {name: _runs(workdir, landing, scale or 0.01, days, settings) for name, settings in CONTENDERS.items()}
-    side_by_side(reps, {name: run for name, (run, _) in runs.items()}, "B5 class archive")
+    side_by_side(reps, {name: run for name, (run, _) in runs.items()}, "B6 class archive")
     medians = {name: {k: median(v) for k, v in samples.items()} for name, (_, samples) in runs.items()}
     without, with_ = medians["without the archive"], medians["with the archive"]
     rows = [[name, m["first"], m["cpu"], m["nothing new"]] for name, m in medians.items()]
@@ -58,3 +58,8 @@ def measure(workdir: Path, scale: float | None, days: int, reps: int) -> tuple[s
             + f"\n\nWith the archive / without: run {with_['first'] / without['first']:.2f}x, CPU "
               f"{with_['cpu'] / without['cpu']:.2f}x, nothing new {with_['nothing new'] / without['nothing new']:.2f}x.")
     return text, {"scale": scale, "days": days, "samples": {n: s for n, (_, s) in runs.items()}, "median": medians}
+
+
+def run(workdir: Path, scale: float | None, days: int, reps: int) -> Section:
+    text, data = measure(workdir, scale, days, reps)
+    return Section("B6", "B6: fixed costs, the drivers' class archive", text, data)
