@@ -19,7 +19,7 @@ install: $(VENV)/.installed $(JARS_DIR)/.fetched
 # Metastore, Spark's s3a jars plus the Thrift server's password check, and Superset in its
 # own venv. Downloads are cached (~/.m2, Go caches, ~/.cache/pip).
 platform: install build/cluster-jars/.fetched build/hive/.fetched build/bin/minio build/.debian-packages \
-	$(SUPERSET_VENV)/.installed
+	$(SUPERSET_VENV)/.installed jvm-archive-cluster
 
 # Maven runs one at a time (the local repository ~/.m2 takes no lock): Delta's jars, then the
 # cluster's, then the metastore's.
@@ -48,6 +48,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # Class-data-sharing archives of the Spark drivers' classes (lakehouse/jvm_archive.py): each
 # driver then starts from one mapped file instead of 300 jars. Made again only when the JDK
 # or the jars change (their key is in the file name), so these cost nothing when current.
+# `make run` dumps the local driver's, `make platform` the cluster driver's (Airflow's tasks).
 jvm-archive-local: install
 	$(BIN)/python -m lakehouse.jvm_archive local
 

@@ -1,6 +1,6 @@
 """B6, fixed costs: the Spark drivers' class-data-sharing archive (lakehouse.jvm_archive).
 Every job, test and Airflow task starts a new driver JVM, which read and verified about
-20,000 classes from 300 jars before doing anything; with the archive `make install` dumps,
+20,000 classes from 300 jars before doing anything; with the archive `make run` dumps,
 it maps them from one file.
 
 Here: `lakehouse run` in a fresh process on a fresh home, then again with nothing new (a
@@ -13,8 +13,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from benchmarks.b5_jvm_gc import machine_cpu_seconds
-from benchmarks.common import LAKEHOUSE, Section, fresh_dir, lakehouse_env, markdown_table, median, run_checked, side_by_side
+from benchmarks.common import (LAKEHOUSE, Section, fresh_dir, lakehouse_env, machine_cpu_seconds, markdown_table,
+                               median, run_checked, side_by_side)
+from lakehouse import jvm_archive
+from lakehouse.config import load_settings
 from lakehouse.generate import generate
 
 CONTENDERS = {"without the archive": {"class_data_sharing": "false"}, "with the archive": {}}
@@ -42,6 +44,9 @@ def _runs(workdir: Path, landing: Path | None, scale: float, days: int, settings
 
 def measure(workdir: Path, scale: float | None, days: int, reps: int) -> tuple[str, dict]:
     """`scale` None: the tiny form (`lakehouse sql`), which only keeps the script working."""
+    archive = jvm_archive.archive_path(load_settings(), "local")
+    if not archive.is_file():  # both contenders would run without one
+        raise RuntimeError(f"no class archive at {archive}: `make run` (or python -m lakehouse.jvm_archive) dumps it")
     landing = None
     if scale is not None:
         landing = fresh_dir(workdir / "landing")

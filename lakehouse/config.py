@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     jvm_options: str = Field("-XX:+UseParallelGC", description="options of every JVM the platform starts: "
                              "Spark drivers, executors, master, worker, Thrift server, metastore")
     class_data_sharing: bool = Field(True, description="Spark drivers map the class-data-sharing archive "
-                                     "`make install` dumped for this JDK and classpath (lakehouse.jvm_archive)")
+                                     "`make run` and `make platform` dumped for this JDK and classpath (lakehouse.jvm_archive)")
     jvm_archive_dir: Path | None = Field(BUILD_DIR / "jvm-archives", description="where those archives are")
     log_level: str = "WARN"
 

@@ -8,7 +8,7 @@ Every job, Airflow task and test starts a new driver: start-up is a large share 
 
 An archive is only valid for the exact JDK and classpath it was dumped with, so its file
 name carries a key of both: a new JDK or new jars find no archive under their key and the
-drivers start as before until `make install` dumps a new one. The JVM validates the archive
+drivers start as before until `make run` or `make platform` dumps a new one. The JVM validates the archive
 again itself (JDK build, every jar's size and time) and ignores one that does not match: a
 stale archive can cost speed, never correctness.
 
@@ -17,6 +17,7 @@ stale archive can cost speed, never correctness.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -35,10 +36,11 @@ ROLES = ("local", "cluster")
 _QUIET = "-Xshare:auto -Xlog:cds=off -Xlog:cds+dynamic=off"
 
 
-def spark_home() -> Path:
+def pyspark_jars() -> Path:
+    """Spark's own jars, as pyspark ships them."""
     import pyspark
 
-    return Path(pyspark.__file__).parent
+    return Path(pyspark.__file__).parent / "jars"
 
 
 def java_home() -> Path:
@@ -48,29 +50,29 @@ def java_home() -> Path:
     return Path(java).resolve().parent.parent if java else Path("/nonexistent-java")
 
 
-def classpath(settings: Settings, role: str) -> list[Path]:
-    """The jars of a driver's classpath, as Spark's launcher builds it: the extra class path
-    (the cluster's jars) first, then Spark's own."""
-    extra = [Path(p) for p in settings.model_copy(update={"profile": "cluster"}).jar_paths()] if role == "cluster" else []
-    return extra + sorted((spark_home() / "jars").glob("*.jar"))
+def platform_jars(settings: Settings, role: str) -> list[Path]:
+    """The platform's jars a driver of this role has: Delta's (a local driver adds them with
+    spark.jars), Delta's and the cluster's (on a cluster driver's extra class path)."""
+    return [Path(p) for p in settings.model_copy(update={"profile": role}).jar_paths()]
 
 
 def archive_path(settings: Settings, role: str) -> Path:
-    """Where the archive of this JDK and this role's classpath lives."""
+    """Where the archive of this JDK, Spark's jars and this role's platform jars lives."""
     digest = hashlib.sha256()
     modules = java_home() / "lib" / "modules"  # the JDK's own classes: changes with every JDK build
-    for path in [modules, *classpath(settings, role)]:
+    for path in [modules, *platform_jars(settings, role), *sorted(pyspark_jars().glob("*.jar"))]:
         stat = path.stat() if path.exists() else None
         digest.update(f"{path}:{stat and stat.st_size}:{stat and stat.st_mtime_ns}\n".encode())
-    return settings.jvm_archive_dir / f"driver-{role}-{digest.hexdigest()[:16]}.jsa"
+    return settings.jvm_archive_dir.resolve() / f"driver-{role}-{digest.hexdigest()[:16]}.jsa"
 
 
 def driver_options(settings: Settings) -> str:
-    """JVM options that map the driver's archive, when `make install` has dumped one."""
+    """JVM options that map the driver's archive, when one was dumped for its JDK and jars."""
     if not settings.class_data_sharing or settings.jvm_archive_dir is None:
         return ""
-    archive = archive_path(settings, "cluster" if settings.profile == "cluster" else "local")
-    return f"-XX:SharedArchiveFile={archive} {_QUIET}" if archive.is_file() else ""
+    archive = archive_path(settings, settings.profile)
+    # Quoted: Spark splits extraJavaOptions on spaces, and a checkout's path may hold one.
+    return f'"-XX:SharedArchiveFile={archive}" {_QUIET}' if archive.is_file() else ""
 
 
 # The dump's workload: what every job does, on a few rows (the classes matter, not the
@@ -83,17 +85,16 @@ from pathlib import Path
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession, Window, functions as F
 from lakehouse.config import load_settings
-from lakehouse.jvm_archive import classpath
+from lakehouse.jvm_archive import platform_jars
 from lakehouse.spark import spark_conf
 
 home, role, dump_to, options = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 settings = load_settings(home=home, profile="local", shuffle_partitions=2, class_data_sharing=False,
-                         jvm_options=f"{options} -XX:ArchiveClassesAtExit={dump_to}")
+                         jvm_options=f'{options} "-XX:ArchiveClassesAtExit={dump_to}"')
 conf = spark_conf(settings)
 if role == "cluster":  # the cluster driver's classpath, in a local driver (no service needed)
     conf.pop("spark.jars", None)
-    extra = classpath(settings, "cluster")[:-len(classpath(settings, "local"))]
-    conf["spark.driver.extraClassPath"] = ":".join(map(str, extra))
+    conf["spark.driver.extraClassPath"] = ":".join(map(str, platform_jars(settings, "cluster")))
 builder = SparkSession.builder.master("local[2]").appName("lakehouse-jvm-archive")
 for key, value in conf.items():
     builder = builder.config(key, value)
@@ -120,27 +121,48 @@ spark.stop()
 """
 
 
+# What would put another directory or jar on the dump's classpath, and so make a classpath
+# no driver of the platform has (a non-empty directory also stops JDK 17's dump).
+_CLASSPATH_ENV = ("SPARK_CONF_DIR", "HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_DIST_CLASSPATH", "SPARK_CLASSPATH")
+
+
 def dump(settings: Settings, role: str) -> Path:
-    """Run the workload in a new driver that writes its classes to the role's archive at exit."""
+    """Run the workload in a new driver that writes its classes to the role's archive at exit.
+    One dump per role at a time (a lock); the archive appears whole or not at all."""
     target = archive_path(settings, role)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(f".{os.getpid()}.partial")
-    with tempfile.TemporaryDirectory(prefix="lakehouse-jvm-archive-") as home:
-        proc = subprocess.run([sys.executable, "-c", _WORKLOAD, home, role, str(partial), settings.jvm_options],
-                              capture_output=True, text=True)
-    if proc.returncode != 0 or not partial.is_file():
-        partial.unlink(missing_ok=True)
-        last = ((proc.stderr or proc.stdout).strip().splitlines() or ["no output"])[-1]
-        raise LakehouseError(f"dumping the {role} driver's class archive failed: {last[:400]}")
-    for stale in target.parent.glob(f"driver-{role}-*.jsa"):
-        stale.unlink()
-    os.replace(partial, target)  # whole or absent: a driver never maps a half-written archive
+    with open(target.parent / f".driver-{role}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_file():  # another process dumped it while we waited
+            return target
+        partial = target.with_suffix(f".{os.getpid()}.partial")
+        env = {k: v for k, v in os.environ.items() if k not in _CLASSPATH_ENV}
+        try:
+            with tempfile.TemporaryDirectory(prefix="lakehouse-jvm-archive-") as home:
+                proc = subprocess.run([sys.executable, "-c", _WORKLOAD, home, role, str(partial), settings.jvm_options],
+                                      capture_output=True, text=True, env=env)
+            if proc.returncode != 0 or not partial.is_file() or partial.stat().st_size < 2**20:
+                output = (proc.stdout + proc.stderr).strip().splitlines()
+                why = [ln for ln in output if "cds" in ln.lower()] or output or ["no output"]
+                raise LakehouseError(f"dumping the {role} driver's class archive failed: {why[-1][:400]}")
+            for stale in target.parent.glob(f"driver-{role}-*.jsa"):
+                stale.unlink(missing_ok=True)
+            os.replace(partial, target)  # whole or absent: a driver never maps a half-written archive
+        finally:
+            partial.unlink(missing_ok=True)
     return target
 
 
 def main(argv: list[str]) -> int:
+    """Dump the archives of the roles named; a failure is a warning (drivers then start
+    without one), unless --strict."""
+    strict = "--strict" in argv
+    roles = [a for a in argv if a != "--strict"] or ["local"]
     settings = load_settings()
-    for role in argv or ["local"]:
+    if not settings.class_data_sharing:
+        print("jvm archive: LAKEHOUSE_CLASS_DATA_SHARING is off, nothing to dump")
+        return 0
+    for role in roles:
         if role not in ROLES:
             print(f"error: no driver role {role!r} (one of {', '.join(ROLES)})", file=sys.stderr)
             return 2
@@ -152,8 +174,10 @@ def main(argv: list[str]) -> int:
         try:
             dump(settings, role)
         except LakehouseError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+            print(f"{'error' if strict else 'warning'}: {exc}", file=sys.stderr)
+            if strict:
+                return 1
+            continue
         print(f"jvm archive: {target} ({target.stat().st_size // 2**20} MB)")
     return 0
 

@@ -57,8 +57,11 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
     return conf
 
 
-def _driver_java_options(settings: Settings) -> str:
-    return " ".join(filter(None, (_LOG4J_OPTION, settings.jvm_options, driver_archive_options(settings))))
+def driver_java_options(settings: Settings, class_archive: bool = True) -> str:
+    """The driver JVM's options: the log configuration, the class archive (before the
+    user's options, so theirs win), then LAKEHOUSE_JVM_OPTIONS."""
+    archive = driver_archive_options(settings) if class_archive else ""
+    return " ".join(filter(None, (_LOG4J_OPTION, archive, settings.jvm_options)))
 
 
 def _local_conf(settings: Settings) -> dict[str, str]:
@@ -68,14 +71,14 @@ def _local_conf(settings: Settings) -> dict[str, str]:
         "spark.hadoop.javax.jdo.option.ConnectionURL": (
             f"jdbc:derby:;databaseName={settings.metastore_dir};create=true"
         ),
-        "spark.driver.extraJavaOptions": f'"-Dderby.system.home={settings.home}" {_driver_java_options(settings)}',
+        "spark.driver.extraJavaOptions": f'"-Dderby.system.home={settings.home}" {driver_java_options(settings)}',
     }
 
 
 def _cluster_conf(settings: Settings, s3_identity: str) -> dict[str, str]:
     access_key, secret_key = settings.s3_keys(s3_identity)
     conf = {
-        "spark.driver.extraJavaOptions": _driver_java_options(settings),
+        "spark.driver.extraJavaOptions": driver_java_options(settings),
         "spark.executor.extraJavaOptions": settings.jvm_options,
         "spark.hadoop.hive.metastore.uris": settings.metastore_uri,
         "spark.hadoop.fs.s3a.endpoint": settings.s3_endpoint,

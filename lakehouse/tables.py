@@ -166,7 +166,8 @@ def silver_schema(spec: DatasetSpec) -> StructType:
 
 def deletes_table(spec: DatasetSpec) -> str | None:
     """Where silver keeps the delete markers of an SCD1 dataset with a CDC operation column
-    (transforms.silver.delete_markers), or None: SCD2 history keeps its deletes itself."""
+    (transforms.silver.delete_markers), or None. SCD2 history keeps the delete of a key it held
+    as that version's valid_to; the delete of a key it never held leaves no trace there yet."""
     return f"{OPS}.{spec.name}_deletes" if spec.operation and spec.scd == 1 else None
 
 

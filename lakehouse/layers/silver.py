@@ -5,8 +5,8 @@ written in one MERGE (one atomic Delta commit). Then their quarantine rows (repl
 batch, so a retry does not double them), then one audit record per batch, which marks it
 done. A crash anywhere leaves silver at a committed version; the retry re-plans against
 it, and batches already merged come out as all superseded. SCD1 tables keep their deletes
-as markers (ops.<dataset>_deletes), written just before the MERGE: a key deleted stays
-deleted when an older version of it arrives later.
+as markers (ops.<dataset>_deletes), written after the MERGE: a key deleted stays deleted
+when an older version of it arrives later.
 """
 
 from __future__ import annotations
@@ -235,11 +235,12 @@ def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[
         for run in runs.values():
             run.check_closed()
         try:
-            if deletes and marking:
-                # Before silver's MERGE: a crash between the two leaves silver holding the
-                # keys, and the retry deletes them again (target_state_scd1).
-                tables.merge_delete_markers(spark, deletes, T.delete_markers(planned, spec), spec)
             version = _merge(spark, fqname, planned, spec)
+            if deletes and marking:
+                # After silver's MERGE, before the audit marks the batches done: a retry
+                # re-plans them against silver without those keys, so their deletes still
+                # apply there and are marked then.
+                tables.merge_delete_markers(spark, deletes, T.delete_markers(planned, spec), spec)
         finally:
             planned.unpersist()
 

@@ -278,8 +278,8 @@ def target_state_scd1(target: DataFrame, spec: DatasetSpec, deletes: DataFrame |
     state = target.select(*spec.keys, F.lit(True).alias("_t_exists"), F.col(spec.ordering).alias("_t_last"))
     if deletes is None:
         return state
-    # A marker counts only where silver lacks the key: if a run stopped between writing the
-    # markers and silver's MERGE, silver still holds the key and its retry deletes it again.
+    # A marker counts only where silver lacks the key: a key inserted again after its delete
+    # is judged by silver's row (its marker is older).
     gone = deletes.join(state.select(*spec.keys), on=spec.keys, how="left_anti")
     return state.unionByName(gone.select(*spec.keys, F.lit(False).alias("_t_exists"),
                                          F.col(spec.ordering).alias("_t_last")))
@@ -331,20 +331,22 @@ def plan_changes(cands: DataFrame, state: DataFrame, spec: DatasetSpec) -> DataF
     )
 
 
+def _newest_per_key(frame: DataFrame, spec: DatasetSpec) -> DataFrame:
+    newest = Window.partitionBy(*spec.keys).orderBy(F.col(spec.ordering).desc())
+    return frame.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
+
+
 def delete_markers(planned: DataFrame, spec: DatasetSpec) -> DataFrame:
     """Per key whose newest applying change is a delete: the key, that change's ordering
     value and batch. Also for a key silver never held (its insert may arrive later, older)."""
-    newest = Window.partitionBy(*spec.keys).orderBy(F.col(spec.ordering).desc())
-    last = planned.where("_applies").withColumn("_n", F.row_number().over(newest)).where("_n = 1 AND _is_delete")
+    last = _newest_per_key(planned.where("_applies"), spec).where("_is_delete")
     return last.select(*spec.keys, spec.ordering, "_batch_id")
 
 
 def final_scd1(planned: DataFrame, spec: DatasetSpec) -> DataFrame:
     """One row per key that changed: its newest applied version, and `_final` = what the
     MERGE does to silver (insert, update or delete)."""
-    applied = planned.where(F.col("_change").isin(*APPLIED))
-    newest = Window.partitionBy(*spec.keys).orderBy(F.col(spec.ordering).desc())
-    last = applied.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
+    last = _newest_per_key(planned.where(F.col("_change").isin(*APPLIED)), spec)
     existed = F.coalesce(F.col("_t_exists"), F.lit(False))
     final = (
         F.when(F.col("_is_delete") & existed, F.lit(DELETE))

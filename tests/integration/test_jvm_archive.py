@@ -1,5 +1,5 @@
-"""The Spark drivers' class-data-sharing archives (lakehouse.jvm_archive): `make install`
-dumps one per JDK and classpath, and every driver the platform starts maps it."""
+"""The Spark drivers' class-data-sharing archives (lakehouse.jvm_archive): `make run`,
+`make platform` and `make test` dump one per JDK and classpath, and every driver the platform starts maps it."""
 
 from __future__ import annotations
 
@@ -47,11 +47,11 @@ def test_an_archive_is_keyed_by_its_classpath_and_missing_means_no_option(tmp_pa
     jars = tmp_path / "cluster-jars"
     jars.mkdir()
     settings = load_settings(home=tmp_path, profile="cluster", cluster_jars_dir=jars, jvm_archive_dir=tmp_path / "cds")
-    before = jvm_archive.archive_path(settings, "cluster")
+    before, local = jvm_archive.archive_path(settings, "cluster"), jvm_archive.archive_path(settings, "local")
     (jars / "extra.jar").write_bytes(b"PK")
     after = jvm_archive.archive_path(settings, "cluster")
     assert before != after and after.parent == tmp_path / "cds"
-    assert jvm_archive.archive_path(settings, "local") == jvm_archive.archive_path(settings, "local")
+    assert jvm_archive.archive_path(settings, "local") == local  # a local driver has no cluster jar
     assert jvm_archive.driver_options(settings) == ""  # nothing dumped there: drivers start as before
     after.parent.mkdir()
     after.write_bytes(b"")
