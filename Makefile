@@ -10,7 +10,7 @@ SUPERSET_VENV ?= build/superset-venv
 # with empty pip, Maven and Go caches; Debian's packages were already installed).
 PARALLEL ?= -j4
 
-.PHONY: install platform jvm-archive-local jvm-archive-cluster run test test-unit bench clean distclean
+.PHONY: install platform run test test-unit bench clean distclean
 
 install: $(VENV)/.installed $(JARS_DIR)/.fetched
 
@@ -19,7 +19,7 @@ install: $(VENV)/.installed $(JARS_DIR)/.fetched
 # Metastore, Spark's s3a jars plus the Thrift server's password check, and Superset in its
 # own venv. Downloads are cached (~/.m2, Go caches, ~/.cache/pip).
 platform: install build/cluster-jars/.fetched build/hive/.fetched build/bin/minio build/.debian-packages \
-	$(SUPERSET_VENV)/.installed jvm-archive-cluster
+	$(SUPERSET_VENV)/.installed
 
 # Maven runs one at a time (the local repository ~/.m2 takes no lock): Delta's jars, then the
 # cluster's, then the metastore's.
@@ -45,16 +45,6 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,airflow,bench]'
 	@touch $@
 
-# Class-data-sharing archives of the Spark drivers' classes (lakehouse/jvm_archive.py): each
-# driver then starts from one mapped file instead of 300 jars. Made again only when the JDK
-# or the jars change (their key is in the file name), so these cost nothing when current.
-# `make run` dumps the local driver's, `make platform` the cluster driver's (Airflow's tasks).
-jvm-archive-local: install
-	$(BIN)/python -m lakehouse.jvm_archive local
-
-jvm-archive-cluster: install build/cluster-jars/.fetched
-	$(BIN)/python -m lakehouse.jvm_archive cluster
-
 # Superset's pins conflict with Airflow's: it gets a venv of its own, fully pinned.
 $(SUPERSET_VENV)/.installed: superset/requirements.txt
 	$(PYTHON) -m venv $(SUPERSET_VENV)
@@ -72,14 +62,14 @@ $(JARS_DIR)/.fetched: spark/pom.xml spark/fetch-jars.sh
 	@touch $@
 
 run:
-	$(MAKE) $(PARALLEL) install jvm-archive-local
+	$(MAKE) $(PARALLEL) install
 	$(BIN)/lakehouse run
 
 # The system tests start the native platform themselves (once per run) and stop it. Two
 # workers: one runs the platform's tests, the other everything else, longest first (see
 # tests/conftest.py).
 test:
-	$(MAKE) $(PARALLEL) install platform jvm-archive-local jvm-archive-cluster build/.debian-test-packages
+	$(MAKE) $(PARALLEL) install platform build/.debian-test-packages
 	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
 test-unit: install
@@ -88,7 +78,7 @@ test-unit: install
 # Regenerates BENCHMARKS.md (about an hour on 2 cores; B3 and B4 bring the native platform up and down).
 # `make bench ONLY=B1,B2` runs some and keeps the others' sections from the last run.
 bench:
-	$(MAKE) $(PARALLEL) install platform jvm-archive-local jvm-archive-cluster
+	$(MAKE) $(PARALLEL) install platform
 	$(BIN)/python -m benchmarks.run $(if $(ONLY),--only $(ONLY))
 
 clean:

@@ -97,13 +97,6 @@ def fresh_dir(path: Path) -> Path:
     return path
 
 
-def machine_cpu_seconds() -> float:
-    """User + system + irq time of every CPU since boot (/proc/stat's first line), in seconds."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[:7])
-    return (user + nice + system + irq + softirq) / 100  # USER_HZ
-
-
 def lakehouse_env(home: Path, **settings: str) -> dict[str, str]:
     """The embedded profile in its own home; nothing from the caller's LAKEHOUSE_* leaks in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}

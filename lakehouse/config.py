@@ -110,9 +110,6 @@ class Settings(BaseSettings):
     # Heaps here are a few GB, where ParallelGC's pauses stay short.
     jvm_options: str = Field("-XX:+UseParallelGC", description="options of every JVM the platform starts: "
                              "Spark drivers, executors, master, worker, Thrift server, metastore")
-    class_data_sharing: bool = Field(True, description="Spark drivers map the class-data-sharing archive "
-                                     "`make run` and `make platform` dumped for this JDK and classpath (lakehouse.jvm_archive)")
-    jvm_archive_dir: Path | None = Field(BUILD_DIR / "jvm-archives", description="where those archives are")
     log_level: str = "WARN"
 
     # Cluster profile: S3 (MinIO), metastore, Thrift server. Credentials have no defaults.

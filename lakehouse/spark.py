@@ -14,7 +14,6 @@ from urllib.parse import urlparse
 
 from lakehouse.config import PROJECT_ROOT, Settings, properties_path
 from lakehouse.files import write_private
-from lakehouse.jvm_archive import driver_options as driver_archive_options
 
 LOG4J_CONFIG = PROJECT_ROOT / "spark" / "conf" / "log4j2.properties"
 _LOG4J_OPTION = f'"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"'
@@ -57,13 +56,6 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
     return conf
 
 
-def driver_java_options(settings: Settings, class_archive: bool = True) -> str:
-    """The driver JVM's options: the log configuration, the class archive (before the
-    user's options, so theirs win), then LAKEHOUSE_JVM_OPTIONS."""
-    archive = driver_archive_options(settings) if class_archive else ""
-    return " ".join(filter(None, (_LOG4J_OPTION, archive, settings.jvm_options)))
-
-
 def _local_conf(settings: Settings) -> dict[str, str]:
     # The embedded Derby metastore lives in the runtime directory, not in the cwd.
     return {
@@ -71,14 +63,14 @@ def _local_conf(settings: Settings) -> dict[str, str]:
         "spark.hadoop.javax.jdo.option.ConnectionURL": (
             f"jdbc:derby:;databaseName={settings.metastore_dir};create=true"
         ),
-        "spark.driver.extraJavaOptions": f'"-Dderby.system.home={settings.home}" {driver_java_options(settings)}',
+        "spark.driver.extraJavaOptions": f'"-Dderby.system.home={settings.home}" {_LOG4J_OPTION} {settings.jvm_options}',
     }
 
 
 def _cluster_conf(settings: Settings, s3_identity: str) -> dict[str, str]:
     access_key, secret_key = settings.s3_keys(s3_identity)
     conf = {
-        "spark.driver.extraJavaOptions": driver_java_options(settings),
+        "spark.driver.extraJavaOptions": f"{_LOG4J_OPTION} {settings.jvm_options}",
         "spark.executor.extraJavaOptions": settings.jvm_options,
         "spark.hadoop.hive.metastore.uris": settings.metastore_uri,
         "spark.hadoop.fs.s3a.endpoint": settings.s3_endpoint,

@@ -164,37 +164,6 @@ def silver_schema(spec: DatasetSpec) -> StructType:
     return StructType([StructField(name, _spark_type(ddl)) for name, ddl in _silver_columns(spec)])
 
 
-def deletes_table(spec: DatasetSpec) -> str | None:
-    """Where silver keeps the delete markers of an SCD1 dataset with a CDC operation column
-    (transforms.silver.delete_markers), or None. SCD2 history keeps the delete of a key it held
-    as that version's valid_to; the delete of a key it never held leaves no trace there yet."""
-    return f"{OPS}.{spec.name}_deletes" if spec.operation and spec.scd == 1 else None
-
-
-def deletes_column_names(spec: DatasetSpec) -> list[str]:
-    return [*spec.keys, spec.ordering, BATCH_COLUMN[0]]
-
-
-def deletes_schema(spec: DatasetSpec) -> StructType:
-    types = dict(_silver_columns(spec))
-    return StructType([StructField(name, _spark_type(types[name])) for name in deletes_column_names(spec)])
-
-
-def merge_delete_markers(spark, fqname: str, markers: DataFrame, spec: DatasetSpec) -> None:
-    """Keep each key's newest delete (a marker older than the one held changes nothing, so
-    writing the same markers again is a no-op)."""
-    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.keys)
-    cols = deletes_column_names(spec)
-    (
-        DeltaTable.forName(spark, fqname).alias("t")
-        .merge(markers.alias("s"), on)
-        .whenMatchedUpdate(condition=f"s.`{spec.ordering}` > t.`{spec.ordering}`",
-                           set={f"`{c}`": f"s.`{c}`" for c in cols})
-        .whenNotMatchedInsert(values={f"`{c}`": f"s.`{c}`" for c in cols})
-        .execute()
-    )
-
-
 def silver_column_names(spec: DatasetSpec) -> list[str]:
     """silver_schema's column names, without a SparkSession (its types need one to parse)."""
     return [name for name, _ in _silver_columns(spec)]

@@ -4,9 +4,7 @@ All pending batches of a dataset are planned together, as if applied oldest firs
 written in one MERGE (one atomic Delta commit). Then their quarantine rows (replaced per
 batch, so a retry does not double them), then one audit record per batch, which marks it
 done. A crash anywhere leaves silver at a committed version; the retry re-plans against
-it, and batches already merged come out as all superseded. SCD1 tables keep their deletes
-as markers (ops.<dataset>_deletes), written after the MERGE: a key deleted stays deleted
-when an older version of it arrives later.
+it, and batches already merged come out as all superseded.
 """
 
 from __future__ import annotations
@@ -220,27 +218,16 @@ def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[
         if any(r.failed for r in runs.values()):
             _raise_failure(classified, spec, docs_page)
 
-        deletes = tables.deletes_table(spec)
-        if spec.scd == 2:
-            state = T.target_state_scd2(spark.table(fqname), spec)
-        else:
-            state = T.target_state_scd1(spark.table(fqname), spec, spark.table(deletes) if deletes else None)
+        state = (T.target_state_scd2 if spec.scd == 2 else T.target_state_scd1)(spark.table(fqname), spec)
         planned = T.plan_changes(T.candidates(classified, spec), state, spec).persist(StorageLevel.MEMORY_AND_DISK)
-        marking = False
-        for row in planned.groupBy("_batch_id", "_change", "_is_delete", "_applies").count().collect():
+        for row in planned.groupBy("_batch_id", "_change").count().collect():
             run = runs[row["_batch_id"]]
             attr = {T.INSERT: "inserted", T.UPDATE: "updated", T.DELETE: "deleted"}.get(row["_change"], "superseded")
             setattr(run, attr, getattr(run, attr) + row["count"])
-            marking = marking or (row["_is_delete"] and row["_applies"])
         for run in runs.values():
             run.check_closed()
         try:
             version = _merge(spark, fqname, planned, spec)
-            if deletes and marking:
-                # After silver's MERGE, before the audit marks the batches done: a retry
-                # re-plans them against silver without those keys, so their deletes still
-                # apply there and are marked then.
-                tables.merge_delete_markers(spark, deletes, T.delete_markers(planned, spec), spec)
         finally:
             planned.unpersist()
 
@@ -265,8 +252,6 @@ def run_silver(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
     """Apply every bronze batch in `selection` that silver has not applied yet."""
     fqname = f"{SILVER}.{spec.name}"
     tables.ensure_table(spark, settings, fqname, tables.silver_schema(spec), merge_target=True)
-    if deletes := tables.deletes_table(spec):
-        tables.ensure_table(spark, settings, deletes, tables.deletes_schema(spec))
     landed = ledger.done(f"{BRONZE}.{spec.name}")
     pending = sorted(b for b in landed - ledger.done(fqname) if selection.accepts(b))
     if not pending:

@@ -25,9 +25,8 @@ from urllib.parse import urlparse
 from lakehouse.config import BUILD_DIR, DATABASES, PROJECT_ROOT, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.files import write_private
-from lakehouse.jvm_archive import pyspark_jars
 from lakehouse.platform import object_store, tls
-from lakehouse.spark import driver_java_options, rpc_security, spark_conf, write_properties_file
+from lakehouse.spark import rpc_security, spark_conf, write_properties_file
 
 SPARK_CONF_DIR = PROJECT_ROOT / "spark" / "conf"
 HIVE_CONF_DIR = PROJECT_ROOT / "hive" / "conf"
@@ -213,6 +212,12 @@ def _metastore_port(settings: Settings) -> int:
     return urlparse(settings.metastore_uri).port or 9083
 
 
+def pyspark_jars() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "jars"
+
+
 def _metastore_java(settings: Settings, main_class: str, *args: str) -> Launch:
     home = HIVE_DIR / "metastore"
     if not home.is_dir():
@@ -386,9 +391,6 @@ def thrift_properties(settings: Settings) -> dict[str, str]:
     ${...} substitution (${env:...} would print the server's environment) are off, and the
     guard refuses a session that turns them back on."""
     conf = spark_conf(settings, s3_identity="thrift")  # its own S3 account: it reads the warehouse, no more
-    # No class archive: its classpath holds spark/conf (SPARK_CONF_DIR, its daemons' log
-    # configuration), which no archive's classpath has, so the JVM would ignore it.
-    conf["spark.driver.extraJavaOptions"] = driver_java_options(settings, class_archive=False)
     conf.update({"spark.cores.max": "1", "spark.executor.memory": "1g", "spark.driver.memory": "1g",
                  "spark.ui.port": str(settings.thrift_ui_port),
                  "spark.sql.extensions": f"{conf['spark.sql.extensions']},{READ_ONLY_GUARD_CLASS}",

@@ -271,18 +271,9 @@ INSERT, UPDATE, DELETE = "insert", "update", "delete"
 APPLIED = (INSERT, UPDATE, DELETE)
 
 
-def target_state_scd1(target: DataFrame, spec: DatasetSpec, deletes: DataFrame | None = None) -> DataFrame:
-    """Per key in silver: whether it exists and the ordering value of its last change. A key
-    silver no longer holds keeps its last change in `deletes` (delete_markers): a delete is a
-    version like any other, so an older version arriving after it is superseded, not revived."""
-    state = target.select(*spec.keys, F.lit(True).alias("_t_exists"), F.col(spec.ordering).alias("_t_last"))
-    if deletes is None:
-        return state
-    # A marker counts only where silver lacks the key: a key inserted again after its delete
-    # is judged by silver's row (its marker is older).
-    gone = deletes.join(state.select(*spec.keys), on=spec.keys, how="left_anti")
-    return state.unionByName(gone.select(*spec.keys, F.lit(False).alias("_t_exists"),
-                                         F.col(spec.ordering).alias("_t_last")))
+def target_state_scd1(target: DataFrame, spec: DatasetSpec) -> DataFrame:
+    """Per key in silver: whether it exists and the ordering value of its last change."""
+    return target.select(*spec.keys, F.lit(True).alias("_t_exists"), F.col(spec.ordering).alias("_t_last"))
 
 
 def target_state_scd2(target: DataFrame, spec: DatasetSpec) -> DataFrame:
@@ -296,9 +287,8 @@ def target_state_scd2(target: DataFrame, spec: DatasetSpec) -> DataFrame:
 
 def plan_changes(cands: DataFrame, state: DataFrame, spec: DatasetSpec) -> DataFrame:
     """What each candidate does when its batches are applied oldest first: `_change` is
-    insert, update, delete or superseded (`_applies`: newer than the key's last change).
-    Equivalent to merging batch after batch, but computed for all pending batches at once
-    so they can be written in one MERGE.
+    insert, update, delete or superseded. Equivalent to merging batch after batch, but
+    computed for all pending batches at once so they can be written in one MERGE.
 
     A candidate applies only if it is newer than silver's last change of the key and than
     every candidate of the key in an earlier batch; so a replayed batch is all superseded.
@@ -327,26 +317,16 @@ def plan_changes(cands: DataFrame, state: DataFrame, spec: DatasetSpec) -> DataF
     )
     return (
         joined.withColumn("_prev_max", prev_max).withColumn("_prev_is_delete", prev_is_delete)
-        .withColumn("_change", change).withColumn("_applies", applies).drop("_prev_max", "_prev_is_delete")
+        .withColumn("_change", change).drop("_prev_max", "_prev_is_delete")
     )
-
-
-def _newest_per_key(frame: DataFrame, spec: DatasetSpec) -> DataFrame:
-    newest = Window.partitionBy(*spec.keys).orderBy(F.col(spec.ordering).desc())
-    return frame.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
-
-
-def delete_markers(planned: DataFrame, spec: DatasetSpec) -> DataFrame:
-    """Per key whose newest applying change is a delete: the key, that change's ordering
-    value and batch. Also for a key silver never held (its insert may arrive later, older)."""
-    last = _newest_per_key(planned.where("_applies"), spec).where("_is_delete")
-    return last.select(*spec.keys, spec.ordering, "_batch_id")
 
 
 def final_scd1(planned: DataFrame, spec: DatasetSpec) -> DataFrame:
     """One row per key that changed: its newest applied version, and `_final` = what the
     MERGE does to silver (insert, update or delete)."""
-    last = _newest_per_key(planned.where(F.col("_change").isin(*APPLIED)), spec)
+    applied = planned.where(F.col("_change").isin(*APPLIED))
+    newest = Window.partitionBy(*spec.keys).orderBy(F.col(spec.ordering).desc())
+    last = applied.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
     existed = F.coalesce(F.col("_t_exists"), F.lit(False))
     final = (
         F.when(F.col("_is_delete") & existed, F.lit(DELETE))

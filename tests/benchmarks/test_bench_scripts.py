@@ -40,7 +40,7 @@ def test_report_renders_sections_in_order_with_the_machine():
     results = {"sections": {k: {"title": f"{k}: t", "markdown": f"table {k}", "machine": machine} for k in ("B2", "B1")}}
     text = render(results)
     assert text.index("## B1: t") < text.index("## B2: t") and "pyspark 4.1.1" in text
-    assert ALL == ["B1", "B2", "B3", "B4", "B5", "B6"]
+    assert ALL == ["B1", "B2", "B3", "B4", "B5"]
 
 
 def test_b1_marginal_ratio_removes_fixed_costs():
@@ -64,7 +64,7 @@ def test_b1_marginal_ratio_per_repetition():
 def test_unknown_benchmark_is_one_line_and_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "B9", "--out", str(tmp_path / "x.md")],
                           capture_output=True, text=True, cwd=PROJECT_ROOT)
-    assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown benchmark(s) B9; choose from B1, B2, B3, B4, B5, B6"
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown benchmark(s) B9; choose from B1, B2, B3, B4, B5"
 
 
 @pytest.mark.integration
@@ -82,8 +82,8 @@ def test_b1_tiny_platform_and_duckdb_side_by_side(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.timeout(2400)
-def test_b2_b5_and_b6_tiny(tmp_path):
-    text, results = bench(tmp_path, "--only", "B2,B5,B6")
+def test_b2_and_b5_tiny(tmp_path):
+    text, results = bench(tmp_path, "--only", "B2,B5")
     for size in results["sections"]["B2"]["data"]["sizes"]:
         assert 0 < size["changed"] <= size["orders_rows"]
         # The incremental run wrote to silver.orders; the full rebuild wrote every table.
@@ -95,6 +95,3 @@ def test_b2_b5_and_b6_tiny(tmp_path):
     assert gate["rows"] == 100 and gate["spark_s"] > 0 and gate["pandas_s"] > 0
     assert all(len(b5["gc"]["samples"][k]) == 1 and b5["gc"]["cpu_s"][k] > 0 for k in ("G1", "default"))
     assert "### The JVMs' garbage collector" in text
-    archive = results["sections"]["B6"]["data"]["samples"]
-    assert all(len(archive[k]["first"]) == len(archive[k]["nothing new"]) == 1 for k in archive)
-    assert "## B6: fixed costs, the drivers' class archive" in text

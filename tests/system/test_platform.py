@@ -196,8 +196,6 @@ def _expected_columns(platform, ref: reference.Reference) -> dict[str, list[str]
     for spec in catalog.datasets.values():
         expected[f"{BRONZE}.{spec.name}"] = tables.bronze_schema(spec).fieldNames()
         expected[f"{SILVER}.{spec.name}"] = tables.silver_column_names(spec)
-        if deletes := tables.deletes_table(spec):
-            expected[deletes] = tables.deletes_column_names(spec)
     for name in catalog.gold:
         expected[f"{GOLD}.{name}"] = ref.gold_columns(name)
     return expected

@@ -133,43 +133,6 @@ def test_plan_applies_batches_in_order_against_silver(spark):
     assert final == {"new": (T.INSERT, 2), "old": (T.UPDATE, 5), "gone": (T.UPDATE, 2)}
 
 
-def _markers(spark, rows):
-    return spark.createDataFrame([(i, datetime.fromisoformat(t), b) for i, t, b in rows],
-                                 "id string, ts timestamp, _batch_id string")
-
-
-def test_a_deleted_key_stays_deleted_when_an_older_version_arrives_later(spark):
-    """Batch 1 deletes `k` (silver held it); batch 2 brings a version older than the delete:
-    without the marker silver would insert it again."""
-    target = _scd1_target(spark, [("k", 1, "2026-01-01 00:00:00"), ("kept", 1, "2026-01-01 00:00:00")])
-    first = T.plan_changes(_cands(spark, [("k", 1, "2026-01-03 00:00:00", True, "b1"),
-                                          ("never", 1, "2026-01-03 00:00:00", True, "b1")]),
-                           T.target_state_scd1(target, SPEC, _markers(spark, [])), SPEC)
-    assert sorted((r["id"], r["_change"]) for r in first.collect()) == [("k", T.DELETE), ("never", T.SUPERSEDED)]
-    # Both deletes are markers: `never` may see its (older) insert arrive late as well.
-    markers = T.delete_markers(first, SPEC)
-    assert sorted((r["id"], r["ts"].isoformat()) for r in markers.collect()) == [
-        ("k", "2026-01-03T00:00:00"), ("never", "2026-01-03T00:00:00")]
-    after = _scd1_target(spark, [("kept", 1, "2026-01-01 00:00:00")])
-    late = _cands(spark, [("k", 7, "2026-01-02 00:00:00", False, "b2"),       # older than its delete
-                          ("never", 7, "2026-01-02 00:00:00", False, "b2"),   # older than its delete
-                          ("k", 8, "2026-01-04 00:00:00", False, "b3")])      # newer: the key is back
-    planned = T.plan_changes(late, T.target_state_scd1(after, SPEC, markers), SPEC)
-    assert sorted((r["id"], r["_batch_id"], r["_change"]) for r in planned.collect()) == [
-        ("k", "b2", T.SUPERSEDED), ("k", "b3", T.INSERT), ("never", "b2", T.SUPERSEDED)]
-    assert {r["id"]: (r["_final"], r["qty"]) for r in T.final_scd1(planned, SPEC).collect()} == {"k": (T.INSERT, 8)}
-    assert T.delete_markers(planned, SPEC).count() == 0
-
-
-def test_a_marker_is_ignored_while_silver_still_holds_the_key(spark):
-    """A run that wrote the markers and stopped before silver's MERGE: the retry deletes again."""
-    target = _scd1_target(spark, [("k", 1, "2026-01-01 00:00:00")])
-    planned = T.plan_changes(_cands(spark, [("k", 1, "2026-01-03 00:00:00", True, "b1")]),
-                             T.target_state_scd1(target, SPEC, _markers(spark, [("k", "2026-01-03 00:00:00", "b1")])),
-                             SPEC)
-    assert [r["_change"] for r in planned.collect()] == [T.DELETE]
-
-
 def test_replaying_applied_candidates_changes_nothing(spark):
     target = _scd1_target(spark, [("a", 1, "2026-01-02 00:00:00")])
     planned = T.plan_changes(_cands(spark, [("a", 1, "2026-01-02 00:00:00", False, "b1")]),
