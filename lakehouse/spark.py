@@ -70,7 +70,7 @@ def _local_conf(settings: Settings) -> dict[str, str]:
 def _cluster_conf(settings: Settings, s3_identity: str) -> dict[str, str]:
     access_key, secret_key = settings.s3_keys(s3_identity)
     conf = {
-        "spark.driver.extraJavaOptions": f"{_LOG4J_OPTION} {settings.jvm_options}",
+        "spark.driver.extraJavaOptions": cluster_driver_java_options(settings),
         "spark.executor.extraJavaOptions": settings.jvm_options,
         "spark.hadoop.hive.metastore.uris": settings.metastore_uri,
         "spark.hadoop.fs.s3a.endpoint": settings.s3_endpoint,
@@ -87,6 +87,13 @@ def _cluster_conf(settings: Settings, s3_identity: str) -> dict[str, str]:
     }
     conf.update(rpc_security(settings))
     return conf
+
+
+def cluster_driver_java_options(settings: Settings, long_lived: bool = False) -> str:
+    """A cluster driver's JVM options: a job's (short-lived) with cluster_driver_jvm_options,
+    the Thrift server's (long_lived) without."""
+    extra = "" if long_lived else f" {settings.cluster_driver_jvm_options}"
+    return f"{_LOG4J_OPTION} {settings.jvm_options}{extra}".rstrip()
 
 
 def rpc_security(settings: Settings) -> dict[str, str]:

@@ -26,7 +26,7 @@ from lakehouse.config import BUILD_DIR, DATABASES, PROJECT_ROOT, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.files import write_private
 from lakehouse.platform import object_store, tls
-from lakehouse.spark import rpc_security, spark_conf, write_properties_file
+from lakehouse.spark import cluster_driver_java_options, rpc_security, spark_conf, write_properties_file
 
 SPARK_CONF_DIR = PROJECT_ROOT / "spark" / "conf"
 HIVE_CONF_DIR = PROJECT_ROOT / "hive" / "conf"
@@ -392,6 +392,7 @@ def thrift_properties(settings: Settings) -> dict[str, str]:
     guard refuses a session that turns them back on."""
     conf = spark_conf(settings, s3_identity="thrift")  # its own S3 account: it reads the warehouse, no more
     conf.update({"spark.cores.max": "1", "spark.executor.memory": "1g", "spark.driver.memory": "1g",
+                 "spark.driver.extraJavaOptions": cluster_driver_java_options(settings, long_lived=True),
                  "spark.ui.port": str(settings.thrift_ui_port),
                  "spark.sql.extensions": f"{conf['spark.sql.extensions']},{READ_ONLY_GUARD_CLASS}",
                  "spark.lakehouse.readonly.databases": ",".join(DATABASES),

@@ -109,17 +109,18 @@ def day3_run(platform, api, four_days):
     run_id = api.trigger(MEDALLION_DAG, DAY3, DAY4)
     first_attempt = (platform.platform_dir / "airflow" / "logs" / f"dag_id={MEDALLION_DAG}" / f"run_id={run_id}"
                      / "task_id=silver" / "attempt=1.log")
-    killed = []
+    killed, commands = [], []
 
     def kill_silver_once(run):
         if killed or not first_attempt.is_file() or "silver silver.customers" not in first_attempt.read_text():
             return
         for proc in _job_processes("silver", jvm_only=True):
+            commands.append(proc.cmdline())
             proc.send_signal(signal.SIGKILL)
             killed.append(proc.pid)
 
     run = api.wait(MEDALLION_DAG, run_id, RUN_TIMEOUT, kill_silver_once)
-    return {"run_id": run_id, "run": run, "killed": killed, "seconds": time.monotonic() - t0,
+    return {"run_id": run_id, "run": run, "killed": killed, "commands": commands, "seconds": time.monotonic() - t0,
             "bronze_before": bronze_before}
 
 
@@ -142,6 +143,9 @@ def test_a_run_processes_exactly_its_interval(platform, api, day3_run):
 
 def test_a_killed_spark_submit_is_retried_without_duplicates_or_leftovers(platform, api, day3_run):
     assert day3_run["killed"], "silver's spark-submit was never seen running"
+    # The task's driver JVM started with the cluster driver's options (C1 alone, see config).
+    options = platform.cluster_driver_jvm_options
+    assert options and all(options in " ".join(cmd) for cmd in day3_run["commands"])
     tries = {t["task_id"]: t["try_number"] for t in api.task_instances(MEDALLION_DAG, day3_run["run_id"])}
     assert tries["silver"] == 2 and tries["bronze"] == 1, tries
     for table, keys in {"silver.orders": "order_id", "silver.products": "product_id",

@@ -65,6 +65,22 @@ def test_cluster_profile_reads_generated_secrets_and_puts_jars_on_the_classpath(
     assert str(jars) not in str(spark_conf(load_settings(home=tmp_path, cluster_jars_dir=jars)))
 
 
+def test_only_a_cluster_jobs_driver_is_compiled_by_c1_alone(tmp_path, no_secret_env):
+    """Short-lived cluster drivers warm up on C1 alone; executors, the local driver (its own
+    executor) and the long-lived Thrift server keep C2; an empty setting turns it off."""
+    secrets.ensure(tmp_path)
+    c1 = "-XX:TieredStopAtLevel=1"
+    cluster = load_settings(profile="cluster", home=tmp_path)
+    jobs = spark_conf(cluster)
+    assert jobs["spark.driver.extraJavaOptions"].split()[-2:] == ["-XX:+UseParallelGC", c1]
+    assert c1 not in jobs["spark.executor.extraJavaOptions"]
+    assert c1 not in services.thrift_properties(cluster)["spark.driver.extraJavaOptions"]
+    assert "log4j2" in services.thrift_properties(cluster)["spark.driver.extraJavaOptions"]
+    assert c1 not in spark_conf(load_settings(home=tmp_path))["spark.driver.extraJavaOptions"]
+    off = load_settings(profile="cluster", home=tmp_path, cluster_driver_jvm_options="")
+    assert c1 not in spark_conf(off)["spark.driver.extraJavaOptions"]
+
+
 @pytest.mark.parametrize("name", ["spark-master", "spark-worker"])
 def test_master_and_worker_refuse_unauthenticated_rpc_and_rest(tmp_path, no_secret_env, name):
     secrets.ensure(tmp_path)
