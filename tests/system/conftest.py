@@ -46,17 +46,37 @@ def cli(home: Path, *args: str, timeout: float = 900, check: bool = True) -> sub
     return proc
 
 
-def alive(pid: int) -> bool:
-    """Running, not merely a zombie waiting for its parent (this test process) to reap it."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def platform_pids(home: Path) -> dict[str, int]:
     run = home / "platform" / "run"
     return {p.stem: int(p.read_text().split()[0]) for p in run.glob("*.pid")} if run.is_dir() else {}
+
+
+def platform_processes(home: Path) -> list[psutil.Process]:
+    """Every process of the running services, their children included."""
+    procs = []
+    for pid in platform_pids(home).values():
+        try:
+            proc = psutil.Process(pid)
+            procs += [proc, *proc.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            pass
+    return procs
+
+
+def still_running(procs: list[psutil.Process]) -> list[str]:
+    """Those running, not merely zombies waiting for this test process to reap them. A handle knows
+    its process's start time, so a pid the kernel has since given to another process or thread (pids
+    wrap at 32,768, and a CI run's JVM threads go round them) is not counted as ours."""
+    running = []
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                running.append(f"{proc.pid} ({' '.join(proc.cmdline())[:160]})")
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.Error as e:  # running, but not ours to read: still a survivor
+            running.append(f"{proc.pid} ({e})")
+    return running
 
 
 @pytest.fixture(scope="session")
@@ -66,20 +86,17 @@ def platform_home():
     home.chmod(0o711)
     started = cli(home, "up", timeout=600)
     pids = platform_pids(home)
+    first = platform_processes(home)
     try:
         yield home, started.stdout, pids
     finally:
-        # Everything we started, and every child of it (executors, PostgreSQL's backends), is gone.
-        family = set()
-        for pid in platform_pids(home).values():
-            try:
-                family |= {pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))}
-            except psutil.NoSuchProcess:
-                pass
-        cli(home, "down", check=False)
-        survivors = [pid for pid in family | {*pids.values()} if alive(pid)]
+        # Everything we started, and every child of it (executors, PostgreSQL's backends), is gone:
+        # those of the first `up` and those of a restart since.
+        ours = first + platform_processes(home)
+        down = cli(home, "down", check=False)
+        left = still_running(ours)
         shutil.rmtree(home, ignore_errors=True)
-        assert not survivors, f"processes left after lakehouse down: {survivors}"
+        assert not left, f"processes left after lakehouse down: {left}\n{down.stdout}\n{down.stderr}"
 
 
 @pytest.fixture(scope="session")

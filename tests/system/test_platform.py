@@ -21,7 +21,7 @@ from lakehouse.platform.secrets import GENERATED
 from lakehouse.platform.secrets import read as secrets_read
 from lakehouse.specs import load_catalog
 from tests.system import reference
-from tests.system.conftest import alive, cli, platform_pids
+from tests.system.conftest import cli, platform_pids, platform_processes, still_running
 
 pytestmark = pytest.mark.system
 
@@ -81,19 +81,11 @@ def test_status_json(platform_home):
     assert {r["name"]: r["version"] for r in rows}["hive-metastore"] == "3.1.3"
 
 
-def _platform_processes(home) -> list[psutil.Process]:
-    procs = []
-    for pid in platform_pids(home).values():
-        proc = psutil.Process(pid)
-        procs += [proc, *proc.children(recursive=True)]
-    return procs
-
-
 def test_services_listen_on_loopback_only(platform_home):
     """Every service, the metastore included (hive/metastore-bind-host.patch), is on 127.0.0.1."""
     home, _, _ = platform_home
     listening = set()
-    for proc in _platform_processes(home):
+    for proc in platform_processes(home):
         try:
             listening |= {(c.laddr.ip, c.laddr.port) for c in proc.net_connections(kind="inet")
                           if c.status == psutil.CONN_LISTEN}
@@ -108,7 +100,7 @@ def test_services_listen_on_loopback_only(platform_home):
 def test_no_secret_on_any_command_line(platform, platform_home):
     home, _, _ = platform_home
     values = [v for v in secrets_read(platform.platform_dir / "secrets.env").values() if len(v) >= 16]
-    for proc in _platform_processes(home):
+    for proc in platform_processes(home):
         try:
             cmdline = " ".join(proc.cmdline())
         except psutil.Error:  # exited meanwhile
@@ -162,7 +154,7 @@ def test_only_minio_holds_the_root_account(platform, platform_home):
     root = set(platform.s3_keys("root"))
     for path in [*(platform.platform_dir / "conf").iterdir(), platform.home / "spark-submit.properties"]:
         assert not [v for v in root if v in path.read_text()], path
-    for proc in _platform_processes(home):
+    for proc in platform_processes(home):
         try:
             environment = proc.environ()
         except psutil.Error:
@@ -277,9 +269,9 @@ def test_down_and_up_loses_nothing_and_a_rerun_changes_nothing(platform, platfor
     home, _, _ = platform_home
     before = _snapshot(platform)
     secrets_before = (platform.platform_dir / "secrets.env").read_text()
-    pids = platform_pids(home)
+    procs = platform_processes(home)
     cli(home, "down")
-    assert not [pid for pid in pids.values() if alive(pid)], "lakehouse down left processes"
+    assert not still_running(procs), "lakehouse down left processes"
     assert not any(port_open(p) for p in (platform.postgres_port, 9000, 9083, 7077, platform.thrift_port, platform.airflow_port,
                                            platform.superset_port))
     assert f"({len(SERVICES)} service(s) started)" in cli(home, "up", timeout=600).stdout
