@@ -10,7 +10,7 @@ SUPERSET_VENV ?= build/superset-venv
 # with empty pip, Maven and Go caches; Debian's packages were already installed).
 PARALLEL ?= -j4
 
-.PHONY: install platform run test test-unit bench clean distclean
+.PHONY: install platform run lint test test-unit bench clean distclean
 
 install: $(VENV)/.installed $(JARS_DIR)/.fetched
 
@@ -70,7 +70,12 @@ run:
 # tests/conftest.py).
 test:
 	$(MAKE) $(PARALLEL) install platform build/.debian-test-packages
+	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder
+
+# Pyflakes, pycodestyle, bugbear and pyupgrade (pyproject.toml's [tool.ruff]); `make test` runs it first.
+lint: install
+	$(BIN)/ruff check .
 
 test-unit: install
 	$(BIN)/pytest tests/unit

@@ -53,8 +53,8 @@ def generator_alone(workdir: Path, scale: float, days: int) -> dict:
     manifest = generate(landing, scale=scale, seed=SEED, days=days)
     seconds = time.perf_counter() - t0
     shutil.rmtree(landing)
-    return {"scale": scale, "days": days, "records": _records(manifest), "order_lines": _records(manifest, "order_items"),
-            "seconds": seconds}
+    return {"scale": scale, "days": days, "records": _records(manifest),
+            "order_lines": _records(manifest, "order_items"), "seconds": seconds}
 
 
 def run(workdir: Path, scales: list[float], days: int, reps: int, generator: tuple[float, int]) -> Section:
@@ -89,7 +89,8 @@ def _markdown(results: list[dict], days: int, reps: int, alone: dict) -> str:
                 f"platform +{d_platform:.1f}s ({extra_records / d_platform:,.0f} records/s), "
                 f"DuckDB +{d_duckdb:.1f}s ({extra_records / d_duckdb:,.0f} records/s): "
                 f"**marginal ratio {d_platform / d_duckdb:.1f}x**{_marginal_spread(small, large)}."
-                if d_platform > 0 and d_duckdb > 0 else "Marginal ratio: not measurable (a larger scale was not slower).")
+                if d_platform > 0 and d_duckdb > 0
+                else "Marginal ratio: not measurable (a larger scale was not slower).")
     generator = (f"The generator alone (numpy): scale {alone['scale']:g}, {alone['days']} days, "
                  f"{alone['order_lines']:,} order lines ({alone['records']:,} records) in {alone['seconds']:.1f}s, "
                  f"{alone['order_lines'] / alone['seconds']:,.0f} order lines/s.")
@@ -102,8 +103,9 @@ def _marginal_spread(small: dict, large: dict) -> str:
     The platform's increase is small beside its fixed costs, so this says how far the median can be trusted."""
     if "samples" not in small or "samples" not in large:
         return ""
-    ratios = [(lp - sp) / (ld - sd) for sp, lp, sd, ld in zip(small["samples"]["platform"], large["samples"]["platform"],
-                                                              small["samples"]["duckdb"], large["samples"]["duckdb"])
+    ratios = [(lp - sp) / (ld - sd)
+              for sp, lp, sd, ld in zip(small["samples"]["platform"], large["samples"]["platform"],
+                                        small["samples"]["duckdb"], large["samples"]["duckdb"])
               if lp > sp and ld > sd]
     if len(ratios) < 2:
         return ""

@@ -130,7 +130,8 @@ def _markdown(results: list[dict], reps: int) -> str:
     rows = []
     for r in results:
         incremental, full = r["incremental_written"], r["full_written"]
-        rows.append([r["orders_rows"], r["changed"], r["incremental_s"], r["full_s"], f"{r['full_s'] / r['incremental_s']:.1f}x",
+        rows.append([r["orders_rows"], r["changed"], r["incremental_s"], r["full_s"],
+                     f"{r['full_s'] / r['incremental_s']:.1f}x",
                      incremental[f"{SILVER}.orders"] / r["changed"], sum(incremental.values()) / r["changed"],
                      sum(full.values())])
     table = markdown_table(["silver.orders rows", "orders changed", "incremental (s)", "full rebuild (s)",

@@ -57,7 +57,8 @@ def run(workdir: Path, platform_home: Path, reps: int) -> Section:
 def _markdown(medians: dict[str, float], reps: int) -> str:
     rows, previous = [], None
     for name, seconds in medians.items():
-        rows.append([name, f"{seconds * 1000:,.1f}", "" if previous is None else f"{(seconds - previous) * 1000:+,.0f}"])
+        rows.append([name, f"{seconds * 1000:,.1f}",
+                     "" if previous is None else f"{(seconds - previous) * 1000:+,.0f}"])
         previous = seconds
     table = markdown_table(["how the job runs", "wall (ms)", "adds (ms)"], rows)
     return (f"The same trivial job (the sum of 0..99,999) through each layer; median of {reps}, order alternated.\n\n"

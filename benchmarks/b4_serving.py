@@ -147,7 +147,8 @@ def run(settings: Settings, reps: int, rounds: int) -> Section:
 def _markdown(summary: dict, reps: int, rounds: int) -> str:
     rows = []
     for clients in (1, 4):
-        thrift, duck = summary[f"Thrift server, {clients} client(s)"], summary[f"DuckDB + delta-rs, {clients} client(s)"]
+        thrift, duck = (summary[f"Thrift server, {clients} client(s)"],
+                        summary[f"DuckDB + delta-rs, {clients} client(s)"])
         rows.append([clients, thrift["p50_s"] * 1000, thrift["p95_s"] * 1000, duck["p50_s"] * 1000,
                      duck["p95_s"] * 1000, f"{thrift['p50_s'] / duck['p50_s']:.1f}x",
                      f"{thrift['p95_s'] / duck['p95_s']:.1f}x"])

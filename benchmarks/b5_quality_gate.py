@@ -24,7 +24,8 @@ def _orders(spark, rows: int):
     from pyspark.sql import functions as F
 
     return spark.range(rows).select(
-        F.format_string("O%07d", "id").alias("order_id"), F.format_string("C%07d", F.col("id") % 1000).alias("customer_id"),
+        F.format_string("O%07d", "id").alias("order_id"),
+        F.format_string("C%07d", F.col("id") % 1000).alias("customer_id"),
         F.current_timestamp().alias("order_ts"), F.element_at(F.array(*map(F.lit, ["placed", "paid", "shipped"])),
                                                               (F.col("id") % 3 + 1).cast("int")).alias("status"),
         F.lit("DE").alias("ship_country"), F.current_timestamp().alias("updated_at"),
@@ -52,7 +53,7 @@ def run(workdir: Path, row_counts: list[int], reps: int, gc_run: tuple[float | N
         frame, evidence = _orders(spark, rows), _evidence(spark, rows)
         frame.count()
 
-        def validate(limit: int):
+        def validate(limit: int, frame=frame, evidence=evidence):  # this round's frames, bound now
             def timed() -> float:
                 gate.pandas_max_rows = limit
                 checks = Q.silver_checks(spec)  # GX expectations belong to one suite: fresh ones

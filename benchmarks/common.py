@@ -15,10 +15,10 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from lakehouse.config import PROJECT_ROOT
 
@@ -65,7 +65,8 @@ def median(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
-def side_by_side(reps: int, contenders: dict[str, Callable[[], float | None]], what: str = "") -> dict[str, list[float]]:
+def side_by_side(reps: int, contenders: dict[str, Callable[[], float | None]],
+                 what: str = "") -> dict[str, list[float]]:
     """Run each contender `reps` times, alternating which goes first, so drift on the
     machine (caches, other load) favours neither. A contender returns its own measured
     seconds, or None to be timed from outside."""
@@ -112,7 +113,8 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
             return f"{v:,}"
         return str(v)
 
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(headers))) + "|"]
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if i else "---" for i in range(len(headers))) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -145,7 +147,7 @@ def _java_version() -> str:
 def machine() -> dict:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": round(memory, 1),
         "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
         "java": _java_version(), "packages": {p: _package_version(p) for p in PACKAGES},

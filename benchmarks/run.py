@@ -90,7 +90,8 @@ def render(results: dict) -> str:
     for key in ALL:
         section = results["sections"].get(key)
         if section:
-            parts.append(f"## {section['title']}\n\n{section['markdown']}\n\nMeasured on:\n{machine_markdown(section['machine'])}\n")
+            parts.append(f"## {section['title']}\n\n{section['markdown']}\n\n"
+                         f"Measured on:\n{machine_markdown(section['machine'])}\n")
     return "\n".join(parts)
 
 
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     only = [k.strip().upper() for k in args.only.split(",") if k.strip()]
     if unknown := set(only) - set(ALL):
-        print(f"error: unknown benchmark(s) {', '.join(sorted(unknown))}; choose from {', '.join(ALL)}", file=sys.stderr)
+        print(f"error: unknown benchmark(s) {', '.join(sorted(unknown))}; choose from {', '.join(ALL)}",
+              file=sys.stderr)
         return 2
 
     facts = machine()

@@ -1,4 +1,5 @@
-"""spark-submit entry point: one table-maintenance step (optimize, vacuum, analyze). See `python jobs/maintenance.py --help`."""
+"""spark-submit entry point: one table-maintenance step (optimize, vacuum, analyze).
+See `python jobs/maintenance.py --help`."""
 
 import sys
 

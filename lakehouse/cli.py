@@ -114,7 +114,8 @@ def run(
             spark, settings, catalog, dataset, selection,
             on_step=lambda step: progress.update(task, description=step),
             on_result=lambda r: progress.console.print(
-                f"  {r.layer:<6} {r.table_name:<32} {r.batch_id or '':<10} {r.rows_read:>8,} rows  {r.duration_s:5.1f}s",
+                f"  {r.layer:<6} {r.table_name:<32} {r.batch_id or '':<10} "
+                f"{r.rows_read:>8,} rows  {r.duration_s:5.1f}s",
                 highlight=False),
         )
     print_summary(console, result, time.time() - t0)

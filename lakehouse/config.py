@@ -164,7 +164,8 @@ class Settings(BaseSettings):
     # block transfers) is AES-encrypted too, not only authenticated: on by default, natively
     # on loopback as well, so the configuration a deployment spanning machines runs is the
     # one the tests run.
-    spark_network_crypto: bool = Field(True, description="spark.network.crypto.enabled (needs LAKEHOUSE_SPARK_AUTH_SECRET)")
+    spark_network_crypto: bool = Field(True, description="spark.network.crypto.enabled (needs "
+                                       "LAKEHOUSE_SPARK_AUTH_SECRET)")
     job_cores: int = Field(2, ge=1, description="cores one job takes from the cluster (spark.cores.max)")
     executor_memory: str = "2g"
 
@@ -226,7 +227,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _derive_profile_defaults(self) -> "Settings":
+    def _derive_profile_defaults(self) -> Settings:
         home = self.home.expanduser().resolve()
         object.__setattr__(self, "home", home)
         if self.profile == "local":

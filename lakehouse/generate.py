@@ -347,7 +347,7 @@ class Generator:
         times = _epoch_day(day) * 86_400 + clock.seconds(rng)
         placed = self.orders["ts"][first_order:]
         placed[:] = times[placed]
-        for name, frame in frames.items():
+        for frame in frames.values():
             frame["updated_at"] = times[frame["ev"]]
         orders = frames["orders"]
         orders["order_ts"] = self.orders["ts"][orders["id"] - 1]

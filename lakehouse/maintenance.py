@@ -14,7 +14,7 @@ lakehouse's databases (jobs/maintenance.py, the maintenance DAG).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from delta.tables import DeltaTable
 

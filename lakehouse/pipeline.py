@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from lakehouse import tables
 from lakehouse.config import Settings

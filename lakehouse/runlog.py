@@ -5,7 +5,7 @@ stamped with the UTC time; a run that has nothing to say writes no file."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from lakehouse.config import Settings
@@ -17,7 +17,7 @@ def path(settings: Settings, run_id: str) -> Path:
 
 def append(log: Path, lines: Iterable[str]) -> Path:
     log.parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
     with log.open("a") as out:
         out.writelines(f"{stamp} {line}\n" for line in lines)
     return log

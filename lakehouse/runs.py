@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 
 from lakehouse.errors import AccountingError, LakehouseError
 
@@ -18,7 +18,7 @@ COUNTS = ("rows_read", *OUTCOMES)
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class TableRun:
                 f"accounted for {self.accounted} ({self.counts()})"
             )
 
-    def finish(self) -> "TableRun":
+    def finish(self) -> TableRun:
         self.duration_s = round(time.time() - self.started, 3)
         return self
 
@@ -95,7 +95,7 @@ class TableRun:
         record = asdict(self)
         record.pop("started")
         record.pop("failed")
-        record.update(run_id=run_id, started_at=datetime.fromtimestamp(self.started, timezone.utc))
+        record.update(run_id=run_id, started_at=datetime.fromtimestamp(self.started, UTC))
         return record
 
 

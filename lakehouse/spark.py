@@ -63,7 +63,9 @@ def _local_conf(settings: Settings) -> dict[str, str]:
         "spark.hadoop.javax.jdo.option.ConnectionURL": (
             f"jdbc:derby:;databaseName={settings.metastore_dir};create=true"
         ),
-        "spark.driver.extraJavaOptions": f'"-Dderby.system.home={settings.home}" {_LOG4J_OPTION} {settings.jvm_options}',
+        "spark.driver.extraJavaOptions": (
+            f'"-Dderby.system.home={settings.home}" {_LOG4J_OPTION} {settings.jvm_options}'
+        ),
     }
 
 

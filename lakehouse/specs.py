@@ -116,7 +116,7 @@ class Expectation(_Strict):
     action: Action = "quarantine"
 
     @model_validator(mode="after")
-    def _arguments_match_type(self) -> "Expectation":
+    def _arguments_match_type(self) -> Expectation:
         needs = {
             "not_null": ["column"],
             "accepted_values": ["column", "values"],
@@ -181,7 +181,7 @@ class DatasetSpec(_Strict):
     expectations: list[Expectation] = []
 
     @model_validator(mode="after")
-    def _columns_exist(self) -> "DatasetSpec":
+    def _columns_exist(self) -> DatasetSpec:
         names = [c.name for c in self.columns]
         duplicated = {n for n in names if names.count(n) > 1}
         if duplicated:
@@ -214,7 +214,7 @@ class DatasetSpec(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _rules_fit_column_types(self) -> "DatasetSpec":
+    def _rules_fit_column_types(self) -> DatasetSpec:
         """A bound or accepted value the column's type cannot hold exactly is refused, not
         rounded: the router, GX and DQOps must all judge what the spec says."""
         types = {c.name: c.type for c in self.columns}
@@ -278,7 +278,7 @@ class GoldSpec(_Strict):
     expectations: list[Expectation] = []
 
     @model_validator(mode="after")
-    def _every_source_has_a_change_view(self) -> "GoldSpec":
+    def _every_source_has_a_change_view(self) -> GoldSpec:
         for e in self.expectations:
             if e.type in ("foreign_key", *TABLE_RULES) or e.action not in ("warn", "fail"):
                 raise ValueError(f"expectation {e.name!r}: gold takes row rules other than foreign_key, "

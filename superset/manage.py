@@ -133,7 +133,8 @@ def add_user(username: str, role_name: str, password: str) -> str:
 
     role = security_manager.find_role(role_name)
     if role is None:
-        raise ValueError(f"no role {role_name!r} (provision first; roles: {ANALYST_ROLE}, Gamma, sql_lab, Alpha, Admin)")
+        raise ValueError(f"no role {role_name!r} "
+                         f"(provision first; roles: {ANALYST_ROLE}, Gamma, sql_lab, Alpha, Admin)")
     user = security_manager.find_user(username=username)
     if user is None:
         user = security_manager.add_user(username, username, "Lakehouse", f"{username}@localhost", role,

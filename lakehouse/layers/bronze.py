@@ -176,7 +176,8 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
     pending = [b for b in landing_batches(spark, settings, spec, selection) if b not in ledger.done(fqname)]
     present = batches_with_rows(spark, fqname, pending)
     recovered, again = _recover(spark, settings, spec, sorted(present))
-    results = recovered + ingest_batches(spark, settings, spec, sorted([b for b in pending if b not in present] + again))
+    results = recovered + ingest_batches(spark, settings, spec,
+                                         sorted([b for b in pending if b not in present] + again))
     if results:
         ledger.record(results, run_id)
     for run in results:

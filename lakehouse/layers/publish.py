@@ -10,7 +10,7 @@ are not unique is not published and fails the step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 
 from pyspark.sql import functions as F
 
@@ -51,7 +51,7 @@ def run_publish(spark, specs: list[GoldSpec], selection: BatchFilter, run_id: st
     tables.append_published(spark, [
         {"table_name": p.table_name, "delta_version": p.delta_version, "row_count": p.row_count,
          "interval_start": _day(selection.start or selection.batch), "interval_end": _day(selection.end),
-         "run_id": run_id, "published_at": datetime.now(timezone.utc)}
+         "run_id": run_id, "published_at": datetime.now(UTC)}
         for p in pending])
     return pending
 

@@ -194,7 +194,8 @@ def _reconcile(spark, fqname: str, version: int, expected: dict[str, int]) -> No
     rows the commit inserted, updated and deleted, counted in the change data it wrote (not
     taken from the plan, nor from the MERGE's own metrics). One Spark job over one commit."""
     changes = tables.committed_changes(spark, fqname, version)
-    held = {"numTargetRowsInserted": changes.get("insert", 0), "numTargetRowsUpdated": changes.get("update_postimage", 0),
+    held = {"numTargetRowsInserted": changes.get("insert", 0),
+            "numTargetRowsUpdated": changes.get("update_postimage", 0),
             "numTargetRowsDeleted": changes.get("delete", 0)}
     if {k: held[k] for k in expected} != expected:
         raise AccountingError(f"{fqname} v{version}: the table holds {held} changed rows after the MERGE; "

@@ -7,7 +7,7 @@ Read at parse time, so: environment only (AirflowSettings), no file reads, no py
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 from lakehouse.config import (
@@ -34,7 +34,7 @@ def settings() -> AirflowSettings:
 
 
 def utc(day) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def default_args(cfg: AirflowSettings) -> dict:

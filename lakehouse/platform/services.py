@@ -19,7 +19,7 @@ import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 from lakehouse.config import BUILD_DIR, DATABASES, PROJECT_ROOT, Settings
@@ -78,7 +78,8 @@ def required_secret(settings: Settings, name: str) -> str:
     """A credential a service cannot start without (a Settings field name, e.g. "airflow_fernet_key")."""
     value = getattr(settings, name)
     if value is None:
-        raise LakehouseError(f"LAKEHOUSE_{name.upper()} is not set (`lakehouse up` generates it; compose takes it from .env)")
+        raise LakehouseError(f"LAKEHOUSE_{name.upper()} is not set "
+                             "(`lakehouse up` generates it; compose takes it from .env)")
     return value.get_secret_value()
 
 

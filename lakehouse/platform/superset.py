@@ -39,7 +39,8 @@ def thrift_uri(settings: Settings) -> str:
     Thrift server's check). The password is not in it: the import sets it apart."""
     if not settings.thrift_user:
         raise LakehouseError("LAKEHOUSE_THRIFT_USER is not set (`lakehouse up` generates it)")
-    return f"hive://{quote(settings.thrift_user, safe='')}@{settings.thrift_host}:{settings.thrift_port}/{GOLD}?auth=CUSTOM"
+    return (f"hive://{quote(settings.thrift_user, safe='')}@{settings.thrift_host}:{settings.thrift_port}"
+            f"/{GOLD}?auth=CUSTOM")
 
 
 def superset_env(settings: Settings) -> dict[str, str]:

@@ -83,7 +83,7 @@ def _certificate(subject: str, public_key, issuer_name, signing_key, days: int, 
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name or name)
                .public_key(public_key).serial_number(x509.random_serial_number())
@@ -110,7 +110,7 @@ def _current_server_cert(files: TlsFiles, password: bytes):
 
 
 def _expiring(cert) -> bool:
-    return cert.not_valid_after_utc - dt.datetime.now(dt.timezone.utc) < RENEW_BEFORE
+    return cert.not_valid_after_utc - dt.datetime.now(dt.UTC) < RENEW_BEFORE
 
 
 def _covers(cert, hosts: list[str], ca_cert) -> bool:
@@ -135,11 +135,13 @@ def _truststore(files: TlsFiles, password: str) -> None:
         raise LakehouseError("keytool (Java 17) not found: set JAVA_HOME to make the Thrift server's truststore")
     tmp = files.truststore.with_name(".truststore.p12.tmp")
     tmp.unlink(missing_ok=True)
-    done = subprocess.run([keytool, "-importcert", "-noprompt", "-alias", "lakehouse-ca", "-file", str(files.ca_cert),
-                           "-keystore", str(tmp), "-storetype", "PKCS12", "-storepass:env", "LAKEHOUSE_TRUSTSTORE_PASS"],
+    done = subprocess.run([keytool, "-importcert", "-noprompt", "-alias", "lakehouse-ca",
+                           "-file", str(files.ca_cert), "-keystore", str(tmp),
+                           "-storetype", "PKCS12", "-storepass:env", "LAKEHOUSE_TRUSTSTORE_PASS"],
                           env={**os.environ, "LAKEHOUSE_TRUSTSTORE_PASS": password}, capture_output=True, text=True)
     if done.returncode != 0:
-        raise LakehouseError(f"keytool could not write {files.truststore}: {done.stderr.strip() or done.stdout.strip()}")
+        raise LakehouseError(f"keytool could not write {files.truststore}: "
+                             f"{done.stderr.strip() or done.stdout.strip()}")
     os.chmod(tmp, 0o644)
     os.replace(tmp, files.truststore)
 

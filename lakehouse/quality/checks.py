@@ -205,6 +205,7 @@ def gold_checks(spec: GoldSpec) -> list[Check]:
     gxe = _gxe()
     keys = [Check(f"not_null:{k}", FAIL, gxe.ExpectColumnValuesToNotBeNull(column=k, meta=_meta(f"not_null:{k}", FAIL)))
             for k in spec.keys]
-    unique = gxe.ExpectCompoundColumnsToBeUnique(column_list=spec.keys, meta=_meta("keys_unique", FAIL)) \
-        if len(spec.keys) > 1 else gxe.ExpectColumnValuesToBeUnique(column=spec.keys[0], meta=_meta("keys_unique", FAIL))
+    unique = (gxe.ExpectCompoundColumnsToBeUnique(column_list=spec.keys, meta=_meta("keys_unique", FAIL))
+              if len(spec.keys) > 1
+              else gxe.ExpectColumnValuesToBeUnique(column=spec.keys[0], meta=_meta("keys_unique", FAIL)))
     return keys + [Check("keys_unique", FAIL, unique)] + [expectation_check(e) for e in spec.expectations]

@@ -13,7 +13,6 @@ checks imports it when it builds the first range check.
 """
 
 from decimal import Decimal
-from typing import Optional, Union
 
 import great_expectations.expectations as gxe
 
@@ -21,5 +20,5 @@ import great_expectations.expectations as gxe
 class ExpectColumnValuesToBeBetweenExactly(gxe.ExpectColumnValuesToBeBetween):
     """ExpectColumnValuesToBeBetween, its bounds kept as given (Decimal, int or float)."""
 
-    min_value: Optional[Union[Decimal, int, float]] = None
-    max_value: Optional[Union[Decimal, int, float]] = None
+    min_value: Decimal | int | float | None = None
+    max_value: Decimal | int | float | None = None

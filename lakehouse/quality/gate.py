@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from lakehouse.errors import LakehouseError
@@ -180,7 +180,7 @@ class QualityGate:
         from great_expectations.data_context.types.resource_identifiers import (ExpectationSuiteIdentifier,
                                                                                 ValidationResultIdentifier)
 
-        run_id = RunIdentifier(run_time=datetime.now(timezone.utc))
+        run_id = RunIdentifier(run_time=datetime.now(UTC))
         result.meta.update(run_id=run_id, validation_time=run_id.run_time)
         identifier = ValidationResultIdentifier(expectation_suite_identifier=ExpectationSuiteIdentifier(table_name),
                                                 run_id=run_id, batch_identifier=batch.id)
@@ -235,7 +235,7 @@ def _results(table_name: str, result) -> list:
 
 
 def _records(validation: Validation, run_id: str) -> list[dict]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return [{
         "run_id": run_id, "layer": validation.layer, "table_name": validation.table_name, "scope": validation.scope,
         "rule": r.rule, "expectation_type": r.expectation_type, "column_name": r.column, "action": r.action,

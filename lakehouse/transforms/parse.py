@@ -78,8 +78,10 @@ def parse_csv(lines: DataFrame, header: list[str], expected: list[str]) -> DataF
     reason = (
         F.when(_not_utf8(F.col("value")), F.lit(NOT_UTF8))
         .when(F.instr(unquoted, '"') > 0, F.lit(QUOTE_OUT_OF_PLACE))
-        .when(count > len(header), F.concat(F.lit("too many fields: "), count.cast("string"), F.lit(f" (expected {len(header)})")))
-        .when(count < len(header), F.concat(F.lit("too few fields: "), count.cast("string"), F.lit(f" (expected {len(header)})")))
+        .when(count > len(header), F.concat(F.lit("too many fields: "), count.cast("string"),
+                                            F.lit(f" (expected {len(header)})")))
+        .when(count < len(header), F.concat(F.lit("too few fields: "), count.cast("string"),
+                                            F.lit(f" (expected {len(header)})")))
     )
     position = {name: i for i, name in enumerate(header)}
     extra = [h for h in header if h not in expected]
@@ -100,7 +102,8 @@ def parse_csv(lines: DataFrame, header: list[str], expected: list[str]) -> DataF
         *[c for c in lines.columns if c != "value"],
         *fields,
         F.col("_malformed_reason"),
-        (F.when(bad, F.lit(None)).otherwise(F.lit(drift)) if drift else F.lit(None)).cast("string").alias("_schema_drift"),
+        (F.when(bad, F.lit(None)).otherwise(F.lit(drift)) if drift
+         else F.lit(None)).cast("string").alias("_schema_drift"),
         F.when(bad, F.lit(None)).otherwise(rescued).alias("_rescued_data"),
         F.when(bad | F.lit(drift is not None), _raw(F.col("value"))).alias("_raw"),
     )
@@ -129,6 +132,7 @@ def parse_jsonl(lines: DataFrame, expected: list[str]) -> DataFrame:
         *[F.when(bad, F.lit(None)).otherwise(F.col(f"_parsed.`{n}`")).alias(n) for n in expected],
         F.when(not_utf8, F.lit(NOT_UTF8)).when(bad, F.lit("not a valid JSON object")).alias("_malformed_reason"),
         F.when(has_extra | has_missing, drift).alias("_schema_drift"),
-        F.when(has_extra, F.to_json(F.map_filter(as_map, lambda k, _: ~F.array_contains(expected_arr, k)))).alias("_rescued_data"),
+        F.when(has_extra,
+               F.to_json(F.map_filter(as_map, lambda k, _: ~F.array_contains(expected_arr, k)))).alias("_rescued_data"),
         F.when(bad | has_extra | has_missing, _raw(F.col("value"))).alias("_raw"),
     )

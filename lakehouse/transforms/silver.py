@@ -254,7 +254,8 @@ def classify(bronze: DataFrame, spec: DatasetSpec, references: dict[str, DataFra
         .when(F.col("_key_rank") > 1, F.lit(SUPERSEDED))
         .otherwise(F.lit(CANDIDATE))
     )
-    return ranked.withColumn("_fate", fate).drop("_version_rank", "_key_rank", "_action", *[_raw_name(n) for n in names])
+    return ranked.withColumn("_fate", fate).drop("_version_rank", "_key_rank", "_action",
+                                                  *[_raw_name(n) for n in names])
 
 
 def candidates(classified: DataFrame, spec: DatasetSpec) -> DataFrame:

@@ -30,14 +30,16 @@ def bench(tmp_path: Path, *args: str, timeout: float = 1800) -> tuple[str, dict]
 
 
 def test_b4_runs_every_chart_of_the_dashboard():
-    charts = {yaml.safe_load(p.read_text())["slice_name"] for p in (PROJECT_ROOT / "superset/assets/charts").glob("*.yaml")}
+    charts = {yaml.safe_load(p.read_text())["slice_name"]
+              for p in (PROJECT_ROOT / "superset/assets/charts").glob("*.yaml")}
     assert set(b4_serving.QUERIES) == charts
 
 
 def test_report_renders_sections_in_order_with_the_machine():
     machine = {"date": "2026-11-22 06:00 UTC", "cpu": "cpu", "cores": 2, "memory_gib": 23.0, "os": "Linux",
                "python": "3.11", "java": "17", "packages": {"pyspark": "4.1.1"}}
-    results = {"sections": {k: {"title": f"{k}: t", "markdown": f"table {k}", "machine": machine} for k in ("B2", "B1")}}
+    results = {"sections": {k: {"title": f"{k}: t", "markdown": f"table {k}", "machine": machine}
+                            for k in ("B2", "B1")}}
     text = render(results)
     assert text.index("## B1: t") < text.index("## B2: t") and "pyspark 4.1.1" in text
     assert ALL == ["B1", "B2", "B3", "B4", "B5"]
@@ -64,7 +66,8 @@ def test_b1_marginal_ratio_per_repetition():
 def test_unknown_benchmark_is_one_line_and_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "B9", "--out", str(tmp_path / "x.md")],
                           capture_output=True, text=True, cwd=PROJECT_ROOT)
-    assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown benchmark(s) B9; choose from B1, B2, B3, B4, B5"
+    assert proc.returncode == 2 and proc.stderr.strip() == ("error: unknown benchmark(s) B9; "
+                                                            "choose from B1, B2, B3, B4, B5")
 
 
 @pytest.mark.integration

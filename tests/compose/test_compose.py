@@ -57,7 +57,8 @@ NEEDS = {
     "spark-worker": SPARK_AUTH,  # executors get a job's S3 account from its driver
     # It generates its TLS certificate and the clients' truststore at first start.
     "spark-thrift": THRIFT_S3 | SPARK_AUTH | {"LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD",
-                                             "LAKEHOUSE_THRIFT_KEYSTORE_PASSWORD", "LAKEHOUSE_THRIFT_TRUSTSTORE_PASSWORD"},
+                                             "LAKEHOUSE_THRIFT_KEYSTORE_PASSWORD",
+                                             "LAKEHOUSE_THRIFT_TRUSTSTORE_PASSWORD"},
     # The API server's first start creates the database (as PostgreSQL's superuser), the
     # admin account and the tasks' Spark properties; the scheduler runs the Spark drivers.
     "airflow-api-server": PIPELINE_S3 | SPARK_AUTH | AIRFLOW_SHARED | {"LAKEHOUSE_POSTGRES_PASSWORD",
@@ -70,7 +71,8 @@ NEEDS = {
     # Superset's first start creates its database; it reaches the gold tables through the
     # Thrift server, with the Thrift server's credentials.
     "superset": {"LAKEHOUSE_POSTGRES_PASSWORD", "LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD",
-                 "LAKEHOUSE_SUPERSET_DB_PASSWORD", "LAKEHOUSE_SUPERSET_SECRET_KEY", "LAKEHOUSE_SUPERSET_ADMIN_PASSWORD"},
+                 "LAKEHOUSE_SUPERSET_DB_PASSWORD", "LAKEHOUSE_SUPERSET_SECRET_KEY",
+                 "LAKEHOUSE_SUPERSET_ADMIN_PASSWORD"},
 }
 # Credentials the official images read under their own names.
 FOREIGN_CREDENTIALS = {
@@ -590,7 +592,8 @@ def test_thrift_tls_files_are_shared_read_only_with_its_clients(svcs):
             assert mount["target"] == environment(svcs[name])["LAKEHOUSE_TLS_DIR"], name
             assert mount["read_only"] == (name != "spark-thrift"), name
             if name != "spark-thrift":
-                assert environment(svcs[name])["LAKEHOUSE_THRIFT_HOST"] in server["LAKEHOUSE_THRIFT_TLS_NAMES"].split(",")
+                assert (environment(svcs[name])["LAKEHOUSE_THRIFT_HOST"]
+                        in server["LAKEHOUSE_THRIFT_TLS_NAMES"].split(","))
 
 
 def test_airflow_reaches_dqops_on_the_network(composes, svcs):

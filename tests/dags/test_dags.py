@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
+from datetime import timedelta, UTC
 
 import pytest
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -81,13 +81,13 @@ def test_reliability_settings(dagbag):
 
 def test_runs_cover_a_whole_day(dagbag):
     """Each scheduled run's data interval is one day: the daily landing batch it processes."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from airflow.serialization.serialized_objects import DagSerialization
 
     # The timetable as the scheduler sees it: the DAG serialized, then loaded back.
     dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags[MEDALLION]))
-    interval = dag.timetable.infer_manual_data_interval(run_after=datetime(2026, 1, 5, tzinfo=timezone.utc))
+    interval = dag.timetable.infer_manual_data_interval(run_after=datetime(2026, 1, 5, tzinfo=UTC))
     assert interval.end - interval.start == timedelta(days=1)
 
 
@@ -112,7 +112,8 @@ def test_a_new_spec_extends_the_dag_without_python(tmp_path):
     for src in (PROJECT_ROOT / "pipelines").rglob("*.yaml"):
         (specs / src.relative_to(PROJECT_ROOT / "pipelines")).write_text(src.read_text())
     (specs / "datasets" / "returns.yaml").write_text(
-        (PROJECT_ROOT / "pipelines" / "datasets" / "products.yaml").read_text().replace("name: products", "name: returns", 1))
+        (PROJECT_ROOT / "pipelines" / "datasets" / "products.yaml").read_text()
+        .replace("name: products", "name: returns", 1))
     plan_dir = tmp_path / "plan"
     plan_dir.mkdir()
     (plan_dir / "lakehouse_plan.py").write_text(render(build_plan(load_catalog(specs))))

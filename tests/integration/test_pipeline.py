@@ -58,7 +58,8 @@ def test_every_batch_was_processed_once(built):
 def test_bronze_keeps_every_landing_line(spark, built):
     counts = {(r["_batch_id"]): r["count"] for r in spark.table("bronze.orders").groupBy("_batch_id").count().collect()}
     for dataset in built.catalog.datasets:
-        got = {r["_batch_id"]: r["count"] for r in spark.table(f"bronze.{dataset}").groupBy("_batch_id").count().collect()}
+        got = {r["_batch_id"]: r["count"]
+               for r in spark.table(f"bronze.{dataset}").groupBy("_batch_id").count().collect()}
         assert got == {b: d[dataset]["rows"] for b, d in built.manifest["batches"].items()}, dataset
     assert counts
 

@@ -7,7 +7,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 
 FINISHED = {"success", "failed"}
 
@@ -36,7 +36,7 @@ def _call(method: str, url: str, body: dict | None = None, bearer: str | None = 
 
 
 def _utc(day: date) -> str:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc).isoformat()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).isoformat()
 
 
 class AirflowAPI:

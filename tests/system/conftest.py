@@ -21,9 +21,9 @@ LAKEHOUSE = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" 
 # The DAGs may schedule nothing past day 4 (test_airflow lands days 3 and 4) and retry soon.
 DATA = {"LAKEHOUSE_SCALE": "0.2", "LAKEHOUSE_DAYS": "2", "LAKEHOUSE_AIRFLOW_END_DATE": "2026-01-04",
         "LAKEHOUSE_AIRFLOW_RETRIES": "2", "LAKEHOUSE_AIRFLOW_RETRY_DELAY_SECONDS": "5"}
-# Modules in the order they must run: what the Thrift server serves, the platform's own tests (their restart tests last),
-# Superset's and the benchmarks' on the data the cluster run left, then Airflow's, which add
-# days 3 and 4.
+# Modules in the order they must run: what the Thrift server serves, the platform's own tests
+# (their restart tests last), Superset's and the benchmarks' on the data the cluster run left,
+# then Airflow's, which add days 3 and 4.
 MODULE_ORDER = ["test_served_sql.py", "test_platform.py", "test_superset.py", "test_benchmarks.py", "test_airflow.py"]
 
 

@@ -54,14 +54,16 @@ def four_days(platform, cluster_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api(platform):
-    client = AirflowAPI(api_url(platform), platform.airflow_admin_user, platform.airflow_admin_password.get_secret_value())
+    client = AirflowAPI(api_url(platform), platform.airflow_admin_user,
+                        platform.airflow_admin_password.get_secret_value())
     assert client.dag(MEDALLION_DAG)["is_paused"], "DAGs start paused: nothing runs before a user decides"
     client.set_paused(MEDALLION_DAG, False)
     return client
 
 
 def _audit_batches(platform, layer: str) -> set[tuple[str, str]]:
-    rows = thrift_query(platform, f"SELECT table_name, batch_id FROM ops.audit WHERE layer = '{layer}' AND status = 'ok'")
+    rows = thrift_query(platform, "SELECT table_name, batch_id FROM ops.audit "
+                                  f"WHERE layer = '{layer}' AND status = 'ok'")
     return {(t, b) for t, b in rows}
 
 

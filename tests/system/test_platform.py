@@ -203,7 +203,8 @@ def test_thrift_lists_every_table_with_columns_and_data_equal_to_the_reference(p
         served = sorted(f"{db}.{row[1]}" for row in thrift_query(platform, f"SHOW TABLES IN {db}"))
         assert served == sorted(t for t in expected if t.startswith(f"{db}.")), db
     for name, columns in expected.items():
-        described = [row[0] for row in thrift_query(platform, f"DESCRIBE {name}") if row[0] and not row[0].startswith("#")]
+        described = [row[0] for row in thrift_query(platform, f"DESCRIBE {name}")
+                     if row[0] and not row[0].startswith("#")]
         assert described[: len(columns)] == columns, name
     for dataset, c in ref.counts["datasets"].items():
         assert thrift_query(platform, f"SELECT count(*) FROM {BRONZE}.{dataset}") == [(c["read"],)], dataset
@@ -272,8 +273,8 @@ def test_down_and_up_loses_nothing_and_a_rerun_changes_nothing(platform, platfor
     procs = platform_processes(home)
     cli(home, "down")
     assert not still_running(procs), "lakehouse down left processes"
-    assert not any(port_open(p) for p in (platform.postgres_port, 9000, 9083, 7077, platform.thrift_port, platform.airflow_port,
-                                           platform.superset_port))
+    assert not any(port_open(p) for p in (platform.postgres_port, 9000, 9083, 7077, platform.thrift_port,
+                                           platform.airflow_port, platform.superset_port))
     assert f"({len(SERVICES)} service(s) started)" in cli(home, "up", timeout=600).stdout
     assert (platform.platform_dir / "secrets.env").read_text() == secrets_before
     assert _snapshot(platform) == before

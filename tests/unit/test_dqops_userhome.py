@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakehouse.config import ENV_PREFIX, PROJECT_ROOT, Settings, load_settings
+from lakehouse.config import ENV_PREFIX, PROJECT_ROOT, load_settings
 from lakehouse.quality import dqops_userhome as du
 from lakehouse.quality import dqops_validation as dv
 from lakehouse.specs import Expectation, load_catalog
@@ -172,7 +172,8 @@ def test_connection_points_at_the_thrift_server_lakehouse_config_configures(monk
     settings = load_settings(home=tmp_path)
     env = dict(os.environ)
     host, port, database, variables = dv.parse_jdbc_url(dv.jdbc_url(spark, env))
-    assert (host, port, database) == (settings.thrift_host, settings.thrift_port, "default") == ("thrift.internal", 10001, "default")
+    assert ((host, port, database) == (settings.thrift_host, settings.thrift_port, "default")
+            == ("thrift.internal", 10001, "default"))
     assert variables["ssl"] == "true"
     assert variables["sslTrustStore"] == str(TlsFiles(settings.tls_dir).truststore)
     assert variables["trustStorePassword"] == settings.thrift_truststore_password.get_secret_value()

@@ -122,8 +122,8 @@ def _exact(value):
 def test_validate_refuses_a_bound_the_column_cannot_hold(tmp_path, rule, message):
     (tmp_path / "datasets").mkdir()
     spec = {"name": "t", "source": {"format": "csv"}, "keys": ["id"], "ordering": "id",
-            "columns": [{"name": "id", "type": "string", "required": True}, {"name": "balance", "type": "decimal(15, 2)"},
-                        {"name": "n", "type": "int"}],
+            "columns": [{"name": "id", "type": "string", "required": True},
+                        {"name": "balance", "type": "decimal(15, 2)"}, {"name": "n", "type": "int"}],
             "expectations": [{"name": "r", **rule}]}
     (tmp_path / "datasets" / "t.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(SpecError) as err:

@@ -68,7 +68,8 @@ def test_a_service_that_never_answers_is_stopped_and_reported(settings, monkeypa
                      lambda s: Launch(["sh", "-c", "echo waiting forever; exec sleep 600"]),
                      lambda s: False, lambda s: "1.0", start_timeout=2)
     monkeypatch.setattr(lifecycle, "SERVICES", (silent,))
-    with pytest.raises(lifecycle.ServiceFailed, match=r"(?s)did not answer its health probe within 2s.*waiting forever"):
+    with pytest.raises(lifecycle.ServiceFailed,
+                       match=r"(?s)did not answer its health probe within 2s.*waiting forever"):
         lifecycle.up(settings)
     sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "600"]
                 and p.status() != psutil.STATUS_ZOMBIE]

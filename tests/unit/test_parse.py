@@ -53,7 +53,8 @@ def test_csv_missing_column_is_drift(spark):
 
 
 def test_jsonl_scalars_become_text_and_garbage_is_malformed(spark):
-    out = _rows(parse_jsonl(_lines(spark, '{"id": 1, "name": "a", "amount": 12.5}', '{"id": 2, "na', "[1,2]"), EXPECTED))
+    out = _rows(parse_jsonl(_lines(spark, '{"id": 1, "name": "a", "amount": 12.5}', '{"id": 2, "na', "[1,2]"),
+                            EXPECTED))
     assert (out[0]["id"], out[0]["amount"]) == ("1", "12.5")
     assert out[0]["_malformed_reason"] is None
     assert out[1]["_malformed_reason"] == "not a valid JSON object"
@@ -110,7 +111,8 @@ def test_undecodable_bytes_are_malformed_not_values(spark, tmp_path):
     (tmp_path / "a.csv").write_bytes(b"id,name,amount\n1,M\xfcller,2\n2,M\xef\xbf\xbdller,3\n")
     (tmp_path / "a.jsonl").write_bytes(b'{"id": 1, "name": "M\xfcller", "amount": 2}\n')
     for name, spec in (("a.csv", _spec("csv")), ("a.jsonl", _spec("jsonl"))):
-        out = sorted(_rows(_read_file(spark, spec, str(tmp_path / name))[1]), key=lambda r: r["_malformed_reason"] or "")
+        out = sorted(_rows(_read_file(spark, spec, str(tmp_path / name))[1]),
+                     key=lambda r: r["_malformed_reason"] or "")
         bad = out[-1]
         assert bad["_malformed_reason"] == NOT_UTF8 and bad["name"] is None, name
         assert bad["_raw"] is not None and "M\ufffdller" in bad["_raw"], name

@@ -165,7 +165,8 @@ def test_each_service_gets_its_own_s3_account_and_none_the_root(tmp_path, no_sec
     jobs = spark_conf(settings)
     thrift = services.thrift_properties(settings)
     metastore = registry.service("hive-metastore").launch(settings).env
-    assert (jobs["spark.hadoop.fs.s3a.access.key"], jobs["spark.hadoop.fs.s3a.secret.key"]) == settings.s3_keys("pipeline")
+    assert ((jobs["spark.hadoop.fs.s3a.access.key"], jobs["spark.hadoop.fs.s3a.secret.key"])
+            == settings.s3_keys("pipeline"))
     assert (thrift["spark.hadoop.fs.s3a.access.key"], thrift["spark.hadoop.fs.s3a.secret.key"]) == \
         settings.s3_keys("thrift")
     assert (metastore["LAKEHOUSE_METASTORE_S3_ACCESS_KEY"], metastore["LAKEHOUSE_METASTORE_S3_SECRET_KEY"]) == \
@@ -193,7 +194,8 @@ def test_policies_grant_each_account_its_buckets_only(tmp_path, no_secret_env):
     assert grants("thrift") == {"warehouse": {"s3:GetBucketLocation", "s3:ListBucket"}, "warehouse/*": {"s3:GetObject"}}
     pipeline = grants("pipeline")
     assert pipeline["landing/*"] == {"s3:GetObject"} and "s3:PutObject" in pipeline["warehouse/*"]
-    assert set(grants("landing")) == {"landing", "landing/*"} and set(grants("metastore")) == {"warehouse", "warehouse/*"}
+    assert (set(grants("landing")) == {"landing", "landing/*"}
+            and set(grants("metastore")) == {"warehouse", "warehouse/*"})
 
 
 def test_a_platform_from_before_the_accounts_keeps_its_root_account(tmp_path, no_secret_env):

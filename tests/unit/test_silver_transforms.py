@@ -74,7 +74,8 @@ def test_malformed_and_drift_come_first(spark):
     df = bronze(
         spark,
         (None, None, None, None, None, None, "too many fields: 7 (expected 6)", None, None, "a,b", "f.csv", "b1"),
-        ("d", "1", "1", "a", "2026-01-01 10:00:00", "I", None, "unexpected column(s) x", '{"x":"1"}', "raw", "f.csv", "b1"),
+        ("d", "1", "1", "a", "2026-01-01 10:00:00", "I", None, "unexpected column(s) x", '{"x":"1"}',
+         "raw", "f.csv", "b1"),
     )
     got = [(r["_fate"], r["_rule"]) for r in T.classify(df, SPEC).orderBy("_rule").collect()]
     assert got == [(T.QUARANTINE, "malformed"), (T.FAIL, "schema_drift")]

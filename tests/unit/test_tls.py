@@ -90,5 +90,6 @@ def test_a_deployments_own_ca_gets_a_truststore(tmp_path):
         (own / name).write_bytes((ours.directory / name).read_bytes())
     assert tls.ensure(own, ["127.0.0.1"], KEYSTORE_PW, TRUST_PW)[1] is False
     trusted = pkcs12.load_pkcs12((own / "truststore.p12").read_bytes(), TRUST_PW.encode())
-    assert [c.certificate for c in trusted.additional_certs] == [x509.load_pem_x509_certificate(ours.ca_cert.read_bytes())]
+    assert ([c.certificate for c in trusted.additional_certs]
+            == [x509.load_pem_x509_certificate(ours.ca_cert.read_bytes())])
     assert not (own / "ca.key").exists()
