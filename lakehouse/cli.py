@@ -14,7 +14,8 @@ from pathlib import Path
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from lakehouse.cli_support import (HomeOpt, OutputFormat, Profile, ProfileOpt, app, console, err_console,
+from lakehouse import home_lock
+from lakehouse.cli_support import (HomeOpt, OutputFormat, Profile, ProfileOpt, WaitOpt, app, console, err_console,
                                    profile_settings, start_session, user_errors)
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import LakehouseError
@@ -88,6 +89,7 @@ def run(
     start: str = typer.Option(None, help="interval start, inclusive (YYYY-MM-DD)"),
     end: str = typer.Option(None, help="interval end, exclusive (YYYY-MM-DD)"),
     home: Path = HomeOpt,
+    wait: bool = WaitOpt,
 ) -> None:
     """The main job: generate sample data if there is none, then bronze -> silver -> gold
     for every batch not yet processed, and print a summary."""
@@ -97,10 +99,11 @@ def run(
     from lakehouse.specs import load_catalog
 
     t0 = time.time()
-    settings = profile_settings(profile, home=home)
+    settings = profile_settings(profile, wait, home=home)
     catalog = load_catalog(settings.specs_dir)
     catalog.select(dataset)  # unknown datasets fail before Spark starts
     selection = BatchFilter(batch=batch, start=_date(start, "start"), end=_date(end, "end"))
+    home_lock.hold_embedded(settings)  # before the sample data, which a second run would write too
     # Sample data only into an empty landing folder: never mixed into a user's own files.
     if settings.profile == "local" and not _has_landing_data(Path(settings.landing_uri)):
         _generate(settings)
@@ -162,11 +165,12 @@ def sql(
                               f"{TABLE_ROWS:,}, saying so when there are more (table)"),
     profile: Profile = ProfileOpt,
     home: Path = HomeOpt,
+    wait: bool = WaitOpt,
 ) -> None:
     """Query the lakehouse's tables."""
     from lakehouse.report import render_rows
 
-    settings = profile_settings(profile, home=home)
+    settings = profile_settings(profile, wait, home=home)
     spark = start_session(settings, "lakehouse-sql")
     df = spark.sql(query)
     if limit is not None:
@@ -187,13 +191,14 @@ def history(
     limit: int = typer.Option(20),
     profile: Profile = ProfileOpt,
     home: Path = HomeOpt,
+    wait: bool = WaitOpt,
 ) -> None:
     """Show a Delta table's history: versions, operations and their row counts."""
     from lakehouse.report import render_rows
 
     if table.count(".") != 1:
         raise LakehouseError(f"{table!r}: expected database.table, e.g. silver.orders")
-    settings = profile_settings(profile, home=home)
+    settings = profile_settings(profile, wait, home=home)
     spark = start_session(settings, "lakehouse-history")
     if not spark.catalog.tableExists(table):
         raise LakehouseError(f"table {table} does not exist (run `lakehouse run` first?)")

@@ -56,8 +56,9 @@ def user_errors(fn):
     return wrapper
 
 
-def profile_settings(profile: Profile | None, **overrides) -> Settings:
-    return load_settings(profile=profile.value if profile else None, **overrides)
+def profile_settings(profile: Profile | None, wait: bool = False, **overrides) -> Settings:
+    # Without --wait, LAKEHOUSE_WAIT_FOR_LAKEHOUSE decides.
+    return load_settings(profile=profile.value if profile else None, wait_for_lakehouse=wait or None, **overrides)
 
 
 def start_session(settings: Settings, app_name: str):
@@ -69,3 +70,5 @@ def start_session(settings: Settings, app_name: str):
 
 ProfileOpt = typer.Option(None, "--profile", "-p", help="local (default) or cluster; env LAKEHOUSE_PROFILE")
 HomeOpt = typer.Option(None, "--home", help="runtime directory; env LAKEHOUSE_HOME")
+WaitOpt = typer.Option(False, "--wait", help="local profile: if another process has this lakehouse open, wait for it "
+                       "to end instead of exiting; env LAKEHOUSE_WAIT_FOR_LAKEHOUSE")

@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     cluster_driver_jvm_options: str = Field("-XX:TieredStopAtLevel=1", description="more options of a cluster "
                                             "job's driver JVM (spark-submit, Airflow tasks, in-process sessions)")
     log_level: str = "WARN"
+    # The local profile's metastore (embedded Derby) admits one process at a time (home_lock.py).
+    wait_for_lakehouse: bool = Field(False, description="local profile: when another process has the lakehouse "
+                                     "open, wait for it to end instead of exiting (the CLI's --wait)")
 
     # Cluster profile: S3 (MinIO), metastore, Thrift server. Credentials have no defaults.
     # Each service has its own S3 account (S3_IDENTITIES); s3_access_key is the jobs'.

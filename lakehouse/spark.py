@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
+from lakehouse import home_lock
 from lakehouse.config import PROJECT_ROOT, Settings, properties_path
 from lakehouse.files import write_private
 
@@ -157,6 +158,7 @@ def build_session(settings: Settings, app_name: str = "lakehouse"):
     from pyspark.sql import SparkSession
 
     settings.home.mkdir(parents=True, exist_ok=True)
+    home_lock.hold_embedded(settings)
     # Under spark-submit, its --name wins (Airflow names applications by task and interval).
     builder = SparkSession.builder if launched_by_spark_submit() else SparkSession.builder.appName(app_name)
     conf = spark_conf(settings)

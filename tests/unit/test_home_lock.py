@@ -1,0 +1,81 @@
+"""One process at a time opens the embedded lakehouse (lakehouse/home_lock.py): a second one is
+told in one line who holds it, or waits with --wait; a killed holder leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lakehouse import home_lock
+from lakehouse.config import PROJECT_ROOT
+
+LAKEHOUSE = Path(sys.executable).parent / "lakehouse"
+
+
+def _holder(home: Path, seconds: float) -> subprocess.Popen:
+    """Another process that holds the lakehouse for `seconds`, as a run would."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; from lakehouse import home_lock; "
+                             "home_lock.hold(sys.argv[1], command='lakehouse run --batch 2026-01-02'); "
+                             "print('held', flush=True); time.sleep(float(sys.argv[2]))", str(home), str(seconds)],
+                            stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def _cli(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
+    return subprocess.run([str(LAKEHOUSE), *args, "--home", str(home)], capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=PROJECT_ROOT)
+
+
+def test_a_second_run_is_told_in_one_line_who_holds_the_lakehouse(tmp_path):
+    holder = _holder(tmp_path, 120)
+    try:
+        second = _cli(tmp_path, "run")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert second.returncode == 1
+    assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr, second.stderr
+    assert f"in use by pid {holder.pid} (lakehouse run --batch 2026-01-02, started " in second.stderr
+    assert "--wait" in second.stderr
+    # It stopped before doing anything: no sample data, no metastore.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [home_lock.LOCK_FILE]
+
+
+def test_a_killed_holder_leaves_nothing_to_clean_up(tmp_path):
+    holder = _holder(tmp_path, 120)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    path = home_lock.lock_path(tmp_path)
+    assert f"pid {holder.pid} " in home_lock.holder(path)  # its note stays; its lock went with it
+    taker = subprocess.run([sys.executable, "-c", "import sys; from lakehouse import home_lock; "
+                            "home_lock.hold(sys.argv[1], command='taker'); print(home_lock.holder(home_lock.lock_path("
+                            "sys.argv[1])))", str(tmp_path)],
+                           capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)
+    assert taker.returncode == 0 and taker.stdout.startswith("pid ") and "(taker, started " in taker.stdout
+
+
+def test_wait_takes_the_lakehouse_when_its_holder_ends(tmp_path):
+    holder = _holder(tmp_path, 3)
+    t0 = time.monotonic()
+    waited = _cli(tmp_path, "sql", "--wait", "--format", "csv", "SELECT 41 + 1 AS answer")
+    holder.wait()
+    assert waited.returncode == 0, waited.stderr
+    assert waited.stdout.split() == ["answer", "42"]
+    assert f"waiting for pid {holder.pid} (lakehouse run --batch 2026-01-02" in waited.stderr
+    assert time.monotonic() - t0 >= 2
+
+
+def test_one_process_takes_its_own_lock_once(tmp_path):
+    home_lock.hold(tmp_path, command="this test")
+    home_lock.hold(tmp_path / ".")  # the same lakehouse again: a no-op, not a deadlock with itself
+    other = subprocess.run([sys.executable, "-c", "import sys; from lakehouse import home_lock\n"
+                            "try:\n    home_lock.hold(sys.argv[1])\nexcept home_lock.LakehouseBusy as e:\n"
+                            "    print(e); sys.exit(3)", str(tmp_path)], capture_output=True, text=True, timeout=60,
+                           cwd=PROJECT_ROOT)
+    assert other.returncode == 3 and f"in use by pid {os.getpid()} (this test, started " in other.stdout
