@@ -8,9 +8,11 @@ LAKEHOUSE_WAIT_FOR_LAKEHOUSE).
 
 The lock is the kernel's (flock) on a file in the lakehouse home: the kernel releases it when its
 holder exits, however it exits, so a killed holder leaves nothing to clean up and the next
-process simply takes it; the file's text only says who holds it. A process keeps the lock until
-it exits, as its JVM keeps Derby's database. The cluster profile's metastore serves many clients
-and needs none of this.
+process simply takes it; the file's text says who holds it. A process keeps the lock until it
+exits. Its JVM keeps Derby's database open a moment longer (an in-process session's JVM exits
+after Python; a spark-submitted job's JVM is Python's parent), so the file also names the JVM,
+and whoever takes the lock next first waits for that JVM to be gone. The cluster profile's
+metastore serves many clients and needs none of this.
 """
 
 from __future__ import annotations
@@ -23,13 +25,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
 
 LOCK_FILE = "lakehouse.lock"
+# How long the next holder waits for the last one's JVM to exit (it closes the metastore on its
+# way out, a second or two after the Python process that held the lock).
+JVM_EXIT_TIMEOUT_S = 60
 
-# The locks this process holds, open for its lifetime: closing the file would release the lock.
-_held: dict[Path, int] = {}
+# The locks this process holds, open for its lifetime (closing the file would release the lock),
+# and what each one's file says.
+_held: dict[Path, tuple[int, dict]] = {}
 
 
 class LakehouseBusy(LakehouseError):
@@ -40,14 +48,54 @@ def lock_path(home: Path) -> Path:
     return Path(home).resolve() / LOCK_FILE
 
 
+def _read(path: Path) -> dict:
+    try:
+        note = json.loads(path.read_text() or "{}")
+        return note if isinstance(note, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def holder(path: Path) -> str:
     """Who holds the lock, as its file says: pid, command and start time."""
+    note = _read(path)
     try:
-        info = json.loads(path.read_text() or "{}")
-        started = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(info["started"]))
-        return f"pid {info['pid']} ({info['command']}, started {started})"
-    except (OSError, ValueError, KeyError, TypeError):
+        started = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(note["started"]))
+        return f"pid {note['pid']} ({note['command']}, started {started})"
+    except (KeyError, TypeError, ValueError, OverflowError):
         return "another process"  # it has just taken the lock and not yet written who it is
+
+
+def _running(note: dict) -> list[psutil.Process]:
+    """The processes a note names that still run: the same pid and start time (not a reused pid)."""
+    running = []
+    for pid, started in note.get("processes", []):
+        try:
+            proc = psutil.Process(pid)
+            if abs(proc.create_time() - started) < 1 and proc.status() != psutil.STATUS_ZOMBIE:
+                running.append(proc)
+        except (psutil.Error, TypeError):
+            pass
+    return running
+
+
+def _outlive(path: Path, on_wait: Callable[[str], None]) -> None:
+    """Wait for the last holder's JVM to exit (polled: an orphan's zombie counts as gone)."""
+    note = _read(path)
+    if not _running(note):
+        return
+    on_wait(f"the JVM of {holder(path)}")
+    deadline = time.monotonic() + JVM_EXIT_TIMEOUT_S
+    while left := _running(note):
+        if time.monotonic() > deadline:
+            raise LakehouseBusy(f"the lakehouse at {path.parent} is still open in pid {left[0].pid}, the JVM "
+                                f"of {holder(path)}, which did not exit within {JVM_EXIT_TIMEOUT_S} s")
+        time.sleep(0.2)
+
+
+def _write(fd: int, note: dict) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(note).encode(), 0)
 
 
 def hold(home: Path, command: str | None = None, wait: bool = False,
@@ -66,16 +114,28 @@ def hold(home: Path, command: str | None = None, wait: bool = False,
             who = holder(path)
             if not wait:
                 raise LakehouseBusy(f"the lakehouse at {path.parent} is in use by {who}: its embedded metastore "
-                                    "admits one process at a time; wait for it to end, or pass --wait") from None
+                                    "admits one process at a time; wait for it to end, or pass --wait "
+                                    "(LAKEHOUSE_WAIT_FOR_LAKEHOUSE=true for a job)") from None
             on_wait(who)
             fcntl.flock(fd, fcntl.LOCK_EX)
+        _outlive(path, on_wait)
     except BaseException:
         os.close(fd)
         raise
-    os.ftruncate(fd, 0)
     command = command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]
-    os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command, "started": time.time()}).encode(), 0)
-    _held[path] = fd
+    note = {"pid": os.getpid(), "command": command, "started": time.time(), "processes": []}
+    _write(fd, note)
+    _held[path] = (fd, note)
+
+
+def note_process(home: Path, pid: int) -> None:
+    """Name a process that keeps this process's hold on the lakehouse after it exits (its JVM)."""
+    held = _held.get(lock_path(home))
+    if held is None:
+        return
+    fd, note = held
+    note["processes"].append([pid, psutil.Process(pid).create_time()])
+    _write(fd, note)
 
 
 def hold_embedded(settings: Settings) -> None:

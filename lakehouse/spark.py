@@ -179,4 +179,6 @@ def build_session(settings: Settings, app_name: str = "lakehouse"):
     with _environ(PYSPARK_SUBMIT_ARGS=locals().get("submit_args"), SPARK_LOCAL_IP=driver_local_ip(settings)):
         spark = builder.enableHiveSupport().getOrCreate()
     spark.sparkContext.setLogLevel(settings.log_level)
+    if settings.profile == "local":  # the JVM holds the embedded metastore until it exits
+        home_lock.note_process(settings.home, spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
     return spark

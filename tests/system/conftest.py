@@ -51,15 +51,21 @@ def platform_pids(home: Path) -> dict[str, int]:
     return {p.stem: int(p.read_text().split()[0]) for p in run.glob("*.pid")} if run.is_dir() else {}
 
 
-def platform_processes(home: Path) -> list[psutil.Process]:
-    """Every process of the running services, their children included."""
+def platform_processes(home: Path, strict: bool = True) -> list[psutil.Process]:
+    """Every process of the running services, their children included: each the process its pid
+    file names (the same start time, as lifecycle.running_process checks). `strict`: a service
+    whose process is gone fails the test instead of being passed over."""
     procs = []
-    for pid in platform_pids(home).values():
+    run = home / "platform" / "run"
+    for pid_file in sorted(run.glob("*.pid")) if run.is_dir() else []:
+        pid, started = pid_file.read_text().split()[:2]
         try:
-            proc = psutil.Process(pid)
+            proc = psutil.Process(int(pid))
+            if abs(proc.create_time() - float(started)) >= 1:
+                raise psutil.NoSuchProcess(int(pid))
             procs += [proc, *proc.children(recursive=True)]
         except psutil.NoSuchProcess:
-            pass
+            assert not strict, f"{pid_file.stem}: its process {pid} is gone"
     return procs
 
 
@@ -92,7 +98,7 @@ def platform_home():
     finally:
         # Everything we started, and every child of it (executors, PostgreSQL's backends), is gone:
         # those of the first `up` and those of a restart since.
-        ours = first + platform_processes(home)
+        ours = first + platform_processes(home, strict=False)
         down = cli(home, "down", check=False)
         left = still_running(ours)
         shutil.rmtree(home, ignore_errors=True)

@@ -3,12 +3,15 @@ told in one line who holds it, or waits with --wait; a killed holder leaves noth
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import psutil
 
 from lakehouse import home_lock
 from lakehouse.config import PROJECT_ROOT
@@ -79,3 +82,34 @@ def test_one_process_takes_its_own_lock_once(tmp_path):
                             "    print(e); sys.exit(3)", str(tmp_path)], capture_output=True, text=True, timeout=60,
                            cwd=PROJECT_ROOT)
     assert other.returncode == 3 and f"in use by pid {os.getpid()} (this test, started " in other.stdout
+
+
+def test_the_next_holder_waits_for_the_last_ones_jvm(tmp_path):
+    """The JVM keeps the metastore open after the Python process that held the lock has exited:
+    here a stand-in `sleep` named as the holder's JVM outlives it by about 3 s."""
+    holder = subprocess.run([sys.executable, "-c", "import subprocess, sys; from lakehouse import home_lock; "
+                             "home_lock.hold(sys.argv[1], command='lakehouse sql'); "
+                             "jvm = subprocess.Popen(['sleep', '3'], stdout=subprocess.DEVNULL, "
+                             "stderr=subprocess.DEVNULL); home_lock.note_process(sys.argv[1], jvm.pid); "
+                             "print(jvm.pid)", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT, check=True)
+    jvm = psutil.Process(int(holder.stdout))
+    waited = []
+    home_lock.hold(tmp_path, command="next", on_wait=waited.append)
+    assert not jvm.is_running() or jvm.status() == psutil.STATUS_ZOMBIE
+    assert len(waited) == 1 and waited[0].startswith("the JVM of pid ") and "(lakehouse sql, started " in waited[0]
+
+
+def test_a_session_names_its_jvm_in_the_lock(tmp_path):
+    """A real local session: the lock file names this process and the session's JVM."""
+    script = ("import json, sys; from lakehouse.config import load_settings; from lakehouse.spark import build_session;"
+              " from lakehouse import home_lock; s = build_session(load_settings(home=sys.argv[1]), 'lock-test'); "
+              "import psutil; note = json.loads(home_lock.lock_path(sys.argv[1]).read_text()); "
+              "print(json.dumps([note, [psutil.Process(p).name() for p, _ in note['processes']]]), flush=True)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          cwd=PROJECT_ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    note, names = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert note["command"] and len(note["processes"]) == 1 and note["processes"][0][0] != note["pid"]
+    assert names == ["java"]
