@@ -29,6 +29,7 @@ import psutil
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
+from lakehouse.processes import same_process
 
 LOCK_FILE = "lakehouse.lock"
 # How long the next holder waits for the last one's JVM to exit (it closes the metastore on its
@@ -58,7 +59,10 @@ def _read(path: Path) -> dict:
 
 def holder(path: Path) -> str:
     """Who holds the lock, as its file says: pid, command and start time."""
-    note = _read(path)
+    return _describe(_read(path))
+
+
+def _describe(note: dict) -> str:
     try:
         started = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(note["started"]))
         return f"pid {note['pid']} ({note['command']}, started {started})"
@@ -67,16 +71,12 @@ def holder(path: Path) -> str:
 
 
 def _running(note: dict) -> list[psutil.Process]:
-    """The processes a note names that still run: the same pid and start time (not a reused pid)."""
-    running = []
-    for pid, started in note.get("processes", []):
-        try:
-            proc = psutil.Process(pid)
-            if abs(proc.create_time() - started) < 1 and proc.status() != psutil.STATUS_ZOMBIE:
-                running.append(proc)
-        except (psutil.Error, TypeError):
-            pass
-    return running
+    """The processes a note names that still run."""
+    try:
+        named = [same_process(pid, started) for pid, started in note.get("processes", [])]
+    except (TypeError, ValueError):  # a note this version did not write
+        return []
+    return [proc for proc in named if proc is not None]
 
 
 def _outlive(path: Path, on_wait: Callable[[str], None]) -> None:
@@ -84,12 +84,12 @@ def _outlive(path: Path, on_wait: Callable[[str], None]) -> None:
     note = _read(path)
     if not _running(note):
         return
-    on_wait(f"the JVM of {holder(path)}")
+    on_wait(f"the JVM of {_describe(note)}")
     deadline = time.monotonic() + JVM_EXIT_TIMEOUT_S
     while left := _running(note):
         if time.monotonic() > deadline:
             raise LakehouseBusy(f"the lakehouse at {path.parent} is still open in pid {left[0].pid}, the JVM "
-                                f"of {holder(path)}, which did not exit within {JVM_EXIT_TIMEOUT_S} s")
+                                f"of {_describe(note)}, which did not exit within {JVM_EXIT_TIMEOUT_S} s")
         time.sleep(0.2)
 
 

@@ -28,6 +28,7 @@ from collections.abc import Callable
 import psutil
 
 from lakehouse.config import Settings
+from lakehouse.processes import same_process
 from lakehouse.errors import LakehouseError
 from lakehouse.platform.registry import SERVICES
 from lakehouse.platform.services import Service
@@ -60,15 +61,11 @@ def log_file(settings: Settings, name: str) -> Path:
 
 def running_process(settings: Settings, name: str) -> psutil.Process | None:
     """Our process for this service, if it is still alive (and is the one we started)."""
-    path = _pid_file(settings, name)
     try:
-        pid, started = path.read_text().split()
-        proc = psutil.Process(int(pid))
-        if abs(proc.create_time() - float(started)) < 1 and proc.status() != psutil.STATUS_ZOMBIE:
-            return proc
-    except (OSError, ValueError, psutil.Error):
-        pass
-    return None
+        pid, started = _pid_file(settings, name).read_text().split()
+    except (OSError, ValueError):
+        return None
+    return same_process(pid, started)
 
 
 def log_tail(settings: Settings, name: str, lines: int = LOG_TAIL_LINES) -> str:

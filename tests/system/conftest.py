@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from lakehouse.config import PROJECT_ROOT, load_settings
+from lakehouse.processes import same_process
 from lakehouse.platform.services import spark_bin
 
 LAKEHOUSE = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" / "lakehouse"
@@ -53,19 +54,18 @@ def platform_pids(home: Path) -> dict[str, int]:
 
 def platform_processes(home: Path, strict: bool = True) -> list[psutil.Process]:
     """Every process of the running services, their children included: each the process its pid
-    file names (the same start time, as lifecycle.running_process checks). `strict`: a service
+    file names (the same start time). `strict`: a service
     whose process is gone fails the test instead of being passed over."""
     procs = []
     run = home / "platform" / "run"
     for pid_file in sorted(run.glob("*.pid")) if run.is_dir() else []:
         pid, started = pid_file.read_text().split()[:2]
+        proc = same_process(pid, started)
         try:
-            proc = psutil.Process(int(pid))
-            if abs(proc.create_time() - float(started)) >= 1:
-                raise psutil.NoSuchProcess(int(pid))
-            procs += [proc, *proc.children(recursive=True)]
+            procs += [proc, *proc.children(recursive=True)] if proc else []
         except psutil.NoSuchProcess:
-            assert not strict, f"{pid_file.stem}: its process {pid} is gone"
+            proc = None
+        assert proc or not strict, f"{pid_file.stem}: its process {pid} is gone"
     return procs
 
 
