@@ -17,9 +17,10 @@ install: $(VENV)/.installed $(JARS_DIR)/.fetched
 # What the native platform (`lakehouse up`) runs beyond the embedded default: PostgreSQL
 # from Debian (and `patch`, for hive/fetch.sh), MinIO built from its Go module, the Hive
 # Metastore, Spark's s3a jars plus the Thrift server's password check, and Superset in its
-# own venv. Downloads are cached (~/.m2, Go caches, ~/.cache/pip).
+# own venv, and DQOps with its Python environment. Downloads are cached (~/.m2, Go caches,
+# ~/.cache/pip).
 platform: install build/cluster-jars/.fetched build/hive/.fetched build/bin/minio build/.debian-packages \
-	$(SUPERSET_VENV)/.installed
+	$(SUPERSET_VENV)/.installed build/dqops/.installed
 
 # Maven runs one at a time (the local repository ~/.m2 takes no lock): Delta's jars, then the
 # cluster's, then the metastore's.
@@ -29,6 +30,12 @@ build/cluster-jars/.fetched: spark/pom-cluster.xml spark/fetch-jars.sh $(wildcar
 
 build/hive/.fetched: hive/pom.xml hive/fetch.sh hive/metastore-bind-host.patch | $(VENV)/.installed build/.debian-packages build/cluster-jars/.fetched
 	PATH=$(abspath $(BIN)):$$PATH hive/fetch.sh build/hive
+	@touch $@
+
+# DQOps's server is on no registry: from LAKEHOUSE_DQOPS_HOME, else ../shared/dqops (its jars
+# from Maven Central, so after the other Maven steps), else none (lakehouse up says so).
+build/dqops/.installed: scripts/install-dqops.sh $(wildcard ../shared/dqops/*) | build/hive/.fetched
+	scripts/install-dqops.sh build/dqops $(PYTHON)
 	@touch $@
 
 build/bin/minio: minio/build.sh

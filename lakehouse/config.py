@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     thrift_port: int = Field(10000, ge=1, le=65535)
     thrift_user: str | None = None
     thrift_password: SecretStr | None = None
+    # DQOps's own login, read-only like every login: revoked or rotated apart from the analysts'.
+    dqops_thrift_user: str | None = None
+    dqops_thrift_password: SecretStr | None = None
     # TLS on the Thrift server's port: on by default, natively on loopback too, so the
     # configuration a deployment spanning machines runs is the tested one. The certificate
     # is generated like the secrets (lakehouse/platform/tls.py) into tls_dir.
@@ -155,10 +158,14 @@ class Settings(BaseSettings):
                                                          "(DQOps, beeline): integrity, not secrecy")
     tls_dir: Path | None = Field(None, description="the Thrift server's CA, keystore and truststore; "
                                  "default <home>/platform/tls")
-    # DQOps (its checks read the tables through the Thrift server). Only compose runs a DQOps
-    # server: its distribution is on no registry the native platform can install from. Unset
-    # URL = no server: the DAG's DQOps task is skipped (and says so), never reported as passed.
-    dqops_url: str | None = Field(None, description="DQOps's base URL, e.g. http://dqops:8888 in compose")
+    # DQOps (its checks read the tables through the Thrift server): `lakehouse up` runs the
+    # distribution `make platform` installed (lakehouse/platform/dqops.py), compose its image.
+    # No URL and no server here: the DAG's DQOps task is skipped (and says so), never passed.
+    dqops_url: str | None = Field(None, description="DQOps's base URL; default: the native platform's DQOps "
+                                  "when it is installed (compose: http://dqops:8888)")
+    dqops_home: Path = Field(BUILD_DIR / "dqops" / "home", description="the DQOps distribution (its DQO_HOME) "
+                             "`lakehouse up` runs; `make platform` installs one here (scripts/install-dqops.sh)")
+    dqops_port: int = Field(8888, ge=1, le=65535)
     dqops_api_key: SecretStr | None = Field(None, description="only for a DQOps that requires API keys")
     dqops_fail_severity: Literal["warning", "error", "fatal"] = Field(
         "error", description="the DAG's DQOps task fails when a check reaches this severity")
@@ -217,6 +224,7 @@ class Settings(BaseSettings):
     @field_validator("s3_access_key", "s3_secret_key", "thrift_s3_access_key", "thrift_s3_secret_key",
                      "metastore_s3_access_key", "metastore_s3_secret_key", "landing_s3_access_key",
                      "landing_s3_secret_key", "minio_root_user", "minio_root_password", "thrift_password",
+                     "dqops_thrift_password",
                      "spark_auth_secret",
                      "postgres_password", "metastore_db_password", "airflow_admin_password",
                      "airflow_db_password", "airflow_fernet_key", "airflow_secret_key", "airflow_jwt_secret",

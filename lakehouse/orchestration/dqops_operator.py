@@ -6,16 +6,18 @@ own Airflow operators are not in it (they live in DQOps's repository only, and i
 airflow.models.baseoperator, deprecated in Airflow 3), so this is a thin operator on
 airflow.sdk.BaseOperator over the client's `run_checks`, the call theirs makes.
 
-Where no DQOps server runs (the native platform: DQOps's distribution is on no registry it
-can be installed from), LAKEHOUSE_DQOPS_URL is unset and the task is skipped with the reason
-in its log: a skipped task is not a passed one. The server's URL, API key and the severity
-that fails the task are read when the task runs (lakehouse.config), never at parse time.
+Where no DQOps server runs (the native platform without a DQOps installation: its server is
+on no package registry, see lakehouse/platform/dqops.py), LAKEHOUSE_DQOPS_URL is unset and the
+task is skipped with the reason in its log: a skipped task is not a passed one. The server's
+URL, API key and the severity that fails the task are read when the task runs
+(lakehouse.config), never at parse time.
 
 Parsing a DAG that uses this imports no DQOps client (1.5 s of generated models): execute does.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from airflow.sdk import BaseOperator
@@ -26,7 +28,8 @@ from lakehouse.config import load_settings
 CHECK_TYPES = ("monitoring", "partitioned", "profiling")
 SEVERITIES = ("valid", "warning", "error", "fatal")  # DQOps's RuleSeverityLevel, in order
 SKIP_MESSAGE = ("no DQOps server configured (LAKEHOUSE_DQOPS_URL unset): DQOps checks skipped, not run. "
-                "docker compose runs one (service dqops); the native platform cannot")
+                "`lakehouse up` runs one once `make platform` has installed DQOps (from LAKEHOUSE_DQOPS_HOME "
+                "or ../shared/dqops); docker compose runs its image (service dqops)")
 
 
 class DqopsRunChecksOperator(BaseOperator):
@@ -71,18 +74,22 @@ class DqopsRunChecksOperator(BaseOperator):
         """One DQOps job for one table, awaited; its result as plain data (the task's XCom)."""
         import httpx
         from dqops.client.api.jobs import cancel_job, run_checks
-        from dqops.client.errors import UnexpectedStatus
-        from dqops.client.models import CheckSearchFilters, CheckType, DqoJobStatus, RunChecksParameters
+        from dqops.client.models import (CheckSearchFilters, CheckType, DqoJobStatus, RunChecksParameters,
+                                         RunChecksQueueJobResult)
 
         filters = CheckSearchFilters(connection=self.connection, full_table_name=table,
                                      check_type=CheckType(self.check_type), enabled=True)
         try:
-            job = run_checks.sync(client=client, json_body=RunChecksParameters(check_search_filters=filters),
-                                  wait=True, wait_timeout=self.wait_timeout)
-        except (httpx.HTTPError, UnexpectedStatus) as exc:
+            response = run_checks.sync_detailed(
+                client=client, json_body=RunChecksParameters(check_search_filters=filters),
+                wait=True, wait_timeout=self.wait_timeout)
+        except httpx.HTTPError as exc:
             raise AirflowException(f"DQOps at {url}: running the checks of {table} failed: {exc}") from None
-        if job is None:
-            raise AirflowException(f"DQOps at {url}: no answer to running the checks of {table}")
+        # The server answers 201 Created with the job; the generated client parses 200 only.
+        if response.status_code not in (200, 201):
+            raise AirflowException(f"DQOps at {url}: running the checks of {table} answered "
+                                   f"{response.status_code}: {response.content[:300]!r}")
+        job = RunChecksQueueJobResult.from_dict(json.loads(response.content))
         status = job.status
         if status in (DqoJobStatus.QUEUED, DqoJobStatus.WAITING, DqoJobStatus.RUNNING):
             job_id = getattr(job.job_id, "job_id", None)
@@ -119,8 +126,8 @@ def _client(url: str, api_key, wait_timeout: int):
     from dqops.client import AuthenticatedClient, Client
 
     timeout = httpx.Timeout(wait_timeout + 30)
+    # Statuses are checked by the caller: the generated client knows 200 only.
     if api_key is not None:
-        return AuthenticatedClient(base_url=url, token=api_key.get_secret_value(), timeout=timeout,
-                                   raise_on_unexpected_status=True)
+        return AuthenticatedClient(base_url=url, token=api_key.get_secret_value(), timeout=timeout)
     # Without a key, no Authorization header: a DQOps server without authentication needs none.
-    return Client(base_url=url, timeout=timeout, raise_on_unexpected_status=True)
+    return Client(base_url=url, timeout=timeout)

@@ -23,6 +23,7 @@ from lakehouse.config import PROJECT_ROOT, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.files import write_private
 from lakehouse.orchestration.dags import SPARK_CONN_ID, SPARK_POOL
+from lakehouse.platform import dqops
 from lakehouse.platform.services import (
     Launch, Service, _http_json, _run, ensure_database, master_host_port, required_secret,
 )
@@ -76,6 +77,9 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         # spark-submit (pyspark's, in this venv) on PATH, as the Spark provider expects.
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         **{k: v for k, v in driver.items() if k.startswith(("PYSPARK_", "LAKEHOUSE_", "SPARK_", "PYTHONPATH"))},
+        # The dqops_checks task's server: the platform's own DQOps, unless one is configured.
+        **({"LAKEHOUSE_DQOPS_URL": dqops.url(settings)} if not settings.dqops_url and not dqops.missing(settings)
+           else {}),
     }
 
 

@@ -144,6 +144,9 @@ def _up(settings: Settings, on_event: Callable[[str, str], None]) -> list[str]:
     started = []
     for svc in SERVICES:
         proc = running_process(settings, svc.name)
+        if proc is None and (reason := svc.missing(settings)):
+            on_event(svc.name, f"skipped: {reason}")
+            continue
         if proc is not None:
             on_event(svc.name, "checking")
             _wait_healthy(settings, svc, proc)
@@ -218,7 +221,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
         proc = running_process(settings, svc.name)
         state = "stopped" if proc is None else ("running" if svc.probe(settings) else "starting")
         try:
-            version = svc.version(settings)
+            version = "not installed" if svc.missing(settings) else svc.version(settings)
         except Exception:  # noqa: BLE001 - a missing install shows as such, not as a crash
             version = "not installed"
         rows.append(ServiceStatus(svc.name, state, proc.pid if proc else None, svc.port(settings),

@@ -1,14 +1,15 @@
 """Every service of the native platform, in start order: the core (services.py), then
 Airflow (airflow.py), which needs PostgreSQL and the Spark master before it, then Superset
-(superset.py), which needs PostgreSQL and the Thrift server."""
+(superset.py), which needs PostgreSQL and the Thrift server, and DQOps (dqops.py), which
+needs the Thrift server."""
 
 from __future__ import annotations
 
 from lakehouse.errors import LakehouseError
-from lakehouse.platform import airflow, services, superset
+from lakehouse.platform import airflow, dqops, services, superset
 from lakehouse.platform.services import Service
 
-SERVICES: tuple[Service, ...] = services.CORE_SERVICES + airflow.SERVICES + superset.SERVICES
+SERVICES: tuple[Service, ...] = services.CORE_SERVICES + airflow.SERVICES + superset.SERVICES + dqops.SERVICES
 
 
 def service(name: str) -> Service:

@@ -54,6 +54,8 @@ GENERATED = {
     "LAKEHOUSE_METASTORE_DB_PASSWORD": lambda: _token(32),   # role `hive`, owner of database metastore
     "LAKEHOUSE_THRIFT_USER": lambda: "lakehouse",
     "LAKEHOUSE_THRIFT_PASSWORD": lambda: _token(32),
+    "LAKEHOUSE_DQOPS_THRIFT_USER": lambda: "dqops",          # DQOps's own (read-only) Thrift login
+    "LAKEHOUSE_DQOPS_THRIFT_PASSWORD": lambda: _token(32),
     "LAKEHOUSE_THRIFT_KEYSTORE_PASSWORD": lambda: _token(32),  # the Thrift server's TLS key
     "LAKEHOUSE_THRIFT_TRUSTSTORE_PASSWORD": lambda: _token(24),  # Java clients' truststore of the CA
     "LAKEHOUSE_SPARK_AUTH_SECRET": lambda: _token(48),       # spark.authenticate.secret

@@ -54,6 +54,9 @@ class Service:
     prepare: Callable[[Settings], None] | None = None      # before the first start (init, schema)
     after_start: Callable[[Settings], None] | None = None  # once healthy, idempotent (roles, buckets)
     start_timeout: float = 120.0
+    # Why this machine cannot run it (an optional service that is not installed), or None:
+    # `up` reports the reason in one line and goes on without it.
+    missing: Callable[[Settings], str | None] = lambda settings: None
 
 
 def data_dir(settings: Settings, name: str) -> Path:
@@ -446,18 +449,23 @@ def _thrift_launch(settings: Settings) -> Launch:
            # Read by the password check (spark/thrift-auth), never written to a config file.
            "LAKEHOUSE_THRIFT_USER": settings.thrift_user,
            "LAKEHOUSE_THRIFT_PASSWORD": settings.thrift_password.get_secret_value()}
+    if settings.dqops_thrift_user and settings.dqops_thrift_password:
+        env.update({"LAKEHOUSE_DQOPS_THRIFT_USER": settings.dqops_thrift_user,
+                    "LAKEHOUSE_DQOPS_THRIFT_PASSWORD": settings.dqops_thrift_password.get_secret_value()})
     return Launch(argv, env=env)
 
 
 def thrift_connect(settings: Settings, password: str | None = None, configuration: dict | None = None,
-                   ca_file: Path | None = None):
-    """A HiveServer2 client (PyHive) on the Thrift server, with the platform's credentials,
-    over TLS that checks the server's certificate against the platform's CA (or `ca_file`)."""
+                   ca_file: Path | None = None, user: str | None = None):
+    """A HiveServer2 client (PyHive) on the Thrift server, with the platform's credentials
+    (or `user` and `password`), over TLS that checks the server's certificate against the
+    platform's CA (or `ca_file`)."""
     from pyhive import hive
 
     password = password if password is not None else required_secret(settings, "thrift_password")
+    user = user or settings.thrift_user
     if not settings.thrift_tls:
-        return hive.connect(host=settings.thrift_host, port=settings.thrift_port, username=settings.thrift_user,
+        return hive.connect(host=settings.thrift_host, port=settings.thrift_port, username=user,
                             password=password, auth="CUSTOM", configuration=configuration)
     import ssl
 
@@ -465,7 +473,7 @@ def thrift_connect(settings: Settings, password: str | None = None, configuratio
     from thrift.transport.TSSLSocket import TSSLSocket
     from thrift.transport.TTransport import TTransportException
 
-    host, user = settings.thrift_host, settings.thrift_user
+    host = settings.thrift_host
     context = ssl.create_default_context(cafile=str(ca_file or thrift_tls_files(settings).ca_cert))
     socket = TSSLSocket(host, settings.thrift_port, ssl_context=context, server_hostname=host)
     try:

@@ -281,7 +281,7 @@ def gold_table(spec: GoldSpec) -> dict:
 
 
 def connection_doc() -> dict:
-    spark = {"host": THRIFT_JDBC_HOST, "user": _env("thrift_user"), "password": _env("thrift_password")}
+    spark = {"host": THRIFT_JDBC_HOST, "user": _env("dqops_thrift_user"), "password": _env("dqops_thrift_password")}
     return {"apiVersion": "dqo/v1", "kind": "source", "spec": {"provider_type": "spark", "spark": spark}}
 
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from lakehouse.config import ENV_PREFIX, PROJECT_ROOT, Settings
-from lakehouse.platform import airflow, registry, secrets, services, superset
+from lakehouse.platform import airflow, dqops, registry, secrets, services, superset
 from lakehouse.quality import dqops_userhome, dqops_validation
 
 HERE = Path(__file__).parent
@@ -30,12 +30,10 @@ PROJECT_NAMES = {"docker-compose.yaml": "lakehouse", "docker-compose-airflow.yam
 IMAGE_ROOT = PurePosixPath("/opt/lakehouse")  # where the images hold the project
 SECRETS = set(secrets.GENERATED)
 NATIVE = [s.name for s in registry.SERVICES]
-OWN_IMAGES = {"postgres", "minio"}  # native services that do not run `lakehouse serve` in compose
+# Native services that do not run `lakehouse serve` in compose: their vendors' images.
+OWN_IMAGES = {"postgres", "minio", "dqops"}
 ONE_SHOT = {"minio-init"}
-# Compose-only services, on their vendor's image: DQOps's distribution is on no registry the
-# native platform can install from, so natively the DAG's DQOps task is skipped instead.
-COMPOSE_ONLY = {"dqops"}
-DQOPS_PORT = 8888  # DQOps's own port (its docker guide: -p 8888:8888)
+DQOPS_PORT = 8888  # DQOps's own port (its docker guide: -p 8888:8888), natively too
 
 # Which credentials each service needs, and no more: every service its own S3 account
 # (lakehouse.config.S3_IDENTITIES), MinIO's root account only MinIO and the provisioning.
@@ -57,6 +55,7 @@ NEEDS = {
     "spark-worker": SPARK_AUTH,  # executors get a job's S3 account from its driver
     # It generates its TLS certificate and the clients' truststore at first start.
     "spark-thrift": THRIFT_S3 | SPARK_AUTH | {"LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD",
+                                             "LAKEHOUSE_DQOPS_THRIFT_USER", "LAKEHOUSE_DQOPS_THRIFT_PASSWORD",
                                              "LAKEHOUSE_THRIFT_KEYSTORE_PASSWORD",
                                              "LAKEHOUSE_THRIFT_TRUSTSTORE_PASSWORD"},
     # The API server's first start creates the database (as PostgreSQL's superuser), the
@@ -66,8 +65,8 @@ NEEDS = {
     "airflow-scheduler": PIPELINE_S3 | SPARK_AUTH | AIRFLOW_SHARED,
     "airflow-dag-processor": AIRFLOW_SHARED,
     "airflow-triggerer": AIRFLOW_SHARED,
-    # DQOps reads silver and gold through the Thrift server, with its credentials, over TLS.
-    "dqops": {"LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD", "LAKEHOUSE_THRIFT_TRUSTSTORE_PASSWORD"},
+    # DQOps reads silver and gold through the Thrift server, with its own login, over TLS.
+    "dqops": {"LAKEHOUSE_DQOPS_THRIFT_USER", "LAKEHOUSE_DQOPS_THRIFT_PASSWORD", "LAKEHOUSE_THRIFT_TRUSTSTORE_PASSWORD"},
     # Superset's first start creates its database; it reaches the gold tables through the
     # Thrift server, with the Thrift server's credentials.
     "superset": {"LAKEHOUSE_POSTGRES_PASSWORD", "LAKEHOUSE_THRIFT_USER", "LAKEHOUSE_THRIFT_PASSWORD",
@@ -214,8 +213,8 @@ def test_compose_file_matches_the_compose_specification(path):
 
 # --- services --------------------------------------------------------------------------------
 
-def test_services_are_the_native_ones_plus_bucket_init_and_dqops(svcs, composes):
-    assert set(svcs) == set(NATIVE) | ONE_SHOT | COMPOSE_ONLY
+def test_services_are_the_native_ones_plus_bucket_init(svcs, composes):
+    assert set(svcs) == set(NATIVE) | ONE_SHOT
     assert set(composes["docker-compose-airflow.yaml"]["services"]) == {s.name for s in airflow.SERVICES}
 
 
@@ -232,7 +231,7 @@ def test_lakehouse_services_run_lakehouse_serve_of_a_native_service(svcs):
     # of the same name (so `lakehouse status` names and compose names agree).
     assert serving == {name: name for name in NATIVE if name not in OWN_IMAGES}
     assert argv(svcs["minio-init"]) == ["lakehouse", "init-buckets"]
-    for name in OWN_IMAGES | COMPOSE_ONLY:
+    for name in OWN_IMAGES:
         assert not any(a == "lakehouse" for a in argv(svcs[name]))
 
 
@@ -353,7 +352,7 @@ def test_only_user_facing_ports_are_published_on_loopback_at_native_ports(svcs):
         "spark-thrift": {default["thrift_port"]},
         "airflow-api-server": {default["airflow_port"]},
         "superset": {default["superset_port"]},
-        "dqops": {DQOPS_PORT},
+        "dqops": {default["dqops_port"]},
     }
     assert expected == {"minio": {9000, 9001}, "spark-master": {8080}, "spark-thrift": {10000},
                         "airflow-api-server": {8090}, "superset": {8088}, "dqops": {8888}}
@@ -446,7 +445,7 @@ def test_runtime_dir_is_where_the_image_prepares_it(svcs):
         if argv(svc)[:1] == ["lakehouse"]:
             assert home == image_home[1], name
         for m in mounts(svc):
-            if m["type"] == "volume" and name not in OWN_IMAGES | COMPOSE_ONLY:
+            if m["type"] == "volume" and name not in OWN_IMAGES:
                 target = PurePosixPath(m["target"])
                 assert target == PurePosixPath(home) or target.is_relative_to(PurePosixPath(home) / "platform"), \
                     f"{name}: volume on {m['target']}, not in LAKEHOUSE_HOME"
@@ -556,6 +555,16 @@ def test_dqops_reads_the_generated_user_home_and_writes_only_its_volume(svcs, co
     assert environment(dqops)["DQO_CLOUD_START_WITHOUT_API_KEY"] == "true"  # no prompt without a TTY
 
 
+def test_dqops_runs_offline_in_compose_as_natively(svcs, tmp_path):
+    """DQOps's own settings of `lakehouse up` (no DQOps Cloud sign-in, prompt or sync) hold in
+    its container too."""
+    s = Settings(_env_file=None, profile="cluster", home=tmp_path, dqops_thrift_user="d",
+                 dqops_thrift_password="p" * 12, thrift_truststore_password="t" * 12)
+    native = {k: v for k, v in dqops.dqops_env(s).items() if k.startswith(("DQO_CLOUD_", "DQO_SCHEDULER_"))}
+    assert native and set(native.items()) <= set(environment(svcs["dqops"]).items())
+    assert s.dqops_port == DQOPS_PORT
+
+
 def test_dqops_connection_resolves_to_the_thrift_service(svcs, monkeypatch):
     """connection.dqoconnection.yaml's ${LAKEHOUSE_THRIFT_*}, expanded from the dqops
     container's environment, name the Thrift server's service and port; the same variables
@@ -572,7 +581,7 @@ def test_dqops_connection_resolves_to_the_thrift_service(svcs, monkeypatch):
         monkeypatch.setenv(key, value)
     s = Settings(_env_file=None)
     assert (s.thrift_host, s.thrift_port) == (host, port)
-    assert s.thrift_password.get_secret_value() == dqops_validation.resolve_env(spark["password"], env)
+    assert s.dqops_thrift_password.get_secret_value() == dqops_validation.resolve_env(spark["password"], env)
     # TLS, with the truststore the Thrift server's certificate volume holds
     assert variables["ssl"] == "true"
     assert PurePosixPath(variables["sslTrustStore"]).parent == PurePosixPath(s.tls_dir)

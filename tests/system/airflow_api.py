@@ -83,6 +83,12 @@ class AirflowAPI:
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         return {t["task_id"]: t["state"] for t in self.task_instances(dag_id, run_id)}
 
+    def return_value(self, dag_id: str, run_id: str, task_id: str):
+        """What a task returned (its XCom `return_value`), deserialised."""
+        entry = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+                                 "?deserialize=true")
+        return entry["value"]
+
     def clear(self, dag_id: str, run_id: str) -> None:
         """Rerun every task of a finished run (the UI's "Clear" on a run)."""
         self.call("POST", f"/dags/{dag_id}/dagRuns/{run_id}/clear", {"dry_run": False, "only_failed": False})

@@ -25,7 +25,8 @@ DATA = {"LAKEHOUSE_SCALE": "0.2", "LAKEHOUSE_DAYS": "2", "LAKEHOUSE_AIRFLOW_END_
 # Modules in the order they must run: what the Thrift server serves, the platform's own tests
 # (their restart tests last), Superset's and the benchmarks' on the data the cluster run left,
 # then Airflow's, which add days 3 and 4.
-MODULE_ORDER = ["test_served_sql.py", "test_platform.py", "test_superset.py", "test_benchmarks.py", "test_airflow.py"]
+MODULE_ORDER = ["test_served_sql.py", "test_platform.py", "test_superset.py", "test_dqops.py", "test_benchmarks.py",
+                "test_airflow.py"]
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -22,8 +22,8 @@ from lakehouse.quality import dqops_validation as dv
 pytestmark = pytest.mark.system
 
 
-def _run(settings, sql: str, configuration: dict | None = None) -> list[tuple]:
-    conn = thrift_connect(settings, configuration=configuration)
+def _run(settings, sql: str, configuration: dict | None = None, **login) -> list[tuple]:
+    conn = thrift_connect(settings, configuration=configuration, **login)
     try:
         cursor = conn.cursor()
         cursor.execute(sql)
@@ -32,9 +32,9 @@ def _run(settings, sql: str, configuration: dict | None = None) -> list[tuple]:
         conn.close()
 
 
-def _refused(settings, sql: str, configuration: dict | None = None) -> str:
+def _refused(settings, sql: str, configuration: dict | None = None, **login) -> str:
     with pytest.raises(Exception) as failure:
-        rows = _run(settings, sql, configuration)
+        rows = _run(settings, sql, configuration, **login)
         raise AssertionError(f"served: {sql!r} returned {rows!r}")
     message = str(failure.value)
     assert not isinstance(failure.value, AssertionError), message
@@ -163,10 +163,11 @@ def test_served_over_tls_only(platform, tmp_path):
 
 
 def _beeline(platform, tmp_path, url: str, sql: str) -> subprocess.CompletedProcess:
+    """Beeline with DQOps's login."""
     password_file = tmp_path / "password"
-    password_file.write_text(platform.thrift_password.get_secret_value())
+    password_file.write_text(platform.dqops_thrift_password.get_secret_value())
     password_file.chmod(0o600)
-    return subprocess.run([spark_bin("beeline"), "-u", url, "-n", platform.thrift_user, "-w", str(password_file),
+    return subprocess.run([spark_bin("beeline"), "-u", url, "-n", platform.dqops_thrift_user, "-w", str(password_file),
                            "--silent=true", "--outputformat=csv2", "-e", sql],
                           capture_output=True, text=True, timeout=180)
 
@@ -187,6 +188,18 @@ def test_dqops_connection_reaches_it_over_tls(platform, tmp_path):
     refused = _beeline(platform, tmp_path, f"jdbc:hive2://{host}:{port}/{database};ssl=true", "SELECT 40 + 2")
     assert "42" not in refused.stdout.split() and "PKIX path building failed" in refused.stdout + refused.stderr, \
         refused.stdout + refused.stderr
+
+
+def test_dqops_has_a_read_only_login_of_its_own(platform, versions_before):
+    """DQOps's login (revocable apart from the analysts') reads the tables, is refused what
+    every login is refused, and the two accounts' names and passwords do not mix."""
+    dqops = {"user": platform.dqops_thrift_user, "password": platform.dqops_thrift_password.get_secret_value()}
+    assert dqops["user"] != platform.thrift_user
+    assert _run(platform, "SELECT COUNT(*) > 0 FROM silver.customers", **dqops) == [(True,)]
+    assert "read-only" in _refused(platform, "DELETE FROM silver.customers", **dqops)
+    mixed = {"user": platform.dqops_thrift_user, "password": platform.thrift_password.get_secret_value()}
+    with pytest.raises(Exception, match="(?i)login|auth|password"):
+        thrift_connect(platform, **mixed)
 
 
 def test_nothing_was_changed(platform, versions_before):

@@ -165,7 +165,7 @@ def test_connection_points_at_the_thrift_server_lakehouse_config_configures(monk
     for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
         monkeypatch.delenv(key)
     configured = {"LAKEHOUSE_THRIFT_HOST": "thrift.internal", "LAKEHOUSE_THRIFT_PORT": "10001",
-                  "LAKEHOUSE_THRIFT_USER": "analyst", "LAKEHOUSE_THRIFT_PASSWORD": "s3cret-pw",
+                  "LAKEHOUSE_DQOPS_THRIFT_USER": "dqops", "LAKEHOUSE_DQOPS_THRIFT_PASSWORD": "s3cret-pw",
                   "LAKEHOUSE_TLS_DIR": str(tmp_path / "tls"), "LAKEHOUSE_THRIFT_TRUSTSTORE_PASSWORD": "trust-pw"}
     for key, value in configured.items():
         monkeypatch.setenv(key, value)
@@ -178,7 +178,7 @@ def test_connection_points_at_the_thrift_server_lakehouse_config_configures(monk
     assert variables["sslTrustStore"] == str(TlsFiles(settings.tls_dir).truststore)
     assert variables["trustStorePassword"] == settings.thrift_truststore_password.get_secret_value()
     assert (dv.resolve_env(spark["user"], env), dv.resolve_env(spark["password"], env)) == (
-        settings.thrift_user, settings.thrift_password.get_secret_value())
+        settings.dqops_thrift_user, settings.dqops_thrift_password.get_secret_value())
 
 
 # --- the checks follow the specs ---------------------------------------------------------------

@@ -100,3 +100,23 @@ def test_a_port_taken_by_another_program_is_refused_before_starting(settings, mo
         with pytest.raises(lifecycle.ServiceFailed, match="already in use by another program"):
             lifecycle.up(settings)
     assert lifecycle.running_process(settings, "web") is None
+
+
+def test_an_optional_service_that_is_not_installed_is_skipped_with_one_line(settings, monkeypatch, tmp_path):
+    """As `up` treats DQOps without an installation: the reason reported, the rest started."""
+    from lakehouse.platform import dqops
+
+    settings = load_settings(home=tmp_path, dqops_home=tmp_path / "no-dqops")
+    web = web_service(free_port())
+    monkeypatch.setattr(lifecycle, "SERVICES", (web, *dqops.SERVICES))
+    events = []
+    try:
+        assert lifecycle.up(settings, lambda name, event: events.append((name, event))) == ["web"]
+        (skipped,) = [event for name, event in events if name == "dqops"]
+        assert skipped.startswith("skipped: DQOps is not installed") and "\n" not in skipped
+        assert "make platform" in skipped and "LAKEHOUSE_DQOPS_HOME" in skipped
+        rows = {row.name: row for row in lifecycle.status(settings)}
+        assert (rows["dqops"].state, rows["dqops"].version) == ("stopped", "not installed")
+        assert rows["web"].state == "running"
+    finally:
+        assert lifecycle.down(settings) == ["web"]

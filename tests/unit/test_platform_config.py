@@ -228,3 +228,58 @@ def test_spark_rpc_is_encrypted_and_the_uis_cannot_kill(tmp_path, no_secret_env)
         assert conf["spark.ui.killEnabled"] == "false"
     daemon = services._daemon_properties(settings).read_text()
     assert "spark.network.crypto.enabled true" in daemon and "spark.ui.killEnabled false" in daemon
+
+
+def test_without_a_dqops_installation_up_says_how_to_get_one_and_airflow_skips_its_checks(tmp_path, no_secret_env,
+                                                                                         monkeypatch):
+    from lakehouse.platform import airflow
+
+    monkeypatch.delenv("LAKEHOUSE_DQOPS_URL", raising=False)
+    secrets.ensure(tmp_path)
+    settings = load_settings(profile="cluster", home=tmp_path, dqops_home=tmp_path / "no-dqops")
+    reason = registry.service("dqops").missing(settings)
+    assert reason and "\n" not in reason and "make platform" in reason and "LAKEHOUSE_DQOPS_HOME" in reason
+    # The DAG's task then finds no server and skips with its own reason (tests/dags).
+    assert "LAKEHOUSE_DQOPS_URL" not in airflow.airflow_env(settings)
+    assert not any(svc.missing(settings) for svc in registry.SERVICES if svc.name != "dqops")
+
+
+def test_dqops_runs_the_installed_distribution_on_loopback_with_the_generated_checks(tmp_path, no_secret_env,
+                                                                                    monkeypatch):
+    from lakehouse.platform import airflow, dqops
+    from lakehouse.quality import dqops_userhome
+
+    monkeypatch.delenv("LAKEHOUSE_DQOPS_URL", raising=False)
+    secrets.ensure(tmp_path)
+    home = tmp_path / "dqo-home"
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "dqo").write_text("#!/bin/sh\n")
+    settings = load_settings(profile="cluster", home=tmp_path, dqops_home=home)
+    svc = registry.service("dqops")
+    assert svc.missing(settings) is None
+    assert airflow.airflow_env(settings)["LAKEHOUSE_DQOPS_URL"] == "http://127.0.0.1:8888"
+    launch = svc.launch(settings)
+    password = settings.dqops_thrift_password.get_secret_value()
+    assert launch.argv[0] == str(home / "bin" / "dqo") and password not in " ".join(launch.argv)
+    assert (launch.env["SERVER_ADDRESS"], launch.env["SERVER_PORT"]) == ("127.0.0.1", "8888")
+    assert launch.env["DQO_CLOUD_START_WITHOUT_API_KEY"] == "true"
+    assert launch.env["DQO_SCHEDULER_ENABLE_CLOUD_SYNC"] == "false"
+    assert launch.env["DQO_CLOUD_AUTHENTICATE_WITH_DQO_CLOUD"] == "false"
+    # The connection file's references resolve from DQOps's environment.
+    assert launch.env["LAKEHOUSE_DQOPS_THRIFT_PASSWORD"] == password
+    assert launch.env["LAKEHOUSE_DQOPS_THRIFT_USER"] == settings.dqops_thrift_user != settings.thrift_user
+    assert "LAKEHOUSE_THRIFT_PASSWORD" not in launch.env  # the analysts' login is not DQOps's
+    assert launch.env["LAKEHOUSE_TLS_DIR"] == str(settings.tls_dir)
+    # Its user home: the committed checks, replaced on each start; DQOps's results kept.
+    userhome = Path(launch.env["DQO_USER_HOME"])
+    stale = userhome / "sources" / "lakehouse" / "silver.removed.dqotable.yaml"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("a table whose spec is gone")
+    (userhome / ".data").mkdir()
+    svc.prepare(settings)
+    committed = dqops_userhome.USERHOME_DIR / "sources"
+    assert sorted(p.relative_to(userhome / "sources") for p in (userhome / "sources").rglob("*")) == \
+        sorted(p.relative_to(committed) for p in committed.rglob("*"))
+    assert (userhome / dqops_userhome.MARKER_FILE).read_text() == dqops_userhome.MARKER_TEXT
+    assert (userhome / ".data").is_dir()
+    assert dqops.url(settings) == "http://127.0.0.1:8888"

@@ -1,0 +1,138 @@
+"""DQOps on the native platform, after the cluster pipeline ran: `lakehouse up` started it on
+loopback with the user home generated from the specs; the DAG's operator runs its checks of
+every silver and gold table through the Thrift server, for real, and fails at the configured
+severity; its console shows the connection, the tables and their results in a real browser.
+
+(The medallion DAG's own `dqops_checks` task runs in test_airflow.py.) The console's
+screenshot goes to build/test-output/dqops-console.png."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from datetime import UTC, datetime
+
+import psutil
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from lakehouse.config import DQOPS_CONNECTION, PROJECT_ROOT
+from lakehouse.orchestration.dags import dqops_tables
+from lakehouse.orchestration.plan import build_plan
+from lakehouse.orchestration.dqops_operator import DqopsRunChecksOperator
+from lakehouse.platform import dqops
+from lakehouse.quality import dqops_userhome
+from lakehouse.specs import load_catalog
+from tests.system.conftest import cli, platform_pids
+from tests.system.superset_client import chromium, wait_for
+from tests.system.test_platform import thrift_query
+
+pytestmark = pytest.mark.system
+
+OUTPUT = PROJECT_ROOT / "build" / "test-output"
+
+
+def _get(platform, path: str):
+    with urllib.request.urlopen(f"{dqops.url(platform)}{path}", timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.fixture(scope="module")
+def tables() -> list[str]:
+    return dqops_tables(build_plan(load_catalog(PROJECT_ROOT / "pipelines")))
+
+
+@pytest.fixture
+def dqops_server(platform, monkeypatch):
+    """The operator's configuration as Airflow's processes get it from `lakehouse up`."""
+    monkeypatch.setenv("LAKEHOUSE_DQOPS_URL", dqops.url(platform))
+    monkeypatch.delenv("LAKEHOUSE_DQOPS_API_KEY", raising=False)
+    return dqops.url(platform)
+
+
+@pytest.fixture(scope="module")
+def checked(platform, cluster_run, tables):
+    """The daily monitoring checks of every table, run once by the DAG's operator at the
+    platform's default fail severity (error): per table, DQOps's result summary."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LAKEHOUSE_DQOPS_URL", dqops.url(platform))
+        task = DqopsRunChecksOperator(task_id="dqops_checks", connection=DQOPS_CONNECTION, tables=tables)
+        t0 = time.monotonic()
+        results = task.execute(context={})
+    return {"results": results, "seconds": time.monotonic() - t0}
+
+
+def test_dqops_runs_on_loopback_only_with_the_generated_checks(platform, platform_home):
+    home, _, _ = platform_home
+    status = json.loads(cli(home, "status", "--format", "json").stdout)
+    (row,) = [s for s in status if s["name"] == "dqops"]
+    assert (row["state"], row["version"], row["port"]) == ("running", "1.13.1", platform.dqops_port)
+    # No login in DQOps's free edition: it must listen on loopback and nowhere else.
+    pid = platform_pids(home)["dqops"]
+    listening = {(c.laddr.ip.removeprefix("::ffff:"), c.laddr.port)  # Java's IPv4-mapped addresses
+                 for p in [psutil.Process(pid), *psutil.Process(pid).children(True)]
+                 for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
+    assert (platform.bind_host, platform.dqops_port) in listening
+    assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
+    # Its user home's checks are the committed, generated ones.
+    userhome = dqops.userhome(platform)
+    for committed in (dqops_userhome.USERHOME_DIR / "sources").rglob("*.yaml"):
+        copy = userhome / "sources" / committed.relative_to(dqops_userhome.USERHOME_DIR / "sources")
+        assert copy.read_text() == committed.read_text(), copy
+
+
+def test_dqops_knows_the_connection_and_every_silver_and_gold_table(platform, tables):
+    assert [c["connection_name"] for c in _get(platform, "/api/connections")] == [DQOPS_CONNECTION]
+    known = {f"{schema}.{t['target']['table_name']}"
+             for schema in ("silver", "gold")
+             for t in _get(platform, f"/api/connections/{DQOPS_CONNECTION}/schemas/{schema}/tables")}
+    assert known == set(tables)
+
+
+def test_the_checks_of_every_table_run_against_the_thrift_server(checked, tables):
+    results = checked["results"]
+    assert set(results) == set(tables)
+    for table, result in results.items():
+        # Every check reached the table through the Thrift server: none failed to execute.
+        assert result["executed_checks"] > 0 and result["execution_errors"] == 0, (table, result)
+        assert result["highest_severity"] in ("valid", "warning"), (table, result)  # clean data: no error
+
+
+def test_a_check_reaching_the_fail_severity_fails_the_task_and_dqops_names_it(platform, dqops_server):
+    """The sample's days lie months in the past: DQOps's freshness check of silver's ordering
+    column warns (a warning, not an error, in the generated rules). At fail severity
+    `warning` that fails the task; DQOps's table status names the check and the delay."""
+    task = DqopsRunChecksOperator(task_id="dqops_checks", connection=DQOPS_CONNECTION,
+                                  tables=["silver.customers"], fail_severity="warning")
+    with pytest.raises(AirflowFailException, match=r"silver\.customers: highest severity warning"):
+        task.execute(context={})
+    status = _get(platform, f"/api/connections/{DQOPS_CONNECTION}/schemas/silver/tables/customers/status")
+    warned = {name for name, check in status["checks"].items() if check["current_severity"] == "warning"}
+    assert warned == {"daily_data_freshness"}, status["checks"]
+    ((newest,),) = thrift_query(platform, "SELECT CAST(MAX(updated_at) AS STRING) FROM silver.customers")
+    age_days = (datetime.now(UTC) - datetime.fromisoformat(newest).replace(tzinfo=UTC)).total_seconds() / 86400
+    assert status["data_freshness_delay_days"] == pytest.approx(age_days, abs=0.1)
+
+
+def test_the_console_shows_the_tables_and_their_check_results_in_chromium(platform, checked):
+    base = dqops.url(platform)
+    driver = chromium()
+    try:
+        from selenium.webdriver.common.by import By
+
+        def body() -> str:
+            return driver.find_element(By.TAG_NAME, "body").text
+
+        driver.get(f"{base}/sources/connection/{DQOPS_CONNECTION}/schemas")
+        wait_for(lambda: {"gold", "silver"} <= set(body().split()), 120, "the connection's schemas")
+        driver.get(f"{base}/monitoring/connection/{DQOPS_CONNECTION}/schema/silver/table/customers/daily")
+        text = wait_for(lambda: (t := body()) and "daily_data_freshness" in t and t, 120,
+                        "silver.customers's check results")
+        assert f"Daily monitoring checks for {DQOPS_CONNECTION}.silver.customers" in text
+        assert {"customers", "order_items", "orders", "products"} <= set(text.split())
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(OUTPUT / "dqops-console.png"))
+    finally:
+        driver.quit()
+    assert (OUTPUT / "dqops-console.png").stat().st_size > 10_000
