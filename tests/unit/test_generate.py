@@ -209,3 +209,21 @@ def test_ids_widen_past_seven_digits_and_prices_are_json_floats(tmp_path):
     lines = sorted((tmp_path / "x.jsonl").read_text().splitlines(), key=lambda x: json.loads(x)["price"])
     assert lines == [json.dumps({"id": f"P{i:07d}", "price": float(f"{c // 100}.{c % 100:02d}"), "op": "I"})
                      for i, c in sorted(zip(ids, cents), key=lambda x: x[1])]
+
+
+def test_product_names_say_their_category(tmp_path):
+    """"Fashion item ..." is in fashion, never in books (a defect planted in the category aside)."""
+    generate(tmp_path, scale=0.5, seed=3, days=3)
+    named = []
+    for path in (tmp_path / "products").rglob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a malformed line planted on purpose
+            name, category = record.get("name"), record.get("category")
+            if isinstance(name, str) and isinstance(category, str) and category.islower():
+                named.append((name.split(" item ")[0].lower(), category))
+    assert len(named) > 50
+    agree = sum(prefix == category for prefix, category in named)
+    assert agree == len(named), [n for n in named if n[0] != n[1]][:5]
