@@ -33,8 +33,8 @@ def _platform_settings(home: Path | None) -> Settings:
 @user_errors
 def up(home: Path = HomeOpt) -> None:
     """Start the native platform (PostgreSQL, MinIO, Hive Metastore, Spark master, worker,
-    Thrift server, Airflow and Superset) on loopback; generates credentials on first start.
-    Idempotent."""
+    Thrift server, Airflow, Superset and DQOps) on loopback; generates credentials on first
+    start. Idempotent."""
     from lakehouse.platform import lifecycle, secrets
 
     t0 = time.time()
@@ -62,6 +62,11 @@ def up(home: Path = HomeOpt) -> None:
         password = secrets.read(path).get(key) if key in generated else None
         where = f"password {password} (shown once; kept in {path})" if password else f"password: {key} in {path}"
         console.print(f"{name}: {url}  user {user}, {where}", highlight=False, soft_wrap=True)
+    from lakehouse.platform import dqops
+
+    if not dqops.missing(settings):
+        console.print(f"DQOps: {dqops.url(settings)}  no login (its free edition has none): keep it on loopback",
+                      highlight=False, soft_wrap=True)
 
 
 @app.command()

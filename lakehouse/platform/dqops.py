@@ -105,6 +105,8 @@ def _version(settings: Settings) -> str:
 
 
 SERVICES: tuple[Service, ...] = (
+    # Its checks read the tables through the Thrift server, over the TLS that server's first
+    # start sets up.
     Service("dqops", lambda s: s.dqops_port, url, _launch, _probe, _version, _prepare, None, 240,
-            missing=missing),
+            missing=missing, needs=("spark-thrift",)),
 )

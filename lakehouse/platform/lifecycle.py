@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -134,35 +135,54 @@ def _exclusive(settings: Settings):
 
 
 def up(settings: Settings, on_event: Callable[[str, str], None] = lambda name, event: None) -> list[str]:
-    """Start every service that is not running, in order, each healthy before the next.
-    Returns the names started now (empty when everything was already up)."""
+    """Start every service that is not running, each once the services it needs are healthy,
+    side by side otherwise. Returns the names started now (empty when everything was up)."""
     with _exclusive(settings):
         return _up(settings, on_event)
 
 
+class _NeedFailed(Exception):
+    """A service not started because one it needs failed (that failure is the one reported)."""
+
+
 def _up(settings: Settings, on_event: Callable[[str, str], None]) -> list[str]:
-    started = []
-    for svc in SERVICES:
-        proc = running_process(settings, svc.name)
-        if proc is None and (reason := svc.missing(settings)):
-            on_event(svc.name, f"skipped: {reason}")
-            continue
-        if proc is not None:
-            on_event(svc.name, "checking")
-            _wait_healthy(settings, svc, proc)
-            on_event(svc.name, "already running")
-        else:
-            if svc.prepare:
-                on_event(svc.name, "preparing")
-                svc.prepare(settings)
-            on_event(svc.name, "starting")
-            t0 = time.monotonic()
-            _wait_healthy(settings, svc, _start(settings, svc))
-            started.append(svc.name)
-            on_event(svc.name, f"started in {time.monotonic() - t0:.1f}s")
-        if svc.after_start:
-            svc.after_start(settings)
-    return started
+    launched: dict[str, Future] = {}
+    # A thread per service: each mostly waits, on the ones it needs or on its health probe.
+    with ThreadPoolExecutor(max_workers=len(SERVICES), thread_name_prefix="up") as pool:
+        for svc in SERVICES:  # the registry's order puts what a service needs before it
+            needs = [launched[name] for name in svc.needs]
+            launched[svc.name] = pool.submit(_bring_up, settings, svc, needs, on_event)
+    failures = [f.exception() for f in launched.values()
+                if f.exception() is not None and not isinstance(f.exception(), _NeedFailed)]
+    if failures:
+        raise failures[0]
+    return [name for name, f in launched.items() if f.result()]
+
+
+def _bring_up(settings: Settings, svc: Service, needs: list[Future], on_event: Callable[[str, str], None]) -> bool:
+    """One service, once those it needs are up: started (True) or found running (False)."""
+    for need in needs:
+        if need.exception() is not None:
+            raise _NeedFailed(svc.name)
+    proc = running_process(settings, svc.name)
+    if proc is None and (reason := svc.missing(settings)):
+        on_event(svc.name, f"skipped: {reason}")
+        return False
+    if proc is not None:
+        on_event(svc.name, "checking")
+        _wait_healthy(settings, svc, proc)
+        on_event(svc.name, "already running")
+    else:
+        if svc.prepare:
+            on_event(svc.name, "preparing")
+            svc.prepare(settings)
+        on_event(svc.name, "starting")
+        t0 = time.monotonic()
+        _wait_healthy(settings, svc, _start(settings, svc))
+        on_event(svc.name, f"started in {time.monotonic() - t0:.1f}s")
+    if svc.after_start:
+        svc.after_start(settings)
+    return proc is None
 
 
 def stop(settings: Settings, name: str, timeout: float = 30.0) -> bool:

@@ -2,8 +2,9 @@
 
 One definition serves both ways of running them: `lakehouse up` starts these commands as
 local processes on loopback; the containers of docker-compose.yaml run `lakehouse serve
-<name>`, which executes the same command in the foreground. Order matters: each service
-only needs the ones before it.
+<name>`, which executes the same command in the foreground. Each service names the ones it
+needs healthy before it starts (`needs`, earlier in the registry's order); `up` starts the
+others side by side.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Service:
     # Why this machine cannot run it (an optional service that is not installed), or None:
     # `up` reports the reason in one line and goes on without it.
     missing: Callable[[Settings], str | None] = lambda settings: None
+    needs: tuple[str, ...] = ()  # services that must be healthy before this one starts
 
 
 def data_dir(settings: Settings, name: str) -> Path:
@@ -509,13 +511,17 @@ CORE_SERVICES: tuple[Service, ...] = (
             _postgres_launch, _postgres_probe, _postgres_version, _postgres_prepare, _postgres_after_start, 60),
     Service("minio", _minio_port, lambda s: f"http://{s.bind_host}:{s.minio_console_port} (console)",
             _minio_launch, _minio_probe, _minio_version, None, object_store.provision, 60),
+    # Its schema lives in PostgreSQL; it creates the databases' folders in the warehouse bucket.
     Service("hive-metastore", _metastore_port, lambda s: s.metastore_uri,
-            _metastore_launch, _metastore_probe, _metastore_version, _metastore_prepare, None, 120),
+            _metastore_launch, _metastore_probe, _metastore_version, _metastore_prepare, None, 120,
+            needs=("postgres", "minio")),
     Service("spark-master", lambda s: master_host_port(s)[1],
             lambda s: f"http://{master_host_port(s)[0]}:{s.spark_master_ui_port}",
             _master_launch, _master_probe, _spark_version, None, None, 60),
     Service("spark-worker", lambda s: s.spark_worker_ui_port, lambda s: f"http://{s.bind_host}:{s.spark_worker_ui_port}",
-            _worker_launch, _worker_probe, _spark_version, None, None, 60),
+            _worker_launch, _worker_probe, _spark_version, None, None, 60, needs=("spark-master",)),
+    # An application of the cluster, on the metastore's tables.
     Service("spark-thrift", lambda s: s.thrift_port, lambda s: f"hive://{s.thrift_host}:{s.thrift_port}",
-            _thrift_launch, _thrift_probe, _spark_version, _thrift_prepare, None, 180),
+            _thrift_launch, _thrift_probe, _spark_version, _thrift_prepare, None, 180,
+            needs=("hive-metastore", "spark-worker")),
 )

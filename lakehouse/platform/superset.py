@@ -116,5 +116,5 @@ def _version(settings: Settings) -> str:
 
 SERVICES: tuple[Service, ...] = (
     Service("superset", lambda s: s.superset_port, url, _launch, _probe, _version,
-            provision, None, 180),
+            provision, None, 180, needs=("postgres", "spark-thrift")),
 )

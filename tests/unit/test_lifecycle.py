@@ -3,6 +3,7 @@ health probe, idempotence, log tail on failure, nothing left behind."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import sys
 import urllib.request
@@ -108,7 +109,8 @@ def test_an_optional_service_that_is_not_installed_is_skipped_with_one_line(sett
 
     settings = load_settings(home=tmp_path, dqops_home=tmp_path / "no-dqops")
     web = web_service(free_port())
-    monkeypatch.setattr(lifecycle, "SERVICES", (web, *dqops.SERVICES))
+    (svc,) = dqops.SERVICES
+    monkeypatch.setattr(lifecycle, "SERVICES", (web, dataclasses.replace(svc, needs=("web",))))
     events = []
     try:
         assert lifecycle.up(settings, lambda name, event: events.append((name, event))) == ["web"]
@@ -120,3 +122,36 @@ def test_an_optional_service_that_is_not_installed_is_skipped_with_one_line(sett
         assert rows["web"].state == "running"
     finally:
         assert lifecycle.down(settings) == ["web"]
+
+
+def test_services_start_side_by_side_once_those_they_need_are_healthy(settings, monkeypatch, tmp_path):
+    """Two services that need nothing start together; one that needs both starts after both
+    are healthy; one whose need failed is not started, and the failure is the one reported."""
+    marks = tmp_path / "marks"
+
+    def marking(name: str, port: int, needs: tuple[str, ...] = (), seconds: float = 2) -> Service:
+        # Notes when it started, then serves after `seconds`.
+        code = (f"import time, http.server; open({str(marks)!r}, 'a').write('{name} %f\\n' % time.time()); "
+                f"time.sleep({seconds}); http.server.test(HandlerClass=http.server.SimpleHTTPRequestHandler, "
+                f"port={port}, bind='127.0.0.1')")
+        base = web_service(port)
+        return dataclasses.replace(base, name=name, launch=lambda s: Launch([sys.executable, "-c", code]),
+                                   needs=needs)
+
+    a, b = marking("a", free_port()), marking("b", free_port())
+    c = marking("c", free_port(), needs=("a", "b"), seconds=0)
+    monkeypatch.setattr(lifecycle, "SERVICES", (a, b, c))
+    try:
+        assert lifecycle.up(settings) == ["a", "b", "c"]
+        started = {line.split()[0]: float(line.split()[1]) for line in marks.read_text().splitlines()}
+        assert abs(started["a"] - started["b"]) < 1.5, started  # side by side, not one after the other
+        assert started["c"] >= max(started["a"], started["b"]) + 2, started  # after both answered
+    finally:
+        lifecycle.down(settings)
+    broken = Service("broken", lambda s: None, lambda s: "-", lambda s: Launch(["sh", "-c", "exit 3"]),
+                     lambda s: False, lambda s: "1.0", start_timeout=30)
+    after = marking("after", free_port(), needs=("broken",))
+    monkeypatch.setattr(lifecycle, "SERVICES", (broken, after))
+    with pytest.raises(lifecycle.ServiceFailed, match="broken exited"):
+        lifecycle.up(settings)
+    assert lifecycle.running_process(settings, "after") is None

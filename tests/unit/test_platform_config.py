@@ -283,3 +283,11 @@ def test_dqops_runs_the_installed_distribution_on_loopback_with_the_generated_ch
     assert (userhome / dqops_userhome.MARKER_FILE).read_text() == dqops_userhome.MARKER_TEXT
     assert (userhome / ".data").is_dir()
     assert dqops.url(settings) == "http://127.0.0.1:8888"
+
+
+def test_each_service_needs_only_services_the_registry_starts_before_it():
+    seen: set[str] = set()
+    for svc in registry.SERVICES:
+        assert set(svc.needs) <= seen, f"{svc.name} needs {set(svc.needs) - seen}, not registered before it"
+        seen.add(svc.name)
+    assert registry.service("spark-thrift").needs == ("hive-metastore", "spark-worker")
