@@ -33,10 +33,11 @@ build/hive/.fetched: hive/pom.xml hive/fetch.sh hive/metastore-bind-host.patch |
 	@touch $@
 
 # DQOps's server is on no registry: from LAKEHOUSE_DQOPS_HOME, else ../shared/dqops (its jars
-# from Maven Central, so after the other Maven steps), else none (lakehouse up says so).
+# from Maven Central, so after the other Maven steps), else none (lakehouse up says so). The
+# stamp only once something is installed: without, every `make platform` looks again.
 build/dqops/.installed: scripts/install-dqops.sh $(wildcard ../shared/dqops/*) | build/hive/.fetched
 	scripts/install-dqops.sh build/dqops $(PYTHON)
-	@touch $@
+	@if [ -n "$$LAKEHOUSE_DQOPS_HOME" ] || [ -x build/dqops/home/bin/dqo ]; then touch $@; fi
 
 build/bin/minio: minio/build.sh
 	minio/build.sh build/bin

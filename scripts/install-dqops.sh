@@ -13,7 +13,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest=$(realpath -m "${1:?usage: install-dqops.sh DEST [PYTHON]}")  # absolute: Maven resolves relative paths from its pom
 python=${2:-python3}
-shared=$root/../shared/dqops
+shared=$(realpath -m "$root/../shared/dqops")
+mkdir -p "$dest"
 
 if [ -n "${LAKEHOUSE_DQOPS_HOME:-}" ]; then
   home=$LAKEHOUSE_DQOPS_HOME

@@ -89,7 +89,11 @@ class DqopsRunChecksOperator(BaseOperator):
         if response.status_code not in (200, 201):
             raise AirflowException(f"DQOps at {url}: running the checks of {table} answered "
                                    f"{response.status_code}: {response.content[:300]!r}")
-        job = RunChecksQueueJobResult.from_dict(json.loads(response.content))
+        try:
+            job = RunChecksQueueJobResult.from_dict(json.loads(response.content))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AirflowException(f"DQOps at {url}: unreadable answer to running the checks of {table}: "
+                                   f"{exc}: {response.content[:300]!r}") from None
         status = job.status
         if status in (DqoJobStatus.QUEUED, DqoJobStatus.WAITING, DqoJobStatus.RUNNING):
             job_id = getattr(job.job_id, "job_id", None)

@@ -165,12 +165,14 @@ def _url(path: str = ""):
 
 # The API server first: the others' probes read its health endpoint. The log servers are
 # skipped (they listen on every interface): the API server reads task logs from disk.
-# Its metadata is in PostgreSQL; a Spark task finds the master when it runs, not at start.
+# Its metadata is in PostgreSQL. The scheduler, which starts the tasks, waits for the cluster
+# (the Thrift server: the metastore and a worker before it), so that a run due at `up` does not
+# spend its retries on a Spark not yet up.
 SERVICES: tuple[Service, ...] = (
     Service("airflow-api-server", lambda s: s.airflow_port, _url(), _launch("api-server"),
             _healthy("metadatabase"), _version, _prepare, None, 180, needs=("postgres",)),
     Service("airflow-scheduler", lambda s: None, _url("/dags"), _launch("scheduler", "--skip-serve-logs"),
-            _healthy("scheduler"), _version, None, None, 120, needs=("airflow-api-server",)),
+            _healthy("scheduler"), _version, None, None, 120, needs=("airflow-api-server", "spark-thrift")),
     Service("airflow-dag-processor", lambda s: None, _url("/dags"), _launch("dag-processor"),
             _healthy("dag_processor"), _version, None, None, 120, needs=("airflow-api-server",)),
     Service("airflow-triggerer", lambda s: None, _url(), _launch("triggerer", "--skip-serve-logs"),

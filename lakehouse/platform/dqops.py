@@ -8,29 +8,31 @@ Python environment DQOps evaluates its rules in, which DQOps would otherwise cre
 at its first start. Without an installation `lakehouse up` says how to get one and goes on
 without DQOps; the DAG's task is then skipped with that reason.
 
-The user home DQOps opens is a copy of dqops_userhome/ (generated from the specs) under
-<home>/platform/dqops/userhome: DQOps writes its results, logs and settings there, and the
-committed folder stays code. Each start replaces the copy's checks with the committed ones
-and keeps DQOps's results.
+The user home DQOps opens, <home>/platform/data/dqops/userhome, is rendered from the specs
+(LAKEHOUSE_SPECS_DIR) as dqops_userhome/ is: DQOps writes its results, logs and settings
+there, and the committed folder stays code. Each start rewrites the checks of that copy (a
+table whose spec is gone loses its file) and keeps DQOps's results.
 
-DQOps's free edition has no login: it listens on loopback (bind_host) only, with DQOps
-Cloud (sign-in and synchronisation) off. It reads the tables with a Thrift login of its own
-(LAKEHOUSE_DQOPS_THRIFT_USER), read-only like every login.
+DQOps's free edition has no login: it listens on 127.0.0.1 whatever LAKEHOUSE_BIND_HOST
+says, with DQOps Cloud (sign-in and synchronisation) off. It reads the tables with a Thrift
+login of its own (LAKEHOUSE_DQOPS_THRIFT_USER), read-only like every login.
 """
 
 from __future__ import annotations
 
-import shutil
 import urllib.request
 from pathlib import Path
 
 from lakehouse.config import Settings
+from lakehouse.errors import LakehouseError
 from lakehouse.platform.services import Launch, Service, data_dir, required_secret, thrift_tls_files
 from lakehouse.quality import dqops_userhome
+from lakehouse.specs import load_catalog
 
 INSTALL_HINT = ("DQOps is not installed: `make platform` installs it from LAKEHOUSE_DQOPS_HOME (a DQOps "
                 "distribution) or from ../shared/dqops beside the clone; without it DQOps's checks are skipped")
 JVM_HEAP = "-Xmx1g"  # measured: 590-670 MB resident with this heap on the sample's tables
+LOOPBACK = "127.0.0.1"  # no login in its free edition: never on another interface
 
 
 def missing(settings: Settings) -> str | None:
@@ -41,7 +43,7 @@ def missing(settings: Settings) -> str | None:
 
 
 def url(settings: Settings) -> str:
-    return f"http://{settings.bind_host}:{settings.dqops_port}"
+    return f"http://{LOOPBACK}:{settings.dqops_port}"
 
 
 def userhome(settings: Settings) -> Path:
@@ -49,14 +51,10 @@ def userhome(settings: Settings) -> Path:
 
 
 def _prepare(settings: Settings) -> None:
-    """The user home DQOps opens: the committed checks and connection, DQOps's own results kept."""
+    """The user home DQOps opens: connection and checks from the specs, DQOps's results kept."""
     target = userhome(settings)
     target.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for name in (dqops_userhome.MARKER_FILE, ".gitignore"):
-        shutil.copyfile(dqops_userhome.USERHOME_DIR / name, target / name)
-    # Replaced, not merged: a table whose spec was removed leaves DQOps's checks too.
-    shutil.rmtree(target / "sources", ignore_errors=True)
-    shutil.copytree(dqops_userhome.USERHOME_DIR / "sources", target / "sources")
+    dqops_userhome.write_userhome(load_catalog(settings.specs_dir), target)
 
 
 def dqops_env(settings: Settings) -> dict[str, str]:
@@ -66,7 +64,7 @@ def dqops_env(settings: Settings) -> dict[str, str]:
         "DQO_USER_HOME": str(userhome(settings)),
         "DQO_USER_INITIALIZE_USER_HOME": "true",
         "DQO_JAVA_OPTS": f"{JVM_HEAP} {settings.jvm_options}",
-        "SERVER_ADDRESS": settings.bind_host,
+        "SERVER_ADDRESS": LOOPBACK,
         "SERVER_PORT": str(settings.dqops_port),
         # Offline: no DQOps Cloud account (no prompt for one), no synchronisation with it.
         "DQO_CLOUD_START_WITHOUT_API_KEY": "true",
@@ -76,13 +74,20 @@ def dqops_env(settings: Settings) -> dict[str, str]:
         # connection.dqoconnection.yaml: ${LAKEHOUSE_THRIFT_*} and the truststore's folder.
         "LAKEHOUSE_THRIFT_HOST": settings.thrift_host,
         "LAKEHOUSE_THRIFT_PORT": str(settings.thrift_port),
-        "LAKEHOUSE_DQOPS_THRIFT_USER": settings.dqops_thrift_user or "",
+        "LAKEHOUSE_DQOPS_THRIFT_USER": _required_user(settings),
         "LAKEHOUSE_DQOPS_THRIFT_PASSWORD": required_secret(settings, "dqops_thrift_password"),
     }
     if settings.thrift_tls:
         env["LAKEHOUSE_TLS_DIR"] = str(thrift_tls_files(settings).truststore.parent)
         env["LAKEHOUSE_THRIFT_TRUSTSTORE_PASSWORD"] = required_secret(settings, "thrift_truststore_password")
     return env
+
+
+def _required_user(settings: Settings) -> str:
+    if not settings.dqops_thrift_user:
+        raise LakehouseError("LAKEHOUSE_DQOPS_THRIFT_USER is not set "
+                             "(`lakehouse up` generates it; compose takes it from .env)")
+    return settings.dqops_thrift_user
 
 
 def _launch(settings: Settings) -> Launch:

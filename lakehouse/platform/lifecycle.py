@@ -19,8 +19,9 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -107,9 +108,12 @@ def _start(settings: Settings, svc: Service) -> subprocess.Popen:
     return proc
 
 
-def _wait_healthy(settings: Settings, svc: Service, proc: psutil.Process | subprocess.Popen) -> None:
+def _wait_healthy(settings: Settings, svc: Service, proc: psutil.Process | subprocess.Popen,
+                  interrupted: threading.Event | None = None) -> None:
     deadline = time.monotonic() + svc.start_timeout
     while time.monotonic() < deadline:
+        if interrupted is not None and interrupted.is_set():
+            raise _NeedFailed(svc.name)
         # Ours must be alive, not merely something answering on its port.
         exited = proc.poll() if isinstance(proc, subprocess.Popen) else (None if proc.is_running() else -1)
         if exited is not None:
@@ -147,30 +151,46 @@ class _NeedFailed(Exception):
 
 def _up(settings: Settings, on_event: Callable[[str, str], None]) -> list[str]:
     launched: dict[str, Future] = {}
+    interrupted = threading.Event()
     # A thread per service: each mostly waits, on the ones it needs or on its health probe.
-    with ThreadPoolExecutor(max_workers=len(SERVICES), thread_name_prefix="up") as pool:
+    pool = ThreadPoolExecutor(max_workers=len(SERVICES), thread_name_prefix="up")
+    try:
         for svc in SERVICES:  # the registry's order puts what a service needs before it
-            needs = [launched[name] for name in svc.needs]
-            launched[svc.name] = pool.submit(_bring_up, settings, svc, needs, on_event)
+            needs = {name: launched[name] for name in svc.needs}
+            launched[svc.name] = pool.submit(_bring_up, settings, svc, needs, on_event, interrupted)
+        wait(launched.values())
+    except BaseException:
+        # Ctrl-C: nothing more starts, and the lock is held until every thread has stopped
+        # (a service already started keeps running; `down` stops it).
+        interrupted.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     failures = [f.exception() for f in launched.values()
                 if f.exception() is not None and not isinstance(f.exception(), _NeedFailed)]
-    if failures:
+    if len(failures) == 1:
         raise failures[0]
+    if failures:  # services that failed side by side: each one's reason
+        raise ServiceFailed("\n".join(str(failure) for failure in failures))
     return [name for name, f in launched.items() if f.result()]
 
 
-def _bring_up(settings: Settings, svc: Service, needs: list[Future], on_event: Callable[[str, str], None]) -> bool:
+def _bring_up(settings: Settings, svc: Service, needs: dict[str, Future], on_event: Callable[[str, str], None],
+              interrupted: threading.Event) -> bool:
     """One service, once those it needs are up: started (True) or found running (False)."""
-    for need in needs:
-        if need.exception() is not None:
-            raise _NeedFailed(svc.name)
+    failed = [name for name, need in needs.items() if need.exception() is not None]
+    if failed:
+        on_event(svc.name, f"not started: {', '.join(failed)} failed")
+        raise _NeedFailed(svc.name)
+    if interrupted.is_set():
+        raise _NeedFailed(svc.name)
     proc = running_process(settings, svc.name)
     if proc is None and (reason := svc.missing(settings)):
         on_event(svc.name, f"skipped: {reason}")
         return False
     if proc is not None:
         on_event(svc.name, "checking")
-        _wait_healthy(settings, svc, proc)
+        _wait_healthy(settings, svc, proc, interrupted)
         on_event(svc.name, "already running")
     else:
         if svc.prepare:
@@ -178,7 +198,7 @@ def _bring_up(settings: Settings, svc: Service, needs: list[Future], on_event: C
             svc.prepare(settings)
         on_event(svc.name, "starting")
         t0 = time.monotonic()
-        _wait_healthy(settings, svc, _start(settings, svc))
+        _wait_healthy(settings, svc, _start(settings, svc), interrupted)
         on_event(svc.name, f"started in {time.monotonic() - t0:.1f}s")
     if svc.after_start:
         svc.after_start(settings)

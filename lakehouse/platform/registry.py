@@ -1,7 +1,6 @@
-"""Every service of the native platform, in start order: the core (services.py), then
-Airflow (airflow.py), which needs PostgreSQL and the Spark master before it, then Superset
-(superset.py), which needs PostgreSQL and the Thrift server, and DQOps (dqops.py), which
-needs the Thrift server."""
+"""Every service of the native platform: the core (services.py), Airflow (airflow.py),
+Superset (superset.py) and DQOps (dqops.py). A service's `needs` name services before it
+in this order; `lakehouse up` starts each once those are healthy, the others side by side."""
 
 from __future__ import annotations
 

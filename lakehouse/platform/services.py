@@ -451,9 +451,11 @@ def _thrift_launch(settings: Settings) -> Launch:
            # Read by the password check (spark/thrift-auth), never written to a config file.
            "LAKEHOUSE_THRIFT_USER": settings.thrift_user,
            "LAKEHOUSE_THRIFT_PASSWORD": settings.thrift_password.get_secret_value()}
-    if settings.dqops_thrift_user and settings.dqops_thrift_password:
+    if settings.dqops_thrift_user or settings.dqops_thrift_password:  # DQOps's own login: both, or neither
+        if not settings.dqops_thrift_user:
+            raise LakehouseError("LAKEHOUSE_DQOPS_THRIFT_USER is not set but its password is")
         env.update({"LAKEHOUSE_DQOPS_THRIFT_USER": settings.dqops_thrift_user,
-                    "LAKEHOUSE_DQOPS_THRIFT_PASSWORD": settings.dqops_thrift_password.get_secret_value()})
+                    "LAKEHOUSE_DQOPS_THRIFT_PASSWORD": required_secret(settings, "dqops_thrift_password")})
     return Launch(argv, env=env)
 
 

@@ -556,12 +556,13 @@ def test_dqops_reads_the_generated_user_home_and_writes_only_its_volume(svcs, co
 
 
 def test_dqops_runs_offline_in_compose_as_natively(svcs, tmp_path):
-    """DQOps's own settings of `lakehouse up` (no DQOps Cloud sign-in, prompt or sync) hold in
-    its container too."""
+    """DQOps's own settings of `lakehouse up` (no DQOps Cloud sign-in, prompt or sync; its
+    address for links, heap and collector) hold in its container too."""
     s = Settings(_env_file=None, profile="cluster", home=tmp_path, dqops_thrift_user="d",
                  dqops_thrift_password="p" * 12, thrift_truststore_password="t" * 12)
-    native = {k: v for k, v in dqops.dqops_env(s).items() if k.startswith(("DQO_CLOUD_", "DQO_SCHEDULER_"))}
-    assert native and set(native.items()) <= set(environment(svcs["dqops"]).items())
+    native = {k: v for k, v in dqops.dqops_env(s).items()
+              if k.startswith(("DQO_CLOUD_", "DQO_SCHEDULER_", "DQO_INSTANCE_", "DQO_JAVA_OPTS"))}
+    assert len(native) == 5 and set(native.items()) <= set(environment(svcs["dqops"]).items())
     assert s.dqops_port == DQOPS_PORT
 
 

@@ -205,3 +205,51 @@ def test_dqops_operator_refuses_bad_arguments():
         DqopsRunChecksOperator(task_id="t", connection="c", tables=["silver.x"], check_type="daily")
     with pytest.raises(ValueError, match="fail_severity"):
         DqopsRunChecksOperator(task_id="t", connection="c", tables=["silver.x"], fail_severity="valid")
+
+
+def _dqops_answering(monkeypatch, status: int, body: bytes):
+    """The operator's client on a stand-in HTTP transport answering run-checks with `body`."""
+    import httpx
+
+    from lakehouse.orchestration import dqops_operator
+    from dqops.client import Client
+
+    seen = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status, content=body)
+
+    monkeypatch.setattr(dqops_operator, "_client", lambda url, key, timeout: Client(
+        base_url=url, httpx_args={"transport": httpx.MockTransport(answer)}))
+    monkeypatch.setenv("LAKEHOUSE_DQOPS_URL", "http://dqops.test:8888")
+    return seen
+
+
+FINISHED_JOB = json.dumps({"jobId": {"jobId": 7}, "status": "finished", "result": {
+    "highest_severity": "warning", "executed_checks": 12, "valid_results": 11, "warnings": 1, "errors": 0,
+    "fatals": 0, "execution_errors": 0}}).encode()
+
+
+@pytest.mark.parametrize("status", [200, 201])  # DQOps 1.13.1 answers 201; its generated client parsed 200 only
+def test_dqops_operator_reads_the_finished_job_dqops_answers(monkeypatch, status):
+    seen = _dqops_answering(monkeypatch, status, FINISHED_JOB)
+    task = DqopsRunChecksOperator(task_id="t", connection="lakehouse", tables=["silver.orders"])
+    assert task.execute(context={})["silver.orders"]["executed_checks"] == 12
+    (request,) = seen
+    assert request.url.path == "/api/jobs/runchecks" and json.loads(request.content)["check_search_filters"][
+        "fullTableName"] == "silver.orders"
+
+
+@pytest.mark.parametrize("status, body, message", [
+    (500, b"boom", "answered 500"),
+    (201, b"<html>not json</html>", "unreadable answer"),
+])
+def test_dqops_operator_turns_a_bad_answer_into_one_clear_task_error(monkeypatch, status, body, message):
+    from airflow.sdk.exceptions import AirflowException
+
+    _dqops_answering(monkeypatch, status, body)
+    task = DqopsRunChecksOperator(task_id="t", connection="lakehouse", tables=["silver.orders"])
+    with pytest.raises(AirflowException, match=message) as failed:
+        task.execute(context={})
+    assert "silver.orders" in str(failed.value) and "\n" not in str(failed.value)

@@ -15,6 +15,7 @@ import pytest
 
 from lakehouse.config import PROJECT_ROOT, load_settings
 from lakehouse.processes import same_process
+from lakehouse.platform import dqops
 from lakehouse.platform.services import spark_bin
 
 LAKEHOUSE = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" / "lakehouse"
@@ -89,6 +90,9 @@ def still_running(procs: list[psutil.Process]) -> list[str]:
 @pytest.fixture(scope="session")
 def platform_home():
     # Not under pytest's tmp (mode 0700): PostgreSQL runs as its own user and must reach it.
+    # DQOps is one of the platform's services, and tested as one: without it, say how to get it.
+    if reason := dqops.missing(load_settings(profile="local")):
+        pytest.fail(f"the system tests need DQOps: {reason}")
     home = Path(tempfile.mkdtemp(prefix="lakehouse-system-"))
     home.chmod(0o711)
     started = cli(home, "up", timeout=600)

@@ -274,7 +274,7 @@ def test_down_and_up_loses_nothing_and_a_rerun_changes_nothing(platform, platfor
     cli(home, "down")
     assert not still_running(procs), "lakehouse down left processes"
     assert not any(port_open(p) for p in (platform.postgres_port, 9000, 9083, 7077, platform.thrift_port,
-                                           platform.airflow_port, platform.superset_port))
+                                           platform.airflow_port, platform.superset_port, platform.dqops_port))
     assert f"({len(SERVICES)} service(s) started)" in cli(home, "up", timeout=600).stdout
     assert (platform.platform_dir / "secrets.env").read_text() == secrets_before
     assert _snapshot(platform) == before

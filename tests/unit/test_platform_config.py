@@ -283,6 +283,9 @@ def test_dqops_runs_the_installed_distribution_on_loopback_with_the_generated_ch
     assert (userhome / dqops_userhome.MARKER_FILE).read_text() == dqops_userhome.MARKER_TEXT
     assert (userhome / ".data").is_dir()
     assert dqops.url(settings) == "http://127.0.0.1:8888"
+    # No login in its free edition: on loopback even where the other services listen everywhere.
+    everywhere = load_settings(profile="cluster", home=tmp_path, dqops_home=home, bind_host="0.0.0.0")
+    assert svc.launch(everywhere).env["SERVER_ADDRESS"] == "127.0.0.1"
 
 
 def test_each_service_needs_only_services_the_registry_starts_before_it():
