@@ -20,12 +20,11 @@ login of its own (LAKEHOUSE_DQOPS_THRIFT_USER), read-only like every login.
 
 from __future__ import annotations
 
-import urllib.request
 from pathlib import Path
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.platform.services import Launch, Service, data_dir, required_secret, thrift_tls_files
+from lakehouse.platform.services import Launch, Service, data_dir, http_ok, required_secret, thrift_tls_files
 from lakehouse.quality import dqops_userhome
 from lakehouse.specs import load_catalog
 
@@ -98,11 +97,7 @@ def _launch(settings: Settings) -> Launch:
 
 def _probe(settings: Settings) -> bool:
     """/api/ishealthy answers 200 once DQOps accepts jobs (503 while it starts)."""
-    try:
-        with urllib.request.urlopen(f"{url(settings)}/api/ishealthy", timeout=5) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
+    return http_ok(f"{url(settings)}/api/ishealthy")
 
 
 def _version(settings: Settings) -> str:

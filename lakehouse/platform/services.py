@@ -79,6 +79,15 @@ def _http_json(url: str) -> dict | None:
         return None
 
 
+def http_ok(url: str) -> bool:
+    """A health endpoint answers 200 (a service still starting refuses or answers 503)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
 def required_secret(settings: Settings, name: str) -> str:
     """A credential a service cannot start without (a Settings field name, e.g. "airflow_fernet_key")."""
     value = getattr(settings, name)
@@ -200,11 +209,7 @@ def _minio_launch(settings: Settings) -> Launch:
 
 
 def _minio_probe(settings: Settings) -> bool:
-    try:
-        with urllib.request.urlopen(f"{settings.s3_endpoint}/minio/health/ready", timeout=5) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
+    return http_ok(f"{settings.s3_endpoint}/minio/health/ready")
 
 
 def _minio_version(settings: Settings) -> str:
