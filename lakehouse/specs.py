@@ -272,10 +272,21 @@ class GoldSpec(_Strict):
     sources: list[str] = Field(min_length=1, description="silver datasets the SQL reads")
     keys: list[str] = Field(min_length=1)
     sql: str
+    # What the SQL's columns mean, for analysts: Superset's dataset of the table shows them.
+    # Optional and partial; a column named here that the SQL does not return fails the build.
+    columns: dict[str, str] = {}
     incremental: Incremental | None = None
     # Validated on the rows a build would write, before it writes them. Gold rows are
     # aggregates: there is nothing to quarantine, so a gold rule can only warn or fail.
     expectations: list[Expectation] = []
+
+    @field_validator("columns")
+    @classmethod
+    def _described_columns_are_identifiers(cls, columns: dict[str, str]) -> dict[str, str]:
+        odd = [name for name in columns if not re.match(IDENTIFIER, name)]
+        if odd:
+            raise ValueError(f"column names are lower-case identifiers: {', '.join(odd)}")
+        return columns
 
     @model_validator(mode="after")
     def _every_source_has_a_change_view(self) -> GoldSpec:

@@ -16,6 +16,12 @@ lakehouse/platform/superset.py builds:
 
 Assets are imported with overwrite, keyed by their UUIDs: a second run updates the same
 database, datasets, charts and dashboard and creates nothing new.
+
+What `provision` imports is LAKEHOUSE_SUPERSET_BUNDLE when set: superset/assets plus the
+datasets generated from the specs (lakehouse/platform/superset_datasets.py writes it). A
+generated dataset names its spec in `extra`; provisioning gives it the columns the Thrift
+server reports, and removes a generated dataset whose spec is gone unless a chart uses it.
+`export` leaves generated datasets out: the specs make them.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ KINDS = ("databases", "datasets", "charts", "dashboards")
 # grants it, to the users an admin adds it to). Whatever SQL Lab runs, the Thrift server
 # serves reads of the lakehouse's tables only (spark/thrift-auth/ReadOnlySqlGuard.java).
 ANALYST_ROLE = "Analyst"
+# lakehouse.platform.superset_datasets.GENERATED (this runs with Superset's Python, without
+# the lakehouse package; a unit test keeps the two equal).
+GENERATED = "lakehouse_generated"
 
 
 def read_assets(root: Path, thrift_uri: str) -> dict[str, str]:
@@ -67,12 +76,71 @@ def provision() -> str:
     security_manager.sync_role_definitions()
     _ensure_analyst_role(security_manager)
     admin = _ensure_admin(security_manager, os.environ["SUPERSET_ADMIN_USER"], os.environ["SUPERSET_ADMIN_PASSWORD"])
-    contents = read_assets(ASSETS, os.environ["LAKEHOUSE_THRIFT_URI"])
+    bundle = Path(os.environ.get("LAKEHOUSE_SUPERSET_BUNDLE") or ASSETS)
+    contents = read_assets(bundle, os.environ["LAKEHOUSE_THRIFT_URI"])
     passwords = {name: os.environ["LAKEHOUSE_THRIFT_PASSWORD"] for name in contents if name.startswith("databases/")}
     with override_user(admin):
         ImportAssetsCommand(contents, passwords=passwords).run()
     counts = {kind: sum(name.startswith(kind + "/") for name in contents) for kind in KINDS}
-    return "provisioned " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    return "provisioned " + ", ".join(f"{n} {kind}" for kind, n in counts.items()) + "; " + sync_generated(contents)
+
+
+def _generated_uuids(contents: dict[str, str]) -> set[str]:
+    docs = (yaml.safe_load(text) for name, text in contents.items() if name.startswith("datasets/"))
+    return {str(doc["uuid"]) for doc in docs if (doc.get("extra") or {}).get(GENERATED)}
+
+
+def sync_generated(contents: dict[str, str]) -> str:
+    """The generated datasets after their import: each gets its table's columns as the Thrift
+    server describes them (the import keeps only those the spec describes), a temporal
+    column is a time column, and the default time column is a temporal key if there is one.
+    A generated dataset no spec makes any more is removed, unless a chart uses it."""
+    import json
+
+    from superset.connectors.sqla.models import SqlaTable
+    from superset.extensions import db
+    from superset.sql.parse import Table
+
+    wanted = _generated_uuids(contents)
+    synced, waiting, removed, kept = [], [], [], []
+    for dataset in db.session.query(SqlaTable).all():
+        marker = json.loads(dataset.extra or "{}").get(GENERATED)
+        if not marker:
+            continue
+        name = f"{dataset.schema}.{dataset.table_name}"
+        if str(dataset.uuid) not in wanted:
+            if dataset.slices:
+                kept.append(f"{name} (charts use it)")
+            else:
+                db.session.delete(dataset)
+                removed.append(name)
+            continue
+        if not _table_exists(dataset, Table):
+            waiting.append(name)  # its first run makes it; the next provisioning syncs it
+            continue
+        chosen = dataset.main_dttm_col  # the spec's time column, if it names one
+        dataset.fetch_metadata()
+        for column in dataset.columns:
+            if not column.expression:
+                column.is_dttm = bool(column.is_temporal)
+        temporal = [c.column_name for c in dataset.columns if c.is_dttm]
+        if chosen not in temporal:
+            dataset.main_dttm_col = next((k for k in marker.get("keys", []) if k in temporal),
+                                         temporal[0] if temporal else None)
+        synced.append(name)
+    db.session.commit()
+    parts = [f"{len(synced)} generated datasets synced with their tables"]
+    parts += [f"waiting for their tables: {', '.join(waiting)}"] if waiting else []
+    parts += [f"removed: {', '.join(removed)}"] if removed else []
+    parts += [f"kept without a spec: {', '.join(kept)}"] if kept else []
+    return "; ".join(parts)
+
+
+def _table_exists(dataset, table_type) -> bool:
+    try:
+        return dataset.database.has_table(table_type(dataset.table_name, dataset.schema, dataset.catalog))
+    except Exception:  # noqa: BLE001 - before the first run even its schema is missing (SCHEMA_NOT_FOUND)
+        return False
 
 
 def export(target: Path) -> str:
@@ -84,6 +152,8 @@ def export(target: Path) -> str:
 
     with override_user(security_manager.find_user(username=os.environ["SUPERSET_ADMIN_USER"])):
         files = {name: content() for name, content in ExportAssetsCommand().run()}
+    files = {name: text for name, text in files.items()
+             if not (name.startswith("datasets/") and (yaml.safe_load(text).get("extra") or {}).get(GENERATED))}
     for old in target.rglob("*.yaml"):
         old.unlink()
     for name, text in files.items():

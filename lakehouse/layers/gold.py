@@ -17,7 +17,7 @@ from pyspark.errors import AnalysisException
 
 from lakehouse import tables
 from lakehouse.config import GOLD, SILVER, Settings
-from lakehouse.errors import AccountingError, ExpectationFailed
+from lakehouse.errors import AccountingError, ExpectationFailed, SpecError
 from lakehouse.ledger import Ledger
 from lakehouse.quality import checks as Q
 from lakehouse.quality.gate import QualityGate
@@ -26,7 +26,9 @@ from lakehouse.specs import GoldSpec
 
 
 def spec_hash(spec: GoldSpec) -> str:
-    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
+    """What decides the table's content: column descriptions do not (excluding them also
+    keeps the hashes that specs written before they existed recorded)."""
+    return hashlib.sha256(spec.model_dump_json(exclude={"columns"}).encode()).hexdigest()[:16]
 
 
 def _change_feed_gone(exc: Exception) -> bool:
@@ -98,6 +100,10 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         return None
     run = TableRun("gold", fqname, source_versions=current, spec_hash=spec_hash(spec))
     result = spark.sql(spec.sql)
+    unknown = [c for c in spec.columns if c not in result.columns]
+    if unknown:
+        raise SpecError(f"gold spec {spec.name}: columns describes {', '.join(unknown)}, which its SQL "
+                        f"does not return (it returns {', '.join(result.columns)})")
     scope = None  # the rebuilt partitions, a condition on the target's columns (unqualified)
     if exists and not same_spec and spark.table(fqname).schema != result.schema:
         tables.drop_table(spark, settings, fqname)  # the spec changed the columns: build anew

@@ -132,10 +132,11 @@ app.add_typer(superset_app, name="superset")
 @superset_app.command("provision")
 @user_errors
 def superset_provision(home: Path = HomeOpt) -> None:
-    """Import superset/assets into the running platform's Superset (what `up` does at start)."""
+    """Import superset/assets and the datasets the specs make into the running platform's
+    Superset (what `up` does at start); a removed spec's generated dataset goes."""
     from lakehouse.platform.superset import provision
 
-    console.print(provision(_platform_settings(home)), highlight=False)
+    console.print(provision(_platform_settings(home)), highlight=False, soft_wrap=True)
 
 
 @superset_app.command("add-user")

@@ -3,7 +3,8 @@
 
 Before each start, `superset/manage.py provision` migrates the metadata schema, syncs the roles,
 sets the admin account and imports superset/assets (the database connection to the Thrift
-server, the datasets over the gold and ops tables, the charts and the dashboard). The same
+server, the dashboards' datasets, charts and dashboard) with a dataset for every other gold
+and ops table, generated from the specs (superset_datasets). The same
 environment serves `lakehouse up` and the `superset` container of docker-compose.yaml.
 """
 
@@ -18,6 +19,8 @@ from lakehouse.config import GOLD, PROJECT_ROOT, Settings
 from lakehouse.errors import LakehouseError
 from lakehouse.platform.services import (Launch, Service, _run, ensure_database, required_secret,
                                          thrift_tls_files)
+from lakehouse.platform.superset_datasets import write_bundle
+from lakehouse.specs import load_catalog
 
 SUPERSET_DIR = PROJECT_ROOT / "superset"
 ASSETS_DIR = SUPERSET_DIR / "assets"
@@ -75,9 +78,11 @@ def _manage(settings: Settings, *args: str, extra_env: dict[str, str] | None = N
 
 
 def provision(settings: Settings) -> str:
-    """Metadata schema, roles, the admin account and the assets in superset/assets; idempotent."""
+    """Metadata schema, roles, the admin account, the assets in superset/assets and a dataset
+    for every gold and ops table the specs make (superset_datasets); idempotent."""
     ensure_database(settings, "superset", "superset", required_secret(settings, "superset_db_password"))
-    return _manage(settings, "provision")
+    bundle = write_bundle(load_catalog(settings.specs_dir), ASSETS_DIR, settings.platform_dir / "superset" / "bundle")
+    return _manage(settings, "provision", extra_env={"LAKEHOUSE_SUPERSET_BUNDLE": str(bundle)})
 
 
 def add_user(settings: Settings, username: str, role: str, password: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from lakehouse.config import PROJECT_ROOT
-from lakehouse.errors import ExpectationFailed, LakehouseError, LandingError, SchemaDriftError
+from lakehouse.errors import ExpectationFailed, LakehouseError, LandingError, SchemaDriftError, SpecError
 from lakehouse.generate import generate
 from lakehouse.pipeline import run_pipeline
 from lakehouse.specs import load_catalog
@@ -172,3 +172,14 @@ def test_a_failed_fail_expectation_stops_a_gold_build_before_it_writes(spark, la
     row = _failed_rule(spark, "gold.daily_revenue", "no_revenue")
     assert row["unexpected_count"] == spark.sql(catalog.gold["daily_revenue"].sql).where("revenue > 0").count() > 0
     assert _failed_rule(spark, "gold.daily_revenue", "keys_unique")["success"]
+
+    # A column description naming a column the SQL does not return is a spec error, caught
+    # before the build writes (Superset's dataset would describe nothing).
+    def describes_a_missing_column(spec):
+        spec["columns"]["margin"] = "revenue minus cost"
+
+    catalog = load_catalog(_specs_with(tmp_path / "described", "gold/daily_revenue.yaml", describes_a_missing_column))
+    with pytest.raises(SpecError, match="gold spec daily_revenue: columns describes margin, which its SQL does "
+                                        "not return .it returns order_date, category, country, revenue"):
+        run_pipeline(spark, lakehouse, catalog)
+    assert not spark.catalog.tableExists("gold.daily_revenue")

@@ -39,8 +39,9 @@ def pytest_collection_modifyitems(session, config, items):
         items[i] = item
 
 
-def cli(home: Path, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, **DATA, "LAKEHOUSE_HOME": str(home)}
+def cli(home: Path, *args: str, timeout: float = 900, check: bool = True,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **DATA, "LAKEHOUSE_HOME": str(home), **(env or {})}
     env.pop("LAKEHOUSE_PROFILE", None)
     proc = subprocess.run([str(LAKEHOUSE), *args], capture_output=True, text=True, env=env, timeout=timeout,
                           cwd=PROJECT_ROOT)
@@ -95,7 +96,12 @@ def platform_home():
         pytest.fail(f"the system tests need DQOps: {reason}")
     home = Path(tempfile.mkdtemp(prefix="lakehouse-system-"))
     home.chmod(0o711)
-    started = cli(home, "up", timeout=600)
+    try:
+        started = cli(home, "up", timeout=600)
+    except BaseException:  # a failed up leaves what it started running, to inspect: not here
+        cli(home, "down", check=False)
+        shutil.rmtree(home, ignore_errors=True)
+        raise
     pids = platform_pids(home)
     first = platform_processes(home)
     try:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 
 import pytest
 import yaml
 
 from lakehouse.config import GOLD, PROJECT_ROOT
-from lakehouse.platform import superset
+from lakehouse.platform import superset, superset_datasets
+from lakehouse.specs import load_catalog
 from tests.system.conftest import cli
 from tests.system.superset_client import SupersetAPI, SupersetError, chromium, wait_for
 from tests.system.test_platform import thrift_query
@@ -55,16 +57,25 @@ def test_default_and_wrong_logins_are_refused(platform):
         assert refused.value.status == 401
 
 
+def _uuids(api, listing: str) -> list[str]:
+    return sorted(str(h.get("uuid") or api.get(f"/{listing}/{h['id']}")["result"].get("uuid"))
+                  for h in api.listing(listing))
+
+
 def test_assets_are_provisioned_once_even_when_provisioned_again(platform, platform_home, api):
     """`up` provisioned at start (and again after test_platform's down and up); once more
-    here: still exactly the assets in superset/assets, no duplicate."""
+    here: still exactly the assets in superset/assets and the datasets generated from the
+    specs (every gold and ops table has one), no duplicate."""
     home, _, _ = platform_home
-    assert "provisioned 1 databases" in cli(home, "superset", "provision").stdout
+    out = cli(home, "superset", "provision").stdout
+    assert "provisioned 1 databases" in out and "2 generated datasets synced with their tables" in out, out
+    bundle = superset_datasets.bundle(load_catalog(platform.specs_dir), superset.ASSETS_DIR)
+    generated = {yaml.safe_load(text)["uuid"] for name, text in bundle.items() if name.startswith("datasets/")}
+    assert len(generated) == len(ASSETS["datasets"]) + 2
     for kind, listing in (("databases", "database"), ("datasets", "dataset"), ("charts", "chart"),
                           ("dashboards", "dashboard")):
-        held = api.listing(listing)
-        assert sorted(str(a["uuid"]) for a in ASSETS[kind]) == sorted(
-            str(h.get("uuid") or api.get(f"/{listing}/{h['id']}")["result"].get("uuid")) for h in held), kind
+        expected = generated if kind == "datasets" else {str(a["uuid"]) for a in ASSETS[kind]}
+        assert _uuids(api, listing) == sorted(expected), kind
 
 
 def test_datasets_have_the_tables_columns_as_the_thrift_server_reports_them(platform, api):
@@ -180,3 +191,60 @@ def test_sql_lab_serves_the_lakehouse_tables_and_nothing_else(platform, api):
             api.sql_lab(database["id"], sql)
         assert "read-only" in str(refused.value), (sql, refused.value)
         assert platform.thrift_password.get_secret_value() not in str(refused.value)
+
+
+def _dataset(api, table: str) -> dict | None:
+    found = [d for d in api.listing("dataset") if d["table_name"] == table]
+    return api.get(f"/dataset/{found[0]['id']}")["result"] if found else None
+
+
+def test_generated_ops_datasets_have_the_tables_columns_and_a_time_column(platform, api):
+    for table in ("published", "validations"):
+        dataset = _dataset(api, table)
+        described = thrift_query(platform, f"DESCRIBE ops.{table}")
+        actual = [row[0] for row in described if row[0] and not row[0].startswith("#")]
+        assert [c["column_name"] for c in dataset["columns"]] == actual, table
+        assert dataset["main_dttm_col"] == superset_datasets.OPS_DOCS[table][1]
+        assert dataset["description"] == superset_datasets.OPS_DOCS[table][0]
+
+
+def test_a_new_gold_spec_is_explorable_after_provisioning_and_leaves_with_its_spec(platform, platform_home, api,
+                                                                                    tmp_path):
+    """A data engineer adds a gold spec: after the pipeline built its table and Superset was
+    provisioned, the table has a dataset (columns, descriptions, keys) whose data answers
+    through Superset's chart-data API; changing the spec updates that dataset, removing the
+    spec removes it. No clicking, no hand-written YAML."""
+    home, _, _ = platform_home
+    specs = tmp_path / "specs"
+    shutil.copytree(PROJECT_ROOT / "pipelines", specs)
+    spec = {"name": "order_status_counts", "description": "Orders per status.", "sources": ["orders"],
+            "keys": ["status"], "columns": {"orders": "orders with that status now"},
+            "sql": "SELECT status, COUNT(*) AS orders FROM silver.orders GROUP BY status"}
+    (specs / "gold" / "order_status_counts.yaml").write_text(yaml.safe_dump(spec))
+    with_spec = {"LAKEHOUSE_SPECS_DIR": str(specs)}
+    cli(home, "run", "--profile", "cluster", env=with_spec)
+    out = cli(home, "superset", "provision", env=with_spec).stdout
+    assert "3 generated datasets synced with their tables" in out, out
+
+    dataset = _dataset(api, "order_status_counts")
+    assert str(dataset["uuid"]) == superset_datasets.dataset_uuid(GOLD, "order_status_counts")
+    assert {c["column_name"]: c["description"] for c in dataset["columns"]} == {
+        "status": "key: one row per status", "orders": "orders with that status now"}
+    assert dataset["description"] == "Orders per status. One row per status."
+    answer = api.post("/chart/data", {
+        "datasource": {"id": dataset["id"], "type": "table"}, "force": True, "result_format": "json",
+        "result_type": "full", "queries": [{"columns": ["status"], "metrics": ["count"], "row_limit": 100}]})
+    (result,) = answer["result"]
+    served = dict(thrift_query(platform, "SELECT status, orders FROM gold.order_status_counts"))
+    assert sorted(row["status"] for row in result["data"]) == sorted(served) and len(served) > 1
+
+    spec["description"] = "Orders per status, cancelled ones included."
+    (specs / "gold" / "order_status_counts.yaml").write_text(yaml.safe_dump(spec))
+    cli(home, "superset", "provision", env=with_spec)
+    updated = _dataset(api, "order_status_counts")
+    assert updated["id"] == dataset["id"] and updated["description"].startswith("Orders per status, cancelled")
+
+    out = cli(home, "superset", "provision").stdout  # the shipped specs: no order_status_counts
+    assert "removed: gold.order_status_counts" in out, out
+    assert _dataset(api, "order_status_counts") is None
+    assert len(api.listing("dataset")) == len(ASSETS["datasets"]) + 2

@@ -5,6 +5,7 @@ Superset and compares the datasets with the Thrift server's own columns."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections import Counter
 from urllib.parse import parse_qs, urlparse
@@ -13,8 +14,9 @@ import pytest
 import yaml
 
 from lakehouse.config import GOLD, OPS, load_settings
+from lakehouse.platform import superset_datasets
 from lakehouse.platform.superset import ASSETS_DIR
-from lakehouse.specs import load_catalog
+from lakehouse.specs import GoldSpec, load_catalog
 from lakehouse.tables import OPS_TABLES
 
 
@@ -94,3 +96,94 @@ def test_dashboard_shows_every_chart_once():
     assert set(placed) == {c["uuid"] for c in CHARTS.values()}
     assert set(placed.values()) == {1}
     assert dashboard["slug"] and dashboard["published"]
+
+
+# -- datasets generated from the specs (lakehouse/platform/superset_datasets.py) ----------
+def _bundle(catalog) -> dict[str, dict]:
+    return {name: yaml.safe_load(text) for name, text in superset_datasets.bundle(catalog, ASSETS_DIR).items()}
+
+
+def _catalog_with(extra_gold: dict | None = None):
+    catalog = load_catalog(load_settings().specs_dir)
+    if extra_gold is None:
+        return catalog
+    return catalog.model_copy(update={"gold": {**catalog.gold, extra_gold["name"]: GoldSpec(**extra_gold)}})
+
+
+STATUS_COUNTS = {"name": "order_status_counts", "description": "Orders per status.", "sources": ["orders"],
+                 "keys": ["status"], "columns": {"orders": "orders with that status now"},
+                 "sql": "SELECT status, COUNT(*) AS orders FROM silver.orders GROUP BY status"}
+
+
+def test_bundle_gives_every_gold_and_ops_table_exactly_one_dataset():
+    catalog = _catalog_with()
+    datasets = [d for name, d in _bundle(catalog).items() if name.startswith("datasets/")]
+    tables = Counter((d["schema"], d["table_name"]) for d in datasets)
+    assert set(tables) == {(GOLD, n) for n in catalog.gold} | {tuple(t.split(".")) for t in OPS_TABLES}
+    assert set(tables.values()) == {1}, "two datasets of one table"
+    hand_made = {d["uuid"] for d in DATASETS.values()}
+    for d in datasets:
+        marker = (d.get("extra") or {}).get(superset_datasets.GENERATED)
+        assert (marker is None) == (d["uuid"] in hand_made), d["table_name"]
+        assert d["description"], f"{d['table_name']}: no description"
+
+
+def test_hand_designed_datasets_keep_their_charts_and_get_the_specs_descriptions():
+    bundle = _bundle(_catalog_with())
+    for name, hand_made in DATASETS.items():
+        imported = bundle[name]
+        assert imported["uuid"] == hand_made["uuid"] and imported["metrics"] == hand_made["metrics"]
+        assert [c["column_name"] for c in imported["columns"]] == [c["column_name"] for c in hand_made["columns"]]
+    revenue = next(d for d in bundle.values() if d.get("table_name") == "daily_revenue")
+    described = {c["column_name"]: c["description"] for c in revenue["columns"]}
+    assert described["order_date"] == ("the day the orders were placed (cancelled orders left out); "
+                                       "key: one row per order_date, category, country")
+    assert described["units"] == "items sold that day" and described["category"] == (
+        "key: one row per order_date, category, country")
+
+
+def test_a_new_gold_spec_gets_a_generated_dataset_that_goes_with_the_spec():
+    with_spec = _bundle(_catalog_with(STATUS_COUNTS))
+    (added,) = [d for d in with_spec.values() if d.get("table_name") == "order_status_counts"]
+    assert added["schema"] == GOLD and added["uuid"] == superset_datasets.dataset_uuid(GOLD, "order_status_counts")
+    assert added["extra"][superset_datasets.GENERATED] == {"spec": "pipelines/gold/order_status_counts.yaml",
+                                                           "keys": ["status"]}
+    assert {c["column_name"]: c["description"] for c in added["columns"]} == {
+        "status": "key: one row per status", "orders": "orders with that status now"}
+    assert added["description"] == "Orders per status. One row per status."
+    assert added["database_uuid"] == next(iter(DATABASES.values()))["uuid"]
+    assert _bundle(_catalog_with(STATUS_COUNTS)) == with_spec, "the same specs, the same bundle"
+    without = _bundle(_catalog_with())
+    assert set(with_spec) - set(without) == {"datasets/Lakehouse/gold.order_status_counts.yaml"}
+
+
+def test_generated_ops_datasets_have_every_column_and_a_time_column(tmp_path):
+    written = superset_datasets.write_bundle(_catalog_with(), ASSETS_DIR, tmp_path / "bundle")
+    (written / "datasets" / "stale.yaml").write_text("left over")
+    superset_datasets.write_bundle(_catalog_with(), ASSETS_DIR, written)
+    assert not (written / "datasets" / "stale.yaml").exists(), "a removed spec's file stays behind"
+    generated = [yaml.safe_load(p.read_text()) for p in (written / "datasets").rglob("ops.*.yaml")]
+    assert {d["table_name"] for d in generated} == {"published", "validations"}
+    for d in generated:
+        fields = OPS_TABLES[f"{OPS}.{d['table_name']}"].fieldNames()
+        assert [c["column_name"] for c in d["columns"]] == fields
+        time_columns = [c["column_name"] for c in d["columns"] if c["is_dttm"]]
+        assert d["main_dttm_col"] in time_columns
+
+
+def test_superset_side_marker_matches():
+    spec = importlib.util.spec_from_file_location("superset_manage", ASSETS_DIR.parent / "manage.py")
+    manage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(manage)
+    assert manage.GENERATED == superset_datasets.GENERATED
+
+
+def test_gold_column_descriptions_do_not_change_what_decides_a_rebuild():
+    from lakehouse.layers.gold import spec_hash
+
+    described = GoldSpec(**STATUS_COUNTS)
+    plain = GoldSpec(**{k: v for k, v in STATUS_COUNTS.items() if k != "columns"})
+    assert spec_hash(described) == spec_hash(plain)
+    assert spec_hash(plain) != spec_hash(plain.model_copy(update={"sql": plain.sql + " HAVING COUNT(*) > 0"}))
+    with pytest.raises(ValueError, match="lower-case identifiers"):
+        GoldSpec(**{**STATUS_COUNTS, "columns": {"Orders": "x"}})
