@@ -37,11 +37,10 @@ QUERIES = {
         "SELECT country, SUM(revenue) AS revenue FROM gold.daily_revenue GROUP BY country "
         "ORDER BY revenue DESC LIMIT 10",
     "Rows quarantined": "SELECT SUM(quarantined) AS rows_quarantined FROM ops.audit",
-    "Rows quarantined per rule per day":
-        "SELECT DATE_TRUNC('DAY', CAST(batch_id AS DATE)) AS batch_date, dataset, rule, COUNT(*) AS rows_quarantined "
-        "FROM ops.quarantine GROUP BY DATE_TRUNC('DAY', CAST(batch_id AS DATE)), dataset, rule "
-        "ORDER BY rows_quarantined DESC LIMIT 10000",
-    "Rows read per layer per day":
+    "Rows quarantined by dataset and rule":
+        "SELECT concat(dataset, ' / ', rule) AS dataset_rule, COUNT(*) AS rows_quarantined FROM ops.quarantine "
+        "GROUP BY concat(dataset, ' / ', rule) ORDER BY rows_quarantined DESC LIMIT 50",
+    "Rows read per batch and layer":
         "SELECT DATE_TRUNC('DAY', CAST(batch_id AS DATE)) AS batch_date, layer, SUM(rows_read) AS rows_read "
         "FROM ops.audit GROUP BY DATE_TRUNC('DAY', CAST(batch_id AS DATE)), layer "
         "ORDER BY rows_read DESC LIMIT 10000",

@@ -26,6 +26,7 @@ server reports, and removes a generated dataset whose spec is gone unless a char
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -76,71 +77,140 @@ def provision() -> str:
     security_manager.sync_role_definitions()
     _ensure_analyst_role(security_manager)
     admin = _ensure_admin(security_manager, os.environ["SUPERSET_ADMIN_USER"], os.environ["SUPERSET_ADMIN_PASSWORD"])
-    bundle = Path(os.environ.get("LAKEHOUSE_SUPERSET_BUNDLE") or ASSETS)
-    contents = read_assets(bundle, os.environ["LAKEHOUSE_THRIFT_URI"])
+    bundle = os.environ.get("LAKEHOUSE_SUPERSET_BUNDLE")
+    contents = read_assets(Path(bundle) if bundle else ASSETS, os.environ["LAKEHOUSE_THRIFT_URI"])
+    deferred = _defer_to_datasets_made_in_superset(contents)
+    _keep_the_synced_columns(contents)
     passwords = {name: os.environ["LAKEHOUSE_THRIFT_PASSWORD"] for name in contents if name.startswith("databases/")}
     with override_user(admin):
         ImportAssetsCommand(contents, passwords=passwords).run()
     counts = {kind: sum(name.startswith(kind + "/") for name in contents) for kind in KINDS}
-    return "provisioned " + ", ".join(f"{n} {kind}" for kind, n in counts.items()) + "; " + sync_generated(contents)
+    summary = "provisioned " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    # Without the bundle (superset/assets alone) no generated dataset is wanted, and none is
+    # removed for that reason.
+    return summary + "; " + sync_generated(contents, deferred) if bundle else summary
 
 
-def _generated_uuids(contents: dict[str, str]) -> set[str]:
-    docs = (yaml.safe_load(text) for name, text in contents.items() if name.startswith("datasets/"))
-    return {str(doc["uuid"]) for doc in docs if (doc.get("extra") or {}).get(GENERATED)}
+def _generated(contents: dict[str, str]) -> dict[str, dict]:
+    """The generated datasets of the bundle, by their path in it."""
+    docs = {name: yaml.safe_load(text) for name, text in contents.items() if name.startswith("datasets/")}
+    return {name: doc for name, doc in docs.items() if (doc.get("extra") or {}).get(GENERATED)}
 
 
-def sync_generated(contents: dict[str, str]) -> str:
+def _marked(dataset) -> dict | None:
+    return json.loads(dataset.extra or "{}").get(GENERATED)
+
+
+def _defer_to_datasets_made_in_superset(contents: dict[str, str]) -> list[str]:
+    """A table somebody gave a dataset in Superset's UI keeps that dataset: the generated one
+    is not imported over it (the import would match it by table and replace its columns,
+    metrics and identity). Returns those tables."""
+    from superset.connectors.sqla.models import SqlaTable
+    from superset.extensions import db
+
+    deferred = []
+    for name, doc in _generated(contents).items():
+        own = [d for d in db.session.query(SqlaTable).filter_by(schema=doc["schema"], table_name=doc["table_name"])
+               if str(d.uuid) != str(doc["uuid"]) and not _marked(d)]
+        if own:
+            del contents[name]
+            deferred.append(f"{doc['schema']}.{doc['table_name']}")
+    return deferred
+
+
+def _keep_the_synced_columns(contents: dict[str, str]) -> None:
+    """A generated dataset lists only the columns its spec describes; the import removes the
+    others. Those the last provisioning synced from the table are added to what is imported,
+    so provisioning again changes nothing (the same columns, ids and types)."""
+    from superset.connectors.sqla.models import SqlaTable
+    from superset.extensions import db
+
+    for name, doc in _generated(contents).items():
+        held = db.session.query(SqlaTable).filter_by(uuid=doc["uuid"]).one_or_none()
+        if held is None:
+            continue
+        stored = {c.column_name: c for c in held.columns if not c.expression}
+        listed = {c["column_name"] for c in doc["columns"]}
+        for column in doc["columns"]:
+            if column["column_name"] in stored and not column.get("type"):
+                column["type"] = stored[column["column_name"]].type
+                column["is_dttm"] = stored[column["column_name"]].is_dttm
+        doc["columns"] += [{"column_name": c.column_name, "type": c.type, "is_dttm": c.is_dttm,
+                            "description": c.description, "verbose_name": c.verbose_name, "is_active": True,
+                            "groupby": True, "filterable": True, "expression": None}
+                           for column_name, c in stored.items() if column_name not in listed]
+        contents[name] = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def _used_by_dashboard_filters() -> set[int]:
+    from superset.extensions import db
+    from superset.models.dashboard import Dashboard
+
+    used = set()
+    for dashboard in db.session.query(Dashboard).all():
+        for native_filter in json.loads(dashboard.json_metadata or "{}").get("native_filter_configuration", []):
+            used |= {t["datasetId"] for t in native_filter.get("targets", []) if "datasetId" in t}
+    return used
+
+
+def _not_found(exc: Exception) -> bool:
+    # Spark's answer for a table, or (before the first run) its schema, that does not exist.
+    return any(code in str(exc) for code in ("TABLE_OR_VIEW_NOT_FOUND", "SCHEMA_NOT_FOUND", "NoSuchTable"))
+
+
+def sync_generated(contents: dict[str, str], deferred: list[str]) -> str:
     """The generated datasets after their import: each gets its table's columns as the Thrift
-    server describes them (the import keeps only those the spec describes), a temporal
-    column is a time column, and the default time column is a temporal key if there is one.
-    A generated dataset no spec makes any more is removed, unless a chart uses it."""
-    import json
-
+    server describes them, a date or timestamp column is a time column, and the default time
+    column is a temporal key if there is one. A generated dataset no spec makes any more is
+    removed, unless a chart or a dashboard's filter uses it. One table's failure is reported,
+    not fatal: Superset starts either way."""
     from superset.connectors.sqla.models import SqlaTable
     from superset.extensions import db
     from superset.sql.parse import Table
 
-    wanted = _generated_uuids(contents)
-    synced, waiting, removed, kept = [], [], [], []
+    wanted = {str(doc["uuid"]) for doc in _generated(contents).values()}
+    filtered = _used_by_dashboard_filters()
+    synced, waiting, removed, kept, failed = [], [], [], [], []
     for dataset in db.session.query(SqlaTable).all():
-        marker = json.loads(dataset.extra or "{}").get(GENERATED)
+        marker = _marked(dataset)
         if not marker:
             continue
         name = f"{dataset.schema}.{dataset.table_name}"
         if str(dataset.uuid) not in wanted:
-            if dataset.slices:
-                kept.append(f"{name} (charts use it)")
+            if dataset.slices or dataset.id in filtered:
+                kept.append(f"{name} (charts or filters use it)")
             else:
                 db.session.delete(dataset)
+                db.session.commit()
                 removed.append(name)
             continue
-        if not _table_exists(dataset, Table):
-            waiting.append(name)  # its first run makes it; the next provisioning syncs it
-            continue
-        chosen = dataset.main_dttm_col  # the spec's time column, if it names one
-        dataset.fetch_metadata()
-        for column in dataset.columns:
-            if not column.expression:
-                column.is_dttm = bool(column.is_temporal)
-        temporal = [c.column_name for c in dataset.columns if c.is_dttm]
-        if chosen not in temporal:
-            dataset.main_dttm_col = next((k for k in marker.get("keys", []) if k in temporal),
-                                         temporal[0] if temporal else None)
-        synced.append(name)
-    db.session.commit()
+        try:
+            if not dataset.database.has_table(Table(dataset.table_name, dataset.schema, dataset.catalog)):
+                waiting.append(name)  # its first run makes it; the next provisioning syncs it
+                continue
+            chosen = dataset.main_dttm_col  # the spec's time column, if it names one
+            dataset.fetch_metadata()
+            for column in dataset.columns:
+                if not column.expression:
+                    column.is_dttm = None  # then is_temporal judges by the type
+                    column.is_dttm = bool(column.is_temporal)
+            temporal = [c.column_name for c in dataset.columns if c.is_dttm]
+            if chosen not in temporal:
+                dataset.main_dttm_col = next((k for k in marker.get("keys", []) if k in temporal),
+                                             temporal[0] if temporal else None)
+            db.session.commit()
+            synced.append(name)
+        except Exception as exc:  # noqa: BLE001 - said in the summary; the other tables go on
+            db.session.rollback()
+            (waiting if _not_found(exc) else failed).append(
+                name if _not_found(exc) else f"{name} ({str(exc).splitlines()[0][:200]})")
     parts = [f"{len(synced)} generated datasets synced with their tables"]
     parts += [f"waiting for their tables: {', '.join(waiting)}"] if waiting else []
     parts += [f"removed: {', '.join(removed)}"] if removed else []
     parts += [f"kept without a spec: {', '.join(kept)}"] if kept else []
+    parts += [f"left as made in Superset: {', '.join(deferred)}"] if deferred else []
+    parts += [f"could not sync: {', '.join(failed)}"] if failed else []
     return "; ".join(parts)
-
-
-def _table_exists(dataset, table_type) -> bool:
-    try:
-        return dataset.database.has_table(table_type(dataset.table_name, dataset.schema, dataset.catalog))
-    except Exception:  # noqa: BLE001 - before the first run even its schema is missing (SCHEMA_NOT_FOUND)
-        return False
 
 
 def export(target: Path) -> str:
@@ -152,8 +222,7 @@ def export(target: Path) -> str:
 
     with override_user(security_manager.find_user(username=os.environ["SUPERSET_ADMIN_USER"])):
         files = {name: content() for name, content in ExportAssetsCommand().run()}
-    files = {name: text for name, text in files.items()
-             if not (name.startswith("datasets/") and (yaml.safe_load(text).get("extra") or {}).get(GENERATED))}
+    files = _without_generated_datasets(files)
     for old in target.rglob("*.yaml"):
         old.unlink()
     for name, text in files.items():
@@ -162,6 +231,23 @@ def export(target: Path) -> str:
         path.write_text(text)
     counts = {kind: sum(name.startswith(kind + "/") for name in files) for kind in KINDS}
     return f"exported to {target}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+
+
+def _without_generated_datasets(files: dict[str, str]) -> dict[str, str]:
+    """The specs make generated datasets, so an export leaves them out, except one an exported
+    chart uses: that one is written as a hand-designed dataset (its mark removed), or the
+    chart would point at nothing once its spec goes."""
+    used = {str(yaml.safe_load(text).get("dataset_uuid")) for name, text in files.items() if name.startswith("charts/")}
+    kept = {}
+    for name, text in files.items():
+        doc = yaml.safe_load(text) if name.startswith("datasets/") else None
+        if doc and (doc.get("extra") or {}).get(GENERATED):
+            if str(doc["uuid"]) not in used:
+                continue
+            doc["extra"] = {k: v for k, v in doc["extra"].items() if k != GENERATED} or None
+            text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+        kept[name] = text
+    return kept
 
 
 def main(argv: list[str]) -> int:

@@ -81,6 +81,7 @@ def provision(settings: Settings) -> str:
     """Metadata schema, roles, the admin account, the assets in superset/assets and a dataset
     for every gold and ops table the specs make (superset_datasets); idempotent."""
     ensure_database(settings, "superset", "superset", required_secret(settings, "superset_db_password"))
+    (settings.platform_dir / "superset").mkdir(mode=0o700, parents=True, exist_ok=True)
     bundle = write_bundle(load_catalog(settings.specs_dir), ASSETS_DIR, settings.platform_dir / "superset" / "bundle")
     return _manage(settings, "provision", extra_env={"LAKEHOUSE_SUPERSET_BUNDLE": str(bundle)})
 

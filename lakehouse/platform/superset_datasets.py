@@ -71,7 +71,8 @@ def dataset_uuid(schema: str, table: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{schema}.{table}"))
 
 
-def _column(name: str, description: str | None, column_type: str | None = None, is_dttm: bool = False) -> dict:
+def _column(name: str, description: str | None, column_type: str | None = None, is_dttm: bool | None = None) -> dict:
+    # is_dttm None: Superset decides from the type (a gold column's comes from the Thrift server).
     return {"column_name": name, "verbose_name": None, "is_dttm": is_dttm, "is_active": True, "type": column_type,
             "advanced_data_type": None, "groupby": True, "filterable": True, "expression": None,
             "description": description, "python_date_format": None, "datetime_format": None, "extra": None}

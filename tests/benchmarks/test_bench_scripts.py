@@ -42,7 +42,7 @@ def test_report_renders_sections_in_order_with_the_machine():
                             for k in ("B2", "B1")}}
     text = render(results)
     assert text.index("## B1: t") < text.index("## B2: t") and "pyspark 4.1.1" in text
-    assert ALL == ["B1", "B2", "B3", "B4", "B5"]
+    assert ALL == ["B1", "B2", "B3", "B4", "B5", "B6"]
 
 
 def test_b1_marginal_ratio_removes_fixed_costs():
@@ -67,7 +67,7 @@ def test_unknown_benchmark_is_one_line_and_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "B9", "--out", str(tmp_path / "x.md")],
                           capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert proc.returncode == 2 and proc.stderr.strip() == ("error: unknown benchmark(s) B9; "
-                                                            "choose from B1, B2, B3, B4, B5")
+                                                            "choose from B1, B2, B3, B4, B5, B6")
 
 
 @pytest.mark.integration
@@ -98,3 +98,17 @@ def test_b2_and_b5_tiny(tmp_path):
     assert gate["rows"] == 100 and gate["spark_s"] > 0 and gate["pandas_s"] > 0
     assert all(len(b5["gc"]["samples"][k]) == 1 and b5["gc"]["cpu_s"][k] > 0 for k in ("G1", "default"))
     assert "### The JVMs' garbage collector" in text
+
+
+def test_b6_report_says_what_dqops_adds():
+    from benchmarks import b6_startup
+
+    medians = {"with DQOps": {"first_up_s": 120.0, "restart_up_s": 60.0, "services": 12, "idle_mb": 4000.0,
+                              "dqops_mb": 650.0},
+               "without DQOps": {"first_up_s": 100.0, "restart_up_s": 50.0, "services": 11, "idle_mb": 3300.0,
+                                 "dqops_mb": 0.0}}
+    text = b6_startup._markdown(medians, 2)
+    assert "| with DQOps | 12 | 120 | 60.00 | 4,000 | 650 |" in text
+    assert "| without DQOps | 11 | 100 | 50.00 | 3,300 | 0.00 |" in text
+    assert ("DQOps adds +20.0 s to the first `up` (1.20x), +10.0 s to a restart (1.20x) and +700 MB to the "
+            "idle platform (1.21x)") in text

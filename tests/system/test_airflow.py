@@ -8,30 +8,40 @@ interval per run. They run after test_platform.py (see conftest).
   task runs the checks of every silver and gold table on the platform's DQOps, and passes;
 - clearing that run (rerunning the interval) changes no table;
 - a backfill runs the next interval; the gold tables then equal, row for row, what the
-  reference pipeline (DuckDB, held equal to the embedded one) builds from the same four days.
+  reference pipeline (DuckDB, held equal to the embedded one) builds from the same four days;
+- day 4 carries one customer whose email breaks the spec's `warn` rule email_is_plausible
+  (landed on purpose, in the reference's input too): silver keeps it and counts the warning,
+  DQOps reports its regex check at warning, so the DAG's task (configured severity: error)
+  passes and the same task at severity warning fails.
 """
 
 from __future__ import annotations
 
+import csv
 import shlex
 import signal
 import time
+from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 
 import psutil
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
-from lakehouse.config import PROJECT_ROOT
+from lakehouse.config import DQOPS_CONNECTION, PROJECT_ROOT
 from lakehouse.generate import generate
 from lakehouse.orchestration.dags import MEDALLION_DAG, dqops_tables
+from lakehouse.orchestration.dqops_operator import DqopsRunChecksOperator
 from lakehouse.orchestration.plan import build_plan
-from lakehouse.platform import object_store
+from lakehouse.platform import dqops, object_store
 from lakehouse.platform.airflow import api_url
 from lakehouse.platform.services import master_state
 from lakehouse.specs import load_catalog
 from tests.system import reference
 from tests.system.airflow_api import AirflowAPI, AirflowError, token
 from tests.system.conftest import DATA
+from tests.system.test_dqops import _get as dqops_get
 from tests.system.test_platform import _snapshot, thrift_query
 
 # A DAG run takes minutes; a fixture may also wait for the cluster run before it.
@@ -39,6 +49,26 @@ pytestmark = [pytest.mark.system, pytest.mark.timeout(3000)]
 
 DAY3, DAY4 = date(2026, 1, 3), date(2026, 1, 4)
 RUN_TIMEOUT = 1800
+REGEX_CHECK = "daily_texts_not_matching_regex_percent"  # what email_is_plausible is in DQOps
+
+
+def _break_one_email(landing: Path, day: date) -> str:
+    """In `day`'s customers file, give one new customer (inserted that day, once, in a valid
+    row) an email without its @; returns that email. Every other byte stays."""
+    earlier = {line.split(",", 1)[0] for path in landing.glob("customers/*/*.csv")
+               if path.parent.name < day.isoformat() for line in path.read_text().splitlines()[1:]}
+    (path,) = landing.glob(f"customers/{day.isoformat()}/*.csv")
+    lines = path.read_text().splitlines(keepends=True)
+    ids = Counter(line.split(",", 1)[0] for line in lines[1:])
+    for i, line in enumerate(lines[1:], start=1):
+        fields = next(csv.reader([line]))
+        if (len(fields) == 8 and fields[7] == "I" and ids[fields[0]] == 1 and fields[0] not in earlier
+                and fields[1].count("@") == 1 and fields[3] in ("DE", "FR", "GB", "US")):
+            broken = fields[1].replace("@", ".at.")
+            lines[i] = line.replace(fields[1], broken)
+            path.write_text("".join(lines))
+            return broken
+    raise AssertionError(f"{path}: no plain new customer to give an implausible email")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +77,7 @@ def four_days(platform, cluster_run, tmp_path_factory):
     3 and 4 go to the landing bucket for Airflow."""
     local = tmp_path_factory.mktemp("four-days")
     generate(local, scale=float(DATA["LAKEHOUSE_SCALE"]), seed=platform.seed, days=4, start_date=platform.start_date)
+    _break_one_email(local, DAY4)
     s3 = object_store.s3_client(platform, "landing")
     for path in sorted(local.rglob("*")):
         key = path.relative_to(local).as_posix()
@@ -151,6 +182,13 @@ def test_a_run_processes_exactly_its_interval(platform, api, day3_run):
     published = thrift_query(platform, "SELECT DISTINCT CAST(interval_start AS STRING) FROM ops.published "
                                        f"WHERE interval_start = DATE'{DAY3.isoformat()}'")
     assert published == [(DAY3.isoformat(),)]
+    assert _email_check(platform)["current_severity"] == "valid", "no implausible email before day 4"
+
+
+def _email_check(platform) -> dict:
+    """DQOps's latest result of silver.customers' email regex check."""
+    status = dqops_get(platform, f"/api/connections/{DQOPS_CONNECTION}/schemas/silver/tables/customers/status")
+    return status["columns"]["email"]["checks"][REGEX_CHECK]
 
 
 def test_a_killed_spark_submit_is_retried_without_duplicates_or_leftovers(platform, api, day3_run):
@@ -204,6 +242,32 @@ def test_backfill_runs_the_next_interval_and_gold_equals_the_reference_pipeline(
         assert expected and reference.served_gold_rows(platform, name, ref.gold_columns(name)) == expected, name
     for dataset, c in ref.counts["datasets"].items():
         assert thrift_query(platform, f"SELECT count(*) FROM silver.{dataset}") == [(c["silver_rows"],)], dataset
+
+
+def test_a_landed_rule_breaking_record_is_kept_reported_by_dqops_and_fails_the_task_at_its_severity(
+        platform, api, day3_run, day4_backfill, four_days, monkeypatch):
+    """silver.customers's freshness check warns on every run of the (old) sample, so a task at
+    severity warning would fail anyway: what the email adds is one more warning, and DQOps
+    names its check."""
+    assert day4_backfill["state"] == "success"
+    ((email,),) = thrift_query(platform, "SELECT email FROM silver.customers WHERE email NOT LIKE '%@%'")
+    ((warned,),) = thrift_query(platform, "SELECT max(warnings['email_is_plausible']) FROM ops.audit WHERE "
+                                          f"table_name = 'silver.customers' AND batch_id = '{DAY4.isoformat()}'")
+    assert warned == 1, "silver kept it (a warn rule) and counted it"
+    # The DAG's own task ran DQOps's checks at the configured severity (error): a warning
+    # passes it, and DQOps names the check that warned.
+    checks = api.return_value(MEDALLION_DAG, day4_backfill["dag_run_id"], "dqops_checks")
+    day3 = api.return_value(MEDALLION_DAG, day3_run["run_id"], "dqops_checks")["silver.customers"]
+    assert checks["silver.customers"]["highest_severity"] == "warning", checks["silver.customers"]
+    assert checks["silver.customers"]["warnings"] == day3["warnings"] + 1, (day3, checks["silver.customers"])
+    assert _email_check(platform)["current_severity"] == "warning", email
+    # The same task configured to fail at warning fails, naming the table.
+    monkeypatch.setenv("LAKEHOUSE_DQOPS_URL", dqops.url(platform))
+    task = DqopsRunChecksOperator(task_id="dqops_checks", connection=DQOPS_CONNECTION,
+                                  tables=["silver.customers"], fail_severity="warning")
+    with pytest.raises(AirflowFailException, match=r"silver\.customers: highest severity warning"):
+        task.execute(context={})
+    assert _email_check(platform)["current_severity"] == "warning"
 
 
 def test_the_api_refuses_default_and_wrong_credentials(platform):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psutil
 import pytest
@@ -90,6 +90,24 @@ def test_dqops_knows_the_connection_and_every_silver_and_gold_table(platform, ta
     assert known == set(tables)
 
 
+def test_dqops_scheduler_runs_the_monitoring_checks_on_the_declared_schedule(platform, tables):
+    """DQOps's scheduler is running, and the user home's schedule (daily monitoring checks at
+    MONITORING_DAILY_CRON) is the effective schedule DQOps computes for every table, next
+    due within a day. (Its firing, at 06:00, is not waited for.)"""
+    assert _get(platform, "/api/jobs/scheduler/isrunning") is True
+    declared = _get(platform, f"/api/connections/{DQOPS_CONNECTION}/schedules/monitoring_daily")
+    assert declared["cron_expression"] == dqops_userhome.MONITORING_DAILY_CRON
+    for table in tables:
+        now = datetime.now(UTC)
+        schema, name = table.split(".")
+        model = _get(platform, f"/api/connections/{DQOPS_CONNECTION}/schemas/{schema}/tables/{name}"
+                               "/monitoring/daily/model")
+        planned = model["effective_schedule"]
+        assert planned["cron_expression"] == dqops_userhome.MONITORING_DAILY_CRON and not planned.get("disabled")
+        due = datetime.fromisoformat(planned["time_of_execution"].replace("Z", "+00:00"))
+        assert timedelta(0) < due - now <= timedelta(days=1), (table, planned)
+
+
 def test_the_checks_of_every_table_run_against_the_thrift_server(checked, tables):
     results = checked["results"]
     assert set(results) == set(tables)
@@ -127,10 +145,11 @@ def test_the_console_shows_the_tables_and_their_check_results_in_chromium(platfo
         driver.get(f"{base}/sources/connection/{DQOPS_CONNECTION}/schemas")
         wait_for(lambda: {"gold", "silver"} <= set(body().split()), 120, "the connection's schemas")
         driver.get(f"{base}/monitoring/connection/{DQOPS_CONNECTION}/schema/silver/table/customers/daily")
-        text = wait_for(lambda: (t := body()) and "daily_data_freshness" in t and t, 120,
-                        "silver.customers's check results")
+        # The results and the tree of tables beside them load separately: wait for both.
+        silver = {"customers", "order_items", "orders", "products"}
+        text = wait_for(lambda: (t := body()) and "daily_data_freshness" in t and silver <= set(t.split()) and t,
+                        120, "silver.customers's check results beside the silver tables")
         assert f"Daily monitoring checks for {DQOPS_CONNECTION}.silver.customers" in text
-        assert {"customers", "order_items", "orders", "products"} <= set(text.split())
         OUTPUT.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(OUTPUT / "dqops-console.png"))
     finally:

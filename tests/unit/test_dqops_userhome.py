@@ -181,6 +181,13 @@ def test_connection_points_at_the_thrift_server_lakehouse_config_configures(monk
         settings.dqops_thrift_user, settings.dqops_thrift_password.get_secret_value())
 
 
+def test_dqops_scheduler_runs_the_daily_monitoring_checks_on_a_declared_schedule():
+    spec = yaml.safe_load((du.USERHOME_DIR / du.CONNECTION_FILE).read_text())["spec"]
+    assert spec["schedules"] == {"monitoring_daily": {"cron_expression": du.MONITORING_DAILY_CRON}}
+    minute, hour, *every = du.MONITORING_DAILY_CRON.split()
+    assert every == ["*", "*", "*"] and 0 <= int(hour) < 24 and 0 <= int(minute) < 60, "once a day"
+
+
 # --- the checks follow the specs ---------------------------------------------------------------
 
 def test_silver_columns_are_the_columns_silver_writes(catalog, spark):

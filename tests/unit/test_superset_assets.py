@@ -171,11 +171,29 @@ def test_generated_ops_datasets_have_every_column_and_a_time_column(tmp_path):
         assert d["main_dttm_col"] in time_columns
 
 
-def test_superset_side_marker_matches():
+def _manage():
     spec = importlib.util.spec_from_file_location("superset_manage", ASSETS_DIR.parent / "manage.py")
     manage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(manage)
-    assert manage.GENERATED == superset_datasets.GENERATED
+    return manage
+
+
+def test_superset_side_marker_matches():
+    assert _manage().GENERATED == superset_datasets.GENERATED
+
+
+def test_export_leaves_generated_datasets_out_unless_an_exported_chart_uses_one():
+    bundle = superset_datasets.bundle(_catalog_with(STATUS_COUNTS), ASSETS_DIR)
+    datasets = {name: yaml.safe_load(text) for name, text in bundle.items() if name.startswith("datasets/")}
+    generated = {name: d for name, d in datasets.items() if superset_datasets.GENERATED in (d["extra"] or {})}
+    used, unused = sorted(generated)[:1], sorted(generated)[1:]
+    chart = {"slice_name": "made in the UI", "dataset_uuid": generated[used[0]]["uuid"]}
+    exported = _manage()._without_generated_datasets({**bundle, "charts/made_in_the_UI_99.yaml": yaml.safe_dump(chart)})
+    assert not set(unused) & set(exported), "a dataset the specs make was exported"
+    kept = yaml.safe_load(exported[used[0]])
+    assert kept["uuid"] == generated[used[0]]["uuid"] and not (kept["extra"] or {}).get(superset_datasets.GENERATED)
+    assert {n for n in exported if not n.startswith("datasets/")} == {
+        n for n in bundle if not n.startswith("datasets/")} | {"charts/made_in_the_UI_99.yaml"}
 
 
 def test_gold_column_descriptions_do_not_change_what_decides_a_rebuild():
