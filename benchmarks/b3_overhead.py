@@ -7,12 +7,11 @@ master: executors start for it). Each step down the list adds one layer.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from benchmarks import trivial_job
 from benchmarks.common import (LAKEHOUSE, Section, fresh_dir, lakehouse_env, local_session, markdown_table, median,
-                               run_checked, side_by_side)
+                               run_checked, side_by_side, timed)
 from lakehouse.platform.services import spark_bin
 
 SCRIPT = Path(trivial_job.__file__)
@@ -28,25 +27,19 @@ def _expect(value: int) -> None:
         raise RuntimeError(f"the trivial job returned {value}, not {trivial_job.EXPECTED}")
 
 
-def _timed(call) -> float:
-    t0 = time.perf_counter()
-    call()
-    return time.perf_counter() - t0
-
-
 def run(workdir: Path, platform_home: Path, reps: int) -> Section:
     local_home = fresh_dir(workdir / "b3-home")
     spark = local_session(workdir)
     trivial_job.job(spark)  # warm: the JVM, the session and the code paths are loaded
     bare_env = lakehouse_env(local_home)
     layers = {
-        "direct Python call": lambda: _timed(lambda: _expect(trivial_job.direct())),
-        "warm SparkSession (local)": lambda: _timed(lambda: _expect(trivial_job.job(spark))),
-        "bare spark-submit (local[*])": lambda: _timed(lambda: _checked(run_checked(
+        "direct Python call": lambda: timed(lambda: _expect(trivial_job.direct())),
+        "warm SparkSession (local)": lambda: timed(lambda: _expect(trivial_job.job(spark))),
+        "bare spark-submit (local[*])": lambda: timed(lambda: _checked(run_checked(
             [spark_bin("spark-submit"), "--master", "local[*]", SCRIPT], bare_env))),
-        "lakehouse submit (embedded profile)": lambda: _timed(lambda: _checked(run_checked(
+        "lakehouse submit (embedded profile)": lambda: timed(lambda: _checked(run_checked(
             [LAKEHOUSE, "submit", SCRIPT, "--platform"], lakehouse_env(local_home)))),
-        "lakehouse submit (cluster profile)": lambda: _timed(lambda: _checked(run_checked(
+        "lakehouse submit (cluster profile)": lambda: timed(lambda: _checked(run_checked(
             [LAKEHOUSE, "submit", SCRIPT, "--profile", "cluster", "--platform"], lakehouse_env(platform_home)))),
     }
     samples = side_by_side(reps, layers, "B3")

@@ -14,35 +14,26 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.common import (LAKEHOUSE, Section, fresh_dir, lakehouse_env, log, markdown_table, median,
-                               run_checked)
+                               new_platform_home, run_checked, timed)
 
 IDLE_SECONDS = 30
 VARIANTS = ("with DQOps", "without DQOps")
 
 
-def _timed(argv: list, env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    run_checked(argv, env)
-    return time.perf_counter() - t0
-
-
 def _cycle(workdir: Path, with_dqops: bool) -> dict:
-    # Not under a 0700 temp dir: PostgreSQL runs as its own user and must reach its data.
-    home = Path(tempfile.mkdtemp(prefix="lakehouse-b6-"))
-    home.chmod(0o711)
+    home = new_platform_home("lakehouse-b6-")
     env = lakehouse_env(home, **({} if with_dqops else {"dqops_home": workdir / "no-dqops-here"}))
     try:
-        first = _timed([LAKEHOUSE, "up"], env)
+        first = timed(lambda: run_checked([LAKEHOUSE, "up"], env))
         time.sleep(IDLE_SECONDS)
         services = json.loads(run_checked([LAKEHOUSE, "status", "--format", "json"], env))
         running = [s for s in services if s["state"] == "running"]
         run_checked([LAKEHOUSE, "down"], env)
-        restart = _timed([LAKEHOUSE, "up"], env)
+        restart = timed(lambda: run_checked([LAKEHOUSE, "up"], env))
         return {"first_up_s": first, "restart_up_s": restart, "services": len(running),
                 "idle_mb": sum(s["memory_mb"] or 0 for s in running),
                 "dqops_mb": sum(s["memory_mb"] or 0 for s in running if s["name"] == "dqops")}

@@ -12,6 +12,7 @@ import platform
 import shutil
 import statistics
 import subprocess
+import tempfile
 import sys
 import time
 from dataclasses import dataclass, field
@@ -90,6 +91,21 @@ def run_checked(argv: list, env: dict[str, str] | None = None, timeout: float = 
         raise RuntimeError(f"{' '.join(map(str, argv))} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
                            f"{proc.stderr[-3000:]}")
     return proc.stdout
+
+
+def timed(call: Callable[[], object]) -> float:
+    """Seconds `call` took."""
+    t0 = time.perf_counter()
+    call()
+    return time.perf_counter() - t0
+
+
+def new_platform_home(prefix: str) -> Path:
+    """A new LAKEHOUSE_HOME for a native platform. Not under a 0700 temp dir: PostgreSQL runs
+    as its own user and must reach its data."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    home.chmod(0o711)
+    return home
 
 
 def fresh_dir(path: Path) -> Path:

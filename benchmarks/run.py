@@ -17,11 +17,10 @@ import contextlib
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from benchmarks.common import (LAKEHOUSE, Section, lakehouse_env, log, machine, machine_markdown, run_checked,
-                               stop_session)
+from benchmarks.common import (LAKEHOUSE, Section, lakehouse_env, log, machine, machine_markdown, new_platform_home,
+                               run_checked, stop_session)
 from lakehouse.config import PROJECT_ROOT, load_settings
 
 SIZES = {
@@ -51,9 +50,7 @@ def native_platform(given: Path | None, scale: float, days: int):
     if given:
         yield load_settings(profile="cluster", home=given)
         return
-    # Not under a 0700 temp dir: PostgreSQL runs as its own user and must reach its data.
-    home = Path(tempfile.mkdtemp(prefix="lakehouse-bench-"))
-    home.chmod(0o711)
+    home = new_platform_home("lakehouse-bench-")
     env = lakehouse_env(home, scale=scale, days=days)
     try:
         log(f"starting the native platform in {home}")

@@ -80,8 +80,9 @@ def provision() -> str:
     admin = _ensure_admin(security_manager, os.environ["SUPERSET_ADMIN_USER"], os.environ["SUPERSET_ADMIN_PASSWORD"])
     bundle = os.environ.get("LAKEHOUSE_SUPERSET_BUNDLE")
     contents = read_assets(Path(bundle) if bundle else ASSETS, os.environ["LAKEHOUSE_THRIFT_URI"])
-    deferred = _defer_to_datasets_made_in_superset(contents)
-    _keep_the_synced_columns(contents)
+    generated = _generated(contents)  # parsed once; the two steps below change both
+    deferred = _defer_to_datasets_made_in_superset(contents, generated)
+    _keep_the_synced_columns(contents, generated)
     passwords = {name: os.environ["LAKEHOUSE_THRIFT_PASSWORD"] for name in contents if name.startswith("databases/")}
     with override_user(admin):
         ImportAssetsCommand(contents, passwords=passwords).run()
@@ -89,7 +90,7 @@ def provision() -> str:
     summary = "provisioned " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
     # Without the bundle (superset/assets alone) no generated dataset is wanted, and none is
     # removed for that reason.
-    return summary + "; " + sync_generated(contents, deferred) if bundle else summary
+    return summary + "; " + sync_generated(generated, deferred) if bundle else summary
 
 
 def _generated(contents: dict[str, str]) -> dict[str, dict]:
@@ -102,7 +103,7 @@ def _marked(dataset) -> dict | None:
     return json.loads(dataset.extra or "{}").get(GENERATED)
 
 
-def _defer_to_datasets_made_in_superset(contents: dict[str, str]) -> list[str]:
+def _defer_to_datasets_made_in_superset(contents: dict[str, str], generated: dict[str, dict]) -> list[str]:
     """A table somebody gave a dataset in Superset's UI keeps that dataset: the generated one
     is not imported over it (the import would match it by table and replace its columns,
     metrics and identity). Returns those tables."""
@@ -110,23 +111,23 @@ def _defer_to_datasets_made_in_superset(contents: dict[str, str]) -> list[str]:
     from superset.extensions import db
 
     deferred = []
-    for name, doc in _generated(contents).items():
+    for name, doc in list(generated.items()):
         own = [d for d in db.session.query(SqlaTable).filter_by(schema=doc["schema"], table_name=doc["table_name"])
                if str(d.uuid) != str(doc["uuid"]) and not _marked(d)]
         if own:
-            del contents[name]
+            del contents[name], generated[name]
             deferred.append(f"{doc['schema']}.{doc['table_name']}")
     return deferred
 
 
-def _keep_the_synced_columns(contents: dict[str, str]) -> None:
+def _keep_the_synced_columns(contents: dict[str, str], generated: dict[str, dict]) -> None:
     """A generated dataset lists only the columns its spec describes; the import removes the
     others. Those the last provisioning synced from the table are added to what is imported,
     so provisioning again changes nothing (the same columns, ids and types)."""
     from superset.connectors.sqla.models import SqlaTable
     from superset.extensions import db
 
-    for name, doc in _generated(contents).items():
+    for name, doc in generated.items():
         held = db.session.query(SqlaTable).filter_by(uuid=doc["uuid"]).one_or_none()
         if held is None:
             continue
@@ -159,7 +160,7 @@ def _not_found(exc: Exception) -> bool:
     return any(code in str(exc) for code in ("TABLE_OR_VIEW_NOT_FOUND", "SCHEMA_NOT_FOUND", "NoSuchTable"))
 
 
-def sync_generated(contents: dict[str, str], deferred: list[str]) -> str:
+def sync_generated(generated: dict[str, dict], deferred: list[str]) -> str:
     """The generated datasets after their import: each gets its table's columns as the Thrift
     server describes them, a date or timestamp column is a time column, and the default time
     column is a temporal key if there is one. A generated dataset no spec makes any more is
@@ -169,7 +170,7 @@ def sync_generated(contents: dict[str, str], deferred: list[str]) -> str:
     from superset.extensions import db
     from superset.sql.parse import Table
 
-    wanted = {str(doc["uuid"]) for doc in _generated(contents).values()}
+    wanted = {str(doc["uuid"]) for doc in generated.values()}
     filtered = _used_by_dashboard_filters()
     synced, waiting, removed, kept, failed = [], [], [], [], []
     for dataset in db.session.query(SqlaTable).all():

@@ -23,7 +23,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from lakehouse.config import Settings
-from lakehouse.errors import LakehouseError
 from lakehouse.platform.services import Launch, Service, data_dir, http_ok, required_secret, thrift_tls_files
 from lakehouse.quality import dqops_userhome
 from lakehouse.specs import load_catalog
@@ -73,20 +72,13 @@ def dqops_env(settings: Settings) -> dict[str, str]:
         # connection.dqoconnection.yaml: ${LAKEHOUSE_THRIFT_*} and the truststore's folder.
         "LAKEHOUSE_THRIFT_HOST": settings.thrift_host,
         "LAKEHOUSE_THRIFT_PORT": str(settings.thrift_port),
-        "LAKEHOUSE_DQOPS_THRIFT_USER": _required_user(settings),
+        "LAKEHOUSE_DQOPS_THRIFT_USER": required_secret(settings, "dqops_thrift_user"),
         "LAKEHOUSE_DQOPS_THRIFT_PASSWORD": required_secret(settings, "dqops_thrift_password"),
     }
     if settings.thrift_tls:
         env["LAKEHOUSE_TLS_DIR"] = str(thrift_tls_files(settings).truststore.parent)
         env["LAKEHOUSE_THRIFT_TRUSTSTORE_PASSWORD"] = required_secret(settings, "thrift_truststore_password")
     return env
-
-
-def _required_user(settings: Settings) -> str:
-    if not settings.dqops_thrift_user:
-        raise LakehouseError("LAKEHOUSE_DQOPS_THRIFT_USER is not set "
-                             "(`lakehouse up` generates it; compose takes it from .env)")
-    return settings.dqops_thrift_user
 
 
 def _launch(settings: Settings) -> Launch:

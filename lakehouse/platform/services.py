@@ -89,12 +89,13 @@ def http_ok(url: str) -> bool:
 
 
 def required_secret(settings: Settings, name: str) -> str:
-    """A credential a service cannot start without (a Settings field name, e.g. "airflow_fernet_key")."""
+    """A credential a service cannot start without, secret or login name (a Settings field
+    name, e.g. "airflow_fernet_key", "dqops_thrift_user")."""
     value = getattr(settings, name)
-    if value is None:
+    if value is None or value == "":
         raise LakehouseError(f"LAKEHOUSE_{name.upper()} is not set "
                              "(`lakehouse up` generates it; compose takes it from .env)")
-    return value.get_secret_value()
+    return value if isinstance(value, str) else value.get_secret_value()
 
 
 def _run(argv: list[str], what: str, **kwargs) -> subprocess.CompletedProcess:
@@ -457,9 +458,7 @@ def _thrift_launch(settings: Settings) -> Launch:
            "LAKEHOUSE_THRIFT_USER": settings.thrift_user,
            "LAKEHOUSE_THRIFT_PASSWORD": settings.thrift_password.get_secret_value()}
     if settings.dqops_thrift_user or settings.dqops_thrift_password:  # DQOps's own login: both, or neither
-        if not settings.dqops_thrift_user:
-            raise LakehouseError("LAKEHOUSE_DQOPS_THRIFT_USER is not set but its password is")
-        env.update({"LAKEHOUSE_DQOPS_THRIFT_USER": settings.dqops_thrift_user,
+        env.update({"LAKEHOUSE_DQOPS_THRIFT_USER": required_secret(settings, "dqops_thrift_user"),
                     "LAKEHOUSE_DQOPS_THRIFT_PASSWORD": required_secret(settings, "dqops_thrift_password")})
     return Launch(argv, env=env)
 

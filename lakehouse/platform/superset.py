@@ -46,6 +46,13 @@ def thrift_uri(settings: Settings) -> str:
             f"/{GOLD}?auth=CUSTOM")
 
 
+def _home(settings: Settings) -> Path:
+    """Superset's own folder (its home, the provisioning bundle): private."""
+    home = settings.platform_dir / "superset"
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return home
+
+
 def superset_env(settings: Settings) -> dict[str, str]:
     """Every Superset process's configuration (superset/superset_config.py reads it)."""
     db_password = quote(required_secret(settings, "superset_db_password"), safe="")
@@ -65,8 +72,7 @@ def superset_env(settings: Settings) -> dict[str, str]:
 def _manage(settings: Settings, *args: str, extra_env: dict[str, str] | None = None) -> str:
     """superset/manage.py with Superset's Python and the platform's configuration; returns its
     one-line summary."""
-    home = settings.platform_dir / "superset"
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home = _home(settings)
     env = {**os.environ, **superset_env(settings), **(extra_env or {}),
            "SUPERSET_ADMIN_USER": settings.superset_admin_user,
            "SUPERSET_ADMIN_PASSWORD": required_secret(settings, "superset_admin_password"),
@@ -81,8 +87,7 @@ def provision(settings: Settings) -> str:
     """Metadata schema, roles, the admin account, the assets in superset/assets and a dataset
     for every gold and ops table the specs make (superset_datasets); idempotent."""
     ensure_database(settings, "superset", "superset", required_secret(settings, "superset_db_password"))
-    (settings.platform_dir / "superset").mkdir(mode=0o700, parents=True, exist_ok=True)
-    bundle = write_bundle(load_catalog(settings.specs_dir), ASSETS_DIR, settings.platform_dir / "superset" / "bundle")
+    bundle = write_bundle(load_catalog(settings.specs_dir), ASSETS_DIR, _home(settings) / "bundle")
     return _manage(settings, "provision", extra_env={"LAKEHOUSE_SUPERSET_BUNDLE": str(bundle)})
 
 
