@@ -3,6 +3,7 @@ table maintenance.
 
     spark-submit jobs/silver.py --dataset orders --start 2026-01-01 --end 2026-01-02
     spark-submit jobs/maintenance.py --step vacuum
+    spark-submit jobs/dqops_results.py --table silver.orders --table gold.daily_revenue
 
 Configuration comes from LAKEHOUSE_* variables (lakehouse.config), so the same job runs
 in the local and cluster profiles. Bad input is one line on stderr and exit code 1.
@@ -14,7 +15,7 @@ import argparse
 import os
 import sys
 import time
-from datetime import date
+from datetime import date, datetime, UTC
 
 from lakehouse.errors import LakehouseError, one_line
 
@@ -22,16 +23,22 @@ from lakehouse.errors import LakehouseError, one_line
 ALL = "pipeline"  # every layer, in one driver: what `lakehouse run --profile cluster` submits
 PUBLISH = "publish"
 MAINTENANCE = "maintenance"
+DQOPS_RESULTS = "dqops_results"
 
 
 def _parser(layer: str) -> argparse.ArgumentParser:
     what = {ALL: "bronze -> silver -> gold -> publish", PUBLISH: "publish the new versions of the gold tables",
-            MAINTENANCE: "one maintenance step on every table"}.get(layer, f"the {layer} layer")
+            MAINTENANCE: "one maintenance step on every table",
+            DQOPS_RESULTS: "copy DQOps's latest check results of the tables into ops.dqops_checks"}.get(
+        layer, f"the {layer} layer")
     p = argparse.ArgumentParser(prog=f"jobs/{layer}.py", description=f"Run {what}.")
     if layer == MAINTENANCE:
         from lakehouse.maintenance import STEPS
 
         p.add_argument("--step", required=True, choices=STEPS)
+        return p
+    if layer == DQOPS_RESULTS:
+        p.add_argument("--table", action="append", required=True, help="schema.table DQOps checks (repeatable)")
         return p
     if layer not in ("gold", PUBLISH):
         p.add_argument("--dataset", "-d", action="append", help="dataset to run (repeatable); default all")
@@ -51,6 +58,8 @@ def main(layer: str, argv: list[str]) -> int:
         settings = load_settings()
         if layer == MAINTENANCE:
             return _maintenance(build_session(settings, f"lakehouse-{args.step}"), settings, args.step, t0)
+        if layer == DQOPS_RESULTS:
+            return _dqops_results(settings, args.table, t0)
         from lakehouse.specs import load_catalog
 
         catalog = load_catalog(settings.specs_dir)
@@ -93,6 +102,30 @@ def _layers(spark, settings, catalog, datasets, selection, layer: str):
             f"{r.layer} {r.table_name} {r.batch_id or '-'}: read {r.rows_read}, inserted {r.inserted}, "
             f"updated {r.updated}, deleted {r.deleted}, quarantined {r.quarantined}, duplicates {r.duplicates}, "
             f"superseded {r.superseded} ({r.duration_s:.1f}s)", flush=True))
+
+
+def _dqops_results(settings, tables: list[str], t0: float) -> int:
+    from lakehouse.quality import dqops_results
+    from lakehouse.runs import new_run_id
+    from lakehouse.spark import build_session
+
+    if not settings.dqops_url:  # said before a Spark session costs anything
+        print("dqops_results: no DQOps server configured (LAKEHOUSE_DQOPS_URL unset): nothing recorded")
+        return 0
+    statuses, unknown = dqops_results.fetch_statuses(settings, tables)
+    for table in unknown:
+        print(f"dqops_results: DQOps has no {table} (its user home predates the spec?): not recorded")
+    run_id = new_run_id()
+    now = datetime.now(UTC)
+    rows = [row for table, status in statuses.items() for row in dqops_results.status_rows(table, status, run_id, now)]
+    spark = build_session(settings, "lakehouse-dqops-results")
+    from lakehouse import tables as ops
+
+    ops.ensure_ops_tables(spark, settings)
+    added = dqops_results.record(spark, rows)
+    print(f"dqops_results: {len(rows)} check result(s) of {len(tables)} table(s) from DQOps, {added} new in "
+          f"{ops.DQOPS_CHECKS_TABLE} in {time.time() - t0:.1f}s (run {run_id})")
+    return 0
 
 
 def _maintenance(spark, settings, step: str, t0: float) -> int:

@@ -11,7 +11,7 @@ import contextlib
 from dataclasses import dataclass, field
 from collections.abc import Callable
 
-from lakehouse import tables
+from lakehouse import ops_views, tables
 from lakehouse.config import Settings
 from lakehouse.layers.bronze import run_bronze
 from lakehouse.layers.gold import run_gold
@@ -44,6 +44,7 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
     result = PipelineResult(run_id or new_run_id())
     specs = catalog.select(datasets)
     tables.ensure_ops_tables(spark, settings)
+    ops_views.ensure_views(spark, catalog)
     ledger = Ledger(spark)
     gate = QualityGate(settings.quality_dir, settings.gx_pandas_max_rows)
     result.validations = gate.validations

@@ -28,6 +28,7 @@ QUARANTINE_TABLE = f"{OPS}.quarantine"
 AUDIT_TABLE = f"{OPS}.audit"
 PUBLISHED_TABLE = f"{OPS}.published"
 VALIDATIONS_TABLE = f"{OPS}.validations"
+DQOPS_CHECKS_TABLE = f"{OPS}.dqops_checks"
 
 BRONZE_META = [
     StructField("_malformed_reason", StringType()),
@@ -93,8 +94,22 @@ VALIDATIONS_SCHEMA = StructType([
     StructField("docs_page", StringType()),
     StructField("validated_at", TimestampType()),
 ])
+# DQOps's check results as the medallion DAG's dqops_results task copies them from DQOps's
+# API (lakehouse.quality.dqops_results): one row per check and execution.
+DQOPS_CHECKS_SCHEMA = StructType([
+    StructField("table_name", StringType()),
+    StructField("column_name", StringType()),
+    StructField("check_name", StringType()),
+    StructField("check_type", StringType()),
+    StructField("category", StringType()),
+    StructField("quality_dimension", StringType()),
+    StructField("severity", StringType()),
+    StructField("executed_at", TimestampType()),
+    StructField("run_id", StringType()),
+    StructField("recorded_at", TimestampType()),
+])
 OPS_TABLES = {QUARANTINE_TABLE: QUARANTINE_SCHEMA, AUDIT_TABLE: AUDIT_SCHEMA, PUBLISHED_TABLE: PUBLISHED_SCHEMA,
-              VALIDATIONS_TABLE: VALIDATIONS_SCHEMA}
+              VALIDATIONS_TABLE: VALIDATIONS_SCHEMA, DQOPS_CHECKS_TABLE: DQOPS_CHECKS_SCHEMA}
 
 
 def ensure_databases(spark, settings: Settings) -> None:
@@ -148,6 +163,7 @@ def ensure_ops_tables(spark, settings: Settings) -> None:
     ensure_table(spark, settings, AUDIT_TABLE, AUDIT_SCHEMA)
     ensure_table(spark, settings, PUBLISHED_TABLE, PUBLISHED_SCHEMA)
     ensure_table(spark, settings, VALIDATIONS_TABLE, VALIDATIONS_SCHEMA)
+    ensure_table(spark, settings, DQOPS_CHECKS_TABLE, DQOPS_CHECKS_SCHEMA)
 
 
 def bronze_schema(spec: DatasetSpec) -> StructType:

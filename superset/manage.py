@@ -44,6 +44,9 @@ ANALYST_ROLE = "Analyst"
 # lakehouse.platform.superset_datasets.GENERATED (this runs with Superset's Python, without
 # the lakehouse package; a unit test keeps the two equal).
 GENERATED = "lakehouse_generated"
+# lakehouse.platform.superset_quality.GENERATED_BY: the certification of the generated charts
+# and dashboard (the "Data quality" dashboard), equal by the same unit test.
+GENERATED_BY = "lakehouse (generated from the specs)"
 
 
 def read_assets(root: Path, thrift_uri: str) -> dict[str, str]:
@@ -88,9 +91,13 @@ def provision() -> str:
         ImportAssetsCommand(contents, passwords=passwords).run()
     counts = {kind: sum(name.startswith(kind + "/") for name in contents) for kind in KINDS}
     summary = "provisioned " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
-    # Without the bundle (superset/assets alone) no generated dataset is wanted, and none is
+    # Without the bundle (superset/assets alone) nothing generated is wanted, and nothing is
     # removed for that reason.
-    return summary + "; " + sync_generated(generated, deferred) if bundle else summary
+    if not bundle:
+        return summary
+    stale = _remove_stale_generated_charts(contents)
+    summary += f"; removed generated charts no spec makes: {', '.join(stale)}" if stale else ""
+    return summary + "; " + sync_generated(generated, deferred)
 
 
 def _generated(contents: dict[str, str]) -> dict[str, dict]:
@@ -110,13 +117,20 @@ def _defer_to_datasets_made_in_superset(contents: dict[str, str], generated: dic
     from superset.connectors.sqla.models import SqlaTable
     from superset.extensions import db
 
-    deferred = []
+    deferred, moved = [], {}
     for name, doc in list(generated.items()):
         own = [d for d in db.session.query(SqlaTable).filter_by(schema=doc["schema"], table_name=doc["table_name"])
                if str(d.uuid) != str(doc["uuid"]) and not _marked(d)]
         if own:
             del contents[name], generated[name]
             deferred.append(f"{doc['schema']}.{doc['table_name']}")
+            moved[str(doc["uuid"])] = str(own[0].uuid)
+    # The generated charts of such a table (the "Data quality" dashboard's) use that dataset.
+    for name, text in list(contents.items()):
+        chart = yaml.safe_load(text) if name.startswith("charts/") else None
+        if chart and str(chart.get("dataset_uuid")) in moved:
+            chart["dataset_uuid"] = moved[str(chart["dataset_uuid"])]
+            contents[name] = yaml.safe_dump(chart, sort_keys=False, allow_unicode=True)
     return deferred
 
 
@@ -142,6 +156,20 @@ def _keep_the_synced_columns(contents: dict[str, str], generated: dict[str, dict
                             "groupby": True, "filterable": True, "expression": None}
                            for column_name, c in stored.items() if column_name not in listed]
         contents[name] = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def _remove_stale_generated_charts(contents: dict[str, str]) -> list[str]:
+    """A generated chart the bundle no longer has (its spec's rule is gone) is deleted: the
+    dashboard it sat on was imported without it. Returns their names."""
+    from superset.extensions import db
+    from superset.models.slice import Slice
+
+    wanted = {str(yaml.safe_load(text)["uuid"]) for name, text in contents.items() if name.startswith("charts/")}
+    stale = [c for c in db.session.query(Slice).filter_by(certified_by=GENERATED_BY) if str(c.uuid) not in wanted]
+    for chart in stale:
+        db.session.delete(chart)
+    db.session.commit()
+    return [c.slice_name for c in stale]
 
 
 def _used_by_dashboard_filters() -> set[int]:
@@ -224,7 +252,7 @@ def export(target: Path) -> str:
 
     with override_user(security_manager.find_user(username=os.environ["SUPERSET_ADMIN_USER"])):
         files = {name: content() for name, content in ExportAssetsCommand().run()}
-    files = _without_generated_datasets(files)
+    files = exportable(files)
     for old in target.rglob("*.yaml"):
         old.unlink()
     for name, text in files.items():
@@ -233,6 +261,18 @@ def export(target: Path) -> str:
         path.write_text(text)
     counts = {kind: sum(name.startswith(kind + "/") for name in files) for kind in KINDS}
     return f"exported to {target}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+
+
+def exportable(files: dict[str, str]) -> dict[str, str]:
+    """What of Superset's export goes to superset/assets: what the specs make stays out."""
+    return _without_generated_datasets(_without_generated_charts(files))
+
+
+def _without_generated_charts(files: dict[str, str]) -> dict[str, str]:
+    """The specs make the generated charts and dashboard: an export leaves them out."""
+    return {name: text for name, text in files.items()
+            if not (name.startswith(("charts/", "dashboards/"))
+                    and (yaml.safe_load(text) or {}).get("certified_by") == GENERATED_BY)}
 
 
 def _without_generated_datasets(files: dict[str, str]) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """The medallion pipeline, one run per data interval: bronze -> silver -> gold -> publish,
-then DQOps's checks of every silver and gold table (dqops_checks).
+then DQOps's checks of every silver and gold table (dqops_checks), then their results copied
+into ops.dqops_checks (dqops_results).
 
 Each task is one Spark application submitted to the master (SparkSubmitOperator, connection
 `spark_default`) and processes exactly the run's interval. Bronze and silver cover every
@@ -9,7 +10,10 @@ spec extends them with no Python. One application per layer, not per dataset: ea
 
 dqops_checks runs DQOps's monitoring checks (dqops_userhome/, generated from the same specs)
 on the DQOps server of LAKEHOUSE_DQOPS_URL and fails on LAKEHOUSE_DQOPS_FAIL_SEVERITY; where
-no DQOps server runs (the native platform) it is skipped, saying so.
+no DQOps server runs it is skipped, saying so. dqops_results is a teardown: it runs however
+dqops_checks ended (a failed check's results are the ones most worth keeping), and, as
+Airflow ignores teardowns when it decides a run's state, a failed dqops_checks still fails
+the run.
 
 Parsing this file reads no file and imports no pyspark.
 """
@@ -28,7 +32,7 @@ datasets = [arg for name in PLAN["datasets"] for arg in ("--dataset", name)]
 
 with DAG(
     dag_id=dags.MEDALLION_DAG,
-    description="bronze -> silver -> gold -> publish -> DQOps checks, one data interval per run",
+    description="bronze -> silver -> gold -> publish -> DQOps checks -> their results, one data interval per run",
     # A run covers the interval between two schedule points (Airflow 3's plain cron schedules
     # give runs an empty interval).
     schedule=CronDataIntervalTimetable(cfg.schedule, timezone="UTC"),
@@ -45,4 +49,5 @@ with DAG(
     gold = SparkSubmitOperator(**dags.spark_job("gold", "gold"))
     publish = SparkSubmitOperator(**dags.spark_job("publish", "publish", dags.INTERVAL_ARGS))
     dqops_checks = DqopsRunChecksOperator(**dags.dqops_checks(PLAN, cfg))
-    bronze >> silver >> gold >> publish >> dqops_checks
+    dqops_results = SparkSubmitOperator(**dags.dqops_results(PLAN))
+    bronze >> silver >> gold >> publish >> dqops_checks >> dqops_results.as_teardown()

@@ -71,6 +71,14 @@ def dqops_tables(plan: dict) -> list[str]:
     return [f"{SILVER}.{name}" for name in plan["datasets"]] + [f"{GOLD}.{name}" for name in plan["gold"]]
 
 
+def dqops_results(plan: dict) -> dict:
+    """SparkSubmitOperator arguments of the task after dqops_checks, however that ended: DQOps's
+    latest results of every table into ops.dqops_checks (a Delta table, so a Spark writer,
+    in the Spark pool)."""
+    return spark_job("dqops_results", "dqops_results",
+                     [arg for table in dqops_tables(plan) for arg in ("--table", table)])
+
+
 def dqops_checks(plan: dict, cfg: AirflowSettings) -> dict:
     """DqopsRunChecksOperator arguments: DQOps's daily monitoring checks of every table,
     after publish. The server, its API key and the severity that fails the task are read

@@ -126,12 +126,6 @@ def verdict(result: dict, fail_at: str) -> str | None:
 
 def _client(url: str, api_key, wait_timeout: int):
     """DQOps's client, waiting a little longer than DQOps waits for the job."""
-    import httpx
-    from dqops.client import AuthenticatedClient, Client
+    from lakehouse.quality.dqops_api import client
 
-    timeout = httpx.Timeout(wait_timeout + 30)
-    # Statuses are checked by the caller: the generated client knows 200 only.
-    if api_key is not None:
-        return AuthenticatedClient(base_url=url, token=api_key.get_secret_value(), timeout=timeout)
-    # Without a key, no Authorization header: a DQOps server without authentication needs none.
-    return Client(base_url=url, timeout=timeout)
+    return client(url, api_key, wait_timeout + 30)

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import yaml
 
+from lakehouse import ops_views
 from lakehouse.config import GOLD, OPS
+from lakehouse.platform import superset_quality
 from lakehouse.specs import Catalog
 
 # The key in a generated dataset's `extra`: the spec it follows and the table's keys.
@@ -63,6 +65,15 @@ OPS_DOCS: dict[str, tuple[str, str, dict[str, str]]] = {
         "success": "whether every row met it",
         "unexpected_count": "rows that broke it",
         "docs_page": "the validation's Data Docs page",
+    }),
+    "dqops_checks": ("DQOps's check results, one row per check and execution, copied from DQOps by the "
+                     "medallion DAG's dqops_results task.", "executed_at", {
+        "table_name": "the checked table",
+        "column_name": "the column a column check judges (none: a table check)",
+        "check_name": "DQOps's check",
+        "severity": "valid, warning, error, fatal or execution_error",
+        "executed_at": "when DQOps ran it",
+        "run_id": "the dqops_results job that copied it",
     }),
 }
 
@@ -114,6 +125,11 @@ def spec_datasets(catalog: Catalog, database_uuid: str) -> dict[tuple[str, str],
     for table, (description, time_column, _) in OPS_DOCS.items():
         out[(OPS, table)] = _dataset(OPS, table, description, "lakehouse/tables.py", [], _ops_columns(table),
                                      time_column, database_uuid)
+    for view in ops_views.views(catalog):
+        columns = [_column(name, text, ddl.upper(), is_dttm=ddl in ("date", "timestamp"))
+                   for name, ddl, text in view.columns]
+        out[(OPS, view.name)] = _dataset(OPS, view.name, view.description, "lakehouse/ops_views.py", [], columns,
+                                         view.time_column, database_uuid)
     return out
 
 
@@ -128,18 +144,23 @@ def _enrich(hand_made: dict, generated: dict) -> dict:
 
 def bundle(catalog: Catalog, assets_dir: Path) -> dict[str, str]:
     """What provisioning imports, by path relative to the bundle: the hand-designed assets
-    (their datasets with the specs' descriptions) and the generated datasets."""
+    (their datasets with the specs' descriptions), the generated datasets and the generated
+    "Data quality" dashboard with its charts."""
     docs = {p.relative_to(assets_dir).as_posix(): yaml.safe_load(p.read_text())
             for p in sorted(assets_dir.rglob("*.yaml"))}
     (database,) = [d for name, d in docs.items() if name.startswith("databases/")]
     generated = spec_datasets(catalog, database["uuid"])
+    datasets = {}
     for name, doc in docs.items():
         if name.startswith("datasets/"):
             table = (doc["schema"], doc["table_name"])
             if table in generated:
                 docs[name] = _enrich(doc, generated.pop(table))
+            datasets[table] = docs[name]
     for (schema, table), doc in generated.items():
         docs[(_DATASETS / f"{schema}.{table}.yaml").as_posix()] = doc
+        datasets[(schema, table)] = doc
+    docs.update(superset_quality.assets(catalog, datasets))
     return {name: yaml.safe_dump(doc, sort_keys=False, allow_unicode=True) for name, doc in sorted(docs.items())}
 
 

@@ -35,12 +35,21 @@ def test_no_import_errors_and_exactly_our_dags(dagbag):
 
 def test_medallion_runs_bronze_silver_gold_publish_then_dqops_in_order(dagbag):
     dag = dagbag.dags[MEDALLION]
-    chain = ["bronze", "silver", "gold", "publish", DQOPS_TASK]
+    chain = ["bronze", "silver", "gold", "publish", DQOPS_TASK, "dqops_results"]
     assert set(dag.task_ids) == set(chain)
     for before, after in zip(chain, chain[1:]):
         assert dag.get_task(before).downstream_task_ids == {after}
     assert dag.get_task("bronze").upstream_task_ids == set()
-    assert dag.get_task(DQOPS_TASK).downstream_task_ids == set()
+    # The results are copied however the checks ended, and a failed check still fails the run:
+    # Airflow leaves teardowns out of a run's state.
+    results = dag.get_task("dqops_results")
+    assert results.is_teardown and not results.on_failure_fail_dagrun and results.downstream_task_ids == set()
+
+
+def test_dqops_results_copies_the_results_of_every_checked_table(dagbag):
+    dag = dagbag.dags[MEDALLION]
+    args = dag.get_task("dqops_results").application_args
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--table"] == dag.get_task(DQOPS_TASK).tables
 
 
 def test_every_task_submits_a_job_to_the_spark_connection(dagbag):

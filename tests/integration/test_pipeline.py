@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from rich.console import Console
 
+from lakehouse import ops_views
 from lakehouse.config import load_settings
 from lakehouse.generate import generate
 from lakehouse.pipeline import run_pipeline
@@ -222,7 +223,7 @@ def test_gold_revenue_excludes_cancelled_and_deleted_orders(spark, built):
 def _versions(spark):
     out = {}
     for db in ("bronze", "silver", "gold", "ops"):
-        for t in [t for t in spark.catalog.listTables(db) if not t.isTemporary]:
+        for t in [t for t in spark.catalog.listTables(db) if t.tableType != "VIEW"]:  # views have no history
             out[f"{db}.{t.name}"] = spark.sql(f"DESCRIBE HISTORY {db}.{t.name} LIMIT 1").collect()[0]["version"]
     return out
 
@@ -336,3 +337,58 @@ def test_deltalake_reads_the_platforms_delta_tables(spark, built):
         assert dataset.count_rows() == spark.table(f"gold.{name}").count(), name
         # ... and DuckDB queries it through Arrow.
         assert duckdb.connect().execute("SELECT count(*) FROM dataset").fetchone()[0] == dataset.count_rows()
+
+
+def test_the_ops_views_answer_from_the_ops_tables(spark, built):
+    """The data-quality views (lakehouse.ops_views) exist after a run, have their declared
+    columns and types, and say what the ops tables say, computed here from their rows (the
+    tests above may add runs: the expectations come from the tables, not from `built`)."""
+    for view in ops_views.views(built.catalog):
+        schema = spark.table(view.fqname).schema
+        assert [(f.name, f.dataType.simpleString()) for f in schema] == [(c, t) for c, t, _ in view.columns], view.name
+    audit = spark.table("ops.audit").collect()
+    silver = {}
+    done = [r for r in audit if r["layer"] == "silver" and r["status"] == "ok"]
+    for r in sorted(done, key=lambda r: r["started_at"]):
+        silver[(r["table_name"].split(".")[1], r["batch_id"])] = r  # the latest per batch
+    by_batch = {(r["dataset"], r["batch_date"].isoformat()): r for r in spark.table("ops.quality_by_batch").collect()}
+    assert set(by_batch) == set(silver) and len(silver) == 4 * DAYS
+    for key, run in silver.items():
+        passed = run["rows_read"] - run["quarantined"] - run["dropped"]
+        row = by_batch[key]
+        assert (row["rows_read"], row["passed"], row["warned"]) == (run["rows_read"], passed,
+                                                                    sum((run["warnings"] or {}).values()))
+        assert row["passed_share"] == pytest.approx(passed / run["rows_read"])
+    volume = {(r["dataset"], r["batch_date"].isoformat()): r for r in spark.table("ops.volume").collect()}
+    (band,) = [e.max_change for e in built.catalog.datasets["orders"].expectations if e.type == "row_count_change"]
+    days = sorted(b for d, b in silver if d == "orders")
+    for before, day in zip(days, days[1:]):
+        row, previous = volume[("orders", day)], silver[("orders", before)]["rows_read"]
+        assert (row["previous_rows"], row["band_high"]) == (previous, pytest.approx(previous * (1 + float(band))))
+        assert row["outside_band"] == (abs(silver[("orders", day)]["rows_read"] / previous - 1) > band)
+    assert volume[("customers", days[-1])]["max_change"] is None  # no row_count_change rule
+    fresh = {r["dataset"]: r["last_batch"].isoformat() for r in spark.table("ops.freshness").collect()}
+    assert fresh == {d: max(b for n, b in silver if n == d) for d, _ in silver}
+    quarantine = spark.table("ops.quarantine").collect()
+    by_rule = {(r["dataset"], r["rule"]): r for r in spark.table("ops.quarantine_by_rule").collect()}
+    counted = Counter((q["dataset"], q["rule"]) for q in quarantine)
+    assert {k: r["rows_quarantined"] for k, r in by_rule.items()} == counted
+    for (dataset, rule), r in by_rule.items():  # the sample is one of the group's records, reason and raw together
+        assert any((q["reason"], q["raw"]) == (r["sample_reason"], r["sample_raw"]) for q in quarantine
+                   if (q["dataset"], q["rule"]) == (dataset, rule))
+    accounting = {r["run_id"]: r for r in spark.table("ops.accounting").collect()}
+    assert set(accounting) == {r["run_id"] for r in audit} >= {built.first.run_id, built.second.run_id}
+    for run_id, row in accounting.items():
+        steps = [r for r in audit if r["run_id"] == run_id]
+        assert (row["rows_read"], row["rows_unaccounted"], row["steps"]) == (
+            sum(r["rows_read"] for r in steps), 0, len(steps))
+    validations = spark.table("ops.validations").collect()
+    latest = {}
+    for v in sorted(validations, key=lambda v: v["validated_at"]):
+        latest[v["table_name"]] = v["run_id"]
+    expected = Counter()
+    for v in validations:
+        if v["run_id"] == latest[v["table_name"]] and not v["success"]:
+            expected[(v["table_name"], v["rule"])] += v["unexpected_count"]
+    broken = {(r["table_name"], r["rule"]): r["rows_breaking"] for r in spark.table("ops.broken_rules").collect()}
+    assert broken == dict(expected) and broken

@@ -13,10 +13,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lakehouse.config import PROJECT_ROOT, load_settings
+from lakehouse.config import DQOPS_CONNECTION, PROJECT_ROOT, load_settings
+from lakehouse.orchestration.dags import dqops_tables
+from lakehouse.orchestration.dqops_operator import DqopsRunChecksOperator
+from lakehouse.orchestration.plan import build_plan
 from lakehouse.processes import same_process
 from lakehouse.platform import dqops
 from lakehouse.platform.services import spark_bin
+from lakehouse.specs import load_catalog
 
 LAKEHOUSE = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" / "lakehouse"
 # Small data: the point here is the services, not volume. Same seed as the embedded default.
@@ -24,10 +28,10 @@ LAKEHOUSE = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" 
 DATA = {"LAKEHOUSE_SCALE": "0.2", "LAKEHOUSE_DAYS": "2", "LAKEHOUSE_AIRFLOW_END_DATE": "2026-01-04",
         "LAKEHOUSE_AIRFLOW_RETRIES": "2", "LAKEHOUSE_AIRFLOW_RETRY_DELAY_SECONDS": "5"}
 # Modules in the order they must run: what the Thrift server serves, the platform's own tests
-# (their restart tests last), Superset's and the benchmarks' on the data the cluster run left,
-# then Airflow's, which add days 3 and 4.
-MODULE_ORDER = ["test_served_sql.py", "test_platform.py", "test_superset.py", "test_dqops.py", "test_benchmarks.py",
-                "test_airflow.py"]
+# (their restart tests last), Superset's (both dashboards), DQOps's and the benchmarks' on the
+# data the cluster run left, then Airflow's, which add days 3 and 4.
+MODULE_ORDER = ["test_served_sql.py", "test_platform.py", "test_superset.py", "test_quality_dashboard.py",
+                "test_dqops.py", "test_benchmarks.py", "test_airflow.py"]
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -144,3 +148,19 @@ def cluster_run(platform, platform_home, unauthenticated_submission):
     t0 = time.time()
     proc = cli(home, "run", "--profile", "cluster")
     return proc.stdout, time.time() - t0
+
+
+@pytest.fixture(scope="session")
+def dqops_recorded(platform, platform_home, cluster_run) -> dict:
+    """DQOps's checks of every table, run as the DAG's dqops_checks task runs them, then the
+    DAG's dqops_results job submitted to the cluster, twice (the second adds nothing)."""
+    home, _, _ = platform_home
+    tables = dqops_tables(build_plan(load_catalog(platform.specs_dir)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LAKEHOUSE_DQOPS_URL", dqops.url(platform))
+        DqopsRunChecksOperator(task_id="dqops_checks", connection=DQOPS_CONNECTION, tables=tables).execute(context={})
+    args = ["submit", "--profile", "cluster", str(PROJECT_ROOT / "jobs" / "dqops_results.py"),
+            *[a for t in tables for a in ("--table", t)]]
+    env = {"LAKEHOUSE_DQOPS_URL": dqops.url(platform)}
+    first, again = (cli(home, *args, env=env).stdout for _ in range(2))
+    return {"tables": tables, "first": first, "again": again}

@@ -100,3 +100,51 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
         if time.monotonic() > deadline:
             raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+def log_in(driver, base: str, user: str, password: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/login/")
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "input[name='username'], input#username"), 60,
+             "the login form")
+    driver.find_element(By.CSS_SELECTOR, "input[name='username'], input#username").send_keys(user)
+    driver.find_element(By.CSS_SELECTOR, "input[name='password'], input#password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "button[type='submit'], input[type='submit']").click()
+    wait_for(lambda: "/login" not in driver.current_url, 60, "the login to go through")
+
+
+def open_dashboard(driver, base: str, slug: str, charts: int, screenshot: Path) -> dict:
+    """Open a dashboard and wait until each of its `charts` settled (rendered, an error or
+    empty); save a screenshot. Returns the charts' states and the load's seconds."""
+    t0 = time.monotonic()
+    driver.get(f"{base}/superset/dashboard/{slug}/")
+    state = wait_for(lambda: _charts_settled(driver, charts), 300, f"{charts} charts to render")
+    state["load_seconds"] = round(time.monotonic() - t0, 2)
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    time.sleep(3)  # ECharts grows its bars for about a second: the picture shows them grown
+    driver.save_screenshot(str(screenshot))
+    return state
+
+
+# Every chart's holder on the dashboard, and what is inside it: still loading, an error alert,
+# Superset's "no results" message, or a rendered visualisation (a canvas, an SVG or a table).
+_CHART_STATES = """
+const holders = [...document.querySelectorAll('.dashboard-component-chart-holder')];
+const state = {holders: holders.length, loading: 0, rendered: 0, errors: [], empty: []};
+for (const h of holders) {
+  const title = (h.querySelector('.header-title, [data-test="editable-title"]') || {}).textContent || '?';
+  if (h.querySelector('.loading, [data-test="loading-indicator"]')) { state.loading++; continue; }
+  if (h.querySelector('[role="alert"], .alert-danger, [data-test="error-alert"]')) {
+    state.errors.push(title.trim()); continue; }
+  if (/No results were returned|No data/i.test(h.innerText)) { state.empty.push(title.trim()); continue; }
+  if (h.querySelector('canvas, svg, table, .superset-legacy-chart-big-number, [class*="big_number"]')) state.rendered++;
+}
+return state;
+"""
+
+
+def _charts_settled(driver, expected: int) -> dict | None:
+    state = driver.execute_script(_CHART_STATES)
+    settled = state["rendered"] + len(state["errors"]) + len(state["empty"])
+    return state if state["holders"] == expected and state["loading"] == 0 and settled == expected else None

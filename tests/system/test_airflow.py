@@ -164,7 +164,8 @@ def day3_run(platform, api, four_days):
 def test_a_run_processes_exactly_its_interval(platform, api, day3_run):
     assert day3_run["run"]["state"] == "success", api.task_states(MEDALLION_DAG, day3_run["run_id"])
     assert api.task_states(MEDALLION_DAG, day3_run["run_id"]) == {
-        "bronze": "success", "silver": "success", "gold": "success", "publish": "success", "dqops_checks": "success"}
+        "bronze": "success", "silver": "success", "gold": "success", "publish": "success", "dqops_checks": "success",
+        "dqops_results": "success"}
     # The platform's DQOps ran the checks of every silver and gold table (what the task
     # returned is DQOps's summary per table): all executed, none reached an error.
     checks = api.return_value(MEDALLION_DAG, day3_run["run_id"], "dqops_checks")
@@ -210,12 +211,16 @@ def test_a_killed_spark_submit_is_retried_without_duplicates_or_leftovers(platfo
 
 
 def test_clearing_the_run_reruns_the_interval_and_changes_nothing(platform, api, day3_run):
+    """Nothing but ops.dqops_checks: the rerun's dqops_checks ran DQOps's checks again, and
+    dqops_results copies those new executions (DQOps's own history grows the same way)."""
     before = _snapshot(platform)
     api.clear(MEDALLION_DAG, day3_run["run_id"])
     time.sleep(5)
     run = api.wait(MEDALLION_DAG, day3_run["run_id"], RUN_TIMEOUT)
     assert run["state"] == "success", api.task_states(MEDALLION_DAG, day3_run["run_id"])
-    assert _snapshot(platform) == before
+    after = _snapshot(platform)
+    assert after.pop("ops.dqops_checks")[0] > before.pop("ops.dqops_checks")[0]
+    assert after == before
 
 
 @pytest.fixture(scope="module")
@@ -261,6 +266,12 @@ def test_a_landed_rule_breaking_record_is_kept_reported_by_dqops_and_fails_the_t
     assert checks["silver.customers"]["highest_severity"] == "warning", checks["silver.customers"]
     assert checks["silver.customers"]["warnings"] == day3["warnings"] + 1, (day3, checks["silver.customers"])
     assert _email_check(platform)["current_severity"] == "warning", email
+    # The run's dqops_results task copied DQOps's verdicts into the lakehouse.
+    states = api.task_states(MEDALLION_DAG, day4_backfill["dag_run_id"])
+    assert states["dqops_results"] == "success", states
+    copied = thrift_query(platform, "SELECT severity FROM ops.dqops_latest WHERE table_name = 'silver.customers' "
+                                    f"AND column_name = 'email' AND check_name = '{REGEX_CHECK}'")
+    assert copied == [("warning",)], copied
     # The same task configured to fail at warning fails, naming the table.
     monkeypatch.setenv("LAKEHOUSE_DQOPS_URL", dqops.url(platform))
     task = DqopsRunChecksOperator(task_id="dqops_checks", connection=DQOPS_CONNECTION,

@@ -11,13 +11,13 @@ import subprocess
 import pytest
 import yaml
 
-from lakehouse.config import DATABASES
 from lakehouse.errors import LakehouseError
 from lakehouse.platform import tls
 from lakehouse.platform.secrets import read as secrets_read
 from lakehouse.platform.services import spark_bin, thrift_connect
 from lakehouse.quality import dqops_userhome as du
 from lakehouse.quality import dqops_validation as dv
+from tests.system.test_platform import delta_tables
 
 pytestmark = pytest.mark.system
 
@@ -52,12 +52,7 @@ def versions_before(platform, cluster_run) -> dict:
 
 
 def _versions(settings) -> dict:
-    found = {}
-    for db in DATABASES:
-        for row in _run(settings, f"SHOW TABLES IN {db}"):
-            name = f"{db}.{row[1]}"
-            found[name] = _run(settings, f"DESCRIBE HISTORY {name} LIMIT 1")[0][0]
-    return found
+    return {name: _run(settings, f"DESCRIBE HISTORY {name} LIMIT 1")[0][0] for name in delta_tables(settings)}
 
 
 def test_reads_the_lakehouse_tables(platform, versions_before):

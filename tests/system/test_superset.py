@@ -19,7 +19,7 @@ from lakehouse.config import GOLD, PROJECT_ROOT
 from lakehouse.platform import superset, superset_datasets
 from lakehouse.specs import load_catalog
 from tests.system.conftest import cli
-from tests.system.superset_client import SupersetAPI, SupersetError, chromium, wait_for
+from tests.system.superset_client import SupersetAPI, SupersetError, chromium, log_in, open_dashboard
 from tests.system.test_platform import thrift_query
 
 pytestmark = pytest.mark.system
@@ -68,14 +68,26 @@ def test_assets_are_provisioned_once_even_when_provisioned_again(platform, platf
     specs (every gold and ops table has one), no duplicate."""
     home, _, _ = platform_home
     out = cli(home, "superset", "provision").stdout
-    assert "provisioned 1 databases" in out and "2 generated datasets synced with their tables" in out, out
-    bundle = superset_datasets.bundle(load_catalog(platform.specs_dir), superset.ASSETS_DIR)
-    generated = {yaml.safe_load(text)["uuid"] for name, text in bundle.items() if name.startswith("datasets/")}
-    assert len(generated) == len(ASSETS["datasets"]) + 2
+    synced = _generated_datasets(platform.specs_dir)  # the ops tables and views no hand-made dataset covers
+    assert "provisioned 1 databases" in out and f"{synced} generated datasets synced with their tables" in out, out
+    bundle = _bundle(platform)
     for kind, listing in (("databases", "database"), ("datasets", "dataset"), ("charts", "chart"),
                           ("dashboards", "dashboard")):
-        expected = generated if kind == "datasets" else {str(a["uuid"]) for a in ASSETS[kind]}
+        expected = {str(d["uuid"]) for name, d in bundle.items() if name.startswith(kind + "/")}
         assert _uuids(api, listing) == sorted(expected), kind
+
+
+def _generated_datasets(specs_dir) -> int:
+    bundle = superset_datasets.bundle(load_catalog(specs_dir), superset.ASSETS_DIR)
+    return sum(superset_datasets.GENERATED in (yaml.safe_load(text).get("extra") or {})
+               for name, text in bundle.items() if name.startswith("datasets/"))
+
+
+def _bundle(platform) -> dict[str, dict]:
+    """What provisioning imports: superset/assets, the generated datasets and the generated
+    "Data quality" dashboard."""
+    catalog = load_catalog(platform.specs_dir)
+    return {name: yaml.safe_load(text) for name, text in superset_datasets.bundle(catalog, superset.ASSETS_DIR).items()}
 
 
 def test_datasets_have_the_tables_columns_as_the_thrift_server_reports_them(platform, api):
@@ -87,9 +99,9 @@ def test_datasets_have_the_tables_columns_as_the_thrift_server_reports_them(plat
         assert physical == actual if dataset["schema"] == GOLD else physical <= actual, dataset["table_name"]
 
 
-def test_every_chart_query_returns_rows_through_the_rest_api(api):
+def test_every_chart_query_returns_rows_through_the_rest_api(platform, api, dqops_recorded):
     charts = {c["slice_name"]: c["id"] for c in api.listing("chart")}
-    assert set(charts) == {c["slice_name"] for c in ASSETS["charts"]}
+    assert set(charts) == {d["slice_name"] for name, d in _bundle(platform).items() if name.startswith("charts/")}
     cold, warm = {}, {}
     for name, chart_id in sorted(charts.items()):
         for timings in (cold, warm):  # the first query of a table plans its Delta snapshot
@@ -107,58 +119,19 @@ def test_every_chart_query_returns_rows_through_the_rest_api(api):
 def test_dashboard_renders_every_chart_with_data_in_chromium(platform, api):
     (dashboard,) = ASSETS["dashboards"]
     expected = len(ASSETS["charts"])
-    base = superset.url(platform)
     driver = chromium()
     try:
-        from selenium.webdriver.common.by import By
-
-        driver.get(f"{base}/login/")
-        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "input[name='username'], input#username"), 60,
-                 "the login form")
-        driver.find_element(By.CSS_SELECTOR, "input[name='username'], input#username").send_keys(
-            platform.superset_admin_user)
-        driver.find_element(By.CSS_SELECTOR, "input[name='password'], input#password").send_keys(
-            platform.superset_admin_password.get_secret_value())
-        driver.find_element(By.CSS_SELECTOR, "button[type='submit'], input[type='submit']").click()
-        wait_for(lambda: "/login" not in driver.current_url, 60, "the login to go through")
-
-        t0 = time.monotonic()
-        driver.get(f"{base}/superset/dashboard/{dashboard['slug']}/")
-        state = wait_for(lambda: _charts_settled(driver, expected), 300, f"{expected} charts to render")
-        load_seconds = round(time.monotonic() - t0, 2)
-        OUTPUT.mkdir(parents=True, exist_ok=True)
-        time.sleep(3)  # ECharts grows its bars for about a second: the picture shows them grown
-        driver.save_screenshot(str(OUTPUT / "superset-dashboard.png"))
-        _record(dashboard_load_seconds=load_seconds)
+        log_in(driver, superset.url(platform), platform.superset_admin_user,
+               platform.superset_admin_password.get_secret_value())
+        state = open_dashboard(driver, superset.url(platform), dashboard["slug"], expected,
+                               OUTPUT / "superset-dashboard.png")
+        _record(dashboard_load_seconds=state["load_seconds"])
         assert not state["errors"], f"charts in an error state: {state['errors']}"
         assert not state["empty"], f"charts with no data: {state['empty']}"
         assert state["rendered"] == expected
     finally:
         driver.quit()
     assert (OUTPUT / "superset-dashboard.png").stat().st_size > 10_000
-
-
-# Every chart's holder on the dashboard, and what is inside it: still loading, an error alert,
-# Superset's "no results" message, or a rendered visualisation (a canvas, an SVG or a table).
-_CHART_STATES = """
-const holders = [...document.querySelectorAll('.dashboard-component-chart-holder')];
-const state = {holders: holders.length, loading: 0, rendered: 0, errors: [], empty: []};
-for (const h of holders) {
-  const title = (h.querySelector('.header-title, [data-test="editable-title"]') || {}).textContent || '?';
-  if (h.querySelector('.loading, [data-test="loading-indicator"]')) { state.loading++; continue; }
-  if (h.querySelector('[role="alert"], .alert-danger, [data-test="error-alert"]')) {
-    state.errors.push(title.trim()); continue; }
-  if (/No results were returned|No data/i.test(h.innerText)) { state.empty.push(title.trim()); continue; }
-  if (h.querySelector('canvas, svg, table, .superset-legacy-chart-big-number, [class*="big_number"]')) state.rendered++;
-}
-return state;
-"""
-
-
-def _charts_settled(driver, expected: int) -> dict | None:
-    state = driver.execute_script(_CHART_STATES)
-    settled = state["rendered"] + len(state["errors"]) + len(state["empty"])
-    return state if state["holders"] == expected and state["loading"] == 0 and settled == expected else None
 
 
 def test_analysts_open_dashboards_but_not_sql_lab(platform, platform_home, api):
@@ -168,8 +141,8 @@ def test_analysts_open_dashboards_but_not_sql_lab(platform, platform_home, api):
     added = cli(home, "superset", "add-user", "analyst").stdout
     password = re.search(r"password (\S+) \(shown once\)", added)[1]
     analyst = SupersetAPI(superset.url(platform), "analyst", password)
-    (dashboard,) = ASSETS["dashboards"]
-    assert [d["dashboard_title"] for d in analyst.listing("dashboard")] == [dashboard["dashboard_title"]]
+    titles = sorted(d["dashboard_title"] for name, d in _bundle(platform).items() if name.startswith("dashboards/"))
+    assert sorted(d["dashboard_title"] for d in analyst.listing("dashboard")) == titles, "the sales and quality ones"
     chart_id = analyst.listing("chart")[0]["id"]
     assert all(r["rowcount"] > 0 for r in analyst.chart_data(chart_id)["result"])
     (database,) = api.listing("database")
@@ -200,7 +173,7 @@ def _dataset(api, table: str) -> dict | None:
 
 
 def test_generated_ops_datasets_have_the_tables_columns_and_a_time_column(platform, api):
-    for table in ("published", "validations"):
+    for table in ("published", "validations", "dqops_checks"):
         dataset = _dataset(api, table)
         described = thrift_query(platform, f"DESCRIBE ops.{table}")
         actual = [row[0] for row in described if row[0] and not row[0].startswith("#")]
@@ -227,7 +200,8 @@ def test_a_new_gold_spec_is_explorable_after_provisioning_and_leaves_with_its_sp
     with_spec = {"LAKEHOUSE_SPECS_DIR": str(specs)}
     cli(home, "run", "--profile", "cluster", env=with_spec)
     out = cli(home, "superset", "provision", env=with_spec).stdout
-    assert "3 generated datasets synced with their tables" in out, out
+    synced = _generated_datasets(specs)  # with the new spec's table
+    assert f"{synced} generated datasets synced with their tables" in out, out
 
     dataset = _dataset(api, "order_status_counts")
     assert str(dataset["uuid"]) == superset_datasets.dataset_uuid(GOLD, "order_status_counts")
@@ -259,7 +233,18 @@ def test_a_new_gold_spec_is_explorable_after_provisioning_and_leaves_with_its_sp
     updated = _dataset(api, "order_status_counts")
     assert updated["id"] == dataset["id"] and updated["description"].startswith("Orders per status, cancelled")
 
-    out = cli(home, "superset", "provision").stdout  # the shipped specs: no order_status_counts
-    assert "removed: gold.order_status_counts" in out, out
+    # The shipped specs (no order_status_counts) less orders' row_count_change rule: the
+    # generated dataset and the quality dashboard's volume chart of orders go with their specs.
+    no_band = tmp_path / "no_band"
+    shutil.copytree(PROJECT_ROOT / "pipelines", no_band)
+    orders = no_band / "datasets" / "orders.yaml"
+    orders.write_text("".join(line for line in orders.read_text().splitlines(keepends=True)
+                              if "row_count_change" not in line))
+    volume = "Volume of orders against its band"
+    out = cli(home, "superset", "provision", env={"LAKEHOUSE_SPECS_DIR": str(no_band)}).stdout
+    assert "removed: gold.order_status_counts" in out and f"removed generated charts no spec makes: {volume}" in out
     assert _dataset(api, "order_status_counts") is None
-    assert len(api.listing("dataset")) == len(ASSETS["datasets"]) + 2
+    assert volume not in {c["slice_name"] for c in api.listing("chart")}
+    cli(home, "superset", "provision")  # the shipped specs again
+    assert volume in {c["slice_name"] for c in api.listing("chart")}
+    assert len(api.listing("dataset")) == len(ASSETS["datasets"]) + _generated_datasets(PROJECT_ROOT / "pipelines")

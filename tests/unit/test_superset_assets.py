@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from lakehouse.config import GOLD, OPS, load_settings
-from lakehouse.platform import superset_datasets
+from lakehouse import ops_views
+from lakehouse.platform import superset_datasets, superset_quality
 from lakehouse.platform.superset import ASSETS_DIR
 from lakehouse.specs import GoldSpec, load_catalog
 from lakehouse.tables import OPS_TABLES
@@ -119,7 +120,8 @@ def test_bundle_gives_every_gold_and_ops_table_exactly_one_dataset():
     catalog = _catalog_with()
     datasets = [d for name, d in _bundle(catalog).items() if name.startswith("datasets/")]
     tables = Counter((d["schema"], d["table_name"]) for d in datasets)
-    assert set(tables) == {(GOLD, n) for n in catalog.gold} | {tuple(t.split(".")) for t in OPS_TABLES}
+    views = {(OPS, v.name) for v in ops_views.views(catalog)}
+    assert set(tables) == {(GOLD, n) for n in catalog.gold} | {tuple(t.split(".")) for t in OPS_TABLES} | views
     assert set(tables.values()) == {1}, "two datasets of one table"
     hand_made = {d["uuid"] for d in DATASETS.values()}
     for d in datasets:
@@ -163,9 +165,10 @@ def test_generated_ops_datasets_have_every_column_and_a_time_column(tmp_path):
     superset_datasets.write_bundle(_catalog_with(), ASSETS_DIR, written)
     assert not (written / "datasets" / "stale.yaml").exists(), "a removed spec's file stays behind"
     generated = [yaml.safe_load(p.read_text()) for p in (written / "datasets").rglob("ops.*.yaml")]
-    assert {d["table_name"] for d in generated} == {"published", "validations"}
+    views = {v.name: [c for c, _, _ in v.columns] for v in ops_views.views(_catalog_with())}
+    assert {d["table_name"] for d in generated} == {"published", "validations", "dqops_checks", *views}
     for d in generated:
-        fields = OPS_TABLES[f"{OPS}.{d['table_name']}"].fieldNames()
+        fields = views.get(d["table_name"]) or OPS_TABLES[f"{OPS}.{d['table_name']}"].fieldNames()
         assert [c["column_name"] for c in d["columns"]] == fields
         time_columns = [c["column_name"] for c in d["columns"] if c["is_dttm"]]
         assert d["main_dttm_col"] in time_columns
@@ -178,8 +181,9 @@ def _manage():
     return manage
 
 
-def test_superset_side_marker_matches():
+def test_superset_side_markers_match():
     assert _manage().GENERATED == superset_datasets.GENERATED
+    assert _manage().GENERATED_BY == superset_quality.GENERATED_BY
 
 
 def test_export_leaves_generated_datasets_out_unless_an_exported_chart_uses_one():
@@ -188,12 +192,12 @@ def test_export_leaves_generated_datasets_out_unless_an_exported_chart_uses_one(
     generated = {name: d for name, d in datasets.items() if superset_datasets.GENERATED in (d["extra"] or {})}
     used, unused = sorted(generated)[:1], sorted(generated)[1:]
     chart = {"slice_name": "made in the UI", "dataset_uuid": generated[used[0]]["uuid"]}
-    exported = _manage()._without_generated_datasets({**bundle, "charts/made_in_the_UI_99.yaml": yaml.safe_dump(chart)})
+    exported = _manage().exportable({**bundle, "charts/made_in_the_UI_99.yaml": yaml.safe_dump(chart)})
     assert not set(unused) & set(exported), "a dataset the specs make was exported"
     kept = yaml.safe_load(exported[used[0]])
     assert kept["uuid"] == generated[used[0]]["uuid"] and not (kept["extra"] or {}).get(superset_datasets.GENERATED)
-    assert {n for n in exported if not n.startswith("datasets/")} == {
-        n for n in bundle if not n.startswith("datasets/")} | {"charts/made_in_the_UI_99.yaml"}
+    hand_made = {n for n in bundle if not n.startswith("datasets/") and "quality" not in n}
+    assert {n for n in exported if not n.startswith("datasets/")} == hand_made | {"charts/made_in_the_UI_99.yaml"}
 
 
 def test_gold_column_descriptions_do_not_change_what_decides_a_rebuild():
@@ -205,3 +209,53 @@ def test_gold_column_descriptions_do_not_change_what_decides_a_rebuild():
     assert spec_hash(plain) != spec_hash(plain.model_copy(update={"sql": plain.sql + " HAVING COUNT(*) > 0"}))
     with pytest.raises(ValueError, match="lower-case identifiers"):
         GoldSpec(**{**STATUS_COUNTS, "columns": {"Orders": "x"}})
+
+
+# -- the "Data quality" dashboard (lakehouse/platform/superset_quality.py) ----------------
+def _quality(bundle: dict) -> tuple[dict, dict]:
+    charts = {d["uuid"]: d for name, d in bundle.items() if name.startswith("charts/quality_")}
+    (dashboard,) = [d for d in bundle.values() if d.get("slug") == superset_quality.SLUG]
+    return charts, dashboard
+
+
+def test_the_quality_dashboard_places_every_generated_chart_on_a_dataset_of_the_bundle():
+    bundle = _bundle(_catalog_with())
+    charts, dashboard = _quality(bundle)
+    datasets = {d["uuid"]: d for name, d in bundle.items() if name.startswith("datasets/")}
+    placed = [n["meta"]["uuid"] for n in dashboard["position"].values()
+              if isinstance(n, dict) and n.get("type") == "CHART"]
+    assert sorted(placed) == sorted(charts) and len(charts) == 8
+    for chart in charts.values():
+        assert chart["certified_by"] == dashboard["certified_by"] == superset_quality.GENERATED_BY
+        dataset = datasets[chart["dataset_uuid"]]
+        assert dataset["schema"] == OPS, chart["slice_name"]
+        columns = {c["column_name"] for c in dataset["columns"]}
+        query = json.loads(chart["query_context"])["queries"][0]
+        named = [c if isinstance(c, str) else c["sqlExpression"] for c in query["columns"]]
+        assert set(named) <= columns, (chart["slice_name"], set(named) - columns)
+    uuids = [d["uuid"] for d in bundle.values() if "uuid" in d]
+    assert len(uuids) == len(set(uuids))
+
+
+def test_a_volume_chart_per_row_count_change_rule_follows_the_specs():
+    catalog = _catalog_with()
+    titles = {c["slice_name"] for c in _quality(_bundle(catalog))[0].values()}
+    assert "Volume of orders against its band" in titles
+    datasets = dict(catalog.datasets)
+    orders = datasets["orders"]
+    datasets["orders"] = orders.model_copy(update={"expectations": [e for e in orders.expectations
+                                                                    if e.type != "row_count_change"]})
+    without = catalog.model_copy(update={"datasets": datasets})
+    assert not [t for t in (c["slice_name"] for c in _quality(_bundle(without))[0].values()) if t.startswith("Volume")]
+    volume = next(v.sql for v in ops_views.views(without) if v.name == "volume")
+    assert "(SELECT CAST(NULL AS STRING) AS dataset" in volume
+    assert ops_views.definitions_hash(without) != ops_views.definitions_hash(catalog)
+
+
+def test_export_leaves_the_generated_dashboard_and_its_charts_out():
+    bundle = superset_datasets.bundle(_catalog_with(), ASSETS_DIR)
+    exported = _manage().exportable(bundle)
+    assert not [n for n in exported if "quality" in n or n.startswith("datasets/Lakehouse/ops.")]
+    assert {n for n in exported if n.startswith(("charts/", "dashboards/"))} == {
+        f"{k}/{n}" for k, group in (("charts", CHARTS), ("dashboards", DASHBOARDS)) for n in
+        (p.split("/", 1)[1] for p in group)}
