@@ -18,11 +18,13 @@ Assets are imported with overwrite, keyed by their UUIDs: a second run updates t
 database, datasets, charts and dashboard and creates nothing new.
 
 What `provision` imports is LAKEHOUSE_SUPERSET_BUNDLE when set: superset/assets plus the
-datasets generated from the specs (lakehouse/platform/superset_datasets.py writes it). A
-generated dataset names its spec in `extra`; provisioning gives it the columns the Thrift
-server reports, and removes a generated dataset whose spec is gone unless a chart or a
-dashboard filter uses it. `export` leaves generated datasets out (the specs make them),
-except one an exported chart uses.
+datasets and the "Data quality" dashboard generated from the specs
+(lakehouse/platform/superset_datasets.py writes it). A generated dataset names its spec in
+`extra`; provisioning gives it the columns the Thrift server reports, and removes a
+generated dataset whose spec is gone unless a chart or a dashboard filter uses it. Generated
+charts and dashboards are certified by GENERATED_BY; provisioning removes such a chart the
+bundle no longer has. `export` leaves everything generated out (the specs make it), except a
+generated dataset an exported chart uses.
 """
 
 from __future__ import annotations
