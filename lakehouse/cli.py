@@ -128,18 +128,51 @@ def _run_on_cluster(settings: Settings, datasets: list[str] | None, batch: str |
                     start: str | None, end: str | None) -> int:
     """The cluster profile: sample data to the landing bucket if it is empty, then the
     pipeline as one spark-submit (jobs/pipeline.py) on the Spark master."""
-    import subprocess
-
-    from lakehouse.submit import job_path, submit_command, submit_env
-
     _seed_bucket(settings)
     args = [a for d in (datasets or []) for a in ("--dataset", d)]
     for flag, value in (("--batch", batch), ("--start", start), ("--end", end)):
         if value:
             args += [flag, value]
-    console.print(f"submitting the pipeline to {settings.spark_master}", highlight=False)
-    return subprocess.run(submit_command(settings, job_path("pipeline"), args, name="lakehouse-pipeline"),
+    return _submit_job(settings, "pipeline", args)
+
+
+def _submit_job(settings: Settings, job: str, args: list[str]) -> int:
+    import subprocess
+
+    from lakehouse.submit import job_path, submit_command, submit_env
+
+    console.print(f"submitting jobs/{job}.py to {settings.spark_master}", highlight=False)
+    return subprocess.run(submit_command(settings, job_path(job), args, name=f"lakehouse-{job}"),
                           env=submit_env(settings)).returncode
+
+
+@app.command()
+@user_errors
+def reprocess(
+    dataset: str = typer.Argument(..., help="the dataset whose quarantined records to apply again"),
+    rule: str = typer.Option(..., "--rule", "-r", help="the rule that quarantined them, such as customer_exists"),
+    profile: Profile = ProfileOpt,
+    home: Path = HomeOpt,
+    wait: bool = WaitOpt,
+) -> None:
+    """Apply the records a rule quarantined again, once what they lacked is there (the data a
+    foreign key references arrived, the rule changed); gold and publish follow. What still
+    fails stays quarantined with its reason; a rerun changes nothing."""
+    from lakehouse.pipeline import run_reprocess
+    from lakehouse.report import print_replay
+    from lakehouse.specs import load_catalog
+
+    t0 = time.time()
+    settings = profile_settings(profile, wait, home=home)
+    catalog = load_catalog(settings.specs_dir)
+    catalog.select([dataset])  # an unknown dataset fails before Spark starts
+    if settings.profile == "cluster":
+        raise typer.Exit(_submit_job(settings, "reprocess", ["--dataset", dataset, "--rule", rule]))
+    home_lock.hold_embedded(settings)
+    spark = start_session(settings, "lakehouse-reprocess")
+    with console.status(f"replaying the records of {dataset} that {rule} quarantined"):
+        replayed, result = run_reprocess(spark, settings, catalog, dataset, rule)
+    print_replay(console, replayed, result, time.time() - t0)
 
 
 def _date(value: str | None, name: str) -> date | None:

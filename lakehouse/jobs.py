@@ -24,12 +24,14 @@ ALL = "pipeline"  # every layer, in one driver: what `lakehouse run --profile cl
 PUBLISH = "publish"
 MAINTENANCE = "maintenance"
 DQOPS_RESULTS = "dqops_results"
+REPROCESS = "reprocess"
 
 
 def _parser(layer: str) -> argparse.ArgumentParser:
     what = {ALL: "bronze -> silver -> gold -> publish", PUBLISH: "publish the new versions of the gold tables",
             MAINTENANCE: "one maintenance step on every table",
-            DQOPS_RESULTS: "copy DQOps's latest check results of the tables into ops.dqops_checks"}.get(
+            DQOPS_RESULTS: "copy DQOps's latest check results of the tables into ops.dqops_checks",
+            REPROCESS: "the records a rule quarantined again, then gold and publish"}.get(
         layer, f"the {layer} layer")
     p = argparse.ArgumentParser(prog=f"jobs/{layer}.py", description=f"Run {what}.")
     if layer == MAINTENANCE:
@@ -39,6 +41,10 @@ def _parser(layer: str) -> argparse.ArgumentParser:
         return p
     if layer == DQOPS_RESULTS:
         p.add_argument("--table", action="append", required=True, help="schema.table DQOps checks (repeatable)")
+        return p
+    if layer == REPROCESS:
+        p.add_argument("--dataset", "-d", required=True, help="the dataset whose quarantined records to apply again")
+        p.add_argument("--rule", required=True, help="the rule that quarantined them")
         return p
     if layer not in ("gold", PUBLISH):
         p.add_argument("--dataset", "-d", action="append", help="dataset to run (repeatable); default all")
@@ -63,6 +69,8 @@ def main(layer: str, argv: list[str]) -> int:
         from lakehouse.specs import load_catalog
 
         catalog = load_catalog(settings.specs_dir)
+        if layer == REPROCESS:
+            return _reprocess(settings, catalog, args.dataset, args.rule, t0)
         datasets = getattr(args, "dataset", None)
         catalog.select(datasets)
         from lakehouse.runs import BatchFilter
@@ -125,6 +133,19 @@ def _dqops_results(settings, tables: list[str], t0: float) -> int:
     added = dqops_results.record(spark, rows)
     print(f"dqops_results: {len(rows)} check result(s) of {len(tables)} table(s) from DQOps, {added} new in "
           f"{ops.DQOPS_CHECKS_TABLE} in {time.time() - t0:.1f}s (run {run_id})")
+    return 0
+
+
+def _reprocess(settings, catalog, dataset: str, rule: str, t0: float) -> int:
+    from rich.console import Console
+
+    from lakehouse.pipeline import run_reprocess
+    from lakehouse.report import print_replay
+    from lakehouse.spark import build_session
+
+    catalog.select([dataset])
+    replayed, result = run_reprocess(build_session(settings, "lakehouse-reprocess"), settings, catalog, dataset, rule)
+    print_replay(Console(width=None if sys.stdout.isatty() else 140), replayed, result, time.time() - t0)
     return 0
 
 

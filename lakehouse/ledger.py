@@ -1,7 +1,8 @@
 """What ops.audit says is done, read once per run and kept current as the run writes.
 
 Finding out that there is nothing to do must be cheap: one small query for the whole run,
-not one per table and layer.
+not one per table and layer. A replay of quarantined records (layer `reprocess`) marks no
+batch done: its batch was done when silver applied it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from contextlib import contextmanager, suppress
 from pyspark.sql import functions as F
 
 from lakehouse import tables
-from lakehouse.runs import TableRun
+from lakehouse.runs import REPLAY, TableRun
 
 
 class Ledger:
@@ -22,7 +23,7 @@ class Ledger:
         self._rows: dict[str, dict[str, int]] = {}
         self._pending: list[dict] | None = None  # audit records held for one commit (see one_commit)
         rows = (
-            spark.table(tables.AUDIT_TABLE).where(F.col("status") == "ok")
+            spark.table(tables.AUDIT_TABLE).where((F.col("status") == "ok") & (F.col("layer") != REPLAY))
             .select("table_name", "batch_id", "rows_read", "source_versions", "spec_hash", "started_at").collect()
         )
         for r in sorted(rows, key=lambda r: r["started_at"]):
@@ -55,7 +56,7 @@ class Ledger:
         else:
             tables.append_audit(self._spark, records)
         for r in runs:
-            if r.status == "ok":
+            if r.status == "ok" and r.layer != REPLAY:
                 self._remember(r.table_name, r.batch_id, r.rows_read, r.source_versions, r.spec_hash)
 
     @contextmanager

@@ -16,6 +16,7 @@ import hashlib
 from dataclasses import dataclass
 
 from lakehouse.config import OPS, SILVER
+from lakehouse.runs import REPLAY
 from lakehouse.specs import Catalog
 
 HASH_PROPERTY = "lakehouse.views_hash"
@@ -27,6 +28,11 @@ _SILVER_BATCHES = f"""
     FROM (SELECT *, row_number() OVER (PARTITION BY table_name, batch_id ORDER BY started_at DESC) AS nth
           FROM {OPS}.audit WHERE layer = 'silver' AND status = 'ok' AND batch_id IS NOT NULL)
     WHERE nth = 1 AND table_name LIKE '{SILVER}.%'"""
+# Per silver table and batch, the quarantined records a replay (lakehouse reprocess) let out
+# of quarantine, and those of them a rule dropped.
+_RELEASED = f"""
+    SELECT table_name, batch_id, SUM(rows_read - quarantined) AS released, SUM(dropped) AS dropped
+    FROM {OPS}.audit WHERE layer = '{REPLAY}' AND status = 'ok' GROUP BY table_name, batch_id"""
 # Where each record read went. A gold build's `deleted` counts rows it removed from the
 # table, not rows it read: it is no outcome of a read record there.
 _OUTCOMES = ("inserted + updated + quarantined + dropped + duplicates + superseded"
@@ -48,7 +54,8 @@ class View:
 
 def _quality_by_batch() -> View:
     return View("quality_by_batch", "Per dataset and landing batch: the share of records that passed every rule "
-                "that holds records back (quarantine, drop) on their way into silver.", "batch_date", (
+                "that holds records back (quarantine, drop) on their way into silver, counting those a replay "
+                "(lakehouse reprocess) let out of quarantine.", "batch_date", (
                     ("dataset", "string", "the dataset"),
                     ("batch_date", "date", "the landing batch"),
                     ("rows_read", "bigint", "records read from bronze"),
@@ -58,11 +65,13 @@ def _quality_by_batch() -> View:
                     ("passed", "bigint", "records no rule held back"),
                     ("passed_share", "double", "passed / rows_read"),
                 ), f"""
-    SELECT dataset, batch_date, rows_read, quarantined, dropped,
-           coalesce(aggregate(map_values(warnings), CAST(0 AS BIGINT), (total, n) -> total + n), 0) AS warned,
-           rows_read - quarantined - dropped AS passed,
+    SELECT dataset, batch_date, rows_read, quarantined, dropped, warned, rows_read - quarantined - dropped AS passed,
            CASE WHEN rows_read > 0 THEN (rows_read - quarantined - dropped) / rows_read END AS passed_share
-    FROM ({_SILVER_BATCHES})""")
+    FROM (SELECT s.dataset, s.batch_date, s.rows_read,
+                 s.quarantined - coalesce(r.released, 0) AS quarantined, s.dropped + coalesce(r.dropped, 0) AS dropped,
+                 coalesce(aggregate(map_values(s.warnings), CAST(0 AS BIGINT), (total, n) -> total + n), 0) AS warned
+          FROM ({_SILVER_BATCHES}) s
+          LEFT JOIN ({_RELEASED}) r ON r.table_name = s.table_name AND r.batch_id = s.batch_id)""")
 
 
 def _broken_rules() -> View:

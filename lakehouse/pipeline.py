@@ -16,6 +16,7 @@ from lakehouse.config import Settings
 from lakehouse.layers.bronze import run_bronze
 from lakehouse.layers.gold import run_gold
 from lakehouse.layers.publish import Publication, run_publish
+from lakehouse.layers.reprocess import Replayed, replay_quarantined
 from lakehouse.layers.silver import run_silver
 from lakehouse.ledger import Ledger
 from lakehouse.quality.gate import QualityGate, Validation
@@ -66,6 +67,29 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
     return result
 
 
+def run_reprocess(spark, settings: Settings, catalog: Catalog, dataset: str, rule: str,
+                  run_id: str | None = None) -> tuple[Replayed, PipelineResult]:
+    """Replay the records `rule` quarantined in `dataset` (lakehouse.layers.reprocess); when
+    that changed silver, gold and publish follow in the same run."""
+    result = PipelineResult(run_id or new_run_id())
+    tables.ensure_ops_tables(spark, settings)
+    gate = QualityGate(settings.quality_dir, settings.gx_pandas_max_rows)
+    try:
+        replayed = replay_quarantined(spark, settings, catalog, dataset, rule, result.run_id, Ledger(spark), gate)
+    finally:
+        gate.record(spark, result.run_id)
+    result.runs, result.validations = list(replayed.runs), list(gate.validations)
+    if replayed.runs:
+        later = run_pipeline(spark, settings, catalog, layers=("gold", "publish"), run_id=result.run_id)
+        result.runs += later.runs
+        result.published = later.published
+        result.validations += later.validations
+        result.data_docs = later.data_docs
+    elif gate.validations:
+        result.data_docs = gate.docs_index.as_uri()
+    return replayed, result
+
+
 def _run_layers(spark, settings, catalog, specs, selection, layers, ledger, gate, result, on_step, record) -> None:
     if "bronze" in layers:
         with ledger.one_commit():
@@ -77,7 +101,7 @@ def _run_layers(spark, settings, catalog, specs, selection, layers, ledger, gate
         for spec in specs:
             if on_step:
                 on_step(f"silver {spec.name}")
-            run_silver(spark, settings, spec, selection, ledger, result.run_id, gate, on_result=record)
+            run_silver(spark, settings, catalog, spec, selection, ledger, result.run_id, gate, on_result=record)
     if "gold" in layers:
         if on_step:
             on_step("gold")

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.table import Table
 
+from lakehouse.layers.reprocess import Replayed
 from lakehouse.pipeline import PipelineResult
-from lakehouse.runs import OUTCOMES
+from lakehouse.runs import OUTCOMES, REPLAY
 
 
 def summary_table(result: PipelineResult, elapsed_s: float) -> Table:
@@ -94,6 +95,39 @@ def print_summary(console: Console, result: PipelineResult, elapsed_s: float) ->
     if result.published:
         console.print("published: " + ", ".join(f"{p.table_name} v{p.delta_version} ({p.row_count:,} rows)"
                                                 for p in result.published) + "  (see ops.published)")
+
+
+def print_replay(console: Console, replayed: Replayed, result: PipelineResult, elapsed_s: float) -> None:
+    """What `lakehouse reprocess` did: per batch, where the replayed records went."""
+    what = f"records of {replayed.dataset} that {replayed.rule} quarantined"
+    if not replayed.found:
+        console.print(f"ops.quarantine holds no {what}: nothing to replay (run {result.run_id}, {elapsed_s:.1f}s)")
+        return
+    if not replayed.runs:
+        console.print(f"{replayed.found:,} {what}: every one still breaks it, nothing changed "
+                      f"(run {result.run_id}, {elapsed_s:.1f}s)")
+        return
+    table = Table(title=f"lakehouse reprocess {result.run_id}: {replayed.found:,} {what}, {elapsed_s:.1f}s",
+                  title_justify="left")
+    counts = ("rows_read", "inserted", "updated", "deleted", "superseded", "duplicates", "dropped", "quarantined")
+    table.add_column("batch")
+    for name in ("replayed", *counts[1:-1], "still quarantined"):
+        table.add_column(name, justify="right")
+    for run in result.by_layer(REPLAY):
+        table.add_row(run.batch_id, *[f"{getattr(run, k):,}" for k in counts])
+    console.print(table)
+    still = defaultdict(int)
+    for run in result.by_layer(REPLAY):
+        for rule, n in run.quarantined_by_rule.items():
+            still[rule] += n
+    if still:
+        console.print("still quarantined by rule: " + ", ".join(f"{k} {v}" for k, v in sorted(still.items()))
+                      + "  (see ops.quarantine)")
+    for run in result.by_layer("gold"):
+        console.print(f"gold {run.table_name}: {run.rows_read:,} rows ({run.inserted:,} inserted, "
+                      f"{run.updated:,} updated, {run.deleted:,} deleted)", highlight=False)
+    if result.published:
+        console.print("published: " + ", ".join(f"{p.table_name} v{p.delta_version}" for p in result.published))
 
 
 def render_rows(columns: list[str], rows: Iterable[tuple], fmt: str, console: Console) -> None:

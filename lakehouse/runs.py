@@ -15,6 +15,8 @@ BATCH_ID = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Where a batch's records end up. rows_read must equal their sum (see check_closed).
 OUTCOMES = ("inserted", "updated", "deleted", "quarantined", "dropped", "duplicates", "superseded")
 COUNTS = ("rows_read", *OUTCOMES)
+# The audit layer of quarantined records applied again (lakehouse reprocess).
+REPLAY = "reprocess"
 
 
 def new_run_id() -> str:

@@ -18,6 +18,7 @@ PYTHON = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" / "
 # pipeline runs), in the order `make test` starts them: longest first, so the two workers end
 # close together. Every other module follows in collection order.
 LONGEST_FIRST = ["test_kill", "test_bench_scripts", "test_cli", "test_pipeline", "test_bad_input",
+                 "test_reference_data",
                  "test_quality_at_scale", "test_publish_and_maintenance"]
 
 

@@ -28,9 +28,14 @@ from lakehouse.specs import DatasetSpec
 from lakehouse.transforms.parse import parse_csv, parse_jsonl, split_csv_header
 
 
-def landing_batches(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter) -> list[str]:
+def landing_batches(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter,
+                    missing_ok: bool = False) -> list[str]:
+    """The batch folders under the dataset's landing path that `selection` accepts. A missing
+    landing path is an error, or, with `missing_ok`, no batches (nothing has arrived)."""
     root = settings.landing_location(spec.landing_folder)
     if not storage.exists(spark, root):
+        if missing_ok:
+            return []
         raise LandingError(f"{spec.name}: landing path {root} does not exist")
     return [e.name for e in storage.list_dir(spark, root) if e.is_dir and selection.accepts(e.name)]
 

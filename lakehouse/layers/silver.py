@@ -5,13 +5,20 @@ written in one MERGE (one atomic Delta commit). Then their quarantine rows (repl
 batch, so a retry does not double them), then one audit record per batch, which marks it
 done. A crash anywhere leaves silver at a committed version; the retry re-plans against
 it, and batches already merged come out as all superseded.
+
+A replay (`lakehouse reprocess`, lakehouse.layers.reprocess) goes the same way for the
+records one rule quarantined: judged again, merged, and their quarantine rows replaced by
+what still fails, with an audit record of layer `reprocess` per batch.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 from pyspark import StorageLevel
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse import runlog, tables
@@ -21,8 +28,8 @@ from lakehouse.ledger import Ledger
 from lakehouse.quality import checks as Q
 from lakehouse.quality import disputes as D
 from lakehouse.quality.gate import QualityGate
-from lakehouse.runs import BatchFilter, TableRun, finish_together
-from lakehouse.specs import DatasetSpec
+from lakehouse.runs import REPLAY, BatchFilter, TableRun, finish_together
+from lakehouse.specs import TABLE_RULES, Catalog, DatasetSpec
 from lakehouse.transforms import silver as T
 
 
@@ -62,19 +69,31 @@ def _raise_failure(classified, spec: DatasetSpec, docs_page: str | None) -> None
                             + (f"; validation: {docs_page}" if docs_page else ""))
 
 
-def _references(spark, spec: DatasetSpec, batch_ids: list[str], ledger: Ledger) -> dict:
-    """Per foreign key, the referenced silver table. It must already hold the same batches:
-    otherwise an order of a customer who arrived the same day would look orphaned."""
+def _references(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec, through: str | None,
+                ledger: Ledger) -> dict:
+    """Per foreign key, the referenced silver table, once it has applied every delivery of its
+    own that has arrived (landed or in bronze) up to batch `through` (all of them when None):
+    otherwise an order of a customer who arrived the same day would look orphaned. A dataset
+    that lands once, or rarely, has nothing pending on the other days, so it is simply
+    referenced as it is."""
+    from lakehouse.layers.bronze import landing_batches
+
     refs = {}
     for e in spec.expectations:
         if e.type == "foreign_key":
             dataset, column = e.referenced
-            behind = [b for b in batch_ids if b not in ledger.done(f"{SILVER}.{dataset}")]
+            referenced = catalog.datasets[dataset]
+            until = BatchFilter(end=date.fromisoformat(through) + timedelta(days=1)) if through else BatchFilter()
+            arrived = set(landing_batches(spark, settings, referenced, until, missing_ok=True))
+            arrived |= {b for b in ledger.done(f"{BRONZE}.{dataset}") if until.accepts(b)}
+            behind = sorted(arrived - ledger.done(f"{SILVER}.{dataset}"))
             if behind:
                 raise LakehouseError(
-                    f"{SILVER}.{spec.name} batch {behind[0]}: foreign key {e.name} references {dataset}, "
-                    f"which has not applied that batch; run {dataset} first (or both together); nothing was written")
-            refs[e.name] = spark.table(f"{SILVER}.{dataset}").select(column)
+                    f"{SILVER}.{spec.name}: foreign key {e.name} references {dataset}, which has not applied its "
+                    f"batch {behind[0]} (landed); run {dataset} first (or both together); nothing was written")
+            table = f"{SILVER}.{dataset}"
+            tables.ensure_table(spark, settings, table, tables.silver_schema(referenced), merge_target=True)
+            refs[e.name] = spark.table(table).select(column)
     return refs
 
 
@@ -106,14 +125,14 @@ def _evidence(spark, spec: DatasetSpec, batch_ids: list[str], ledger: Ledger, re
     return Q.Evidence(references=references, batch_rows=rows)
 
 
-def _validate(gate: QualityGate, classified, spec: DatasetSpec, batch_ids: list[str],
+def _validate(gate: QualityGate, classified, spec: DatasetSpec, scope: str,
               routed: dict[str, int], evidence: Q.Evidence, log: Path) -> str | None:
     """GX judges the parsed records; its counts must equal the rows the router gives each
     rule's action, or the run stops: the validation of record and what lands agree."""
     fqname = f"{SILVER}.{spec.name}"
     checks = Q.silver_checks(spec)
     frame = Q.judged(classified.where(T.is_parsed()), checks, evidence)
-    validation = gate.validate("silver", fqname, "batches " + ",".join(batch_ids), frame, checks)
+    validation = gate.validate("silver", fqname, scope, frame, checks)
     judged = validation.unexpected()
     if routed != judged:
         rule = next(r for r in routed if routed[r] != judged.get(r))
@@ -142,20 +161,23 @@ def _disagreement(gate: QualityGate, fqname: str, frame, spec: DatasetSpec, chec
         f"every one in the run log {log}; nothing was written")
 
 
-def _has_quarantine(spark, dataset: str, batch_ids: list[str]) -> bool:
-    q = spark.table(tables.QUARANTINE_TABLE)
-    return q.where((F.col("dataset") == dataset) & F.col("batch_id").isin(batch_ids)).limit(1).count() > 0
-
-
-def _reconcile_quarantine(spark, dataset: str, runs: dict[str, TableRun]) -> None:
-    """The quarantine rows each batch has after the write, counted from ops.quarantine."""
-    held = {r["batch_id"]: r["count"] for r in spark.table(tables.QUARANTINE_TABLE)
-            .where((F.col("dataset") == dataset) & F.col("batch_id").isin(list(runs))).groupBy("batch_id").count()
+def _quarantine_held(spark, dataset: str, batch_ids: list[str]) -> dict[str, int]:
+    """Per batch, the rows ops.quarantine holds of the dataset."""
+    return {r["batch_id"]: r["count"] for r in spark.table(tables.QUARANTINE_TABLE)
+            .where((F.col("dataset") == dataset) & F.col("batch_id").isin(batch_ids)).groupBy("batch_id").count()
             .collect()}
+
+
+def _reconcile_quarantine(spark, dataset: str, runs: dict[str, TableRun], kept: dict[str, int]) -> None:
+    """The quarantine rows each batch has after the write, counted from ops.quarantine: those
+    the write kept (a replay's other rules) and those the run quarantined."""
+    held = _quarantine_held(spark, dataset, list(runs))
     for batch_id, run in runs.items():
-        if held.get(batch_id, 0) != run.quarantined:
+        expected = kept.get(batch_id, 0) + run.quarantined
+        if held.get(batch_id, 0) != expected:
             raise AccountingError(f"{SILVER}.{dataset} batch {batch_id}: {run.quarantined} record(s) were quarantined "
-                                  f"but ops.quarantine holds {held.get(batch_id, 0)} of them")
+                                  f"but ops.quarantine holds {held.get(batch_id, 0) - kept.get(batch_id, 0)} "
+                                  "of them")
 
 
 def _merge(spark, fqname: str, planned, spec: DatasetSpec) -> int | None:
@@ -202,20 +224,53 @@ def _reconcile(spark, fqname: str, version: int, expected: dict[str, int]) -> No
                               f"the plan was {expected}")
 
 
-def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[str], run_id: str,
-                  ledger: Ledger, gate: QualityGate) -> list[TableRun]:
-    fqname = f"{SILVER}.{spec.name}"
-    runs = {b: TableRun("silver", fqname, b) for b in batch_ids}
-    references = _references(spark, spec, batch_ids, ledger)
+@dataclass(frozen=True)
+class Replay:
+    """Quarantined records applied again: the ops.quarantine rows (batch_id, source_file, raw)
+    of one rule, and how many per batch."""
+
+    rule: str
+    records: DataFrame
+    counts: dict[str, int]
+
+
+def _bronze_records(spark, spec: DatasetSpec, batch_ids: list[str], references: dict, changes: dict,
+                    replay: Replay | None):
+    """The batches' bronze records, classified; for a replay only those the rule quarantined
+    (the same batch, file and raw text), judged without the rules about whole batches."""
     bronze = spark.table(f"{BRONZE}.{spec.name}").where(F.col("_batch_id").isin(batch_ids))
-    for row in bronze.groupBy("_batch_id").count().collect():
-        runs[row["_batch_id"]].rows_read = row["count"]
-    classified = T.classify(bronze, spec, references, _batch_changes(spec, runs, ledger))
+    if replay is None:
+        return T.classify(bronze, spec, references, changes)
+    quarantined = replay.records.select(F.col("batch_id").alias("_batch_id"),
+                                        F.col("source_file").alias("_source_file"), F.col("raw").alias("_raw"))
+    return T.classify(bronze, spec, references, {}).join(
+        quarantined, ["_batch_id", "_source_file", "_raw"], "left_semi")
+
+
+def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec, batch_ids: list[str], run_id: str,
+                  ledger: Ledger, gate: QualityGate, replay: Replay | None = None) -> list[TableRun]:
+    fqname = f"{SILVER}.{spec.name}"
+    runs = {b: TableRun(REPLAY if replay else "silver", fqname, b) for b in batch_ids}
+    references = _references(spark, settings, catalog, spec, None if replay else max(batch_ids), ledger)
+    if replay:
+        # A replay judges records, not batches: the batch's row count was judged when it landed.
+        spec = spec.model_copy(update={"expectations": [e for e in spec.expectations if e.type not in TABLE_RULES]})
+        for b in batch_ids:
+            runs[b].rows_read = replay.counts[b]
+    else:
+        for row in spark.table(f"{BRONZE}.{spec.name}").where(F.col("_batch_id").isin(batch_ids)) \
+                .groupBy("_batch_id").count().collect():
+            runs[row["_batch_id"]].rows_read = row["count"]
+    classified = _bronze_records(spark, spec, batch_ids, references,
+                                 {} if replay else _batch_changes(spec, runs, ledger), replay)
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         routed = _count_fates(runs, classified, spec)
+        if replay and all(r.quarantined_by_rule == {replay.rule: r.rows_read} for r in runs.values()):
+            return []  # every record still breaks the rule: nothing to write
         evidence = _evidence(spark, spec, batch_ids, ledger, references)
-        docs_page = _validate(gate, classified, spec, batch_ids, routed, evidence, runlog.path(settings, run_id))
+        scope = ("reprocess " + replay.rule + " of " if replay else "") + "batches " + ",".join(batch_ids)
+        docs_page = _validate(gate, classified, spec, scope, routed, evidence, runlog.path(settings, run_id))
         if any(r.failed for r in runs.values()):
             _raise_failure(classified, spec, docs_page)
 
@@ -231,16 +286,7 @@ def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[
             version = _merge(spark, fqname, planned, spec)
         finally:
             planned.unpersist()
-
-        # Always replaced, so a retried batch never keeps rows of an earlier attempt.
-        if any(r.quarantined for r in runs.values()) or _has_quarantine(spark, spec.name, batch_ids):
-            tables.replace_quarantine(spark, classified.where(F.col("_fate") == T.QUARANTINE).select(
-                F.lit(spec.name).alias("dataset"), F.col("_batch_id").alias("batch_id"), F.col("_rule").alias("rule"),
-                F.col("_reason").alias("reason"), F.col("_raw").alias("raw"),
-                F.col("_source_file").alias("source_file"), F.lit(run_id).alias("run_id"),
-                F.current_timestamp().alias("quarantined_at"),
-            ), spec.name, batch_ids)
-            _reconcile_quarantine(spark, spec.name, runs)
+        _write_quarantine(spark, spec, classified, runs, run_id, replay)
     finally:
         classified.unpersist()
     for run in runs.values():
@@ -248,8 +294,33 @@ def apply_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[
     return finish_together([runs[b] for b in batch_ids])
 
 
-def run_silver(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter, ledger: Ledger,
-               run_id: str, gate: QualityGate, on_result=None) -> list[TableRun]:
+def _write_quarantine(spark, spec: DatasetSpec, classified, runs: dict[str, TableRun], run_id: str,
+                      replay: Replay | None) -> None:
+    """The batches' quarantine rows, always replaced, so a retried batch never keeps rows of an
+    earlier attempt. A replay replaces its rule's rows with what still fails and keeps the
+    other rules' rows: one commit either way."""
+    batch_ids = list(runs)
+    if not replay and not any(r.quarantined for r in runs.values()) and not _quarantine_held(
+            spark, spec.name, batch_ids):
+        return
+    rows = classified.where(F.col("_fate") == T.QUARANTINE).select(
+        F.lit(spec.name).alias("dataset"), F.col("_batch_id").alias("batch_id"), F.col("_rule").alias("rule"),
+        F.col("_reason").alias("reason"), F.col("_raw").alias("raw"),
+        F.col("_source_file").alias("source_file"), F.lit(run_id).alias("run_id"),
+        F.current_timestamp().alias("quarantined_at"),
+    )
+    kept = {}
+    if replay:
+        others = spark.table(tables.QUARANTINE_TABLE).where(
+            (F.col("dataset") == spec.name) & F.col("batch_id").isin(batch_ids) & (F.col("rule") != replay.rule))
+        kept = {b: n - replay.counts[b] for b, n in _quarantine_held(spark, spec.name, batch_ids).items()}
+        rows = others.unionByName(rows)
+    tables.replace_quarantine(spark, rows, spec.name, batch_ids)
+    _reconcile_quarantine(spark, spec.name, runs, kept)
+
+
+def run_silver(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec, selection: BatchFilter,
+               ledger: Ledger, run_id: str, gate: QualityGate, on_result=None) -> list[TableRun]:
     """Apply every bronze batch in `selection` that silver has not applied yet."""
     fqname = f"{SILVER}.{spec.name}"
     tables.ensure_table(spark, settings, fqname, tables.silver_schema(spec), merge_target=True)
@@ -257,7 +328,7 @@ def run_silver(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
     pending = sorted(b for b in landed - ledger.done(fqname) if selection.accepts(b))
     if not pending:
         return []
-    results = apply_batches(spark, settings, spec, pending, run_id, ledger, gate)
+    results = apply_batches(spark, settings, catalog, spec, pending, run_id, ledger, gate)
     ledger.record(results, run_id)
     for run in results:
         if on_result:

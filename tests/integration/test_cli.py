@@ -79,6 +79,19 @@ def test_bad_sql_and_unknown_tables_are_one_line(home):
     assert_one_line_error(cli("history", "gold.nope", home=home), "gold.nope does not exist")
 
 
+def test_reprocess_says_what_it_replayed_and_refuses_an_unknown_rule(home):
+    landing = next(home.rglob("_manifest.json"))
+    orphans = sum(b["orders"]["orphans"] for b in json.loads(landing.read_text())["batches"].values())
+    proc = cli("reprocess", "orders", "--rule", "customer_exists", home=home)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The sample's orphans name customers that never arrive: they stay, and nothing is written.
+    assert (f"{orphans:,} records of orders that customer_exists quarantined: every one still breaks it, "
+            "nothing changed" if orphans else "nothing to replay") in " ".join(proc.stdout.split()), proc.stdout
+    assert_one_line_error(cli("reprocess", "orders", "--rule", "customer_exist", home=home),
+                          "orders has no rule 'customer_exist'", "its rules: status_is_known")
+    assert_one_line_error(cli("reprocess", "nope", "--rule", "x", home=home), "unknown dataset(s): nope")
+
+
 def test_bad_input_before_spark_starts(tmp_path):
     assert_one_line_error(cli("run", "--dataset", "nope", home=tmp_path), "unknown dataset(s): nope")
     assert_one_line_error(cli("run", "--batch", "yesterday", home=tmp_path), "expected a date")

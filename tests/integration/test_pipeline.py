@@ -286,21 +286,26 @@ def _sorted(rows) -> list[tuple]:
     return sorted((tuple(_value(v) for v in r) for r in rows), key=repr)
 
 
-def test_duckdb_baseline_gold_tables_are_equal(spark, built, reference):
+def assert_gold_equals_duckdb(spark, con, counts: dict) -> None:
+    """Every gold table equals the DuckDB baseline's: every row, column and type."""
     for name in GOLD_TABLES:
         df = spark.table(f"gold.{name}")
-        ours = reference.con.execute(f"SELECT column_name, data_type FROM information_schema.columns "
-                                     f"WHERE table_schema = 'gold' AND table_name = '{name}' ORDER BY ordinal_position")
+        ours = con.execute(f"SELECT column_name, data_type FROM information_schema.columns "
+                           f"WHERE table_schema = 'gold' AND table_name = '{name}' ORDER BY ordinal_position")
         spark_types = [(c, {"string": "VARCHAR"}.get(t, t.upper())) for c, t in df.dtypes]
         assert ours.fetchall() == spark_types, name
         # Timestamps as text on both sides: PySpark would turn them into the process's local time.
         timestamps = [c for c, t in df.dtypes if t == "timestamp"]
         theirs = df.select(*[F.col(c).cast("string").alias(c) if c in timestamps else F.col(c) for c in df.columns])
         cols = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" if c in timestamps else c for c in df.columns)
-        ours = reference.con.execute(f"SELECT {cols} FROM gold.{name}").fetchall()
+        ours = con.execute(f"SELECT {cols} FROM gold.{name}").fetchall()
         assert ours, name
         assert _sorted(ours) == _sorted(theirs.collect()), name
-        assert reference.counts["gold"][name] == len(ours)
+        assert counts["gold"][name] == len(ours)
+
+
+def test_duckdb_baseline_gold_tables_are_equal(spark, built, reference):
+    assert_gold_equals_duckdb(spark, reference.con, reference.counts)
 
 
 def test_duckdb_baseline_silver_row_counts_are_equal(spark, built, reference):
