@@ -76,6 +76,9 @@ class Column(_Strict):
     name: str = Field(pattern=IDENTIFIER)
     type: str
     required: bool = False
+    # What the column means: the comment of the column in bronze and silver, so DESCRIBE,
+    # the Thrift server's clients and Superset show it.
+    description: str = ""
 
     @field_validator("type")
     @classmethod
@@ -246,6 +249,10 @@ class DatasetSpec(_Strict):
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def column_comments(self) -> dict[str, str]:
+        return {c.name: c.description for c in self.columns}
 
     @property
     def data_columns(self) -> list[Column]:

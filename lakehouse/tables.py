@@ -125,19 +125,25 @@ def drop_databases(spark) -> None:
 
 
 def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
-                 partition_by: tuple[str, ...] = (), merge_target: bool = False) -> None:
+                 partition_by: tuple[str, ...] = (), merge_target: bool = False,
+                 comments: dict[str, str] | None = None) -> None:
     """`merge_target`: a table that MERGEs update in place (silver). It keeps a change feed
     (gold reads what changed) and deletion vectors: a MERGE then marks the rows it replaces
     instead of rewriting every file that holds one, so an update of 1% of the rows writes
     those rows, not the table (BENCHMARKS.md, B2). Readers need Delta reader version 3:
     Spark and the Thrift server have it; delta-rs reads such tables through its QueryBuilder,
     not through to_pyarrow_dataset. Gold keeps no deletion vectors: its MERGEs touch few rows
-    and analysts' tools read it directly."""
+    and analysts' tools read it directly.
+
+    `comments`: what the spec says each column means, kept as the column's comment; an
+    existing table's comments follow the spec (see set_comments)."""
     if spark.catalog.tableExists(fqname):  # a metastore lookup; creating would run a Spark job
+        if comments is not None:
+            set_comments(spark, fqname, comments)
         return
     db, name = fqname.split(".")
     builder = (
-        DeltaTable.createIfNotExists(spark).tableName(fqname).addColumns(schema)
+        DeltaTable.createIfNotExists(spark).tableName(fqname).addColumns(with_comments(schema, comments or {}))
         .location(settings.table_location(db, name))
     )
     if partition_by:
@@ -145,6 +151,25 @@ def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
     if merge_target:
         builder = builder.property("delta.enableChangeDataFeed", "true").property("delta.enableDeletionVectors", "true")
     builder.execute()
+
+
+def with_comments(schema: StructType, comments: dict[str, str]) -> StructType:
+    return StructType([StructField(f.name, f.dataType, f.nullable,
+                                   {**f.metadata, "comment": comments[f.name]} if comments.get(f.name) else f.metadata)
+                       for f in schema.fields])
+
+
+def set_comments(spark, fqname: str, comments: dict[str, str]) -> list[str]:
+    """Give the table's columns these comments, and none to a column `comments` leaves out (a
+    description the spec dropped); returns the columns changed. Each change is a metadata
+    commit (CHANGE COLUMN), which no gold build or publication takes for new data; none when
+    all agree."""
+    held = {f.name: f.metadata.get("comment", "") for f in spark.table(fqname).schema.fields}
+    changed = [c for c, text in held.items() if comments.get(c, "") != text]
+    for column in changed:
+        text = comments.get(column, "").replace("\\", "\\\\").replace("'", "\\'")
+        spark.sql(f"ALTER TABLE {fqname} ALTER COLUMN `{column}` COMMENT '{text}'")
+    return changed
 
 
 def drop_table(spark, settings: Settings, fqname: str) -> None:
@@ -168,6 +193,11 @@ def ensure_ops_tables(spark, settings: Settings) -> None:
 
 def bronze_schema(spec: DatasetSpec) -> StructType:
     return StructType([StructField(c, StringType()) for c in spec.column_names] + BRONZE_META)
+
+
+def same_columns(a: StructType, b: StructType) -> bool:
+    """The same columns, types and nullability, whatever their comments."""
+    return [(f.name, f.dataType, f.nullable) for f in a.fields] == [(f.name, f.dataType, f.nullable) for f in b.fields]
 
 
 def _silver_columns(spec: DatasetSpec) -> list[tuple[str, str]]:

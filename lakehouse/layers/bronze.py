@@ -177,7 +177,8 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
     audit does not know (a crash between the two writes) is recorded, not written again, if
     it reconciles with its files (see _recover)."""
     fqname = f"{BRONZE}.{spec.name}"
-    tables.ensure_table(spark, settings, fqname, tables.bronze_schema(spec), partition_by=("_batch_id",))
+    tables.ensure_table(spark, settings, fqname, tables.bronze_schema(spec), partition_by=("_batch_id",),
+                        comments=spec.column_comments)
     pending = [b for b in landing_batches(spark, settings, spec, selection) if b not in ledger.done(fqname)]
     present = batches_with_rows(spark, fqname, pending)
     recovered, again = _recover(spark, settings, spec, sorted(present))

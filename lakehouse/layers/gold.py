@@ -95,6 +95,8 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
     current = {s: versions[s] for s in spec.sources}
     previous, previous_hash = ledger.last_build(fqname)
     exists = spark.catalog.tableExists(fqname)
+    if exists:  # the spec's descriptions are no part of its hash: they change no row
+        tables.set_comments(spark, fqname, spec.columns)
     same_spec = previous_hash == spec_hash(spec)
     if same_spec and exists and _unchanged_since(spark, previous, current):
         return None
@@ -105,7 +107,7 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         raise SpecError(f"gold spec {spec.name}: columns describes {', '.join(unknown)}, which its SQL "
                         f"does not return (it returns {', '.join(result.columns)})")
     scope = None  # the rebuilt partitions, a condition on the target's columns (unqualified)
-    if exists and not same_spec and spark.table(fqname).schema != result.schema:
+    if exists and not same_spec and not tables.same_columns(spark.table(fqname).schema, result.schema):
         tables.drop_table(spark, settings, fqname)  # the spec changed the columns: build anew
         exists = False
     if spec.incremental and previous is not None and exists and same_spec:
@@ -124,7 +126,7 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         _validate(gate, run, result, spec)
         computed = result.count()
         if not exists:
-            tables.ensure_table(spark, settings, fqname, result.schema)
+            tables.ensure_table(spark, settings, fqname, result.schema, comments=spec.columns)
         before = tables.current_version(spark, fqname)
         tables.merge_by_difference(spark, fqname, result, spec.keys, scope and f"t.{scope}")
     finally:

@@ -323,7 +323,8 @@ def run_silver(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec, s
                ledger: Ledger, run_id: str, gate: QualityGate, on_result=None) -> list[TableRun]:
     """Apply every bronze batch in `selection` that silver has not applied yet."""
     fqname = f"{SILVER}.{spec.name}"
-    tables.ensure_table(spark, settings, fqname, tables.silver_schema(spec), merge_target=True)
+    tables.ensure_table(spark, settings, fqname, tables.silver_schema(spec), merge_target=True,
+                        comments=spec.column_comments)
     landed = ledger.done(f"{BRONZE}.{spec.name}")
     pending = sorted(b for b in landed - ledger.done(fqname) if selection.accepts(b))
     if not pending:

@@ -7,6 +7,7 @@ gold recomputed from the change feed."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from datetime import date
 from decimal import Decimal
@@ -21,7 +22,7 @@ from pyspark.sql import functions as F
 from rich.console import Console
 
 from lakehouse import ops_views
-from lakehouse.config import load_settings
+from lakehouse.config import PROJECT_ROOT, load_settings
 from lakehouse.generate import generate
 from lakehouse.pipeline import run_pipeline
 from lakehouse.report import print_summary
@@ -230,6 +231,49 @@ def _versions(spark):
 
 def _checksums(spark, catalog):
     return {g: spark.sql(f"SELECT COUNT(*), SUM(hash(*)) FROM gold.{g}").collect()[0][:] for g in catalog.gold}
+
+
+def _comments(spark, table: str) -> dict[str, str]:
+    """The column comments DESCRIBE shows (its rows up to the first section header)."""
+    out = {}
+    for row in spark.sql(f"DESCRIBE {table}").collect():
+        if not row["col_name"] or row["col_name"].startswith("#"):
+            break
+        if row["comment"]:
+            out[row["col_name"]] = row["comment"]
+    return out
+
+
+def test_column_descriptions_are_the_tables_column_comments(spark, built, tmp_path):
+    for spec in built.catalog.datasets.values():
+        described = {c.name: c.description for c in spec.columns if c.description}
+        assert described, spec.name  # the shipped specs describe their columns
+        assert _comments(spark, f"bronze.{spec.name}") == described, spec.name
+        held = spark.table(f"silver.{spec.name}").columns
+        assert _comments(spark, f"silver.{spec.name}") == {c: d for c, d in described.items() if c in held}, spec.name
+    for name, spec in built.catalog.gold.items():
+        assert spec.columns and _comments(spark, f"gold.{name}") == spec.columns, name
+
+    # A changed description is the comment after the next run: a metadata commit, no new data.
+    specs = tmp_path / "specs"
+    shutil.copytree(PROJECT_ROOT / "pipelines", specs)
+    orders = specs / "datasets" / "orders.yaml"
+    orders.write_text(orders.read_text().replace("description: the shop's order number",
+                                                 "description: 'the order''s number, as the shop prints it'"))
+    revenue = specs / "gold" / "daily_revenue.yaml"
+    revenue.write_text(revenue.read_text().replace("  units: items sold that day\n", ""))
+    versions = _versions(spark)
+    changed = run_pipeline(spark, built.settings, load_catalog(specs))
+    assert changed.runs == [] and changed.published == []
+    for table in ("bronze.orders", "silver.orders"):
+        assert _comments(spark, table)["order_id"] == "the order's number, as the shop prints it"
+        assert spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").collect()[0]["operation"] == "CHANGE COLUMN"
+    assert "units" not in _comments(spark, "gold.daily_revenue")
+    moved = {t for t, v in _versions(spark).items() if v != versions[t]}
+    assert moved == {"bronze.orders", "silver.orders", "gold.daily_revenue"}
+    restored = run_pipeline(spark, built.settings, built.catalog)
+    assert restored.runs == [] and _comments(spark, "silver.orders")["order_id"] == "the shop's order number"
+    assert _comments(spark, "gold.daily_revenue")["units"] == "items sold that day"
 
 
 def test_rerun_changes_nothing(spark, built):

@@ -194,6 +194,18 @@ def _expected_columns(platform, ref: reference.Reference) -> dict[str, list[str]
     return expected
 
 
+def _expected_comments(platform) -> dict[str, dict[str, str]]:
+    """The column comments of bronze, silver and gold: the specs' descriptions."""
+    catalog = load_catalog(platform.specs_dir)
+    expected = {}
+    for spec in catalog.datasets.values():
+        described = {c.name: c.description for c in spec.columns if c.description}
+        expected[f"{BRONZE}.{spec.name}"] = described
+        held = tables.silver_column_names(spec)
+        expected[f"{SILVER}.{spec.name}"] = {c: d for c, d in described.items() if c in held}
+    return expected | {f"{GOLD}.{name}": dict(spec.columns) for name, spec in catalog.gold.items()}
+
+
 def test_thrift_lists_every_table_with_columns_and_data_equal_to_the_reference(platform, cluster_run, tmp_path):
     """The cluster run's tables, through the Thrift server, against the reference pipeline on
     the very same landing files (tests/system/reference.py): every table with its columns,
@@ -203,10 +215,12 @@ def test_thrift_lists_every_table_with_columns_and_data_equal_to_the_reference(p
     for db in DATABASES:
         served = sorted(f"{db}.{row[1]}" for row in thrift_query(platform, f"SHOW TABLES IN {db}"))
         assert served == sorted(t for t in expected if t.startswith(f"{db}.")), db
+    comments = _expected_comments(platform)
     for name, columns in expected.items():
-        described = [row[0] for row in thrift_query(platform, f"DESCRIBE {name}")
-                     if row[0] and not row[0].startswith("#")]
-        assert described[: len(columns)] == columns, name
+        described = [row for row in thrift_query(platform, f"DESCRIBE {name}") if row[0] and not row[0].startswith("#")]
+        assert [row[0] for row in described[: len(columns)]] == columns, name
+        if name in comments:  # the specs' descriptions, as an analyst's SQL client shows them
+            assert {row[0]: row[2] for row in described[: len(columns)] if row[2]} == comments[name], name
     for dataset, c in ref.counts["datasets"].items():
         assert thrift_query(platform, f"SELECT count(*) FROM {BRONZE}.{dataset}") == [(c["read"],)], dataset
         assert thrift_query(platform, f"SELECT count(*) FROM {SILVER}.{dataset}") == [(c["silver_rows"],)], dataset
