@@ -36,7 +36,8 @@ QUERIES = {
     "Top countries by revenue":
         "SELECT country, SUM(revenue) AS revenue FROM gold.daily_revenue GROUP BY country "
         "ORDER BY revenue DESC LIMIT 10",
-    "Rows quarantined": "SELECT SUM(quarantined) AS rows_quarantined FROM ops.audit",
+    "Rows quarantined": ("SELECT SUM(CASE WHEN layer = 'reprocess' THEN quarantined - rows_read ELSE quarantined END) "
+                         "AS rows_quarantined FROM ops.audit"),
     "Rows quarantined by dataset and rule":
         "SELECT concat(dataset, ' / ', rule) AS dataset_rule, COUNT(*) AS rows_quarantined FROM ops.quarantine "
         "GROUP BY concat(dataset, ' / ', rule) ORDER BY rows_quarantined DESC LIMIT 50",

@@ -133,15 +133,15 @@ def _run_on_cluster(settings: Settings, datasets: list[str] | None, batch: str |
     for flag, value in (("--batch", batch), ("--start", start), ("--end", end)):
         if value:
             args += [flag, value]
-    return _submit_job(settings, "pipeline", args)
+    return _submit_job(settings, "pipeline", args, "the pipeline")
 
 
-def _submit_job(settings: Settings, job: str, args: list[str]) -> int:
+def _submit_job(settings: Settings, job: str, args: list[str], what: str) -> int:
     import subprocess
 
     from lakehouse.submit import job_path, submit_command, submit_env
 
-    console.print(f"submitting jobs/{job}.py to {settings.spark_master}", highlight=False)
+    console.print(f"submitting {what} to {settings.spark_master}", highlight=False)
     return subprocess.run(submit_command(settings, job_path(job), args, name=f"lakehouse-{job}"),
                           env=submit_env(settings)).returncode
 
@@ -167,7 +167,8 @@ def reprocess(
     catalog = load_catalog(settings.specs_dir)
     catalog.select([dataset])  # an unknown dataset fails before Spark starts
     if settings.profile == "cluster":
-        raise typer.Exit(_submit_job(settings, "reprocess", ["--dataset", dataset, "--rule", rule]))
+        raise typer.Exit(_submit_job(settings, "reprocess", ["--dataset", dataset, "--rule", rule],
+                                       f"the replay of {dataset}'s {rule} records"))
     home_lock.hold_embedded(settings)
     spark = start_session(settings, "lakehouse-reprocess")
     with console.status(f"replaying the records of {dataset} that {rule} quarantined"):

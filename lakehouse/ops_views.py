@@ -28,11 +28,8 @@ _SILVER_BATCHES = f"""
     FROM (SELECT *, row_number() OVER (PARTITION BY table_name, batch_id ORDER BY started_at DESC) AS nth
           FROM {OPS}.audit WHERE layer = 'silver' AND status = 'ok' AND batch_id IS NOT NULL)
     WHERE nth = 1 AND table_name LIKE '{SILVER}.%'"""
-# Per silver table and batch, the quarantined records a replay (lakehouse reprocess) let out
-# of quarantine, and those of them a rule dropped.
-_RELEASED = f"""
-    SELECT table_name, batch_id, SUM(rows_read - quarantined) AS released, SUM(dropped) AS dropped
-    FROM {OPS}.audit WHERE layer = '{REPLAY}' AND status = 'ok' GROUP BY table_name, batch_id"""
+# The rule breaks a step's records only warned about (a record breaking two rules counts twice).
+_WARNED = "coalesce(aggregate(map_values(warnings), CAST(0 AS BIGINT), (total, n) -> total + n), 0)"
 # Where each record read went. A gold build's `deleted` counts rows it removed from the
 # table, not rows it read: it is no outcome of a read record there.
 _OUTCOMES = ("inserted + updated + quarantined + dropped + duplicates + superseded"
@@ -68,15 +65,22 @@ def _quality_by_batch() -> View:
     SELECT dataset, batch_date, rows_read, quarantined, dropped, warned, rows_read - quarantined - dropped AS passed,
            CASE WHEN rows_read > 0 THEN (rows_read - quarantined - dropped) / rows_read END AS passed_share
     FROM (SELECT s.dataset, s.batch_date, s.rows_read,
-                 s.quarantined - coalesce(r.released, 0) AS quarantined, s.dropped + coalesce(r.dropped, 0) AS dropped,
-                 coalesce(aggregate(map_values(s.warnings), CAST(0 AS BIGINT), (total, n) -> total + n), 0) AS warned
-          FROM ({_SILVER_BATCHES}) s
-          LEFT JOIN ({_RELEASED}) r ON r.table_name = s.table_name AND r.batch_id = s.batch_id)""")
+                 -- what a replay since the batch's silver step let out of quarantine, and what of it
+                 -- a rule dropped or warned about
+                 s.quarantined - coalesce(SUM(r.rows_read - r.quarantined), 0) AS quarantined,
+                 s.dropped + coalesce(SUM(r.dropped), 0) AS dropped,
+                 s.warned + coalesce(SUM({_WARNED.replace("warnings", "r.warnings")}), 0) AS warned
+          FROM (SELECT table_name, batch_id, started_at, dataset, batch_date, rows_read, quarantined, dropped,
+                       {_WARNED} AS warned
+                FROM ({_SILVER_BATCHES})) s
+          LEFT JOIN {OPS}.audit r ON r.layer = '{REPLAY}' AND r.status = 'ok' AND r.table_name = s.table_name
+                                 AND r.batch_id = s.batch_id AND r.started_at > s.started_at
+          GROUP BY s.dataset, s.batch_date, s.rows_read, s.quarantined, s.dropped, s.warned)""")
 
 
 def _broken_rules() -> View:
-    return View("broken_rules", "The rules each table broke in its latest validated run: how many rows broke "
-                "them and what the rule did with them.", "validated_at", (
+    return View("broken_rules", "The rules each table broke in its latest validated run (a replay of "
+                "quarantined records aside): how many rows broke them and what the rule did with them.", "validated_at", (
                     ("table_name", "string", "the validated table"),
                     ("rule", "string", "the spec's expectation"),
                     ("action", "string", "what the rule does with rows that break it: warn, drop, quarantine or fail"),
@@ -88,9 +92,10 @@ def _broken_rules() -> View:
     SELECT v.table_name, v.rule, v.action, SUM(v.unexpected_count) AS rows_breaking,
            SUM(v.element_count) AS rows_judged, v.run_id, MAX(v.validated_at) AS validated_at
     FROM {OPS}.validations v
-    JOIN (SELECT table_name, max_by(run_id, validated_at) AS run_id FROM {OPS}.validations GROUP BY table_name) l
+    JOIN (SELECT table_name, max_by(run_id, validated_at) AS run_id FROM {OPS}.validations
+          WHERE layer <> '{REPLAY}' GROUP BY table_name) l
       ON v.table_name = l.table_name AND v.run_id = l.run_id
-    WHERE NOT v.success
+    WHERE NOT v.success AND v.layer <> '{REPLAY}'
     GROUP BY v.table_name, v.rule, v.action, v.run_id""")
 
 

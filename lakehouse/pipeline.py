@@ -69,39 +69,49 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
 
 def run_reprocess(spark, settings: Settings, catalog: Catalog, dataset: str, rule: str,
                   run_id: str | None = None) -> tuple[Replayed, PipelineResult]:
-    """Replay the records `rule` quarantined in `dataset` (lakehouse.layers.reprocess); when
-    that changed silver, gold and publish follow in the same run."""
+    """Replay the records `rule` quarantined in `dataset` (lakehouse.layers.reprocess); gold
+    and publish follow in the same run."""
     result = PipelineResult(run_id or new_run_id())
     tables.ensure_ops_tables(spark, settings)
     gate = QualityGate(settings.quality_dir, settings.gx_pandas_max_rows)
     try:
         replayed = replay_quarantined(spark, settings, catalog, dataset, rule, result.run_id, Ledger(spark), gate)
-    finally:
-        gate.record(spark, result.run_id)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the error that ended the replay is the one to report
+            gate.record(spark, result.run_id)
+        raise
+    gate.record(spark, result.run_id)
     result.runs, result.validations = list(replayed.runs), list(gate.validations)
-    if replayed.runs:
-        later = run_pipeline(spark, settings, catalog, layers=("gold", "publish"), run_id=result.run_id)
-        result.runs += later.runs
-        result.published = later.published
-        result.validations += later.validations
-        result.data_docs = later.data_docs
-    elif gate.validations:
-        result.data_docs = gate.docs_index.as_uri()
+    # Always, not only when this replay changed silver: a retry after a replay whose gold
+    # build failed finds nothing to replay, and gold must still catch up (a no-op otherwise).
+    later = run_pipeline(spark, settings, catalog, layers=("gold", "publish"), run_id=result.run_id)
+    result.runs += later.runs
+    result.published = later.published
+    result.validations += later.validations
+    result.data_docs = later.data_docs or (gate.docs_index.as_uri() if gate.validations else None)
     return replayed, result
 
 
 def _run_layers(spark, settings, catalog, specs, selection, layers, ledger, gate, result, on_step, record) -> None:
+    # A dataset others' foreign keys reference also takes its earlier batches that arrived
+    # late (a reference file landing after its day's run): the keys are judged against every
+    # delivery of it that has arrived, and no later interval waits on one forever.
+    referenced = {name for spec in specs for name in spec.references}
+
+    def batches(spec) -> BatchFilter:
+        return selection.and_earlier() if spec.name in referenced else selection
+
     if "bronze" in layers:
         with ledger.one_commit():
             for spec in specs:
                 if on_step:
                     on_step(f"bronze {spec.name}")
-                run_bronze(spark, settings, spec, selection, ledger, result.run_id, on_result=record)
+                run_bronze(spark, settings, spec, batches(spec), ledger, result.run_id, on_result=record)
     if "silver" in layers:
         for spec in specs:
             if on_step:
                 on_step(f"silver {spec.name}")
-            run_silver(spark, settings, catalog, spec, selection, ledger, result.run_id, gate, on_result=record)
+            run_silver(spark, settings, catalog, spec, batches(spec), ledger, result.run_id, gate, on_result=record)
     if "gold" in layers:
         if on_step:
             on_step("gold")

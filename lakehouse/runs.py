@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, UTC
+from datetime import UTC, date, datetime, timedelta
 
 from lakehouse.errors import AccountingError, LakehouseError
 
@@ -36,6 +36,13 @@ class BatchFilter:
             raise LakehouseError(f"batch {self.batch!r}: expected a date YYYY-MM-DD")
         if self.start and self.end and self.end <= self.start:
             raise LakehouseError(f"interval end {self.end} must be after its start {self.start}")
+
+    def and_earlier(self) -> BatchFilter:
+        """This selection with every batch before it: what a referenced dataset applies, so a
+        delivery of it that landed after its own day's run is not passed over."""
+        if self.batch is not None:
+            return BatchFilter(end=date.fromisoformat(self.batch) + timedelta(days=1))
+        return BatchFilter(end=self.end)
 
     def accepts(self, batch_id: str) -> bool:
         if not BATCH_ID.match(batch_id):

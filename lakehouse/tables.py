@@ -343,9 +343,25 @@ def merge_scd2(spark, fqname: str, rows: DataFrame, spec: DatasetSpec) -> None:
     )
 
 
-def replace_quarantine(spark, rows: DataFrame, dataset: str, batch_ids: list[str]) -> None:
-    """Idempotent per (dataset, batch): a retried batch replaces its own quarantine rows."""
-    rows.writeTo(QUARANTINE_TABLE).overwrite((F.col("dataset") == dataset) & F.col("batch_id").isin(batch_ids))
+USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+def replace_quarantine(spark, rows: DataFrame, dataset: str, batch_ids: list[str], metadata: str | None = None) -> None:
+    """Idempotent per (dataset, batch): a retried batch replaces its own quarantine rows.
+    `metadata` is kept with the commit (its userMetadata, in the table's history)."""
+    if metadata:
+        spark.conf.set(USER_METADATA, metadata)
+    try:
+        rows.writeTo(QUARANTINE_TABLE).overwrite((F.col("dataset") == dataset) & F.col("batch_id").isin(batch_ids))
+    finally:
+        if metadata:
+            spark.conf.unset(USER_METADATA)
+
+
+def commit_metadata(spark, fqname: str) -> list[str]:
+    """The userMetadata of the table's commits that have one, newest first (a Spark job)."""
+    return [r[0] for r in DeltaTable.forName(spark, fqname).history().where("userMetadata IS NOT NULL")
+            .select("userMetadata").collect()]
 
 
 def replace_validations(spark, records: list[dict], judged: list[tuple[str, str]]) -> None:

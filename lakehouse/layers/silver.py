@@ -14,7 +14,8 @@ what still fails, with an audit record of layer `reprocess` per batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+import json
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from pyspark import StorageLevel
@@ -75,24 +76,25 @@ def _references(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec, 
     own that has arrived (landed or in bronze) up to batch `through` (all of them when None):
     otherwise an order of a customer who arrived the same day would look orphaned. A dataset
     that lands once, or rarely, has nothing pending on the other days, so it is simply
-    referenced as it is."""
+    referenced as it is. (A run applies a referenced dataset's late batches first: see
+    pipeline._run_layers.)"""
     from lakehouse.layers.bronze import landing_batches
 
     refs = {}
     for e in spec.expectations:
         if e.type == "foreign_key":
             dataset, column = e.referenced
-            referenced = catalog.datasets[dataset]
             until = BatchFilter(end=date.fromisoformat(through) + timedelta(days=1)) if through else BatchFilter()
-            arrived = set(landing_batches(spark, settings, referenced, until, missing_ok=True))
-            arrived |= {b for b in ledger.done(f"{BRONZE}.{dataset}") if until.accepts(b)}
-            behind = sorted(arrived - ledger.done(f"{SILVER}.{dataset}"))
-            if behind:
-                raise LakehouseError(
-                    f"{SILVER}.{spec.name}: foreign key {e.name} references {dataset}, which has not applied its "
-                    f"batch {behind[0]} (landed); run {dataset} first (or both together); nothing was written")
+            landed = set(landing_batches(spark, settings, catalog.datasets[dataset], until, missing_ok=True))
+            in_bronze = {b for b in ledger.done(f"{BRONZE}.{dataset}") if until.accepts(b)}
+            behind = sorted((landed | in_bronze) - ledger.done(f"{SILVER}.{dataset}"))
             table = f"{SILVER}.{dataset}"
-            tables.ensure_table(spark, settings, table, tables.silver_schema(referenced), merge_target=True)
+            if behind or not spark.catalog.tableExists(table):
+                where = (f"its batch {behind[0]} ({'in bronze' if behind[0] in in_bronze else 'landed'}), "
+                         if behind else "no batch yet, ")
+                raise LakehouseError(
+                    f"{SILVER}.{spec.name}: foreign key {e.name} references {dataset}, which has not applied {where}"
+                    f"so its keys cannot be judged; run {dataset} first; nothing was written")
             refs[e.name] = spark.table(table).select(column)
     return refs
 
@@ -126,13 +128,13 @@ def _evidence(spark, spec: DatasetSpec, batch_ids: list[str], ledger: Ledger, re
 
 
 def _validate(gate: QualityGate, classified, spec: DatasetSpec, scope: str,
-              routed: dict[str, int], evidence: Q.Evidence, log: Path) -> str | None:
+              routed: dict[str, int], evidence: Q.Evidence, log: Path, layer: str = "silver") -> str | None:
     """GX judges the parsed records; its counts must equal the rows the router gives each
     rule's action, or the run stops: the validation of record and what lands agree."""
     fqname = f"{SILVER}.{spec.name}"
     checks = Q.silver_checks(spec)
     frame = Q.judged(classified.where(T.is_parsed()), checks, evidence)
-    validation = gate.validate("silver", fqname, scope, frame, checks)
+    validation = gate.validate(layer, fqname, scope, frame, checks)
     judged = validation.unexpected()
     if routed != judged:
         rule = next(r for r in routed if routed[r] != judged.get(r))
@@ -265,12 +267,15 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
                                  {} if replay else _batch_changes(spec, runs, ledger), replay)
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     try:
+        if replay:
+            _found_in_bronze(classified, spec, replay)
         routed = _count_fates(runs, classified, spec)
         if replay and all(r.quarantined_by_rule == {replay.rule: r.rows_read} for r in runs.values()):
             return []  # every record still breaks the rule: nothing to write
         evidence = _evidence(spark, spec, batch_ids, ledger, references)
-        scope = ("reprocess " + replay.rule + " of " if replay else "") + "batches " + ",".join(batch_ids)
-        docs_page = _validate(gate, classified, spec, scope, routed, evidence, runlog.path(settings, run_id))
+        scope = (f"{REPLAY} {replay.rule} in run {run_id}: " if replay else "") + "batches " + ",".join(batch_ids)
+        docs_page = _validate(gate, classified, spec, scope, routed, evidence, runlog.path(settings, run_id),
+                              layer=REPLAY if replay else "silver")
         if any(r.failed for r in runs.values()):
             _raise_failure(classified, spec, docs_page)
 
@@ -286,12 +291,26 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
             version = _merge(spark, fqname, planned, spec)
         finally:
             planned.unpersist()
+        for run in runs.values():
+            run.delta_version = version
+        finish_together(list(runs.values()))
         _write_quarantine(spark, spec, classified, runs, run_id, replay)
     finally:
         classified.unpersist()
-    for run in runs.values():
-        run.delta_version = version
-    return finish_together([runs[b] for b in batch_ids])
+    return [runs[b] for b in batch_ids]
+
+
+def _found_in_bronze(classified, spec: DatasetSpec, replay: Replay) -> None:
+    """Every quarantined record the replay looks for is found in bronze, once: counted on both
+    sides. They differ when bronze lost a batch, or when the spec's columns changed since the
+    records were quarantined (a parsed record's raw text is its fields as the spec names them)."""
+    found = {r["_batch_id"]: r["count"] for r in classified.groupBy("_batch_id").count().collect()}
+    for batch_id, n in sorted(replay.counts.items()):
+        if found.get(batch_id, 0) != n:
+            raise AccountingError(
+                f"{SILVER}.{spec.name} batch {batch_id}: ops.quarantine holds {n} record(s) of rule {replay.rule}, "
+                f"bronze {found.get(batch_id, 0)} of them (same file and raw text); did the spec's columns change "
+                "since they were quarantined? nothing was written")
 
 
 def _write_quarantine(spark, spec: DatasetSpec, classified, runs: dict[str, TableRun], run_id: str,
@@ -309,14 +328,34 @@ def _write_quarantine(spark, spec: DatasetSpec, classified, runs: dict[str, Tabl
         F.col("_source_file").alias("source_file"), F.lit(run_id).alias("run_id"),
         F.current_timestamp().alias("quarantined_at"),
     )
-    kept = {}
+    kept, metadata = {}, None
     if replay:
         others = spark.table(tables.QUARANTINE_TABLE).where(
             (F.col("dataset") == spec.name) & F.col("batch_id").isin(batch_ids) & (F.col("rule") != replay.rule))
         kept = {b: n - replay.counts[b] for b, n in _quarantine_held(spark, spec.name, batch_ids).items()}
         rows = others.unionByName(rows)
-    tables.replace_quarantine(spark, rows, spec.name, batch_ids)
+        # This commit lets the records out of quarantine: it carries their audit records, so
+        # a replay that dies before writing them leaves them to the next (see reprocess).
+        metadata = replay_commit_metadata([r.audit_record(run_id) for r in runs.values()])
+    tables.replace_quarantine(spark, rows, spec.name, batch_ids, metadata)
     _reconcile_quarantine(spark, spec.name, runs, kept)
+
+
+REPLAY_METADATA = "lakehouse-replay:"
+
+
+def replay_commit_metadata(records: list[dict]) -> str:
+    return REPLAY_METADATA + json.dumps(records, default=lambda v: v.isoformat())
+
+
+def audit_records_of(metadata: str | None) -> list[dict] | None:
+    """The audit records a replay's quarantine commit carries, or None if it is no such commit."""
+    if not metadata or not metadata.startswith(REPLAY_METADATA):
+        return None
+    records = json.loads(metadata.removeprefix(REPLAY_METADATA))
+    for r in records:
+        r["started_at"] = datetime.fromisoformat(r["started_at"])
+    return records
 
 
 def run_silver(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec, selection: BatchFilter,

@@ -125,7 +125,7 @@ def test_when_the_judges_disagree_the_error_says_where(spark, tmp_path, monkeypa
     monkeypatch.setattr(Q, "silver_checks", lambda s: [lenient])
     log = tmp_path / "logs" / "run-1.log"
     with pytest.raises(AccountingError) as err:
-        silver._validate(QualityGate(tmp_path), classified, spec, ["2026-01-01"],
+        silver._validate(QualityGate(tmp_path), classified, spec, "batches 2026-01-01",
                          {"qty_small": 8}, Q.Evidence(), log)
     assert str(err.value) == (
         "silver.orders: Great Expectations found 0 record(s) breaking qty_small, the router 8; column qty, "
