@@ -80,7 +80,8 @@ def _quality_by_batch() -> View:
 
 def _broken_rules() -> View:
     return View("broken_rules", "The rules each table broke in its latest validated run (a replay of "
-                "quarantined records aside): how many rows broke them and what the rule did with them.", "validated_at", (
+                "quarantined records aside): how many rows broke them and what the rule did with them.",
+                "validated_at", (
                     ("table_name", "string", "the validated table"),
                     ("rule", "string", "the spec's expectation"),
                     ("action", "string", "what the rule does with rows that break it: warn, drop, quarantine or fail"),
