@@ -154,9 +154,13 @@ def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
 
 
 def with_comments(schema: StructType, comments: dict[str, str]) -> StructType:
-    return StructType([StructField(f.name, f.dataType, f.nullable,
-                                   {**f.metadata, "comment": comments[f.name]} if comments.get(f.name) else f.metadata)
-                       for f in schema.fields])
+    """The schema with these comments and no other: Spark carries a column's comment through
+    selects and aliases, so a gold query's columns hold their silver sources' comments."""
+    def metadata(f: StructField) -> dict:
+        kept = {k: v for k, v in f.metadata.items() if k != "comment"}
+        return {**kept, "comment": comments[f.name]} if comments.get(f.name) else kept
+
+    return StructType([StructField(f.name, f.dataType, f.nullable, metadata(f)) for f in schema.fields])
 
 
 def set_comments(spark, fqname: str, comments: dict[str, str]) -> list[str]:

@@ -16,7 +16,7 @@ from lakehouse.ledger import Ledger
 from lakehouse.pipeline import run_pipeline, run_reprocess
 from lakehouse.runs import OUTCOMES, BatchFilter
 from lakehouse.specs import load_catalog
-from tests.integration.test_pipeline import _versions, assert_gold_equals_duckdb
+from tests.integration.test_pipeline import _comments, _versions, assert_gold_equals_duckdb
 
 pytestmark = pytest.mark.integration
 DAYS = ("2026-01-01", "2026-01-02", "2026-01-03")
@@ -40,6 +40,10 @@ def test_reference_data_landing_once_then_late_keys_replayed(spark, lakehouse, t
     # Day by day, as Airflow runs intervals: orders are judged against the customers there are.
     for day in DAYS[:2]:
         run_pipeline(spark, lakehouse, catalog, selection=BatchFilter(batch=day))
+        # Gold columns carry the gold spec's descriptions only, from their first build on
+        # (Spark carries silver's comments through the gold SQL's selects).
+        for name, spec in catalog.gold.items():
+            assert _comments(spark, f"gold.{name}") == spec.columns, name
     # Day 2's customers land late, after day 2's run: day 3's run takes them before it judges.
     shutil.move(held / DAYS[1], landing / "customers" / DAYS[1])
     third = run_pipeline(spark, lakehouse, catalog, selection=BatchFilter(batch=DAYS[2]))
