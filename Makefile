@@ -75,11 +75,12 @@ run:
 
 # The system tests start the native platform themselves (once per run) and stop it. Two
 # workers: one runs the platform's tests, the other everything else, longest first (see
-# tests/conftest.py).
+# tests/conftest.py). Every test's duration goes to build/test-output/junit.xml: where the
+# suite's time goes (the log lists only the slowest).
 test:
 	$(MAKE) $(PARALLEL) install platform build/.debian-test-packages
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder
+	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder --junitxml=build/test-output/junit.xml
 
 # Pyflakes, pycodestyle, bugbear and pyupgrade (pyproject.toml's [tool.ruff]); `make test` runs it first.
 lint: install
