@@ -143,7 +143,7 @@ def _postgres_prepare(settings: Settings) -> None:
     os.chmod(pgdata, 0o700)
     _chown_for_postgres(pgdata)
     pwfile = write_private(settings.platform_dir / "run" / "postgres.pw",
-                           settings.postgres_password.get_secret_value() + "\n")
+                           required_secret(settings, "postgres_password") + "\n")
     _chown_for_postgres(pwfile)
     try:
         _run([postgres_bin("initdb"), "-D", str(pgdata), "-U", "lakehouse", f"--pwfile={pwfile}",
@@ -167,7 +167,7 @@ def _postgres_probe(settings: Settings) -> bool:
 
 def psql(settings: Settings, sql: str, database: str = "postgres", env: dict[str, str] | None = None) -> str:
     """Run SQL as the platform's superuser; the SQL goes on stdin, never the command line."""
-    env = {**os.environ, **(env or {}), "PGPASSWORD": settings.postgres_password.get_secret_value()}
+    env = {**os.environ, **(env or {}), "PGPASSWORD": required_secret(settings, "postgres_password")}
     return _run([postgres_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h", settings.postgres_host,
                  "-p", str(settings.postgres_port), "-U", "lakehouse", "-d", database],
                 "psql", input=sql, env=env).stdout
@@ -185,7 +185,7 @@ SELECT 'CREATE DATABASE {name} OWNER {owner}' WHERE NOT EXISTS (SELECT FROM pg_d
 
 
 def _postgres_after_start(settings: Settings) -> None:
-    ensure_database(settings, "metastore", "hive", settings.metastore_db_password.get_secret_value())
+    ensure_database(settings, "metastore", "hive", required_secret(settings, "metastore_db_password"))
 
 
 def _postgres_version(settings: Settings) -> str:
@@ -243,7 +243,7 @@ def _metastore_java(settings: Settings, main_class: str, *args: str) -> Launch:
         "METASTORE_HOME": str(home),  # the schema tool finds its SQL scripts here
         "LAKEHOUSE_POSTGRES_HOST": settings.postgres_host,
         "LAKEHOUSE_POSTGRES_PORT": str(settings.postgres_port),
-        "LAKEHOUSE_METASTORE_DB_PASSWORD": settings.metastore_db_password.get_secret_value(),
+        "LAKEHOUSE_METASTORE_DB_PASSWORD": required_secret(settings, "metastore_db_password"),
         "LAKEHOUSE_S3_ENDPOINT": settings.s3_endpoint,
         "LAKEHOUSE_METASTORE_S3_ACCESS_KEY": settings.s3_keys("metastore")[0],
         "LAKEHOUSE_METASTORE_S3_SECRET_KEY": settings.s3_keys("metastore")[1],
@@ -456,7 +456,7 @@ def _thrift_launch(settings: Settings) -> Launch:
     env = {**_spark_env(settings),
            # Read by the password check (spark/thrift-auth), never written to a config file.
            "LAKEHOUSE_THRIFT_USER": settings.thrift_user,
-           "LAKEHOUSE_THRIFT_PASSWORD": settings.thrift_password.get_secret_value()}
+           "LAKEHOUSE_THRIFT_PASSWORD": required_secret(settings, "thrift_password")}
     if settings.dqops_thrift_user or settings.dqops_thrift_password:  # DQOps's own login: both, or neither
         env.update({"LAKEHOUSE_DQOPS_THRIFT_USER": required_secret(settings, "dqops_thrift_user"),
                     "LAKEHOUSE_DQOPS_THRIFT_PASSWORD": required_secret(settings, "dqops_thrift_password")})

@@ -212,12 +212,23 @@ def test_a_platform_from_before_the_accounts_keeps_its_root_account(tmp_path, no
     assert now["LAKEHOUSE_S3_ACCESS_KEY"] != "lakehouseoldroot123" and "LAKEHOUSE_S3_ACCESS_KEY" in added
 
 
-@pytest.mark.parametrize("name", ["spark-master", "spark-worker", "spark-thrift"])
-def test_spark_daemons_without_the_rpc_secret_fail_in_one_line(tmp_path, no_secret_env, name):
+@pytest.mark.parametrize("name, secret", [("spark-master", "spark_auth_secret"), ("spark-worker", "spark_auth_secret"),
+                                          ("spark-thrift", "spark_auth_secret"), ("spark-thrift", "thrift_password"),
+                                          ("hive-metastore", "metastore_db_password")])
+def test_services_without_a_secret_fail_in_one_line(tmp_path, no_secret_env, name, secret):
     secrets.ensure(tmp_path)
-    settings = load_settings(profile="cluster", home=tmp_path).model_copy(update={"spark_auth_secret": None})
-    with pytest.raises(LakehouseError, match="LAKEHOUSE_SPARK_AUTH_SECRET is not set"):
+    settings = load_settings(profile="cluster", home=tmp_path).model_copy(update={secret: None})
+    with pytest.raises(LakehouseError, match=f"LAKEHOUSE_{secret.upper()} is not set"):
         registry.service(name).launch(settings)
+
+
+def test_postgres_without_its_password_fails_in_one_line(tmp_path, no_secret_env):
+    secrets.ensure(tmp_path)
+    settings = load_settings(profile="cluster", home=tmp_path).model_copy(update={"postgres_password": None})
+    with pytest.raises(LakehouseError, match="LAKEHOUSE_POSTGRES_PASSWORD is not set"):
+        services.psql(settings, "SELECT 1")
+    with pytest.raises(LakehouseError, match="LAKEHOUSE_METASTORE_DB_PASSWORD is not set"):
+        registry.service("postgres").after_start(settings.model_copy(update={"metastore_db_password": None}))
 
 
 def test_spark_rpc_is_encrypted_and_the_uis_cannot_kill(tmp_path, no_secret_env):
