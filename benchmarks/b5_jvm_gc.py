@@ -4,10 +4,15 @@
 ParallelGC (single runs: up to a third; side by side, median of 3: 7% on a quiet host, 15%
 on a busier one), which every JVM of the platform now uses (Settings.jvm_options).
 
-Here: the same command in a fresh process on a fresh home, once with `-XX:+UseG1GC` and once
-with the platform's default, side by side. CPU is the machine's (/proc/stat) over the run:
-the command's JVM is not a child Python waits for, so its own counters are lost at exit; run
-it on an otherwise quiet machine.
+Third finding: with Java's own C2 thresholds a new driver JVM spent about as much CPU in C2
+as on everything else, compiling planning code that runs thousands of times; the platform's
+options raise them about 10x (Settings.jvm_options).
+
+Here: the same command in a fresh process on a fresh home, side by side: with G1 (the
+platform's options, G1 for ParallelGC), with ParallelGC and Java's C2 thresholds (the
+platform's options before the thresholds), and with the platform's options. CPU is the
+machine's (/proc/stat) over the run: the command's JVM is not a child Python waits for, so
+its own counters are lost at exit; run it on an otherwise quiet machine.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from benchmarks.common import LAKEHOUSE, fresh_dir, lakehouse_env, markdown_tabl
 from lakehouse.config import Settings
 from lakehouse.generate import generate
 
-G1 = "-XX:+UseG1GC"
+PARALLEL_GC = "-XX:+UseParallelGC"
 DEFAULT = Settings.model_fields["jvm_options"].default
+G1 = DEFAULT.replace(PARALLEL_GC, "-XX:+UseG1GC")
 
 
 def _machine_cpu_seconds() -> float:
@@ -53,20 +59,26 @@ def measure(workdir: Path, scale: float | None, days: int, reps: int) -> tuple[s
     if scale is not None:
         landing = fresh_dir(workdir / "landing")
         generate(landing, scale=scale, seed=42, days=days)
-    g1, g1_cpu = _command(workdir, landing, G1, scale or 0.01, days)
-    default, default_cpu = _command(workdir, landing, DEFAULT, scale or 0.01, days)
-    samples = side_by_side(reps, {"G1": g1, "default": default}, "B5 JVM garbage collector")
-    data = {"scale": scale, "days": days, "default_options": DEFAULT, "samples": samples,
-            "cpu": {"G1": g1_cpu, "default": default_cpu},
-            "wall_s": {"G1": median(samples["G1"]), "default": median(samples["default"])},
-            "cpu_s": {"G1": median(g1_cpu), "default": median(default_cpu)}}
-    rows = [[f"G1 (`{G1}`, Java 17's default)", data["wall_s"]["G1"], data["cpu_s"]["G1"]],
-            [f"the platform's (`{DEFAULT}`)", data["wall_s"]["default"], data["cpu_s"]["default"]]]
+    contenders = {"G1": G1, "java_c2": PARALLEL_GC, "default": DEFAULT}
+    runs = {name: _command(workdir, landing, options, scale or 0.01, days) for name, options in contenders.items()}
+    samples = side_by_side(reps, {name: run for name, (run, _) in runs.items()}, "B5 JVM options")
+    cpu = {name: cpu for name, (_, cpu) in runs.items()}
+    data = {"scale": scale, "days": days, "default_options": DEFAULT, "options": contenders, "samples": samples,
+            "cpu": cpu, "wall_s": {name: median(samples[name]) for name in contenders},
+            "cpu_s": {name: median(cpu[name]) for name in contenders}}
+    labels = {"G1": "G1 (Java 17's default collector)", "java_c2": "ParallelGC, Java's C2 thresholds",
+              "default": "the platform's"}
+    rows = [[f"{labels[name]} (`{options}`)", data["wall_s"][name], data["cpu_s"][name]]
+            for name, options in contenders.items()]
     what = (f"`lakehouse run` of {days} daily batch(es) at scale {scale:g} (every dataset, every layer, GX gates)"
             if landing else "`lakehouse sql` of one statement")
+
+    def ratio(name: str, key: str) -> str:
+        return f"{data[key][name] / data[key]['default']:.2f}x"
+
     text = (f"{what}, a fresh process on a fresh home per run; median of {reps}, order alternated. CPU: the "
             f"machine's, over the run.\n\n"
             + markdown_table(["JVM options", "wall (s)", "CPU (s)"], rows)
-            + f"\n\nG1 / ParallelGC: wall {data['wall_s']['G1'] / data['wall_s']['default']:.2f}x, "
-              f"CPU {data['cpu_s']['G1'] / data['cpu_s']['default']:.2f}x.")
+            + f"\n\nAgainst the platform's: G1 wall {ratio('G1', 'wall_s')}, CPU {ratio('G1', 'cpu_s')}; "
+              f"Java's C2 thresholds wall {ratio('java_c2', 'wall_s')}, CPU {ratio('java_c2', 'cpu_s')}.")
     return text, data

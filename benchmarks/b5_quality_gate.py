@@ -74,6 +74,7 @@ def run(workdir: Path, row_counts: list[int], reps: int, gc_run: tuple[float | N
                  f"session and GX context; median of {reps}, order alternated. The gate uses pandas up to "
                  f"{default:,} rows.\n\n{table}")
     gc_text, gc_data = b5_jvm_gc.measure(workdir / "gc", *gc_run, reps)
-    text = (f"### The quality gate's engine\n\n{gate_text}\n\n### The JVMs' garbage collector\n\n{gc_text}")
+    text = (f"### The quality gate's engine\n\n{gate_text}\n\n"
+            f"### The JVMs' garbage collector and C2 thresholds\n\n{gc_text}")
     return Section("B5", "B5: what profiling found, before and after", text,
                    {"reps": reps, "results": results, "gc": gc_data})

@@ -64,6 +64,11 @@ S3_IDENTITIES = {i.name: i for i in (
 MINIO_ROOT = ("minio_root_user", "minio_root_password")
 
 
+# Every JVM's collector and C2 thresholds (Settings.jvm_options says why).
+JVM_OPTIONS = ("-XX:+UseParallelGC -XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=20000 "
+               "-XX:Tier4CompileThreshold=60000 -XX:Tier4BackEdgeThreshold=400000")
+
+
 def secrets_file(home: Path) -> Path:
     """Where `lakehouse up` keeps the credentials it generated (mode 0600)."""
     return home.expanduser().resolve() / "platform" / "secrets.env"
@@ -108,7 +113,13 @@ class Settings(BaseSettings):
     # threads and write barriers cost a small pipeline run 7-15% more CPU and 6-13% more
     # wall time (BENCHMARKS.md, B5, side by side; the larger figures on a busier host).
     # Heaps here are a few GB, where ParallelGC's pauses stay short.
-    jvm_options: str = Field("-XX:+UseParallelGC", description="options of every JVM the platform starts: "
+    # The C2 thresholds: a new driver JVM spent about as much CPU in C2 as on everything else
+    # (a small run on 2 cores: 120 s of C2 compiling in 150 s of wall), mostly on Catalyst's
+    # and Delta's planning code, which runs thousands of times, not millions. C2 now takes a
+    # method only after about 10x the calls or loop iterations (Java 17's Tier4 thresholds):
+    # the per-row loops of a large batch still reach it within seconds. Side by side, a small
+    # run (scale 0.05, 1 day): CPU 223-237 s instead of 273-287 s, wall 147-159 s against 149-153 s.
+    jvm_options: str = Field(JVM_OPTIONS, description="options of every JVM the platform starts: "
                              "Spark drivers, executors, master, worker, Thrift server, metastore")
     # A cluster job's driver plans, commits and collects small results; its executors do the
     # heavy work. Compiled by C1 alone it warms up on about half the CPU: on the 2-core

@@ -96,8 +96,8 @@ def test_b2_and_b5_tiny(tmp_path):
     b5 = results["sections"]["B5"]["data"]
     [gate] = b5["results"]
     assert gate["rows"] == 100 and gate["spark_s"] > 0 and gate["pandas_s"] > 0
-    assert all(len(b5["gc"]["samples"][k]) == 1 and b5["gc"]["cpu_s"][k] > 0 for k in ("G1", "default"))
-    assert "### The JVMs' garbage collector" in text
+    assert all(len(b5["gc"]["samples"][k]) == 1 and b5["gc"]["cpu_s"][k] > 0 for k in ("G1", "java_c2", "default"))
+    assert "### The JVMs' garbage collector and C2 thresholds" in text
 
 
 def test_b6_report_says_what_dqops_adds():
