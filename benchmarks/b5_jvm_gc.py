@@ -21,12 +21,11 @@ import time
 from pathlib import Path
 
 from benchmarks.common import LAKEHOUSE, fresh_dir, lakehouse_env, markdown_table, median, run_checked, side_by_side
-from lakehouse.config import Settings
+from lakehouse.config import C2_THRESHOLDS, PARALLEL_GC, Settings
 from lakehouse.generate import generate
 
-PARALLEL_GC = "-XX:+UseParallelGC"
 DEFAULT = Settings.model_fields["jvm_options"].default
-G1 = DEFAULT.replace(PARALLEL_GC, "-XX:+UseG1GC")
+G1 = f"-XX:+UseG1GC {C2_THRESHOLDS}"
 
 
 def _machine_cpu_seconds() -> float:

@@ -65,8 +65,10 @@ MINIO_ROOT = ("minio_root_user", "minio_root_password")
 
 
 # Every JVM's collector and C2 thresholds (Settings.jvm_options says why).
-JVM_OPTIONS = ("-XX:+UseParallelGC -XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=20000 "
-               "-XX:Tier4CompileThreshold=60000 -XX:Tier4BackEdgeThreshold=400000")
+PARALLEL_GC = "-XX:+UseParallelGC"
+C2_THRESHOLDS = ("-XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=20000 "
+                 "-XX:Tier4CompileThreshold=60000 -XX:Tier4BackEdgeThreshold=400000")
+JVM_OPTIONS = f"{PARALLEL_GC} {C2_THRESHOLDS}"
 
 
 def secrets_file(home: Path) -> Path:
