@@ -12,7 +12,7 @@ PARALLEL ?= -j4
 
 .PHONY: install platform run lint test test-unit bench clean distclean
 
-install: $(VENV)/.installed $(JARS_DIR)/.fetched
+install: $(VENV)/.installed $(JARS_DIR)/.fetched build/jvm/.local
 
 # What the native platform (`lakehouse up`) runs beyond the embedded default: PostgreSQL
 # from Debian (and `patch`, for hive/fetch.sh), MinIO built from its Go module, the Hive
@@ -20,7 +20,18 @@ install: $(VENV)/.installed $(JARS_DIR)/.fetched
 # own venv, and DQOps with its Python environment. Downloads are cached (~/.m2, Go caches,
 # ~/.cache/pip).
 platform: install build/cluster-jars/.fetched build/hive/.fetched build/bin/minio build/.debian-packages \
-	$(SUPERSET_VENV)/.installed build/dqops/.installed
+	$(SUPERSET_VENV)/.installed build/dqops/.installed build/jvm/.cluster
+
+# Class-data-sharing archives of the drivers' classes (lakehouse/class_archive.py): about a
+# minute each here, then every new driver JVM starts several seconds sooner (BENCHMARKS.md, B5).
+# An archive is named by its JDK and class path, so a new jar or JDK builds a new one.
+build/jvm/.local: lakehouse/class_archive.py $(VENV)/.installed $(JARS_DIR)/.fetched
+	$(BIN)/python -m lakehouse.class_archive local
+	@touch $@
+
+build/jvm/.cluster: lakehouse/class_archive.py $(VENV)/.installed build/cluster-jars/.fetched
+	$(BIN)/python -m lakehouse.class_archive cluster
+	@touch $@
 
 # Maven runs one at a time (the local repository ~/.m2 takes no lock): Delta's jars, then the
 # cluster's, then the metastore's.

@@ -1,9 +1,10 @@
 """B5: what profiling found and fixed, measured side by side (the garbage collector's part is
-benchmarks/b5_jvm_gc.py). First, the quality gate: it judged every
-DataFrame with GX's Spark engine: a Spark job per metric and about 2,000 py4j calls per
-validation, seconds for a batch of a few hundred rows. Up to LAKEHOUSE_GX_PANDAS_MAX_ROWS it
-now judges a pandas copy of the checked columns (one Arrow transfer). Here: one silver.orders
-validation (its 10 rules) with each engine, at growing row counts.
+benchmarks/b5_jvm_gc.py, the drivers' class archive's benchmarks/b5_class_archive.py). First,
+the quality gate: it judged every DataFrame with GX's Spark engine: a Spark job per metric
+and about 2,000 py4j calls per validation, seconds for a batch of a few hundred rows. Up to
+LAKEHOUSE_GX_PANDAS_MAX_ROWS it now judges a pandas copy of the checked columns (one Arrow
+transfer). Here: one silver.orders validation (its 10 rules) with each engine, at growing row
+counts.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from benchmarks import b5_jvm_gc
+from benchmarks import b5_class_archive, b5_jvm_gc
 from benchmarks.common import Section, fresh_dir, local_session, markdown_table, median, side_by_side
 from lakehouse.config import load_settings
 from lakehouse.quality import checks as Q
@@ -74,7 +75,9 @@ def run(workdir: Path, row_counts: list[int], reps: int, gc_run: tuple[float | N
                  f"session and GX context; median of {reps}, order alternated. The gate uses pandas up to "
                  f"{default:,} rows.\n\n{table}")
     gc_text, gc_data = b5_jvm_gc.measure(workdir / "gc", *gc_run, reps)
+    archive_text, archive_data = b5_class_archive.measure(workdir / "archive", *gc_run, reps)
     text = (f"### The quality gate's engine\n\n{gate_text}\n\n"
-            f"### The JVMs' garbage collector and C2 thresholds\n\n{gc_text}")
+            f"### The JVMs' garbage collector and C2 thresholds\n\n{gc_text}\n\n"
+            f"### The drivers' class archive\n\n{archive_text}")
     return Section("B5", "B5: what profiling found, before and after", text,
-                   {"reps": reps, "results": results, "gc": gc_data})
+                   {"reps": reps, "results": results, "gc": gc_data, "class_archive": archive_data})

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from lakehouse import home_lock
+from lakehouse import class_archive, home_lock
 from lakehouse.config import PROJECT_ROOT, Settings, properties_path
 from lakehouse.files import write_private
 
@@ -65,8 +65,9 @@ def _local_conf(settings: Settings) -> dict[str, str]:
             f"jdbc:derby:;databaseName={settings.metastore_dir};create=true"
         ),
         "spark.driver.extraJavaOptions": (
-            f'"-Dderby.system.home={settings.home}" {_LOG4J_OPTION} {settings.jvm_options}'
-        ),
+            f'"-Dderby.system.home={settings.home}" {_LOG4J_OPTION} {settings.jvm_options} '
+            f'{class_archive.driver_options(settings)}'
+        ).rstrip(),
     }
 
 
@@ -95,7 +96,7 @@ def _cluster_conf(settings: Settings, s3_identity: str) -> dict[str, str]:
 def cluster_driver_java_options(settings: Settings, long_lived: bool = False) -> str:
     """A cluster driver's JVM options: a job's (short-lived) with cluster_driver_jvm_options,
     the Thrift server's (long_lived) without."""
-    extra = "" if long_lived else f" {settings.cluster_driver_jvm_options}"
+    extra = "" if long_lived else f" {settings.cluster_driver_jvm_options} {class_archive.driver_options(settings)}"
     return f"{_LOG4J_OPTION} {settings.jvm_options}{extra}".rstrip()
 
 

@@ -98,6 +98,9 @@ def test_b2_and_b5_tiny(tmp_path):
     assert gate["rows"] == 100 and gate["spark_s"] > 0 and gate["pandas_s"] > 0
     assert all(len(b5["gc"]["samples"][k]) == 1 and b5["gc"]["cpu_s"][k] > 0 for k in ("G1", "java_c2", "default"))
     assert "### The JVMs' garbage collector and C2 thresholds" in text
+    archive = b5["class_archive"]["samples"]["sql"]
+    assert all(len(archive[k]) == 1 and archive[k][0] > 0 for k in ("with the archive", "without"))
+    assert "### The drivers' class archive" in text
 
 
 def test_b6_report_says_what_dqops_adds():

@@ -43,7 +43,14 @@ def home(tmp_path_factory):
 
 
 def test_second_run_processes_nothing(home):
-    proc = cli("run", home=home)
+    """Its driver maps the class archive `make install` built (-Xshare:on: a JVM that cannot
+    map its archive refuses to start)."""
+    from lakehouse.class_archive import archive_path
+    from lakehouse.config import Settings, load_settings
+
+    assert archive_path(load_settings()).is_file(), "make install builds the local drivers' class archive"
+    strict = f"{Settings.model_fields['jvm_options'].default} -Xshare:on"
+    proc = cli("run", home=home, env={"LAKEHOUSE_JVM_OPTIONS": strict})
     assert proc.returncode == 0, proc.stderr
     assert "Nothing new to process" in proc.stdout
 

@@ -29,6 +29,7 @@ import psutil
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from lakehouse.class_archive import archive_path
 from lakehouse.config import DQOPS_CONNECTION, PROJECT_ROOT
 from lakehouse.generate import generate
 from lakehouse.orchestration.dags import MEDALLION_DAG, dqops_tables
@@ -194,8 +195,10 @@ def _email_check(platform) -> dict:
 
 def test_a_killed_spark_submit_is_retried_without_duplicates_or_leftovers(platform, api, day3_run):
     assert day3_run["killed"], "silver's spark-submit was never seen running"
-    # The task's driver JVM started with the cluster driver's options (C1 alone, see config).
-    options = set(shlex.split(platform.cluster_driver_jvm_options))
+    # The task's driver JVM started with the cluster driver's options (C1 alone, see config),
+    # mapping the class archive `make platform` built (-Xshare:on, from conftest.DATA).
+    options = {*shlex.split(platform.cluster_driver_jvm_options), "-Xshare:on",
+               f"-XX:SharedArchiveFile={archive_path(platform)}"}
     assert all(options <= set(cmd) for cmd in day3_run["commands"])
     tries = {t["task_id"]: t["try_number"] for t in api.task_instances(MEDALLION_DAG, day3_run["run_id"])}
     assert tries["silver"] == 2 and tries["bronze"] == 1, tries

@@ -1,0 +1,142 @@
+"""Class-data-sharing archives for the Spark drivers: a new driver JVM maps the classes it
+would otherwise load, verify and link one by one (Spark's, Hadoop's, Hive's, Delta's), which
+is most of its start-up on 2 cores (issue 19; BENCHMARKS.md).
+
+An archive only fits the JDK and the exact class path it was built with, so its name is a
+fingerprint of both: a driver uses the archive of its own fingerprint when `make install`
+(local profile) or `make platform` (cluster drivers) has built it, and starts as before when
+not, after a jar or JDK change for instance. Executors, daemons and the Thrift server are
+long-lived or started by Spark itself, and go without.
+
+Built by a training session that does what a job does first (catalog, Delta create, insert,
+MERGE, read); the JVM writes the archive when it exits (-XX:ArchiveClassesAtExit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from lakehouse.config import Settings, load_settings
+
+# Quiet: a stale or missing archive is normal (the JVM then loads classes as usual), and the
+# dump lists thousands of classes it skips.
+_QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+
+
+def _java_home() -> Path | None:
+    if os.environ.get("JAVA_HOME"):
+        return Path(os.environ["JAVA_HOME"])
+    java = shutil.which("java")
+    return Path(java).resolve().parent.parent if java else None
+
+
+def _class_path(settings: Settings) -> list[Path]:
+    """The jars a driver's class path holds, in order: the cluster profile's extraClassPath,
+    then Spark's own (pyspark/jars). The local profile adds Delta's through spark.jars, which
+    the archive covers too: they are named here so that a new Delta means a new archive."""
+    spark_jars = Path(importlib.util.find_spec("pyspark").submodule_search_locations[0]) / "jars"
+    return [Path(p) for p in settings.jar_paths()] + sorted(spark_jars.glob("*.jar"))
+
+
+def fingerprint(settings: Settings) -> str | None:
+    java = _java_home()
+    release = java / "release" if java else None
+    if release is None or not release.is_file():
+        return None
+    digest = hashlib.sha256(release.read_bytes())
+    digest.update(f"{settings.profile}\n{java.resolve()}\n".encode())
+    for jar in _class_path(settings):
+        stat = jar.stat()
+        digest.update(f"{jar}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def archive_path(settings: Settings) -> Path | None:
+    if not settings.class_archives or (key := fingerprint(settings)) is None:
+        return None
+    return settings.class_archive_dir / f"driver-{settings.profile}-{key}.jsa"
+
+
+def driver_options(settings: Settings) -> str:
+    """JVM options that make a driver use its archive; empty when there is none."""
+    path = archive_path(settings)
+    return f"-XX:SharedArchiveFile={path} {_QUIET}" if path and path.is_file() else ""
+
+
+_TRAINING = """
+import sys
+from lakehouse.config import load_settings
+from lakehouse.spark import build_session
+settings = load_settings(home=sys.argv[1])
+spark = build_session(settings, "class-archive-training")
+spark.sql("CREATE DATABASE IF NOT EXISTS training")
+spark.sql("CREATE TABLE training.t (id BIGINT, v STRING) USING delta")
+spark.sql("INSERT INTO training.t VALUES (1, 'a'), (2, 'b')")
+spark.sql("MERGE INTO training.t USING (SELECT 1L AS id, 'c' AS v) s ON t.id = s.id "
+          "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
+spark.sql("DESCRIBE HISTORY training.t").collect()
+assert spark.table("training.t").where("v = 'c'").count() == 1
+print(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid(), flush=True)
+spark.stop()
+"""
+
+
+def build(profile: str) -> Path | None:
+    """Builds the archive of a profile's drivers unless it exists. The training runs in local
+    mode with the profile's class path (no service needed): what differs on a cluster (s3a, the
+    metastore's client) loads as usual."""
+    settings = load_settings(profile=profile)
+    target = archive_path(settings)
+    if target is None or target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f"driver-{profile}-*.jsa"):
+        stale.unlink()
+    partial = target.with_suffix(".partial")
+    with tempfile.TemporaryDirectory(prefix="class-archive-") as home:
+        # The cluster profile's class path, on a local master: extraClassPath, as its drivers have it.
+        extra = ":".join(settings.jar_paths()) if profile == "cluster" else ""
+        env = {**os.environ, "LAKEHOUSE_HOME": home, "LAKEHOUSE_PROFILE": "local", "LAKEHOUSE_CLASS_ARCHIVES": "false",
+               "LAKEHOUSE_JVM_OPTIONS": f"{settings.jvm_options} -XX:ArchiveClassesAtExit={partial} {_QUIET}"}
+        if extra:
+            env["PYSPARK_SUBMIT_ARGS"] = f"--driver-class-path {extra} pyspark-shell"
+        proc = subprocess.run([sys.executable, "-c", _TRAINING, home], env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"class archive training failed:\n{proc.stderr[-2000:]}")
+        _wait_for_exit(int(proc.stdout.split()[-1]))
+    if not partial.is_file():
+        return None  # a JDK without a base archive: drivers start as before
+    partial.rename(target)
+    return target
+
+
+def _wait_for_exit(pid: int, timeout: float = 120) -> None:
+    """The JVM writes the archive after Python has gone: wait for it, so nobody maps half a file."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the training JVM {pid} did not exit in {timeout:.0f} s")
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or ["local"]:
+        try:
+            built = build(name)
+        except RuntimeError as exc:
+            sys.exit(f"error: {name} drivers' class archive: {exc}")
+        print(f"class archive ({name} drivers): {built or 'none (this JDK has no base archive)'}")

@@ -1,0 +1,59 @@
+"""The drivers' class-data-sharing archives (lakehouse/class_archive.py): named by JDK and
+class path, used by a profile's drivers only when built, never by the long-lived Thrift server.
+Whether a JVM really maps one is checked where drivers start: test_cli (local) and the system
+tests (cluster drivers), both with -Xshare:on, which refuses to start on an archive that does
+not fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lakehouse import class_archive
+from lakehouse.config import load_settings
+from lakehouse.platform import secrets, services
+from lakehouse.spark import spark_conf
+
+
+@pytest.fixture
+def jars(tmp_path) -> Path:
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    (jars / "delta.jar").write_bytes(b"x" * 10)
+    return jars
+
+
+def test_an_archive_is_named_by_profile_and_class_path(tmp_path, jars):
+    local = load_settings(home=tmp_path, jars_dir=jars, class_archive_dir=tmp_path / "jvm")
+    cluster = load_settings(profile="cluster", home=tmp_path, jars_dir=jars, class_archive_dir=tmp_path / "jvm")
+    first = class_archive.archive_path(local)
+    assert first.parent == tmp_path / "jvm" and first.name.startswith("driver-local-")
+    assert class_archive.archive_path(cluster).name.startswith("driver-cluster-")
+    assert class_archive.archive_path(local) == first  # stable
+    (jars / "delta.jar").write_bytes(b"x" * 11)  # a new Delta jar: a new archive
+    assert class_archive.archive_path(local) != first
+    second = class_archive.archive_path(local)
+    (jars / "another.jar").write_bytes(b"")  # one more jar
+    assert class_archive.archive_path(local) not in (first, second)
+    assert class_archive.archive_path(load_settings(home=tmp_path, jars_dir=jars, class_archives=False)) is None
+
+
+def test_drivers_use_their_archive_once_built_and_the_thrift_server_never(tmp_path, jars, monkeypatch):
+    for key in secrets.GENERATED:
+        monkeypatch.delenv(key, raising=False)
+    secrets.ensure(tmp_path)
+    common = {"home": tmp_path, "jars_dir": jars, "class_archive_dir": tmp_path / "jvm"}
+    local, cluster = load_settings(**common), load_settings(profile="cluster", **common)
+    for settings in (local, cluster):
+        assert "SharedArchiveFile" not in spark_conf(settings)["spark.driver.extraJavaOptions"]  # not built
+    for settings in (local, cluster):
+        archive = class_archive.archive_path(settings)
+        archive.parent.mkdir(exist_ok=True)
+        archive.write_bytes(b"")
+        options = spark_conf(settings)["spark.driver.extraJavaOptions"]
+        assert f"-XX:SharedArchiveFile={archive}" in options, settings.profile
+    assert "SharedArchiveFile" not in spark_conf(cluster)["spark.executor.extraJavaOptions"]
+    assert "SharedArchiveFile" not in services.thrift_properties(cluster)["spark.driver.extraJavaOptions"]
+    off = load_settings(profile="cluster", class_archives=False, **common)
+    assert "SharedArchiveFile" not in spark_conf(off)["spark.driver.extraJavaOptions"]
