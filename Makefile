@@ -10,9 +10,9 @@ SUPERSET_VENV ?= build/superset-venv
 # with empty pip, Maven and Go caches; Debian's packages were already installed).
 PARALLEL ?= -j4
 
-.PHONY: install platform run lint test test-unit bench clean distclean
+.PHONY: install platform run lint test test-unit bench clean distclean class-archive-local class-archive-cluster
 
-install: $(VENV)/.installed $(JARS_DIR)/.fetched build/jvm/.local
+install: $(VENV)/.installed $(JARS_DIR)/.fetched class-archive-local
 
 # What the native platform (`lakehouse up`) runs beyond the embedded default: PostgreSQL
 # from Debian (and `patch`, for hive/fetch.sh), MinIO built from its Go module, the Hive
@@ -20,18 +20,17 @@ install: $(VENV)/.installed $(JARS_DIR)/.fetched build/jvm/.local
 # own venv, and DQOps with its Python environment. Downloads are cached (~/.m2, Go caches,
 # ~/.cache/pip).
 platform: install build/cluster-jars/.fetched build/hive/.fetched build/bin/minio build/.debian-packages \
-	$(SUPERSET_VENV)/.installed build/dqops/.installed build/jvm/.cluster
+	$(SUPERSET_VENV)/.installed build/dqops/.installed class-archive-cluster
 
 # Class-data-sharing archives of the drivers' classes (lakehouse/class_archive.py): about a
-# minute each here, then every new driver JVM starts several seconds sooner (BENCHMARKS.md, B5).
-# An archive is named by its JDK and class path, so a new jar or JDK builds a new one.
-build/jvm/.local: lakehouse/class_archive.py $(VENV)/.installed $(JARS_DIR)/.fetched
+# minute each to build, then every new driver JVM starts several seconds sooner. An archive is
+# named by its JDK and class path, so these always ask the module, which builds one only when
+# none fits (a new jar, a JDK update) and otherwise returns in a second.
+class-archive-local: $(VENV)/.installed $(JARS_DIR)/.fetched
 	$(BIN)/python -m lakehouse.class_archive local
-	@touch $@
 
-build/jvm/.cluster: lakehouse/class_archive.py $(VENV)/.installed build/cluster-jars/.fetched
+class-archive-cluster: $(VENV)/.installed build/cluster-jars/.fetched
 	$(BIN)/python -m lakehouse.class_archive cluster
-	@touch $@
 
 # Maven runs one at a time (the local repository ~/.m2 takes no lock): Delta's jars, then the
 # cluster's, then the metastore's.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -64,15 +65,18 @@ def fingerprint(settings: Settings) -> str | None:
 def archive_path(settings: Settings) -> Path | None:
     if not settings.class_archives or (key := fingerprint(settings)) is None:
         return None
-    return settings.class_archive_dir / f"driver-{settings.profile}-{key}.jsa"
+    # Absolute: the path goes into JVM options that other processes read from other folders.
+    return settings.class_archive_dir.resolve() / f"driver-{settings.profile}-{key}.jsa"
 
 
 def driver_options(settings: Settings) -> str:
     """JVM options that make a driver use its archive; empty when there is none."""
     path = archive_path(settings)
-    return f"-XX:SharedArchiveFile={path} {_QUIET}" if path and path.is_file() else ""
+    # Quoted like the other paths in extraJavaOptions: Spark splits the value at spaces.
+    return f'"-XX:SharedArchiveFile={path}" {_QUIET}' if path and path.is_file() else ""
 
 
+PID_MARKER = "training JVM pid: "
 _TRAINING = """
 import sys
 from lakehouse.config import load_settings
@@ -86,7 +90,7 @@ spark.sql("MERGE INTO training.t USING (SELECT 1L AS id, 'c' AS v) s ON t.id = s
           "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
 spark.sql("DESCRIBE HISTORY training.t").collect()
 assert spark.table("training.t").where("v = 'c'").count() == 1
-print(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid(), flush=True)
+print(sys.argv[2] + str(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()), flush=True)
 spark.stop()
 """
 
@@ -100,20 +104,25 @@ def build(profile: str) -> Path | None:
     if target is None or target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f"driver-{profile}-*.jsa"):
+    # Archives of another JDK or class path (about 220 MB each), and what a killed build left.
+    for stale in [*target.parent.glob(f"driver-{profile}-*.jsa"), *target.parent.glob(f"driver-{profile}-*.partial")]:
         stale.unlink()
     partial = target.with_suffix(".partial")
     with tempfile.TemporaryDirectory(prefix="class-archive-") as home:
         # The cluster profile's class path, on a local master: extraClassPath, as its drivers have it.
         extra = ":".join(settings.jar_paths()) if profile == "cluster" else ""
         env = {**os.environ, "LAKEHOUSE_HOME": home, "LAKEHOUSE_PROFILE": "local", "LAKEHOUSE_CLASS_ARCHIVES": "false",
-               "LAKEHOUSE_JVM_OPTIONS": f"{settings.jvm_options} -XX:ArchiveClassesAtExit={partial} {_QUIET}"}
+               "LAKEHOUSE_JVM_OPTIONS": f'{settings.jvm_options} "-XX:ArchiveClassesAtExit={partial}" {_QUIET}'}
         if extra:
-            env["PYSPARK_SUBMIT_ARGS"] = f"--driver-class-path {extra} pyspark-shell"
-        proc = subprocess.run([sys.executable, "-c", _TRAINING, home], env=env, capture_output=True, text=True)
+            env["PYSPARK_SUBMIT_ARGS"] = f"--driver-class-path {shlex.quote(extra)} pyspark-shell"
+        proc = subprocess.run([sys.executable, "-c", _TRAINING, home, PID_MARKER], env=env, capture_output=True,
+                              text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"class archive training failed:\n{proc.stderr[-2000:]}")
-        _wait_for_exit(int(proc.stdout.split()[-1]))
+        pids = [line.removeprefix(PID_MARKER) for line in proc.stdout.splitlines() if line.startswith(PID_MARKER)]
+        if not pids:
+            raise RuntimeError(f"the training printed no pid:\n{proc.stdout[-2000:]}")
+        _wait_for_exit(int(pids[-1]))
     if not partial.is_file():
         return None  # a JDK without a base archive: drivers start as before
     partial.rename(target)
@@ -139,4 +148,6 @@ if __name__ == "__main__":
             built = build(name)
         except RuntimeError as exc:
             sys.exit(f"error: {name} drivers' class archive: {exc}")
-        print(f"class archive ({name} drivers): {built or 'none (this JDK has no base archive)'}")
+        why = "turned off (LAKEHOUSE_CLASS_ARCHIVES=false)" if not load_settings().class_archives else \
+            "this JDK has no base archive"
+        print(f"class archive ({name} drivers): {built or f'none: {why}'}")

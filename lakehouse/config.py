@@ -132,9 +132,10 @@ class Settings(BaseSettings):
     cluster_driver_jvm_options: str = Field("-XX:TieredStopAtLevel=1", description="more options of a cluster "
                                             "job's driver JVM (spark-submit, Airflow tasks, in-process sessions)")
     # Class-data-sharing archives of the drivers' classes (lakehouse/class_archive.py): a driver
-    # JVM starts several seconds sooner on the reference machine (BENCHMARKS.md, B5).
-    class_archives: bool = Field(True, description="drivers map the class archive `make install` built for "
-                                 "their JDK and class path, when there is one")
+    # JVM starts several seconds sooner on the reference machine (README, the setting's row; B5).
+    class_archives: bool = Field(True, description="drivers map the class archive `make install` (or, for "
+                                 "cluster drivers, `make platform`) built for their JDK and class path, when "
+                                 "there is one")
     class_archive_dir: Path = Field(BUILD_DIR / "jvm", description="where the class archives are")
     log_level: str = "WARN"
     # The local profile's metastore (embedded Derby) admits one process at a time (home_lock.py).

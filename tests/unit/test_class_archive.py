@@ -6,6 +6,7 @@ not fit."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,22 @@ def test_drivers_use_their_archive_once_built_and_the_thrift_server_never(tmp_pa
     assert "SharedArchiveFile" not in services.thrift_properties(cluster)["spark.driver.extraJavaOptions"]
     off = load_settings(profile="cluster", class_archives=False, **common)
     assert "SharedArchiveFile" not in spark_conf(off)["spark.driver.extraJavaOptions"]
+
+
+def test_the_archive_path_is_absolute_and_one_option_in_a_folder_with_a_space(tmp_path, jars, monkeypatch):
+    """Spark splits extraJavaOptions at spaces, outside double quotes (like shlex)."""
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(home=tmp_path, jars_dir=jars, class_archive_dir=Path("build dir/jvm"))
+    archive = class_archive.archive_path(settings)
+    assert archive.is_absolute() and archive.parent == tmp_path / "build dir" / "jvm"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"")
+    options = shlex.split(spark_conf(settings)["spark.driver.extraJavaOptions"])
+    assert f"-XX:SharedArchiveFile={archive}" in options
+
+
+def test_turned_off_builds_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_CLASS_ARCHIVES", "false")
+    monkeypatch.setenv("LAKEHOUSE_CLASS_ARCHIVE_DIR", str(tmp_path / "jvm"))
+    assert class_archive.build("local") is None
+    assert not (tmp_path / "jvm").exists()
