@@ -27,9 +27,9 @@ LAKEHOUSE = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" 
 # The DAGs may schedule nothing past day 4 (test_airflow lands days 3 and 4) and retry soon.
 DATA = {"LAKEHOUSE_SCALE": "0.2", "LAKEHOUSE_DAYS": "2", "LAKEHOUSE_AIRFLOW_END_DATE": "2026-01-04",
         "LAKEHOUSE_AIRFLOW_RETRIES": "2", "LAKEHOUSE_AIRFLOW_RETRY_DELAY_SECONDS": "5",
-        # -Xshare:on: a cluster driver (the CLI's and Airflow's) whose class archive does not fit
-        # refuses to start instead of starting without it; test_airflow checks that the tasks'
-        # drivers name the archive `make platform` built.
+        # -Xshare:on: a cluster driver of the CLI whose class archive does not fit refuses to
+        # start instead of starting without it; test_airflow checks that the tasks' drivers name
+        # the archive `make platform` built.
         "LAKEHOUSE_CLUSTER_DRIVER_JVM_OPTIONS": "-XX:TieredStopAtLevel=1 -Xshare:on"}
 # Modules in the order they must run: what the Thrift server serves, the platform's own tests
 # (their restart tests last), Superset's (both dashboards), DQOps's and the benchmarks' on the

@@ -196,10 +196,12 @@ def _email_check(platform) -> dict:
 def test_a_killed_spark_submit_is_retried_without_duplicates_or_leftovers(platform, api, day3_run):
     assert day3_run["killed"], "silver's spark-submit was never seen running"
     # The task's driver JVM started with the cluster driver's options (C1 alone, see config),
-    # mapping the class archive `make platform` built (-Xshare:on, from conftest.DATA).
-    options = {*shlex.split(platform.cluster_driver_jvm_options), "-Xshare:on",
-               f"-XX:SharedArchiveFile={archive_path(platform)}"}
-    assert all(options <= set(cmd) for cmd in day3_run["commands"])
+    # mapping the class archive `make platform` built. Not -Xshare:on (conftest.DATA): the tasks
+    # read the home's spark-submit.properties, which the last cluster submit wrote, here B3's
+    # with the default options (test_benchmarks runs first).
+    options = {*shlex.split(platform.cluster_driver_jvm_options), f"-XX:SharedArchiveFile={archive_path(platform)}"}
+    for cmd in day3_run["commands"]:
+        assert options <= set(cmd), f"missing {sorted(options - set(cmd))} in {cmd}"
     tries = {t["task_id"]: t["try_number"] for t in api.task_instances(MEDALLION_DAG, day3_run["run_id"])}
     assert tries["silver"] == 2 and tries["bronze"] == 1, tries
     for table, keys in {"silver.orders": "order_id", "silver.products": "product_id",
