@@ -25,11 +25,14 @@ def measure(workdir: Path, scale: float | None, days: int, reps: int) -> tuple[s
     archive = archive_path(load_settings())
     if archive is None or not archive.is_file():
         raise RuntimeError("no class archive for this JDK and class path: run `make install` first")
-    landing = fresh_dir(workdir / "landing")
-    generate(landing, scale=scale or 0.01, seed=42, days=days)
+    landing = None  # the tiny form's statement reads no landing file: none is generated
+    if scale is not None:
+        landing = fresh_dir(workdir / "landing")
+        generate(landing, scale=scale, seed=42, days=days)
 
     def lakehouse(home: Path, archives: str, *args: str) -> None:
-        run_checked([LAKEHOUSE, *args], lakehouse_env(home, class_archives=archives, landing_uri=landing))
+        run_checked([LAKEHOUSE, *args], lakehouse_env(home, class_archives=archives,
+                                                      **({"landing_uri": landing} if landing else {})))
 
     def first_run(archives: str):
         return lambda: lakehouse(fresh_dir(workdir / f"first-{archives}"), archives, "run")
