@@ -42,6 +42,9 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # Silver must never widen a schema by itself: drift is rejected, not merged.
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # A MERGE's source (silver's plan: joins and windows) is materialised by Delta before
+        # it reads it twice; in memory first, on disk only when it does not fit (default DISK_ONLY).
+        "spark.databricks.delta.merge.materializeSource.rddStorageLevel": "MEMORY_AND_DISK",
     }
     jars = settings.jar_paths()
     if jars and settings.profile == "local":

@@ -183,25 +183,27 @@ def _reconcile_quarantine(spark, dataset: str, runs: dict[str, TableRun], kept: 
 
 
 def _merge(spark, fqname: str, planned, spec: DatasetSpec) -> int | None:
-    """Write the plan in one MERGE; check Delta's own counts against it; return the version."""
+    """Write the plan in one MERGE; check Delta's own counts against it; return the version.
+
+    The MERGE's source is not persisted here: Delta materialises a source with joins and
+    windows itself before reading it twice (merge.materializeSource, in memory: see
+    lakehouse.spark), so a persisted copy was a third one. The counts are read from `planned`,
+    which is persisted."""
     if spec.scd == 2:
-        rows = T.versions_scd2(planned, spec).persist(StorageLevel.MEMORY_AND_DISK)
+        rows = T.versions_scd2(planned, spec)
         kinds = {r["_kind"]: r["count"] for r in rows.groupBy("_kind").count().collect()}
         expected = {"numTargetRowsInserted": kinds.get("version", 0), "numTargetRowsUpdated": kinds.get("close", 0)}
         write = tables.merge_scd2
     else:
-        rows = T.final_scd1(planned, spec).persist(StorageLevel.MEMORY_AND_DISK)
+        rows = T.final_scd1(planned, spec)
         finals = {r["_final"]: r["count"] for r in rows.groupBy("_final").count().collect()}
         expected = {"numTargetRowsInserted": finals.get(T.INSERT, 0), "numTargetRowsUpdated": finals.get(T.UPDATE, 0),
                     "numTargetRowsDeleted": finals.get(T.DELETE, 0)}
         write = tables.merge_scd1
-    try:
-        if not any(expected.values()):
-            return None
-        before = tables.current_version(spark, fqname)
-        write(spark, fqname, rows, spec)
-    finally:
-        rows.unpersist()
+    if not any(expected.values()):
+        return None
+    before = tables.current_version(spark, fqname)
+    write(spark, fqname, rows, spec)
     commit = tables.commit_since(spark, fqname, before) or {"operation": "no commit", "metrics": {}}
     if commit["operation"] != "MERGE":
         raise AccountingError(f"{fqname}: the plan was {expected} but the table has no new MERGE commit "
