@@ -187,8 +187,8 @@ def _merge(spark, fqname: str, planned, spec: DatasetSpec) -> int | None:
 
     The MERGE's source is not persisted here: Delta materialises a source with joins and
     windows itself before reading it twice (merge.materializeSource, in memory: see
-    lakehouse.spark), so a persisted copy was a third one. The counts are read from `planned`,
-    which is persisted."""
+    lakehouse.spark), so a persisted copy was a third one. The counts are computed from
+    `planned`, which is persisted (nothing between the two is non-deterministic)."""
     if spec.scd == 2:
         rows = T.versions_scd2(planned, spec)
         kinds = {r["_kind"]: r["count"] for r in rows.groupBy("_kind").count().collect()}
