@@ -19,9 +19,10 @@ from pyspark.sql.types import (
     BooleanType, DateType, DoubleType, LongType, MapType, StringType, StructField, StructType, TimestampType,
 )
 
-from lakehouse import storage
-from lakehouse.config import DATABASES, OPS, Settings
+from lakehouse import schema_evolution, storage
+from lakehouse.config import BRONZE, DATABASES, OPS, SILVER, Settings
 from lakehouse.runs import COUNTS
+from lakehouse.schema_evolution import AddColumn, Wanted, WidenType
 from lakehouse.specs import BATCH_COLUMN, SCD2_COLUMNS, DatasetSpec
 
 QUARANTINE_TABLE = f"{OPS}.quarantine"
@@ -225,6 +226,40 @@ def _spark_type(ddl: str):
     return _parse_datatype_string(ddl)
 
 
+def evolve_dataset(spark, spec: DatasetSpec) -> None:
+    """Bring the dataset's existing bronze and silver tables to its spec (see
+    lakehouse.schema_evolution). Both are planned before either changes, so a refused change
+    alters neither; a table that does not exist yet is created from the spec as it is."""
+    comments, required = spec.column_comments, {c.name for c in spec.columns if c.required}
+    wanted = {
+        f"{BRONZE}.{spec.name}": [Wanted(c.name, "string", c.required, c.description) for c in spec.columns]
+        + [Wanted(f.name, f.dataType.simpleString()) for f in BRONZE_META],
+        f"{SILVER}.{spec.name}": [Wanted(name, ddl, name in required, comments.get(name, ""))
+                                  for name, ddl in _silver_columns(spec)],
+    }
+    plans = []
+    for fqname, columns in wanted.items():
+        if spark.catalog.tableExists(fqname):
+            held = {f.name: f.dataType.simpleString() for f in spark.table(fqname).schema.fields}
+            plans.append((fqname, schema_evolution.plan(fqname, held, columns)))
+    for fqname, changes in plans:
+        _alter(spark, fqname, changes)
+
+
+def _alter(spark, fqname: str, changes: list[AddColumn | WidenType]) -> None:
+    """Each change is one metadata commit (ADD COLUMNS, CHANGE COLUMN). A type is widened
+    through Delta's type widening, a table feature enabled on the table's first widening."""
+    if any(isinstance(c, WidenType) for c in changes):
+        spark.sql(f"ALTER TABLE {fqname} SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')")
+    for change in changes:
+        if isinstance(change, WidenType):
+            spark.sql(f"ALTER TABLE {fqname} ALTER COLUMN `{change.name}` TYPE {change.type}")
+            continue
+        comment = change.comment.replace("\\", "\\\\").replace("'", "\\'")
+        position = f"AFTER `{change.after}`" if change.after else "FIRST"
+        spark.sql(f"ALTER TABLE {fqname} ADD COLUMNS (`{change.name}` {change.type} COMMENT '{comment}' {position})")
+
+
 def last_commit(spark, fqname: str) -> dict:
     row = DeltaTable.forName(spark, fqname).history(1).collect()[0]
     metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v.lstrip("-").isdigit()}
@@ -242,7 +277,8 @@ def current_version(spark, fqname: str) -> int:
 # Commits that change no row of a table: maintenance and metadata. Every other operation, an
 # unknown one included, counts as a change (at worst one more build or publication).
 NO_DATA_CHANGE = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "UNSET TBLPROPERTIES",
-                            "ADD CONSTRAINT", "DROP CONSTRAINT", "CHANGE COLUMN", "UPGRADE PROTOCOL"})
+                            "ADD CONSTRAINT", "DROP CONSTRAINT", "CHANGE COLUMN", "UPGRADE PROTOCOL",
+                            "ADD COLUMNS"})
 
 
 def _commit_operation(spark, log_path: str, version: int) -> str | None:

@@ -31,11 +31,12 @@ def spec_hash(spec: GoldSpec) -> str:
     return hashlib.sha256(spec.model_dump_json(exclude={"columns"}).encode()).hexdigest()[:16]
 
 
-def _change_feed_gone(exc: Exception) -> bool:
-    """A read of change data files a VACUUM removed (Spark wraps Delta's error in its own)."""
+def _change_feed_unreadable(exc: Exception) -> bool:
+    """A read of change data files a VACUUM removed (Spark wraps Delta's error in its own), or
+    of changes across a widened column type (schema evolution), which Delta does not convert."""
     message = str(exc)
-    return "DELTA_CHANGE_DATA_FILE_NOT_FOUND" in message or ("FAILED_READ_FILE" in message
-                                                             and "/_change_data/" in message)
+    return ("DELTA_CHANGE_DATA_FILE_NOT_FOUND" in message or "DELTA_CHANGE_DATA_FEED_INCOMPATIBLE_SCHEMA_CHANGE"
+            in message or ("FAILED_READ_FILE" in message and "/_change_data/" in message))
 
 
 def _touched_partitions(spark, spec: GoldSpec, previous: dict[str, int], current: dict[str, int]) -> list | None:
@@ -49,7 +50,7 @@ def _touched_partitions(spark, spec: GoldSpec, previous: dict[str, int], current
                 try:
                     changes = spark.sql(f"SELECT * FROM table_changes('{SILVER}.{source}', "
                                         f"{previous[source] + 1}, {current[source]})")
-                except AnalysisException:  # the change feed is gone (vacuumed): rebuild everything
+                except AnalysisException:  # the change feed is gone or unreadable: rebuild everything
                     return None
             else:
                 changes = spark.table(f"{SILVER}.{source}").where("false")
@@ -59,7 +60,7 @@ def _touched_partitions(spark, spec: GoldSpec, previous: dict[str, int], current
         except Exception as exc:  # noqa: BLE001 - only a vanished change feed, else raised again
             # The change feed is read lazily: change data files a VACUUM removed fail here,
             # at the read, not where table_changes was planned. A full rebuild needs none.
-            if _change_feed_gone(exc):
+            if _change_feed_unreadable(exc):
                 return None
             raise
     finally:
@@ -107,8 +108,9 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         raise SpecError(f"gold spec {spec.name}: columns describes {', '.join(unknown)}, which its SQL "
                         f"does not return (it returns {', '.join(result.columns)})")
     scope = None  # the rebuilt partitions, a condition on the target's columns (unqualified)
-    if exists and not same_spec and not tables.same_columns(spark.table(fqname).schema, result.schema):
-        tables.drop_table(spark, settings, fqname)  # the spec changed the columns: build anew
+    if exists and not tables.same_columns(spark.table(fqname).schema, result.schema):
+        # The spec changed the columns, or a source's widened type changed theirs: build anew.
+        tables.drop_table(spark, settings, fqname)
         exists = False
     if spec.incremental and previous is not None and exists and same_spec:
         touched = _touched_partitions(spark, spec, previous, current)
