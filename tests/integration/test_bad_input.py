@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -50,6 +51,42 @@ def test_truncated_file_quarantines_the_cut_record_and_lands_the_rest(spark, lak
     assert silver.rows_read == silver.accounted == m["rows"]
     cut = spark.table("ops.quarantine").where("rule = 'malformed'").collect()
     assert any(text[: len(text) - 40].splitlines()[-1] == r["raw"] for r in cut)
+
+
+def _gzip(folder: Path) -> Path:
+    """The folder's landing file, replaced by its gzip-compressed form (`<name>.gz`)."""
+    (plain,) = folder.iterdir()
+    packed = plain.with_name(plain.name + ".gz")
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    plain.unlink()
+    return packed
+
+
+def test_gzip_csv_and_json_lines_land_like_plain_files(spark, lakehouse):
+    landing, manifest = _landing(lakehouse)
+    for dataset in ("orders", "order_items"):
+        _gzip(landing / dataset / "2026-01-01")
+    result = run_pipeline(spark, lakehouse, load_catalog(lakehouse.specs_dir), layers=("bronze", "silver"))
+    for run in result.by_layer("bronze") + result.by_layer("silver"):
+        m = manifest["batches"]["2026-01-01"][run.table_name.split(".")[1]]
+        assert run.rows_read == run.accounted == m["rows"], run.table_name
+    (items,) = [r for r in result.by_layer("silver") if r.table_name == "silver.order_items"]
+    malformed = manifest["batches"]["2026-01-01"]["order_items"]["malformed"]
+    assert malformed and items.quarantined_by_rule.get("malformed", 0) == malformed
+    files = {r[0] for r in spark.table("bronze.orders").select("_source_file").distinct().collect()}
+    assert len(files) == 1 and files.pop().endswith("orders-2026-01-01.csv.gz")
+
+
+def test_gzip_cut_in_the_middle_fails_the_batch_naming_the_file(spark, lakehouse):
+    landing, _ = _landing(lakehouse)
+    packed = _gzip(landing / "orders" / "2026-01-01")
+    data = packed.read_bytes()
+    packed.write_bytes(data[: len(data) // 2])  # an interrupted upload
+    with pytest.raises(LandingError, match=r"orders-2026-01-01\.csv\.gz: cannot be read to its end "
+                                           r"\(java\.io\.EOFException: Unexpected end of input stream"):
+        run_pipeline(spark, lakehouse, load_catalog(lakehouse.specs_dir), datasets=["orders"])
+    assert _count(spark, "bronze.orders") == 0
+    assert _count(spark, "silver.orders") == 0
 
 
 def test_new_column_is_kept_in_bronze_and_refused_by_silver(spark, lakehouse):
