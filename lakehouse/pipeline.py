@@ -101,6 +101,12 @@ def _run_layers(spark, settings, catalog, specs, selection, layers, ledger, gate
     def batches(spec) -> BatchFilter:
         return selection.and_earlier() if spec.name in referenced else selection
 
+    if "bronze" in layers or "silver" in layers:
+        # Every selected dataset's spec change is planned before any table changes: one that
+        # cannot be applied stops the run before it writes (lakehouse.schema_evolution).
+        plans = [tables.plan_evolution(spark, spec) for spec in specs]
+        for plan in plans:
+            tables.apply_evolution(spark, plan)
     if "bronze" in layers:
         with ledger.one_commit():
             for spec in specs:

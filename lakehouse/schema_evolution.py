@@ -65,9 +65,11 @@ def widens(held: str, wanted: str) -> bool:
     return False
 
 
-def plan(table: str, held: dict[str, str], wanted: list[Wanted]) -> list[AddColumn | WidenType]:
+def plan(table: str, held: dict[str, str], wanted: list[Wanted],
+         operation: str | None = None) -> list[AddColumn | WidenType]:
     """The changes that make a table whose columns and types are `held` (name: DDL type) hold
-    `wanted`, in the spec's order; raises SchemaChangeRefused for a change it cannot apply."""
+    `wanted`, in the spec's order; raises SchemaChangeRefused for a change it cannot apply.
+    `operation`: the spec's CDC operation column, which silver does not keep."""
     names = [w.name for w in wanted]
     added = [w for w in wanted if w.name not in held]
     dropped = [name for name in held if name not in names]
@@ -75,6 +77,11 @@ def plan(table: str, held: dict[str, str], wanted: list[Wanted]) -> list[AddColu
         raise SchemaChangeRefused(
             f"{table}: the spec's scd changed, and a table keeps the history type it was built with: "
             "restore the scd the table has, or load the dataset under a new name")
+    if operation in dropped:
+        raise SchemaChangeRefused(
+            f"{table}: column {operation} became the spec's operation column, which silver does not keep, and "
+            "columns are never dropped: name another column as operation.column, or load the dataset under a new "
+            "name")
     if dropped:
         raise SchemaChangeRefused(
             f"{table}: column {dropped[0]} is in the table but no longer in the spec; columns are never dropped "

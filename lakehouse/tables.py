@@ -19,7 +19,7 @@ from pyspark.sql.types import (
     BooleanType, DateType, DoubleType, LongType, MapType, StringType, StructField, StructType, TimestampType,
 )
 
-from lakehouse import schema_evolution, storage
+from lakehouse import schema_evolution
 from lakehouse.config import BRONZE, DATABASES, OPS, SILVER, Settings
 from lakehouse.runs import COUNTS
 from lakehouse.schema_evolution import AddColumn, Wanted, WidenType
@@ -127,7 +127,7 @@ def drop_databases(spark) -> None:
 
 def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
                  partition_by: tuple[str, ...] = (), merge_target: bool = False,
-                 comments: dict[str, str] | None = None) -> None:
+                 comments: dict[str, str] | None = None, replace: bool = False) -> None:
     """`merge_target`: a table that MERGEs update in place (silver). It keeps a change feed
     (gold reads what changed) and deletion vectors: a MERGE then marks the rows it replaces
     instead of rewriting every file that holds one, so an update of 1% of the rows writes
@@ -137,14 +137,18 @@ def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
     and analysts' tools read it directly.
 
     `comments`: what the spec says each column means, kept as the column's comment; an
-    existing table's comments follow the spec (see set_comments)."""
-    if spark.catalog.tableExists(fqname):  # a metastore lookup; creating would run a Spark job
+    existing table's comments follow the spec (see set_comments).
+
+    `replace`: an existing table becomes an empty one of this schema, in one commit of its own
+    history (gold whose columns changed), so its versions keep rising."""
+    if not replace and spark.catalog.tableExists(fqname):  # a metastore lookup; creating runs a Spark job
         if comments is not None:
             set_comments(spark, fqname, comments)
         return
     db, name = fqname.split(".")
+    start = DeltaTable.createOrReplace if replace else DeltaTable.createIfNotExists
     builder = (
-        DeltaTable.createIfNotExists(spark).tableName(fqname).addColumns(with_comments(schema, comments or {}))
+        start(spark).tableName(fqname).addColumns(with_comments(schema, comments or {}))
         .location(settings.table_location(db, name))
     )
     if partition_by:
@@ -175,13 +179,6 @@ def set_comments(spark, fqname: str, comments: dict[str, str]) -> list[str]:
         text = comments.get(column, "").replace("\\", "\\\\").replace("'", "\\'")
         spark.sql(f"ALTER TABLE {fqname} ALTER COLUMN `{column}` COMMENT '{text}'")
     return changed
-
-
-def drop_table(spark, settings: Settings, fqname: str) -> None:
-    """Drop a table and its files (gold tables only: they are rebuilt from silver)."""
-    db, name = fqname.split(".")
-    spark.sql(f"DROP TABLE IF EXISTS {fqname}")
-    storage.delete(spark, settings.table_location(db, name))
 
 
 def ensure_ops_tables(spark, settings: Settings) -> None:
@@ -226,10 +223,10 @@ def _spark_type(ddl: str):
     return _parse_datatype_string(ddl)
 
 
-def evolve_dataset(spark, spec: DatasetSpec) -> None:
-    """Bring the dataset's existing bronze and silver tables to its spec (see
-    lakehouse.schema_evolution). Both are planned before either changes, so a refused change
-    alters neither; a table that does not exist yet is created from the spec as it is."""
+def plan_evolution(spark, spec: DatasetSpec) -> list[tuple[str, list[AddColumn | WidenType]]]:
+    """What bringing the dataset's existing bronze and silver tables to its spec takes (see
+    lakehouse.schema_evolution): both are planned before either changes, so a refused change
+    alters neither. A table that does not exist yet is created from the spec as it is."""
     comments, required = spec.column_comments, {c.name for c in spec.columns if c.required}
     wanted = {
         f"{BRONZE}.{spec.name}": [Wanted(c.name, "string", c.required, c.description) for c in spec.columns]
@@ -237,13 +234,23 @@ def evolve_dataset(spark, spec: DatasetSpec) -> None:
         f"{SILVER}.{spec.name}": [Wanted(name, ddl, name in required, comments.get(name, ""))
                                   for name, ddl in _silver_columns(spec)],
     }
+    operation = spec.operation.column if spec.operation else None
     plans = []
     for fqname, columns in wanted.items():
         if spark.catalog.tableExists(fqname):
             held = {f.name: f.dataType.simpleString() for f in spark.table(fqname).schema.fields}
-            plans.append((fqname, schema_evolution.plan(fqname, held, columns)))
+            plans.append((fqname, schema_evolution.plan(fqname, held, columns, operation)))
+    return plans
+
+
+def apply_evolution(spark, plans: list[tuple[str, list[AddColumn | WidenType]]]) -> None:
     for fqname, changes in plans:
         _alter(spark, fqname, changes)
+
+
+def evolve_dataset(spark, spec: DatasetSpec) -> None:
+    """Bring the dataset's existing bronze and silver tables to its spec, or refuse (one line)."""
+    apply_evolution(spark, plan_evolution(spark, spec))
 
 
 def _alter(spark, fqname: str, changes: list[AddColumn | WidenType]) -> None:

@@ -198,7 +198,6 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
     audit does not know (a crash between the two writes) is recorded, not written again, if
     it reconciles with its files (see _recover)."""
     fqname = f"{BRONZE}.{spec.name}"
-    tables.evolve_dataset(spark, spec)  # a spec's new column or widened type, in both tables
     tables.ensure_table(spark, settings, fqname, tables.bronze_schema(spec), partition_by=("_batch_id",),
                         comments=spec.column_comments)
     pending = [b for b in landing_batches(spark, settings, spec, selection) if b not in ledger.done(fqname)]

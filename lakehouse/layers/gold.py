@@ -33,10 +33,12 @@ def spec_hash(spec: GoldSpec) -> str:
 
 def _change_feed_unreadable(exc: Exception) -> bool:
     """A read of change data files a VACUUM removed (Spark wraps Delta's error in its own), or
-    of changes across a widened column type (schema evolution), which Delta does not convert."""
+    of changes across a widened column type (schema evolution), which Delta does not convert:
+    DELTA_CHANGE_DATA_FEED_INCOMPATIBLE_SCHEMA_CHANGE across several type changes,
+    ..._INCOMPATIBLE_DATA_SCHEMA across one."""
     message = str(exc)
-    return ("DELTA_CHANGE_DATA_FILE_NOT_FOUND" in message or "DELTA_CHANGE_DATA_FEED_INCOMPATIBLE_SCHEMA_CHANGE"
-            in message or ("FAILED_READ_FILE" in message and "/_change_data/" in message))
+    return ("DELTA_CHANGE_DATA_FILE_NOT_FOUND" in message or "DELTA_CHANGE_DATA_FEED_INCOMPATIBLE_" in message
+            or ("FAILED_READ_FILE" in message and "/_change_data/" in message))
 
 
 def _touched_partitions(spark, spec: GoldSpec, previous: dict[str, int], current: dict[str, int]) -> list | None:
@@ -108,11 +110,10 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         raise SpecError(f"gold spec {spec.name}: columns describes {', '.join(unknown)}, which its SQL "
                         f"does not return (it returns {', '.join(result.columns)})")
     scope = None  # the rebuilt partitions, a condition on the target's columns (unqualified)
-    if exists and not tables.same_columns(spark.table(fqname).schema, result.schema):
-        # The spec changed the columns, or a source's widened type changed theirs: build anew.
-        tables.drop_table(spark, settings, fqname)
-        exists = False
-    if spec.incremental and previous is not None and exists and same_spec:
+    # The spec changed the columns, or a source's widened type changed theirs: build anew, in
+    # the table replaced (once the build is validated), so its versions go on rising for publish.
+    replace = exists and not tables.same_columns(spark.table(fqname).schema, result.schema)
+    if spec.incremental and previous is not None and exists and same_spec and not replace:
         touched = _touched_partitions(spark, spec, previous, current)
         if touched == []:
             run.detail = "no partition touched"
@@ -127,8 +128,8 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
     try:
         _validate(gate, run, result, spec)
         computed = result.count()
-        if not exists:
-            tables.ensure_table(spark, settings, fqname, result.schema, comments=spec.columns)
+        if replace or not exists:
+            tables.ensure_table(spark, settings, fqname, result.schema, comments=spec.columns, replace=replace)
         before = tables.current_version(spark, fqname)
         tables.merge_by_difference(spark, fqname, result, spec.keys, scope and f"t.{scope}")
     finally:

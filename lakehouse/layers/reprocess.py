@@ -48,6 +48,7 @@ def replay_quarantined(spark, settings: Settings, catalog: Catalog, dataset: str
                        ledger: Ledger, gate: QualityGate) -> Replayed:
     (spec,) = catalog.select([dataset])
     fqname = f"{SILVER}.{dataset}"
+    tables.evolve_dataset(spark, spec)  # judged by today's spec, merged into tables that fit it
     _recover_audit(spark)
     held = spark.table(tables.QUARANTINE_TABLE).where(F.col("dataset") == dataset)
     quarantined = held.where(F.col("rule") == rule)

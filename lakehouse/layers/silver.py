@@ -364,7 +364,6 @@ def run_silver(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec, s
                ledger: Ledger, run_id: str, gate: QualityGate, on_result=None) -> list[TableRun]:
     """Apply every bronze batch in `selection` that silver has not applied yet."""
     fqname = f"{SILVER}.{spec.name}"
-    tables.evolve_dataset(spark, spec)  # a spec's new column or widened type, in both tables
     tables.ensure_table(spark, settings, fqname, tables.silver_schema(spec), merge_target=True,
                         comments=spec.column_comments)
     landed = ledger.done(f"{BRONZE}.{spec.name}")

@@ -70,3 +70,8 @@ def test_a_changed_scd_is_refused():
     held_scd2 = {w.name: w.type for w in scd2}
     with pytest.raises(SchemaChangeRefused, match=r"^silver\.t: the spec's scd changed"):
         plan("silver.t", held_scd2, [Wanted(n, t) for n, t in HELD.items()])
+
+
+def test_a_column_that_became_the_operation_column_is_refused_naming_it():
+    with pytest.raises(SchemaChangeRefused, match=r"^silver\.t: column qty became the spec's operation column"):
+        plan("silver.t", HELD, [Wanted(n, t) for n, t in HELD.items() if n != "qty"], operation="qty")
