@@ -118,6 +118,11 @@ def ensure_databases(spark, settings: Settings) -> None:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {db} LOCATION '{settings.table_location(db, '')}'")
 
 
+def _sql_string(text: str) -> str:
+    """Text as a quoted Spark SQL string literal (a column comment)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def drop_databases(spark) -> None:
     """Forget every lakehouse database in the session's metastore (tests and benchmarks start
     each lakehouse from an empty catalog; the tables' files stay where they are)."""
@@ -176,8 +181,7 @@ def set_comments(spark, fqname: str, comments: dict[str, str]) -> list[str]:
     held = {f.name: f.metadata.get("comment", "") for f in spark.table(fqname).schema.fields}
     changed = [c for c, text in held.items() if comments.get(c, "") != text]
     for column in changed:
-        text = comments.get(column, "").replace("\\", "\\\\").replace("'", "\\'")
-        spark.sql(f"ALTER TABLE {fqname} ALTER COLUMN `{column}` COMMENT '{text}'")
+        spark.sql(f"ALTER TABLE {fqname} ALTER COLUMN `{column}` COMMENT {_sql_string(comments.get(column, ''))}")
     return changed
 
 
@@ -262,9 +266,9 @@ def _alter(spark, fqname: str, changes: list[AddColumn | WidenType]) -> None:
         if isinstance(change, WidenType):
             spark.sql(f"ALTER TABLE {fqname} ALTER COLUMN `{change.name}` TYPE {change.type}")
             continue
-        comment = change.comment.replace("\\", "\\\\").replace("'", "\\'")
         position = f"AFTER `{change.after}`" if change.after else "FIRST"
-        spark.sql(f"ALTER TABLE {fqname} ADD COLUMNS (`{change.name}` {change.type} COMMENT '{comment}' {position})")
+        spark.sql(f"ALTER TABLE {fqname} ADD COLUMNS "
+                  f"(`{change.name}` {change.type} COMMENT {_sql_string(change.comment)} {position})")
 
 
 def last_commit(spark, fqname: str) -> dict:

@@ -9,18 +9,14 @@ from lakehouse.schema_evolution import AddColumn, SchemaChangeRefused, Wanted, W
 HELD = {"id": "string", "qty": "int", "price": "decimal(10,2)", "_batch_id": "string"}
 
 
-def _wanted(*columns: Wanted) -> list[Wanted]:
-    return list(columns)
-
-
 def test_same_columns_in_any_order_change_nothing():
     assert plan("silver.t", HELD, [Wanted(n, t) for n, t in reversed(HELD.items())]) == []
 
 
 def test_a_new_optional_column_is_added_where_the_spec_puts_it():
-    wanted = _wanted(Wanted("new_first", "string", comment="c"), Wanted("id", "string"), Wanted("qty", "int"),
+    wanted = [Wanted("new_first", "string", comment="c"), Wanted("id", "string"), Wanted("qty", "int"),
                      Wanted("tier", "string"), Wanted("note", "date"), Wanted("price", "decimal(10,2)"),
-                     Wanted("_batch_id", "string"))
+                     Wanted("_batch_id", "string")]
     assert plan("silver.t", HELD, wanted) == [
         AddColumn("new_first", "string", "c", None), AddColumn("tier", "string", "", "qty"),
         AddColumn("note", "date", "", "tier")]
@@ -40,8 +36,8 @@ def test_anything_else_is_no_widening(held, wanted):
 
 
 def test_a_widened_type_is_planned_and_a_narrowed_one_refused():
-    wanted = _wanted(Wanted("id", "string"), Wanted("qty", "bigint"), Wanted("price", "decimal(12,3)"),
-                     Wanted("_batch_id", "string"))
+    wanted = [Wanted("id", "string"), Wanted("qty", "bigint"), Wanted("price", "decimal(12,3)"),
+              Wanted("_batch_id", "string")]
     assert plan("silver.t", HELD, wanted) == [WidenType("qty", "bigint"), WidenType("price", "decimal(12,3)")]
     narrowed = [w if w.name != "price" else Wanted("price", "decimal(9,2)") for w in wanted]
     with pytest.raises(SchemaChangeRefused, match=r"^silver\.t: column price is decimal\(10,2\) in the table and "
