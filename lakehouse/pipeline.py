@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from lakehouse import ops_views, tables
 from lakehouse.config import Settings
+from lakehouse.file_log import FileLog
 from lakehouse.layers.bronze import run_bronze
 from lakehouse.layers.gold import run_gold
 from lakehouse.layers.publish import Publication, run_publish
@@ -33,6 +34,7 @@ class PipelineResult:
     published: list[Publication] = field(default_factory=list)
     validations: list[Validation] = field(default_factory=list)
     data_docs: str | None = None  # GX's Data Docs index, when the run validated anything
+    notices: list[str] = field(default_factory=list)  # what the run left for later, and why
 
     def by_layer(self, layer: str) -> list[TableRun]:
         return [r for r in self.runs if r.layer == layer]
@@ -95,7 +97,9 @@ def run_reprocess(spark, settings: Settings, catalog: Catalog, dataset: str, rul
 def _run_layers(spark, settings, catalog, specs, selection, layers, ledger, gate, result, on_step, record) -> None:
     # A dataset others' foreign keys reference also takes its earlier batches that arrived
     # late (a reference file landing after its day's run): the keys are judged against every
-    # delivery of it that has arrived, and no later interval waits on one forever.
+    # batch of it that has arrived, and no later interval waits on one forever. (A file landing
+    # late in a day folder it already loaded waits for its next batch like any other's: the
+    # records referencing its keys are quarantined meanwhile, for `lakehouse reprocess`.)
     referenced = {name for spec in specs for name in spec.references}
 
     def batches(spec) -> BatchFilter:
@@ -108,11 +112,20 @@ def _run_layers(spark, settings, catalog, specs, selection, layers, ledger, gate
         for plan in plans:
             tables.apply_evolution(spark, plan)
     if "bronze" in layers:
-        with ledger.one_commit():
-            for spec in specs:
-                if on_step:
-                    on_step(f"bronze {spec.name}")
-                run_bronze(spark, settings, spec, batches(spec), ledger, result.run_id, on_result=record)
+        file_log = FileLog(spark)
+        try:
+            with ledger.one_commit():
+                for spec in specs:
+                    if on_step:
+                        on_step(f"bronze {spec.name}")
+                    run_bronze(spark, settings, spec, batches(spec), ledger, result.run_id, file_log,
+                               on_result=record, on_notice=result.notices.append)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the error that ended bronze is the one to report
+                file_log.flush()
+            raise
+        # After the audit records: a file logged for a batch the audit lacks is not taken as loaded.
+        file_log.flush()
     if "silver" in layers:
         for spec in specs:
             if on_step:

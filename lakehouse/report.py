@@ -70,11 +70,19 @@ def quality_table(result: PipelineResult) -> Table:
     return table
 
 
+def print_notices(console: Console, result: PipelineResult) -> None:
+    for notice in result.notices:
+        console.print(f"[yellow]waiting:[/] {notice}", highlight=False)
+
+
 def print_summary(console: Console, result: PipelineResult, elapsed_s: float) -> None:
     if not result.runs:
         console.print(f"[green]Nothing new to process[/] (run {result.run_id}, {elapsed_s:.1f}s): "
-                      "every landing batch is already in bronze, silver and gold.")
+                      + ("nothing landed that a batch can load yet." if result.notices else
+                         "every landing batch is already in bronze, silver and gold."))
+        print_notices(console, result)
         return
+    print_notices(console, result)
     console.print(summary_table(result, elapsed_s))
     rules: dict[str, int] = defaultdict(int)
     for run in result.by_layer("silver"):

@@ -30,6 +30,7 @@ AUDIT_TABLE = f"{OPS}.audit"
 PUBLISHED_TABLE = f"{OPS}.published"
 VALIDATIONS_TABLE = f"{OPS}.validations"
 DQOPS_CHECKS_TABLE = f"{OPS}.dqops_checks"
+LANDING_FILES_TABLE = f"{OPS}.landing_files"
 
 BRONZE_META = [
     StructField("_malformed_reason", StringType()),
@@ -109,8 +110,24 @@ DQOPS_CHECKS_SCHEMA = StructType([
     StructField("run_id", StringType()),
     StructField("recorded_at", TimestampType()),
 ])
+# The file log (lakehouse.file_log): one row each time bronze loads a landing file, or finds
+# one re-delivered unchanged. The newest row of a path is what the log holds of it.
+LANDING_FILES_SCHEMA = StructType([
+    StructField("dataset", StringType()),
+    StructField("path", StringType()),
+    StructField("size", LongType()),
+    StructField("modified_at", TimestampType()),
+    StructField("modified_ms", LongType()),
+    StructField("fingerprint", StringType()),
+    StructField("batch_id", StringType()),
+    StructField("records", LongType()),
+    StructField("outcome", StringType()),
+    StructField("run_id", StringType()),
+    StructField("recorded_at", TimestampType()),
+])
 OPS_TABLES = {QUARANTINE_TABLE: QUARANTINE_SCHEMA, AUDIT_TABLE: AUDIT_SCHEMA, PUBLISHED_TABLE: PUBLISHED_SCHEMA,
-              VALIDATIONS_TABLE: VALIDATIONS_SCHEMA, DQOPS_CHECKS_TABLE: DQOPS_CHECKS_SCHEMA}
+              VALIDATIONS_TABLE: VALIDATIONS_SCHEMA, DQOPS_CHECKS_TABLE: DQOPS_CHECKS_SCHEMA,
+              LANDING_FILES_TABLE: LANDING_FILES_SCHEMA}
 
 
 def ensure_databases(spark, settings: Settings) -> None:
@@ -195,6 +212,7 @@ def ensure_ops_tables(spark, settings: Settings) -> None:
     ensure_table(spark, settings, PUBLISHED_TABLE, PUBLISHED_SCHEMA)
     ensure_table(spark, settings, VALIDATIONS_TABLE, VALIDATIONS_SCHEMA)
     ensure_table(spark, settings, DQOPS_CHECKS_TABLE, DQOPS_CHECKS_SCHEMA)
+    ensure_table(spark, settings, LANDING_FILES_TABLE, LANDING_FILES_SCHEMA)
 
 
 def bronze_schema(spec: DatasetSpec) -> StructType:
@@ -424,6 +442,11 @@ def replace_validations(spark, records: list[dict], judged: list[tuple[str, str]
 def append_audit(spark, records: list[dict]) -> None:
     if records:
         append(spark.createDataFrame(records, AUDIT_SCHEMA), AUDIT_TABLE)
+
+
+def append_landing_files(spark, records: list[dict]) -> None:
+    if records:
+        append(spark.createDataFrame(records, LANDING_FILES_SCHEMA), LANDING_FILES_TABLE)
 
 
 # -- publish ------------------------------------------------------------------------------

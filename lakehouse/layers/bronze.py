@@ -1,9 +1,11 @@
 """Bronze: landing files as raw records with ingestion metadata, written once per batch.
 
-A batch already in bronze is skipped, so rerunning it adds nothing; a write replaces what
-bronze held of its batches (none, but after a write that failed its reconciliation). Every data line of a
-file becomes one record (malformed ones keep their raw text); a zero-byte file or a
-batch folder with no files fails the batch before anything is written.
+Which files a batch holds is discovery's plan (lakehouse.layers.discovery); every file loaded
+goes to the file log. A batch already in bronze is skipped, so rerunning it adds nothing; a
+write replaces what bronze held of its batches (none, but after a write that failed its
+reconciliation). Every data line of a file becomes one record (malformed ones keep their raw
+text); a zero-byte file or a batch folder with no files fails the batch before anything is
+written.
 
 The accounting is a reconciliation of two sides counted apart: each file's lines, counted
 from the file (every line, then the blank ones and the header lines, which are not
@@ -13,33 +15,21 @@ A write that lost or added a record fails the run with an AccountingError naming
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import reduce
 
-from py4j.protocol import Py4JJavaError
-from pyspark.errors import SparkRuntimeException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse import storage, tables
+from lakehouse import tables
 from lakehouse.config import BRONZE, Settings
 from lakehouse.errors import AccountingError, LandingError
+from lakehouse.file_log import FileLog
+from lakehouse.landing import LandedFile
+from lakehouse.layers.discovery import check_changed, plan_landing
+from lakehouse.layers.landing_file import FileLines, read_file
 from lakehouse.ledger import Ledger
 from lakehouse.runs import BatchFilter, TableRun, finish_together
 from lakehouse.specs import DatasetSpec
-from lakehouse.transforms.parse import parse_csv, parse_jsonl, split_csv_header
-
-
-def landing_batches(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter,
-                    missing_ok: bool = False) -> list[str]:
-    """The batch folders under the dataset's landing path that `selection` accepts. A missing
-    landing path is an error, or, with `missing_ok`, no batches (nothing has arrived)."""
-    root = settings.landing_location(spec.landing_folder)
-    if not storage.exists(spark, root):
-        if missing_ok:
-            return []
-        raise LandingError(f"{spec.name}: landing path {root} does not exist")
-    return [e.name for e in storage.list_dir(spark, root) if e.is_dir and selection.accepts(e.name)]
 
 
 def batches_with_rows(spark, fqname: str, batch_ids: list[str]) -> dict[str, int]:
@@ -50,78 +40,15 @@ def batches_with_rows(spark, fqname: str, batch_ids: list[str]) -> dict[str, int
     return {r["_batch_id"]: r["count"] for r in rows}
 
 
-@dataclass(frozen=True)
-class FileLines:
-    """One landing file's lines, counted from the file itself: `lines` in all, of which
-    `blank` are empty and `header` repeat the CSV header (the first one included); the rest
-    are records."""
-
-    path: str
-    lines: int
-    blank: int
-    header: int
-
-    @property
-    def records(self) -> int:
-        return self.lines - self.blank - self.header
-
-
-def _root_cause(exc: Exception) -> str:
-    """The innermost JVM cause of a failed read (`java.io.EOFException: Unexpected end of input
-    stream`), or the error's first line."""
-    java = getattr(exc, "java_exception", None)
-    if java is None:
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    while java.getCause() is not None:
-        java = java.getCause()
-    return str(java.toString())
-
-
-def _read_file(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataFrame]:
-    """(the file's line counts, its records parsed). Blank and header lines are not records.
-    A `.gz` file is read decompressed (Hadoop's codec, by its suffix); one that cannot be read
-    to its end (a compressed file cut short) refuses the batch, naming the file and the cause."""
-    raw = spark.read.text(storage.literal(path))
-    blank = F.trim("value") == ""
-    header_line = None
-    try:
-        if spec.source.format == "csv":
-            first = raw.where(~blank).limit(1).collect()
-            if not first:
-                raise LandingError(f"{path}: CSV file has no header line")
-            header_line = first[0]["value"]
-        is_header = (F.col("value") == F.lit(header_line)) if header_line is not None else F.lit(False)
-        lines, blanks, headers = raw.select(F.count(F.lit(1)), F.sum(blank.cast("long")),
-                                            F.sum(is_header.cast("long"))).first()
-    except (Py4JJavaError, SparkRuntimeException) as exc:
-        if "FAILED_READ_FILE" not in str(exc):
-            raise
-        raise LandingError(f"{path}: cannot be read to its end ({_root_cause(exc)}; a compressed file cut "
-                           "short?); the batch is refused rather than loaded in part") from None
-    counted = FileLines(path, lines, blanks or 0, headers or 0)
-    data = raw.where(~blank & ~is_header)
-    if header_line is None:
-        return counted, parse_jsonl(data, spec.column_names)
-    return counted, parse_csv(data, split_csv_header(header_line), spec.column_names)
-
-
-def _batch_files(spark, settings: Settings, spec: DatasetSpec, batch_id: str) -> list:
-    folder = f"{settings.landing_location(spec.landing_folder)}/{batch_id}"
-    files = [f for f in storage.list_dir(spark, folder) if not f.is_dir]
-    if not files:
-        raise LandingError(f"{folder}: batch folder has no files")
-    empty = [f.path for f in files if f.size == 0]
-    if empty:
-        raise LandingError(f"{empty[0]}: empty file (0 bytes); the batch is refused rather than loaded in part")
-    return files
-
-
-def _batch_records(spark, settings: Settings, spec: DatasetSpec, batch_id: str):
+def _batch_records(spark, spec: DatasetSpec, batch_id: str, landed: list[LandedFile]):
     """A batch's run (records counted from its files), the files' line counts and their
-    records parsed, one DataFrame per file."""
+    records parsed, one DataFrame per file. A zero-byte file refuses the batch."""
+    empty = [f.path for f in landed if f.size == 0]
+    if empty:
+        raise LandingError(f"{empty[0]}: empty file (0 bytes); batch {batch_id} is refused rather than loaded in part")
     run, files, parts = TableRun("bronze", f"{BRONZE}.{spec.name}", batch_id), [], []
-    for f in _batch_files(spark, settings, spec, batch_id):
-        counted, records = _read_file(spark, spec, f.path)
+    for f in landed:
+        counted, records = read_file(spark, spec, f.path)
         files.append(counted)
         run.rows_read += counted.records
         parts.append(records.withColumn("_source_file", F.lit(f.path)).withColumn("_batch_id", F.lit(batch_id)))
@@ -129,13 +56,15 @@ def _batch_records(spark, settings: Settings, spec: DatasetSpec, batch_id: str):
     return run, files, parts
 
 
-def ingest_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list[str]) -> list[TableRun]:
-    """Write the given batches in one Delta commit, replacing whatever bronze held of them (a
-    write that failed its reconciliation): all of them land, or none."""
+def ingest_batches(spark, spec: DatasetSpec, batches: dict[str, list[LandedFile]]) -> list[tuple[TableRun, list]]:
+    """Write the given batches (each with its files) in one Delta commit, replacing whatever
+    bronze held of them (a write that failed its reconciliation): all of them land, or none.
+    Returns each batch's run and its files' line counts."""
     fqname = f"{BRONZE}.{spec.name}"
-    read = [_batch_records(spark, settings, spec, b) for b in batch_ids]
+    read = [_batch_records(spark, spec, b, landed) for b, landed in sorted(batches.items())]
     if not read:
         return []
+    batch_ids = sorted(batches)
     runs, files = [r for r, _, _ in read], [f for _, batch_files, _ in read for f in batch_files]
     out = reduce(DataFrame.unionByName, [p for _, _, parts in read for p in parts])
     out = out.withColumn("_ingested_at", F.current_timestamp()).select(*tables.bronze_schema(spec).fieldNames())
@@ -145,7 +74,8 @@ def ingest_batches(spark, settings: Settings, spec: DatasetSpec, batch_ids: list
     _reconcile(fqname, files, _held_by_file(spark, fqname, batch_ids), commit["metrics"].get("numOutputRows", 0))
     for run in runs:
         run.inserted, run.delta_version = run.rows_read, commit["version"]
-    return finish_together(runs)
+    finish_together(runs)
+    return [(run, batch_files) for run, batch_files, _ in read]
 
 
 def _not_records(files: list[FileLines]) -> str:
@@ -173,41 +103,59 @@ def _reconcile(fqname: str, files: list[FileLines], held: dict[str, int], writte
                               + (f", Delta wrote {written}" if written is not None else ""))
 
 
-def _recover(spark, settings: Settings, spec: DatasetSpec, present: list[str]) -> tuple[list[TableRun], list[str]]:
+def _recover(spark, spec: DatasetSpec, present: dict[str, list[LandedFile]]):
     """Batches bronze holds but the audit does not know (a crash between the two writes): each
-    is counted again from its files; one that reconciles is recorded as it is, one that does
-    not is to be written again (replacing what bronze holds of it)."""
+    is counted again from its files; one that reconciles is recorded as it is (its run and
+    files' line counts returned), one that does not is to be written again (replacing what
+    bronze holds of it)."""
     fqname, recovered, again = f"{BRONZE}.{spec.name}", [], []
-    for batch_id in present:
-        run, files, _ = _batch_records(spark, settings, spec, batch_id)
+    for batch_id, landed in sorted(present.items()):
+        run, files, _ = _batch_records(spark, spec, batch_id, landed)
         try:
             _reconcile(fqname, files, _held_by_file(spark, fqname, [batch_id]), None)
         except AccountingError:
             again.append(batch_id)
             continue
         run.inserted, run.detail = run.rows_read, "already in bronze"
-        recovered.append(run.finish())
+        recovered.append((run.finish(), files))
     return recovered, again
 
 
 def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter, ledger: Ledger,
-               run_id: str, on_result=None) -> list[TableRun]:
-    """Ingest every landing batch in `selection` that bronze does not hold yet.
+               run_id: str, file_log: FileLog, on_result=None, on_notice=None) -> list[TableRun]:
+    """Ingest every landing file in `selection` that bronze has not loaded (lakehouse.landing).
 
     A batch is done once the audit says so. A batch whose rows are in bronze but that the
     audit does not know (a crash between the two writes) is recorded, not written again, if
-    it reconciles with its files (see _recover)."""
+    it reconciles with its files (see _recover). Every file loaded goes to the file log."""
     fqname = f"{BRONZE}.{spec.name}"
     tables.ensure_table(spark, settings, fqname, tables.bronze_schema(spec), partition_by=("_batch_id",),
                         comments=spec.column_comments)
-    pending = [b for b in landing_batches(spark, settings, spec, selection) if b not in ledger.done(fqname)]
-    present = batches_with_rows(spark, fqname, pending)
-    recovered, again = _recover(spark, settings, spec, sorted(present))
-    results = recovered + ingest_batches(spark, settings, spec,
-                                         sorted([b for b in pending if b not in present] + again))
+    done = ledger.done(fqname)
+    found, held = plan_landing(spark, settings, spec, selection, done, file_log)
+    check_changed(spark, spec, found, held, file_log, run_id)
+    present = batches_with_rows(spark, fqname, sorted(found.batches))
+    recovered, again = _recover(spark, spec, {b: found.batches[b] for b in present})
+    written = ingest_batches(spark, spec, {b: landed for b, landed in found.batches.items()
+                                           if b not in present or b in again})
+    results = sorted(recovered + written, key=lambda pair: pair[0].batch_id)
+    for run, _ in results:
+        late = [f for f in found.batches[run.batch_id] if f.folder != run.batch_id]
+        if late:
+            run.detail = "; ".join(filter(None, [run.detail, f"{len(late)} file(s) landed late in loaded folder(s) "
+                                                 + ", ".join(sorted({f.folder for f in late}))]))
     if results:
-        ledger.record(results, run_id)
-    for run in results:
+        ledger.record([run for run, _ in results], run_id)
+    by_path = {f.path: f for landed in found.batches.values() for f in landed}
+    for run, files in results:
+        for counted in files:
+            file_log.record(spec.name, by_path[counted.path], run.batch_id, counted.records, counted.fingerprint,
+                            "loaded", run_id)
+    for f in found.waiting:
+        if on_notice:
+            on_notice(f"{f.path} landed after batch {f.folder} was loaded: it loads with the next batch of "
+                      f"{spec.name} to land")
+    for run, _ in results:
         if on_result:
             on_result(run)
-    return results
+    return [run for run, _ in results]

@@ -78,7 +78,7 @@ def _references(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec, 
     that lands once, or rarely, has nothing pending on the other days, so it is simply
     referenced as it is. (A run applies a referenced dataset's late batches first: see
     pipeline._run_layers.)"""
-    from lakehouse.layers.bronze import landing_batches
+    from lakehouse.layers.discovery import landing_batches
 
     refs = {}
     for e in spec.expectations:

@@ -75,6 +75,15 @@ OPS_DOCS: dict[str, tuple[str, str, dict[str, str]]] = {
         "executed_at": "when DQOps ran it",
         "run_id": "the dqops_results job that copied it",
     }),
+    "landing_files": ("The file log: each landing file bronze loaded (or found re-delivered unchanged), with the "
+                      "batch it loaded with.", "recorded_at", {
+        "dataset": "the dataset whose landing path holds the file",
+        "path": "the landing file",
+        "batch_id": "the batch it loaded with (a later one than its folder's when it landed late)",
+        "records": "its records (lines that are not blank or the CSV header)",
+        "outcome": "loaded, or re-delivered unchanged",
+        "fingerprint": "its line count and the sum of its lines' 64-bit xxHash: the same lines in any order match",
+    }),
 }
 
 

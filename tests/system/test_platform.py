@@ -180,6 +180,47 @@ def test_cluster_pipeline_fills_minio_and_the_metastore(platform, cluster_run):
     assert set(DATABASES) <= set(metastore_databases(platform))
 
 
+def test_the_file_log_holds_every_landing_file_once_as_bronze_names_it(platform, cluster_run):
+    # Listed by boto3 in the cluster profile (lakehouse.storage): the log's paths are the
+    # landing bucket's keys, each loaded once, under the name bronze gives its records.
+    s3 = object_store.s3_client(platform, "landing")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=platform.landing_bucket)
+    landed = {f"s3a://{platform.landing_bucket}/{o['Key']}": o["Size"] for page in pages
+              for o in page.get("Contents", []) if not o["Key"].startswith(("_", "probe/", "listing-probe/"))}
+    logged = thrift_query(platform, "SELECT path, size, outcome, batch_id, records FROM ops.landing_files")
+    assert sorted(r[0] for r in logged) == sorted(landed)
+    assert all(r[2] == "loaded" and r[1] == landed[r[0]] and r[3] in r[0] for r in logged)
+    for spec in load_catalog(platform.specs_dir).datasets.values():
+        held = dict(thrift_query(platform, f"SELECT _source_file, COUNT(*) FROM {BRONZE}.{spec.name} "
+                                           "GROUP BY _source_file"))
+        mine = {r[0]: r[4] for r in logged if f"/{spec.landing_folder}/" in r[0]}
+        assert held == mine, spec.name
+
+
+def test_s3_is_listed_as_hadoop_lists_it(platform, platform_home, cluster_run):
+    # boto3 lists S3 for a run (Hadoop's listing costs py4j calls per file): the paths, sizes
+    # and times must be Hadoop's, which bronze's _source_file holds.
+    home, _, _ = platform_home
+    s3, prefix = object_store.s3_client(platform, "landing"), "listing-probe"
+    names = ["2026-01-01/a b.csv", "2026-01-01/sub/c[1].csv", "2026-01-02/ü.csv", "2026-01-02/_hidden.csv",
+             "_tmp/x.csv", "top.csv"]
+    for name in names:
+        s3.put_object(Bucket=platform.landing_bucket, Key=f"{prefix}/{name}", Body=name.encode())
+    script = home / "listing.py"
+    script.write_text(
+        "from lakehouse import storage\nfrom lakehouse.config import load_settings\n"
+        "from lakehouse.spark import build_session\nspark = build_session(load_settings(), 'listing')\n"
+        f"uri = 's3a://{platform.landing_bucket}/{prefix}'\n"
+        "listed = storage.list_files(spark, uri)\n"
+        "print('LISTED', len(listed), listed == sorted(storage._walk_hadoop(spark, uri)))\n")
+    try:
+        out = cli(home, "submit", str(script), "--profile", "cluster").stdout
+    finally:
+        for name in names:
+            s3.delete_object(Bucket=platform.landing_bucket, Key=f"{prefix}/{name}")
+    assert "LISTED 4 True" in out, out[-2000:]
+
+
 def _expected_columns(platform, ref: reference.Reference) -> dict[str, list[str]]:
     """Every table the pipeline creates, with its columns: bronze and silver from the specs,
     gold from the reference pipeline's gold (equal to the embedded pipeline's), ops fixed."""

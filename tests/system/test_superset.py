@@ -173,7 +173,7 @@ def _dataset(api, table: str) -> dict | None:
 
 
 def test_generated_ops_datasets_have_the_tables_columns_and_a_time_column(platform, api):
-    for table in ("published", "validations", "dqops_checks"):
+    for table in ("published", "validations", "dqops_checks", "landing_files"):
         dataset = _dataset(api, table)
         described = thrift_query(platform, f"DESCRIBE ops.{table}")
         actual = [row[0] for row in described if row[0] and not row[0].startswith("#")]

@@ -106,17 +106,17 @@ def test_csv_a_quote_out_of_place_is_malformed(spark):
 def test_undecodable_bytes_are_malformed_not_values(spark, tmp_path):
     """Landing files are read as bytes: a byte that is not UTF-8 would be decoded into U+FFFD
     by the parser and land silently as a value. A real U+FFFD in valid UTF-8 is a value."""
-    from lakehouse.layers.bronze import _read_file
+    from lakehouse.layers.landing_file import read_file
 
     (tmp_path / "a.csv").write_bytes(b"id,name,amount\n1,M\xfcller,2\n2,M\xef\xbf\xbdller,3\n")
     (tmp_path / "a.jsonl").write_bytes(b'{"id": 1, "name": "M\xfcller", "amount": 2}\n')
     for name, spec in (("a.csv", _spec("csv")), ("a.jsonl", _spec("jsonl"))):
-        out = sorted(_rows(_read_file(spark, spec, str(tmp_path / name))[1]),
+        out = sorted(_rows(read_file(spark, spec, str(tmp_path / name))[1]),
                      key=lambda r: r["_malformed_reason"] or "")
         bad = out[-1]
         assert bad["_malformed_reason"] == NOT_UTF8 and bad["name"] is None, name
         assert bad["_raw"] is not None and "M\ufffdller" in bad["_raw"], name
-    [_, valid] = sorted(_rows(_read_file(spark, _spec("csv"), str(tmp_path / "a.csv"))[1]),
+    [_, valid] = sorted(_rows(read_file(spark, _spec("csv"), str(tmp_path / "a.csv"))[1]),
                         key=lambda r: r["_malformed_reason"] or "~")
     assert valid["_malformed_reason"] is None and valid["name"] == "M\ufffdller"
 
@@ -135,12 +135,12 @@ def test_landing_files_named_like_glob_patterns_are_read_as_named(spark, tmp_pat
     """Spark's readers expand glob patterns in a path: bronze reads each listed file by its
     literal name, so `orders[1].csv` is read (it matched nothing) and `*.csv` reads itself
     alone (it matched every file of the folder)."""
-    from lakehouse.layers.bronze import _read_file
+    from lakehouse.layers.landing_file import read_file
 
     spec = _spec("csv")
     names = {"orders[1].csv": 1, "a{b,c}.csv": 2, "*.csv": 3, "what?.csv": 4}
     for name, n in names.items():
         (tmp_path / name).write_text("id,name,amount\n" + "".join(f"{i},x,1\n" for i in range(n)))
     for name, n in names.items():
-        counted, records = _read_file(spark, spec, str(tmp_path / name))
+        counted, records = read_file(spark, spec, str(tmp_path / name))
         assert (counted.records, records.count()) == (n, n), name

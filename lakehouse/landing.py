@@ -1,0 +1,106 @@
+"""Which landing files a bronze run loads, and with which batch: a plan made from the files
+listed under a dataset's landing path and what the file log (ops.landing_files) says was
+loaded. Pure: no Spark, so every case is a unit test.
+
+A batch is a day folder, `<landing path>/<YYYY-MM-DD>/`, with its files at any depth. Each
+file is loaded once:
+- a file of a day folder bronze has not loaded belongs to that day's batch;
+- a file that lands in a day folder already loaded ("late") is loaded with the next batch
+  after it that the run loads, and waits (reported) while there is none: never ignored,
+  never loaded twice;
+- a file the log holds with another size or modification time has changed since it was
+  loaded: bronze reads it again and compares its fingerprint (the same records re-delivered
+  are recorded, anything else is refused: loading it would count its records twice);
+- a file outside any day folder is reported as unplaced: no spec reads it.
+
+The log only counts for batches the audit has done: a file logged for a batch whose audit
+record was never written (a crash between the two commits) belongs to that batch again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from lakehouse.runs import BATCH_ID, BatchFilter
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    path: str
+    folder: str  # the first folder under the landing path ("" for a file directly in it)
+    size: int
+    modified_ms: int
+    relative: str = ""  # the path under the landing path (`2026-01-03/region=eu/part-0.csv`)
+
+
+@dataclass(frozen=True)
+class Logged:
+    """What the file log holds of a path: the last time it was loaded or re-delivered."""
+
+    path: str
+    size: int
+    modified_ms: int
+    fingerprint: str | None
+    batch_id: str
+    records: int
+
+
+@dataclass
+class LandingPlan:
+    batches: dict[str, list[LandedFile]] = field(default_factory=dict)  # batch -> its files
+    waiting: list[LandedFile] = field(default_factory=list)  # late, no later batch to load with
+    changed: list[tuple[LandedFile, Logged]] = field(default_factory=list)
+    unplaced: list[LandedFile] = field(default_factory=list)
+    unlogged: list[LandedFile] = field(default_factory=list)  # in loaded folders: bronze may hold them
+    # Loaded with a done batch, but the log never heard of it (its write was lost, or the
+    # lakehouse predates the log): to be logged as it is.
+    recovered: list[tuple[LandedFile, str]] = field(default_factory=list)
+
+
+def is_batch_folder(name: str) -> bool:
+    if not BATCH_ID.match(name):
+        return False
+    try:
+        date.fromisoformat(name)
+    except ValueError:  # 2026-02-30
+        return False
+    return True
+
+
+def plan(listed: list[LandedFile], logged: dict[str, Logged], done: set[str], selection: BatchFilter,
+         in_bronze: dict[str, str] | None = None) -> LandingPlan:
+    """The plan for one dataset. `done`: the batches the audit has done; `in_bronze`: for
+    files of done folders the log does not hold, the batch bronze holds them under (found by
+    the caller after a first plan listed them as `unlogged`; None before that look-up)."""
+    out = LandingPlan()
+    logged = {p: entry for p, entry in logged.items() if entry.batch_id in done}
+    late = []
+    for f in listed:
+        if not is_batch_folder(f.folder):
+            out.unplaced.append(f)
+        elif f.path in logged:
+            entry = logged[f.path]
+            if (entry.size, entry.modified_ms) != (f.size, f.modified_ms):
+                out.changed.append((f, entry))
+        elif f.folder not in done:
+            if selection.accepts(f.folder):
+                out.batches.setdefault(f.folder, []).append(f)
+        elif in_bronze is None:
+            out.unlogged.append(f)
+        elif f.path in in_bronze:
+            batch = in_bronze[f.path]
+            if batch in done:
+                out.recovered.append((f, batch))
+            elif selection.accepts(batch):  # a late file loaded with a batch whose audit record is missing
+                out.batches.setdefault(batch, []).append(f)
+        else:
+            late.append(f)
+    for f in late:
+        later = sorted(b for b in out.batches if b > f.folder)
+        if later:
+            out.batches[later[0]].append(f)
+        else:
+            out.waiting.append(f)
+    out.batches = {b: sorted(files, key=lambda f: f.path) for b, files in sorted(out.batches.items())}
+    return out

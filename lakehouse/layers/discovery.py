@@ -1,0 +1,112 @@
+"""Discovery: the files under a dataset's landing path and the batch each loads with
+(lakehouse.landing's plan), checked against the file log and bronze before anything is read:
+a file outside any day folder, an empty day folder and a loaded file that changed are refused
+here, with one line each."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from pyspark.sql import functions as F
+
+from lakehouse import storage
+from lakehouse.config import BRONZE, Settings
+from lakehouse.errors import LandingError
+from lakehouse.file_log import FileLog
+from lakehouse.landing import LandedFile, LandingPlan, plan
+from lakehouse.layers.landing_file import read_file
+from lakehouse.runs import BatchFilter
+from lakehouse.specs import DatasetSpec
+
+
+def landing_batches(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter,
+                    missing_ok: bool = False) -> list[str]:
+    """The batch folders under the dataset's landing path that `selection` accepts. A missing
+    landing path is an error, or, with `missing_ok`, no batches (nothing has arrived)."""
+    root = settings.landing_location(spec.landing_folder)
+    if not storage.exists(spark, root):
+        if missing_ok:
+            return []
+        raise LandingError(f"{spec.name}: landing path {root} does not exist")
+    return [e.name for e in storage.list_dir(spark, root) if e.is_dir and selection.accepts(e.name)]
+
+
+def landed_files(spark, settings: Settings, spec: DatasetSpec) -> list[LandedFile]:
+    """Every file under the dataset's landing path, at any depth (one recursive listing)."""
+    listed = storage.list_files(spark, settings.landing_location(spec.landing_folder))
+    return [LandedFile(path, relative.split("/")[0] if "/" in relative else "", size, modified, relative)
+            for path, relative, size, modified in listed]
+
+
+def plan_landing(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter, done: set[str],
+                 file_log: FileLog) -> tuple[LandingPlan, dict[str, int]]:
+    """Which files load with which batch (lakehouse.landing), and for files bronze holds that
+    the log does not, the records bronze holds of each (see _held_unlogged)."""
+    root = settings.landing_location(spec.landing_folder)
+    if not storage.exists(spark, root):
+        raise LandingError(f"{spec.name}: landing path {root} does not exist")
+    listed, logged = landed_files(spark, settings, spec), file_log.of(spec.name)
+    found, held = plan(listed, logged, done, selection), {}
+    if found.unlogged:
+        in_bronze, held = _held_unlogged(spark, spec, found.unlogged)
+        found = plan(listed, logged, done, selection, in_bronze)
+    if found.unplaced:
+        more = f" (and {len(found.unplaced) - 1} more)" if len(found.unplaced) > 1 else ""
+        raise LandingError(f"{found.unplaced[0].path}{more}: not in a batch folder ({root}/<YYYY-MM-DD>/), so no "
+                           "batch would load it; move it into the day folder it belongs to")
+    folders = {f.folder for f in listed}
+    empty = [b for b in landing_batches(spark, settings, spec, selection) if b not in done and b not in folders]
+    if empty:
+        raise LandingError(f"{root}/{empty[0]}: batch folder has no files")
+    return found, held
+
+
+def _held_unlogged(spark, spec: DatasetSpec, unlogged: list[LandedFile]) -> tuple[dict[str, str], dict[str, int]]:
+    """For files of loaded day folders the log lacks: the batch bronze holds each under, and
+    its rows there. Matched on the path under the landing path, so a landing path that moved
+    (another home, another mount) finds its files loaded; only batches from the oldest such
+    folder on are read (a file loads with its folder's batch or a later one)."""
+    under = F.regexp_extract("_source_file", f"/{re.escape(spec.landing_folder)}/(\\d{{4}}-\\d{{2}}-\\d{{2}}/.+)$", 1)
+    rows = (spark.table(f"{BRONZE}.{spec.name}").where(F.col("_batch_id") >= min(f.folder for f in unlogged))
+            .select(under.alias("relative"), "_batch_id").where(F.col("relative").isin([f.relative for f in unlogged]))
+            .groupBy("relative", "_batch_id").count().collect())
+    found = {r["relative"]: (r["_batch_id"], r["count"]) for r in rows}
+    in_bronze = {f.path: found[f.relative][0] for f in unlogged if f.relative in found}
+    return in_bronze, {f.path: found[f.relative][1] for f in unlogged if f.relative in found}
+
+
+def _changed(f: LandedFile, batch_id: str, then: str) -> LandingError:
+    return LandingError(
+        f"{f.path}: changed after batch {batch_id} loaded it ({then}); loading it again would count its records twice "
+        "and skipping it would lose the new ones: land the new records as a new file, and put this one back as it "
+        "was (or remove it)")
+
+
+def check_changed(spark, spec: DatasetSpec, found: LandingPlan, held: dict[str, int], file_log: FileLog,
+                  run_id: str) -> None:
+    """A file whose size or modification time changed since it was loaded is read again: the
+    same lines re-delivered are logged as such; anything else is refused, naming the file. A
+    file bronze holds that the log lacks is logged if it still holds the records bronze has
+    of it."""
+    for f, entry in found.changed:
+        then = (f"{entry.size:,} bytes modified {_when(entry.modified_ms)} then, {f.size:,} bytes modified "
+                f"{_when(f.modified_ms)} now")
+        try:
+            counted, _ = read_file(spark, spec, f.path)
+        except LandingError:
+            raise _changed(f, entry.batch_id, then) from None
+        if entry.fingerprint is None or counted.fingerprint != entry.fingerprint:
+            raise _changed(f, entry.batch_id, then)
+        file_log.record(spec.name, f, entry.batch_id, counted.records, counted.fingerprint, "re-delivered unchanged",
+                        run_id)
+    for f, batch_id in found.recovered:
+        counted, _ = read_file(spark, spec, f.path)
+        if counted.records != held[f.path]:
+            raise _changed(f, batch_id, f"bronze holds {held[f.path]:,} record(s) of it, the file now has "
+                                        f"{counted.records:,}")
+        file_log.record(spec.name, f, batch_id, counted.records, counted.fingerprint, "loaded", run_id)
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

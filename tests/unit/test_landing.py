@@ -1,0 +1,95 @@
+"""Which landing file loads with which batch (lakehouse.landing.plan)."""
+
+from __future__ import annotations
+
+from lakehouse.landing import LandedFile, Logged, is_batch_folder, plan
+from lakehouse.runs import BatchFilter
+
+ROOT = "s3a://landing/orders"
+ALL = BatchFilter()
+
+
+def _file(relative: str, size: int = 10, modified: int = 1000) -> LandedFile:
+    folder = relative.split("/")[0] if "/" in relative else ""
+    return LandedFile(f"{ROOT}/{relative}", folder, size, modified)
+
+
+def _logged(f: LandedFile, batch: str, fingerprint: str = "fp") -> Logged:
+    return Logged(f.path, f.size, f.modified_ms, fingerprint, batch, 3)
+
+
+def test_files_of_new_day_folders_at_any_depth_form_their_batches():
+    a, b, c = _file("2026-01-01/a.csv"), _file("2026-01-01/x/y/b.csv"), _file("2026-01-02/c.csv")
+    found = plan([a, b, c], {}, set(), ALL)
+    assert found.batches == {"2026-01-01": [a, b], "2026-01-02": [c]}
+    assert not (found.waiting or found.changed or found.unplaced or found.unlogged)
+
+
+def test_selection_limits_the_batches():
+    a, c = _file("2026-01-01/a.csv"), _file("2026-01-02/c.csv")
+    assert plan([a, c], {}, set(), BatchFilter(batch="2026-01-02")).batches == {"2026-01-02": [c]}
+
+
+def test_a_logged_file_unchanged_is_not_loaded_again():
+    a = _file("2026-01-01/a.csv")
+    found = plan([a], {a.path: _logged(a, "2026-01-01")}, {"2026-01-01"}, ALL)
+    assert found.batches == {} and not found.changed
+
+
+def test_a_logged_file_with_another_size_or_time_is_changed():
+    a = _file("2026-01-01/a.csv")
+    for now in (_file("2026-01-01/a.csv", size=11), _file("2026-01-01/a.csv", modified=2000)):
+        found = plan([now], {a.path: _logged(a, "2026-01-01")}, {"2026-01-01"}, ALL)
+        assert found.changed == [(now, _logged(a, "2026-01-01"))] and found.batches == {}
+
+
+def test_the_log_counts_only_for_batches_the_audit_has_done():
+    # Logged, but the audit record of its batch was lost: the batch loads again, with it.
+    a = _file("2026-01-01/a.csv")
+    assert plan([a], {a.path: _logged(a, "2026-01-01")}, set(), ALL).batches == {"2026-01-01": [a]}
+
+
+def test_a_file_late_in_a_loaded_folder_is_first_looked_up_in_bronze():
+    late = _file("2026-01-01/late.csv")
+    found = plan([late], {}, {"2026-01-01"}, ALL)
+    assert found.unlogged == [late] and found.batches == {}
+
+
+def test_a_late_file_loads_with_the_next_batch_after_its_folder():
+    old, late = _file("2026-01-01/a.csv"), _file("2026-01-01/late.csv")
+    earlier, nxt, after = _file("2025-12-31/e.csv"), _file("2026-01-03/n.csv"), _file("2026-01-05/f.csv")
+    found = plan([old, late, earlier, nxt, after], {old.path: _logged(old, "2026-01-01")}, {"2026-01-01"}, ALL,
+                 in_bronze={})
+    assert found.batches == {"2025-12-31": [earlier], "2026-01-03": [late, nxt], "2026-01-05": [after]}
+    assert found.waiting == []
+
+
+def test_a_late_file_with_no_later_batch_waits():
+    late = _file("2026-01-02/late.csv")
+    found = plan([late, _file("2026-01-01/x.csv")], {}, {"2026-01-02"}, ALL, in_bronze={})
+    assert found.waiting == [late] and list(found.batches) == ["2026-01-01"]
+
+
+def test_files_bronze_holds_under_a_done_batch_are_recovered_into_the_log():
+    a = _file("2026-01-01/a.csv")
+    found = plan([a], {}, {"2026-01-01"}, ALL, in_bronze={a.path: "2026-01-01"})
+    assert found.recovered == [(a, "2026-01-01")] and found.batches == {} and found.waiting == []
+
+
+def test_a_late_file_bronze_holds_under_a_pending_batch_stays_with_it():
+    # Loaded with 2026-01-03 by a run whose audit record was lost: the retry keeps it there.
+    late, nxt = _file("2026-01-01/late.csv"), _file("2026-01-03/n.csv")
+    found = plan([late, nxt], {}, {"2026-01-01"}, ALL, in_bronze={late.path: "2026-01-03"})
+    assert found.batches == {"2026-01-03": [late, nxt]}
+    # ... unless that batch is not selected: it is left to the run that selects it.
+    found = plan([late, nxt], {}, {"2026-01-01"}, BatchFilter(batch="2026-01-04"), in_bronze={late.path: "2026-01-03"})
+    assert found.batches == {} and found.waiting == []
+
+
+def test_files_outside_a_day_folder_are_unplaced():
+    stray = [_file("readme.txt"), _file("misc/a.csv"), _file("2026-02-30/a.csv"), _file("2026-1-1/a.csv")]
+    assert plan(stray, {}, set(), ALL).unplaced == stray
+
+
+def test_batch_folders_are_real_dates():
+    assert is_batch_folder("2026-02-28") and not is_batch_folder("2026-02-30") and not is_batch_folder("latest")
