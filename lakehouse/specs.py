@@ -147,7 +147,7 @@ class Expectation(_Strict):
 
 
 class Source(_Strict):
-    format: Literal["csv", "jsonl"]
+    format: Literal["csv", "jsonl", "parquet"]
     path: str | None = Field(None, description="folder under the landing root; default: the dataset name")
 
     @field_validator("path")

@@ -50,6 +50,8 @@ def read_file(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataFrame
     """(the file's line counts, its records parsed). Blank and header lines are not records.
     A `.gz` file is read decompressed (Hadoop's codec, by its suffix); one that cannot be read
     to its end (a compressed file cut short) refuses the batch, naming the file and the cause."""
+    if spec.source.format == "parquet":
+        return _read_parquet(spark, spec, path)
     raw = spark.read.text(storage.literal(path))
     blank = F.trim("value") == ""
     header_line = None
@@ -73,3 +75,52 @@ def read_file(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataFrame
     if header_line is None:
         return counted, parse_jsonl(data, spec.column_names)
     return counted, parse_csv(data, split_csv_header(header_line), spec.column_names)
+
+
+# Parquet types that can hold a spec type's values (by Spark's simple type names); a string
+# column holds any of them as text, judged per record by silver like a CSV field.
+_INTEGRAL = ("tinyint", "smallint", "int", "bigint")
+_NUMBERS = (*_INTEGRAL, "float", "double", "decimal")
+_HOLDS = {"int": _INTEGRAL, "bigint": _INTEGRAL, "smallint": _INTEGRAL, "tinyint": _INTEGRAL,
+          "decimal": _NUMBERS, "double": _NUMBERS, "float": _NUMBERS, "date": ("date",),
+          "timestamp": ("timestamp", "timestamp_ntz", "date"), "boolean": ("boolean",)}
+_SCALARS = (*_NUMBERS, "string", "boolean", "date", "timestamp", "timestamp_ntz")
+
+
+def _incompatible(spec: DatasetSpec, schema) -> str | None:
+    """The first spec column the file's type cannot hold, described; None when all can."""
+    held = {f.name: f.dataType.simpleString() for f in schema.fields}
+    for column in spec.columns:
+        found = held.get(column.name)
+        if found is None:
+            continue  # a missing column is schema drift, judged per record like CSV's
+        family, want = found.split("(")[0], column.type.split("(")[0]
+        if family == "string" or (want == "string" and family in _SCALARS) or family in _HOLDS.get(want, ()):
+            continue
+        return f"column {column.name} is {found} in the file, the spec says {column.type}"
+    return None
+
+
+def _read_parquet(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataFrame]:
+    """A Parquet file's rows as records: its schema checked against the spec first (a type
+    that cannot hold the spec's refuses the batch), then each row as a JSON object (nulls
+    kept, so a null is a value and a missing column is drift) parsed like a JSON line. Every
+    row is one record: no blank or header lines."""
+    try:
+        frame = spark.read.parquet(storage.literal(path))
+        wrong = _incompatible(spec, frame.schema)
+        if wrong:
+            raise LandingError(f"{path}: {wrong}; the batch is refused rather than loaded in part")
+        as_json = F.to_json(F.struct(*[F.col(f"`{c}`") for c in frame.columns]),
+                            {"ignoreNullFields": "false", "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"})
+        lines = frame.select(as_json.alias("value"))
+        rows, hashed = lines.select(F.count(F.lit(1)), F.sum(F.xxhash64("value").cast("decimal(38,0)"))).first()
+    except LandingError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Spark's errors for a file that is not Parquet, or cut short, vary
+        if not any(s in str(exc) for s in ("FAILED_READ_FILE", "CANNOT_READ_FILE_FOOTER", "not a Parquet file",
+                                            "UNABLE_TO_INFER_SCHEMA")):
+            raise
+        raise LandingError(f"{path}: cannot be read as Parquet ({_root_cause(exc)}); the batch is refused rather "
+                           "than loaded in part") from None
+    return FileLines(path, rows, 0, 0, f"xxh64sum:{rows}:{hashed or 0}"), parse_jsonl(lines, spec.column_names)
