@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import SparkRuntimeException
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse import storage
@@ -78,13 +78,23 @@ def read_file(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataFrame
 
 
 # Parquet types that can hold a spec type's values (by Spark's simple type names); a string
-# column holds any of them as text, judged per record by silver like a CSV field.
-_INTEGRAL = ("tinyint", "smallint", "int", "bigint")
-_NUMBERS = (*_INTEGRAL, "float", "double", "decimal")
-_HOLDS = {"int": _INTEGRAL, "bigint": _INTEGRAL, "smallint": _INTEGRAL, "tinyint": _INTEGRAL,
-          "decimal": _NUMBERS, "double": _NUMBERS, "float": _NUMBERS, "date": ("date",),
+# column holds any of them as text, judged per record by silver like a CSV field. A decimal
+# of scale 0 is a whole number (database exports; Spark reads uint64 so).
+_INTEGRAL = ("tinyint", "smallint", "int", "bigint", "decimal(*,0)")
+_NUMBERS = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
+_HOLDS = {"int": _INTEGRAL, "bigint": _INTEGRAL, "decimal": _NUMBERS, "double": _NUMBERS, "date": ("date",),
           "timestamp": ("timestamp", "timestamp_ntz", "date"), "boolean": ("boolean",)}
 _SCALARS = (*_NUMBERS, "string", "boolean", "date", "timestamp", "timestamp_ntz")
+# Spark's refusals of a file it can open but not read as these rows: nanosecond timestamps,
+# two columns of one name (or names differing only in case).
+_UNREADABLE = ("FAILED_READ_FILE", "CANNOT_READ_FILE_FOOTER", "not a Parquet file", "UNABLE_TO_INFER_SCHEMA",
+               "PARQUET_TYPE_ILLEGAL", "PARQUET_TYPE_NOT_SUPPORTED", "COLUMN_ALREADY_EXISTS")
+
+
+def _family(simple: str) -> str:
+    if simple.startswith("decimal(") and simple.endswith(",0)"):
+        return "decimal(*,0)"
+    return simple.split("(")[0]
 
 
 def _incompatible(spec: DatasetSpec, schema) -> str | None:
@@ -94,11 +104,21 @@ def _incompatible(spec: DatasetSpec, schema) -> str | None:
         found = held.get(column.name)
         if found is None:
             continue  # a missing column is schema drift, judged per record like CSV's
-        family, want = found.split("(")[0], column.type.split("(")[0]
-        if family == "string" or (want == "string" and family in _SCALARS) or family in _HOLDS.get(want, ()):
+        family, want = _family(found), column.type.split("(")[0]
+        holds = _HOLDS.get(want, ())
+        if family == "string" or (want == "string" and family.split("(")[0] in _SCALARS) or family in holds \
+                or (family == "decimal(*,0)" and "decimal" in holds):
             continue
         return f"column {column.name} is {found} in the file, the spec says {column.type}"
     return None
+
+
+def _as_text(field) -> Column:
+    """A column as the text its JSON object carries: decimals as their exact digits (to_json
+    writes a number that from_json would read back as a double: 9999999999999999.99 became
+    1.0E16)."""
+    col = F.col("`" + field.name.replace("`", "``") + "`")
+    return col.cast("string") if field.dataType.simpleString().startswith("decimal") else col
 
 
 def _read_parquet(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataFrame]:
@@ -111,15 +131,15 @@ def _read_parquet(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataF
         wrong = _incompatible(spec, frame.schema)
         if wrong:
             raise LandingError(f"{path}: {wrong}; the batch is refused rather than loaded in part")
-        as_json = F.to_json(F.struct(*[F.col(f"`{c}`") for c in frame.columns]),
-                            {"ignoreNullFields": "false", "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"})
+        as_json = F.to_json(F.struct(*[_as_text(f).alias(f.name) for f in frame.schema.fields]),
+                            {"ignoreNullFields": "false", "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
+                             "timestampNTZFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"})
         lines = frame.select(as_json.alias("value"))
         rows, hashed = lines.select(F.count(F.lit(1)), F.sum(F.xxhash64("value").cast("decimal(38,0)"))).first()
     except LandingError:
         raise
     except Exception as exc:  # noqa: BLE001 - Spark's errors for a file that is not Parquet, or cut short, vary
-        if not any(s in str(exc) for s in ("FAILED_READ_FILE", "CANNOT_READ_FILE_FOOTER", "not a Parquet file",
-                                            "UNABLE_TO_INFER_SCHEMA")):
+        if not any(s in str(exc) for s in _UNREADABLE):
             raise
         raise LandingError(f"{path}: cannot be read as Parquet ({_root_cause(exc)}); the batch is refused rather "
                            "than loaded in part") from None

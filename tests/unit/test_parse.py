@@ -1,3 +1,5 @@
+import pytest
+
 from lakehouse.transforms.parse import NOT_UTF8, QUOTE_OUT_OF_PLACE, parse_csv, parse_jsonl, split_csv_header
 
 EXPECTED = ["id", "name", "amount"]
@@ -144,3 +146,38 @@ def test_landing_files_named_like_glob_patterns_are_read_as_named(spark, tmp_pat
     for name, n in names.items():
         counted, records = read_file(spark, spec, str(tmp_path / name))
         assert (counted.records, records.count()) == (n, n), name
+
+
+def test_parquet_values_reach_bronze_as_exact_text(spark, tmp_path):
+    # Decimals keep every digit (to_json's number would come back through from_json as a
+    # double: 9999999999999999.99 became 1.0E16); timestamps without a zone keep microseconds.
+    from datetime import datetime
+    from decimal import Decimal
+
+    from lakehouse.layers.landing_file import read_file
+    from lakehouse.specs import DatasetSpec
+
+    spark.sql("SELECT 'a' AS id, CAST('9999999999999999.99' AS DECIMAL(38,2)) AS amount, "
+              "TIMESTAMP_NTZ'2026-01-01 10:00:00.123456' AS at").write.parquet(str(tmp_path / "p"))
+    spec = DatasetSpec(name="t", source={"format": "parquet"}, keys=["id"], ordering="at",
+                       columns=[{"name": "id", "type": "string", "required": True},
+                                {"name": "amount", "type": "decimal(38,2)"},
+                                {"name": "at", "type": "timestamp", "required": True}])
+    counted, records = read_file(spark, spec, str(tmp_path / "p"))
+    (row,) = _rows(records)
+    assert counted.records == 1 and row["amount"] == "9999999999999999.99"
+    assert datetime.fromisoformat(row["at"]) == datetime(2026, 1, 1, 10, 0, 0, 123456)
+    assert Decimal(row["amount"]) == Decimal("9999999999999999.99")
+
+
+def test_parquet_with_two_columns_of_one_name_refuses_its_batch(spark, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lakehouse.errors import LandingError
+    from lakehouse.layers.landing_file import read_file
+
+    table = pa.Table.from_arrays([pa.array(["1"]), pa.array(["x"])], names=["id", "ID"])
+    pq.write_table(table, tmp_path / "dup.parquet")
+    with pytest.raises(LandingError, match=r"dup.parquet: cannot be read as Parquet \(.*\); the batch is refused"):
+        read_file(spark, _spec("parquet"), str(tmp_path / "dup.parquet"))
