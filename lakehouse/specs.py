@@ -251,6 +251,10 @@ class DatasetSpec(_Strict):
         return [c.name for c in self.columns]
 
     @property
+    def column_types(self) -> dict[str, str]:
+        return {c.name: c.type for c in self.columns}
+
+    @property
     def column_comments(self) -> dict[str, str]:
         return {c.name: c.description for c in self.columns}
 

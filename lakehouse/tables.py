@@ -31,6 +31,7 @@ PUBLISHED_TABLE = f"{OPS}.published"
 VALIDATIONS_TABLE = f"{OPS}.validations"
 DQOPS_CHECKS_TABLE = f"{OPS}.dqops_checks"
 LANDING_FILES_TABLE = f"{OPS}.landing_files"
+DELETE_MARKERS_TABLE = f"{OPS}.delete_markers"
 
 BRONZE_META = [
     StructField("_malformed_reason", StringType()),
@@ -125,9 +126,19 @@ LANDING_FILES_SCHEMA = StructType([
     StructField("run_id", StringType()),
     StructField("recorded_at", TimestampType()),
 ])
+# Silver's delete markers (lakehouse.transforms.silver.marker_state): per dataset and key, the
+# newest delete that applied, so an older version arriving later cannot bring the key back.
+DELETE_MARKERS_SCHEMA = StructType([
+    StructField("dataset", StringType()),
+    StructField("key", StringType()),
+    StructField("ordering", StringType()),
+    StructField("batch_id", StringType()),
+    StructField("run_id", StringType()),
+    StructField("marked_at", TimestampType()),
+])
 OPS_TABLES = {QUARANTINE_TABLE: QUARANTINE_SCHEMA, AUDIT_TABLE: AUDIT_SCHEMA, PUBLISHED_TABLE: PUBLISHED_SCHEMA,
               VALIDATIONS_TABLE: VALIDATIONS_SCHEMA, DQOPS_CHECKS_TABLE: DQOPS_CHECKS_SCHEMA,
-              LANDING_FILES_TABLE: LANDING_FILES_SCHEMA}
+              LANDING_FILES_TABLE: LANDING_FILES_SCHEMA, DELETE_MARKERS_TABLE: DELETE_MARKERS_SCHEMA}
 
 
 def ensure_databases(spark, settings: Settings) -> None:
@@ -213,6 +224,8 @@ def ensure_ops_tables(spark, settings: Settings) -> None:
     ensure_table(spark, settings, VALIDATIONS_TABLE, VALIDATIONS_SCHEMA)
     ensure_table(spark, settings, DQOPS_CHECKS_TABLE, DQOPS_CHECKS_SCHEMA)
     ensure_table(spark, settings, LANDING_FILES_TABLE, LANDING_FILES_SCHEMA)
+    # Partitioned by dataset: silver jobs of two datasets write their markers side by side.
+    ensure_table(spark, settings, DELETE_MARKERS_TABLE, DELETE_MARKERS_SCHEMA, partition_by=("dataset",))
 
 
 def bronze_schema(spec: DatasetSpec) -> StructType:
@@ -408,6 +421,19 @@ def merge_scd2(spark, fqname: str, rows: DataFrame, spec: DatasetSpec) -> None:
         .merge(staged.alias("s"), on)
         .whenMatchedUpdate(condition="s._kind = 'close'", set={"is_current": "false", "valid_to": "s.valid_to"})
         .whenNotMatchedInsert(condition="s._kind = 'version'", values={f"`{c}`": f"s.`{c}`" for c in cols})
+        .execute()
+    )
+
+
+def merge_delete_markers(spark, dataset: str, markers: DataFrame, ordering_type: str) -> None:
+    """Keep the newer delete per key: a retry rewrites nothing (one commit, and only the
+    dataset's partition is read, so datasets never conflict)."""
+    newer = f"CAST(s.ordering AS {ordering_type}) > CAST(t.ordering AS {ordering_type})"
+    (
+        DeltaTable.forName(spark, DELETE_MARKERS_TABLE).alias("t")
+        .merge(markers.alias("s"), f"t.dataset = '{dataset}' AND t.key = s.key")
+        .whenMatchedUpdateAll(condition=newer)
+        .whenNotMatchedInsertAll()
         .execute()
     )
 

@@ -282,15 +282,27 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
             _raise_failure(classified, spec, docs_page)
 
         state = (T.target_state_scd2 if spec.scd == 2 else T.target_state_scd1)(spark.table(fqname), spec)
-        planned = T.plan_changes(T.candidates(classified, spec), state, spec).persist(StorageLevel.MEMORY_AND_DISK)
-        for row in planned.groupBy("_batch_id", "_change").count().collect():
+        markers = T.marker_state(spark.table(tables.DELETE_MARKERS_TABLE).where(F.col("dataset") == spec.name),
+                                 spec) if spec.operation else None
+        planned = T.plan_changes(T.candidates(classified, spec), state, spec, markers) \
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        marks = 0
+        for row in planned.groupBy("_batch_id", "_change").agg(
+                F.count("*").alias("count"), F.sum(F.col("_marks").cast("long")).alias("marks")).collect():
             run = runs[row["_batch_id"]]
             attr = {T.INSERT: "inserted", T.UPDATE: "updated", T.DELETE: "deleted"}.get(row["_change"], "superseded")
             setattr(run, attr, getattr(run, attr) + row["count"])
+            marks += row["marks"] or 0
         for run in runs.values():
             run.check_closed()
         try:
             version = _merge(spark, fqname, planned, spec)
+            if marks:
+                # After silver's MERGE: written first, a marker would make the retry of a crash
+                # between the two take the delete for superseded and keep the row.
+                tables.merge_delete_markers(spark, spec.name, T.new_markers(planned, spec).select(
+                    F.lit(spec.name).alias("dataset"), "*", F.lit(run_id).alias("run_id"),
+                    F.current_timestamp().alias("marked_at")), spec.column_types[spec.ordering])
         finally:
             planned.unpersist()
         for run in runs.values():

@@ -84,6 +84,13 @@ OPS_DOCS: dict[str, tuple[str, str, dict[str, str]]] = {
         "outcome": "loaded, or re-delivered unchanged",
         "fingerprint": "its line count and the sum of its lines' 64-bit xxHash: the same lines in any order match",
     }),
+    "delete_markers": ("Silver's delete markers: per dataset and key, the newest delete that applied, so an older "
+                       "version arriving later cannot bring the key back.", "marked_at", {
+        "dataset": "the dataset whose CDC operation deleted the key",
+        "key": "the key's columns, as JSON",
+        "ordering": "the delete's value of the dataset's ordering column: only a newer version brings the key back",
+        "batch_id": "the batch whose record deleted it",
+    }),
 }
 
 

@@ -121,7 +121,7 @@ def rules(spec: DatasetSpec) -> list[Rule]:
     for c in spec.columns:
         if c.required:
             out.append(Rule(f"not_null:{c.name}", QUARANTINE, F.col(c.name).isNull(), F.lit(f"{c.name} is required")))
-    types = {c.name: c.type for c in spec.columns}
+    types = spec.column_types
     for e in spec.expectations:
         out.append(Rule(e.name, e.action, expectation_violation(e, types.get(e.column)), _reason(e)))
     return out
@@ -286,19 +286,62 @@ def target_state_scd2(target: DataFrame, spec: DatasetSpec) -> DataFrame:
     )
 
 
-def plan_changes(cands: DataFrame, state: DataFrame, spec: DatasetSpec) -> DataFrame:
+# Delete markers (ops.delete_markers): per key, the ordering value of the newest delete that
+# applied. A deleted key leaves silver (SCD1) or no current row (SCD2), and without a marker
+# an older version arriving later would bring it back: the marker makes a delete a version
+# like any other. Keys are kept as JSON (one table for every dataset), timestamps to the
+# microsecond; the ordering value as the text Spark casts it to (the session is in UTC).
+_KEY_JSON = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"}
+
+
+def marker_key(spec: DatasetSpec) -> Column:
+    return F.to_json(F.struct(*[F.col(k) for k in spec.keys]), _KEY_JSON)
+
+
+def marker_state(markers: DataFrame, spec: DatasetSpec) -> DataFrame:
+    """The dataset's markers (ops.delete_markers rows) as keys and `_m_last`, the newest
+    delete's ordering value, typed as the spec's columns."""
+    types = spec.column_types
+    key_schema = ", ".join(f"`{k}` {types[k]}" for k in spec.keys)
+    return markers.select(F.from_json("key", key_schema, _KEY_JSON).alias("_k"),
+                          F.col("ordering").cast(types[spec.ordering]).alias("_m_last")) \
+        .select(*[F.col(f"_k.`{k}`").alias(k) for k in spec.keys], "_m_last")
+
+
+def new_markers(planned: DataFrame, spec: DatasetSpec) -> DataFrame:
+    """Per key, the newest delete among the candidates that applied (`_marks`): those that
+    deleted a row and those that found nothing to delete (a delete landing before the key, or
+    a retry after a crash between silver's MERGE and the markers' write). Columns: key,
+    ordering, batch_id."""
+    newest = Window.partitionBy(*spec.keys).orderBy(F.col(spec.ordering).desc())
+    return (planned.where(F.col("_marks")).withColumn("_n", F.row_number().over(newest)).where("_n = 1")
+            .select(marker_key(spec).alias("key"), F.col(spec.ordering).cast("string").alias("ordering"),
+                    F.col("_batch_id").alias("batch_id")))
+
+
+def plan_changes(cands: DataFrame, state: DataFrame, spec: DatasetSpec,
+                 markers: DataFrame | None = None) -> DataFrame:
     """What each candidate does when its batches are applied oldest first: `_change` is
     insert, update, delete or superseded. Equivalent to merging batch after batch, but
     computed for all pending batches at once so they can be written in one MERGE.
 
-    A candidate applies only if it is newer than silver's last change of the key and than
-    every candidate of the key in an earlier batch; so a replayed batch is all superseded.
+    A candidate applies only if it is newer than silver's last change of the key, than the
+    key's delete marker (`markers`, see marker_state) and than every candidate of the key in
+    an earlier batch; so a replayed batch is all superseded. `_marks` is true for a delete
+    that applies: its marker is to be written (new_markers).
     """
     o = F.col(spec.ordering)
     earlier = Window.partitionBy(*spec.keys).orderBy("_batch_id").rowsBetween(Window.unboundedPreceding, -1)
     prev_max = F.max(o).over(earlier)
     prev_is_delete = F.max_by("_is_delete", o).over(earlier)
     joined = cands.join(state, on=spec.keys, how="left")
+    if markers is not None:
+        # A marker newer than silver's last change is the key's last change, and it is absent.
+        marked = F.col("_m_last").isNotNull() & (F.col("_t_last").isNull() | (F.col("_m_last") > F.col("_t_last")))
+        joined = (joined.join(markers, on=spec.keys, how="left")
+                  .withColumn("_t_exists", F.when(marked, F.lit(False)).otherwise(F.col("_t_exists")))
+                  .withColumn("_t_last", F.when(marked, F.col("_m_last")).otherwise(F.col("_t_last")))
+                  .drop("_m_last"))
     high_water = F.greatest(F.col("_t_last"), F.col("_prev_max"))
     applies = high_water.isNull() | (o > high_water)
     # Did the key exist just before this candidate? The newest earlier candidate decides,
@@ -318,7 +361,8 @@ def plan_changes(cands: DataFrame, state: DataFrame, spec: DatasetSpec) -> DataF
     )
     return (
         joined.withColumn("_prev_max", prev_max).withColumn("_prev_is_delete", prev_is_delete)
-        .withColumn("_change", change).drop("_prev_max", "_prev_is_delete")
+        .withColumn("_change", change).withColumn("_marks", deleting & applies)
+        .drop("_prev_max", "_prev_is_delete")
     )
 
 

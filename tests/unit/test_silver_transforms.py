@@ -183,3 +183,31 @@ def test_rule_names_follow_the_rules_order():
     all_rules = T.rules(SPEC)
     assert T.warn_rule_names(SPEC) == [r.name for r in all_rules if r.action == T.WARN] == ["status_not_b"]
     assert T.judged_rule_names(SPEC) == [r.name for r in all_rules if not r.name.startswith(T.STRUCTURAL)]
+
+
+def test_delete_markers_keep_keys_and_ordering_exact_and_hold_a_deleted_key_absent(spark):
+    """A marker's key and ordering value come back typed as written (microseconds, decimal
+    digits, text with quotes), and a candidate older than the marker is superseded."""
+    spec = DatasetSpec.model_validate({
+        "name": "readings", "source": {"format": "csv"}, "keys": ["sensor", "at", "amount"], "ordering": "ts",
+        "operation": {"column": "op"},
+        "columns": [{"name": "sensor", "type": "string", "required": True},
+                    {"name": "at", "type": "timestamp", "required": True},
+                    {"name": "amount", "type": "decimal(20,6)", "required": True},
+                    {"name": "ts", "type": "timestamp", "required": True}, {"name": "op", "type": "string"}],
+    })
+    key = ('s "1", x', datetime(2026, 1, 1, 10, 0, 0, 123456), Decimal("12345678901234.000001"))
+    schema = "sensor string, at timestamp, amount decimal(20,6), ts timestamp, _is_delete boolean, _batch_id string"
+    deleted = spark.createDataFrame([(*key, datetime(2026, 1, 2, 0, 0, 0, 7), True, "b1")], schema)
+    empty = spark.createDataFrame([], "sensor string, at timestamp, amount decimal(20,6), _t_exists boolean, "
+                                      "_t_last timestamp")
+    planned = T.plan_changes(deleted, empty, spec)
+    written = T.new_markers(planned, spec).collect()
+    assert [(r["ordering"], r["batch_id"]) for r in written] == [("2026-01-02 00:00:00.000007", "b1")]
+    markers = T.marker_state(spark.createDataFrame(written), spec)
+    assert [tuple(r) for r in markers.collect()] == [(*key, datetime(2026, 1, 2, 0, 0, 0, 7))]
+    later = spark.createDataFrame([(*key, datetime(2026, 1, 2), False, "b2"),
+                                   ('s "1", x', key[1], Decimal("12345678901234"), datetime(2026, 1, 2), False, "b2")],
+                                  schema)
+    got = {r["amount"]: r["_change"] for r in T.plan_changes(later, empty, spec, markers).collect()}
+    assert got == {key[2]: T.SUPERSEDED, Decimal("12345678901234"): T.INSERT}

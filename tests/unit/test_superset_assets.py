@@ -166,7 +166,8 @@ def test_generated_ops_datasets_have_every_column_and_a_time_column(tmp_path):
     assert not (written / "datasets" / "stale.yaml").exists(), "a removed spec's file stays behind"
     generated = [yaml.safe_load(p.read_text()) for p in (written / "datasets").rglob("ops.*.yaml")]
     views = {v.name: [c for c, _, _ in v.columns] for v in ops_views.views(_catalog_with())}
-    assert {d["table_name"] for d in generated} == {"published", "validations", "dqops_checks", "landing_files", *views}
+    assert {d["table_name"] for d in generated} == {"published", "validations", "dqops_checks", "landing_files",
+                                                     "delete_markers", *views}
     for d in generated:
         fields = views.get(d["table_name"]) or OPS_TABLES[f"{OPS}.{d['table_name']}"].fieldNames()
         assert [c["column_name"] for c in d["columns"]] == fields
