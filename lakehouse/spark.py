@@ -45,6 +45,11 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
         # A MERGE's source (silver's plan: joins and windows) is materialised by Delta before
         # it reads it twice; in memory first, on disk only when it does not fit (default DISK_ONLY).
         "spark.databricks.delta.merge.materializeSource.rddStorageLevel": "MEMORY_AND_DISK",
+        # Landing files in any character set Java knows (a spec's source.encoding: windows-1252,
+        # Shift_JIS...), and bytes a charset does not define decoded as U+FFFD, so the line is
+        # quarantined as not valid in it instead of failing the job (lakehouse.transforms.parse).
+        "spark.sql.legacy.javaCharsets": "true",
+        "spark.sql.legacy.codingErrorAction": "true",
     }
     jars = settings.jar_paths()
     if jars and settings.profile == "local":

@@ -4,6 +4,7 @@ file and the field. Adding a dataset means adding a spec, not Python."""
 
 from __future__ import annotations
 
+import codecs
 import re
 from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
@@ -146,9 +147,52 @@ class Expectation(_Strict):
         return dataset, column
 
 
+_LINE_BREAKS = ("\n", "\r")
+
+
 class Source(_Strict):
     format: Literal["csv", "jsonl", "parquet"]
     path: str | None = Field(None, description="folder under the landing root; default: the dataset name")
+    # CSV's dialect. RFC 4180 by default: fields separated by commas, quoted with double
+    # quotes, a quote inside a quoted field doubled. `escape: "\\"` reads exports that write
+    # \" instead (MySQL, many ETL tools); the escape character works inside quoted fields only.
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    quote: str = Field('"', min_length=1, max_length=1)
+    escape: str | None = Field(None, min_length=1, max_length=1, description="default: the quote (doubled)")
+    # The text files' character set: any whose line break is the byte \n (UTF-8, ISO-8859-1,
+    # windows-1252, Shift_JIS, ...). A line with bytes that are not valid in it is quarantined.
+    encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            name = codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        if "\n,".encode(name) != b"\n,":
+            raise ValueError(f"{value}: only encodings that write a line break and a comma as one byte each "
+                             "(ASCII's) are read line by line (not UTF-16 or UTF-32)")
+        return value
+
+    @model_validator(mode="after")
+    def _dialect_fits_format(self) -> Source:
+        dialect = {"delimiter": ",", "quote": '"', "escape": None}
+        changed = [name for name, default in dialect.items() if getattr(self, name) != default]
+        if changed and self.format != "csv":
+            raise ValueError(f"{', '.join(changed)}: CSV options, but the format is {self.format}")
+        if self.encoding != "utf-8" and self.format == "parquet":
+            raise ValueError("encoding: Parquet files carry their own; the option is for CSV and JSON lines")
+        chars = {"delimiter": self.delimiter, "quote": self.quote, "escape": self.escape_char}
+        if any(c in _LINE_BREAKS for c in chars.values()):
+            raise ValueError("delimiter, quote and escape cannot be line breaks")
+        if self.delimiter in (self.quote, self.escape_char):
+            raise ValueError(f"delimiter {self.delimiter!r} is also the quote or the escape character")
+        return self
+
+    @property
+    def escape_char(self) -> str:
+        return self.escape or self.quote
 
     @field_validator("path")
     @classmethod

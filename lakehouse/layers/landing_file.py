@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from lakehouse import storage
 from lakehouse.errors import LandingError
 from lakehouse.specs import DatasetSpec
-from lakehouse.transforms.parse import parse_csv, parse_jsonl, split_csv_header
+from lakehouse.transforms.parse import CsvDialect, java_charset, parse_csv, parse_jsonl, split_csv_header
 
 
 @dataclass(frozen=True)
@@ -46,22 +46,34 @@ def _root_cause(exc: Exception) -> str:
     return str(java.toString())
 
 
+def dialect(spec: DatasetSpec) -> CsvDialect:
+    source = spec.source
+    return CsvDialect(source.delimiter, source.quote, source.escape_char)
+
+
 def read_file(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataFrame]:
     """(the file's line counts, its records parsed). Blank and header lines are not records.
     A `.gz` file is read decompressed (Hadoop's codec, by its suffix); one that cannot be read
     to its end (a compressed file cut short) refuses the batch, naming the file and the cause."""
     if spec.source.format == "parquet":
         return _read_parquet(spark, spec, path)
+    encoding = spec.source.encoding
+    if not spark._jvm.java.nio.charset.Charset.isSupported(java_charset(encoding)):
+        raise LandingError(f"{spec.name}: source.encoding {encoding!r} is known to Python but not to Java, which "
+                           "reads the files; name another (UTF-8, ISO-8859-1, windows-1252, Shift_JIS, ...)")
     raw = spark.read.text(storage.literal(path))
     blank = F.trim("value") == ""
-    header_line = None
+    header_bytes = None
     try:
         if spec.source.format == "csv":
-            first = raw.where(~blank).limit(1).collect()
+            # As bytes: the header is compared with each line as it is in the file, and
+            # decoded here in the file's encoding.
+            first = raw.where(~blank).select(F.col("value").cast("binary")).limit(1).collect()
             if not first:
                 raise LandingError(f"{path}: CSV file has no header line")
-            header_line = first[0]["value"]
-        is_header = (F.col("value") == F.lit(header_line)) if header_line is not None else F.lit(False)
+            header_bytes = bytes(first[0][0])
+        is_header = (F.col("value").cast("binary") == F.lit(header_bytes)) if header_bytes is not None \
+            else F.lit(False)
         lines, blanks, headers, hashed = raw.select(
             F.count(F.lit(1)), F.sum(blank.cast("long")), F.sum(is_header.cast("long")),
             F.sum(F.xxhash64("value").cast("decimal(38,0)"))).first()
@@ -72,9 +84,10 @@ def read_file(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataFrame
                            "short?); the batch is refused rather than loaded in part") from None
     counted = FileLines(path, lines, blanks or 0, headers or 0, f"xxh64sum:{lines}:{hashed or 0}")
     data = raw.where(~blank & ~is_header)
-    if header_line is None:
-        return counted, parse_jsonl(data, spec.column_names)
-    return counted, parse_csv(data, split_csv_header(header_line), spec.column_names)
+    if header_bytes is None:
+        return counted, parse_jsonl(data, spec.column_names, encoding)
+    header = split_csv_header(header_bytes.decode(encoding, errors="replace"), dialect(spec))
+    return counted, parse_csv(data, header, spec.column_names, dialect(spec), encoding)
 
 
 # Parquet types that can hold a spec type's values (by Spark's simple type names); a string

@@ -11,48 +11,111 @@ and drops extra fields, and its JSON reader drops unknown keys.
 
 from __future__ import annotations
 
+import codecs
 import csv
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-# A quoted CSV field once its escaped quotes ("") are gone: no quote inside, and a whole field
-# (from a delimiter or the line's start to a delimiter or its end). One possessive character
-# class, no repeated group: Java's regex engine recurses once per repetition of a group, and
-# `"(?:[^"]|"")*"` overflowed the driver's stack on a field of ~2,000 characters.
-_QUOTED_FIELD = r'(?:^|(?<=,))"[^"]*+"(?=,|$)'
 NOT_UTF8 = "not valid UTF-8 (undecodable bytes, shown as U+FFFD in _raw)"
 QUOTE_OUT_OF_PLACE = ("quote out of place: a quoted field must be a whole field and end on its line "
                       "(a field spanning lines is not supported)")
 
 
-def split_csv_header(header_line: str) -> list[str]:
-    return [h.strip() for h in next(csv.reader([header_line.lstrip("\ufeff")]))]
+@dataclass(frozen=True)
+class CsvDialect:
+    """How a CSV file separates and quotes its fields. `escape` equal to `quote`: a quote
+    inside a quoted field is doubled (RFC 4180); another character (a backslash): it escapes
+    the character after it, inside quoted fields only (outside them it is text, as Spark's
+    CSV parser reads it)."""
+
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str = '"'
+
+    @property
+    def options(self) -> dict[str, str]:
+        return {"sep": self.delimiter, "quote": self.quote, "escape": self.escape}
 
 
-def _unquoted(value: Column) -> Column:
-    """The line without its quoted fields. Removing each "" first (an escaped quote, or an
-    empty field, which leaves its delimiters) keeps the parity of the quotes before every
-    character, so what is outside quotes stays outside: delimiters left are the fields'
-    separators, and a quote left is out of place (it never closes on this line, or it is
-    inside an unquoted field, where a CSV reader would split the line differently)."""
-    return F.regexp_replace(F.replace(value, F.lit('""'), F.lit("")), _QUOTED_FIELD, "")
+RFC4180 = CsvDialect()
 
 
-def _field_count(unquoted: Column) -> Column:
+def _re(char: str) -> str:
+    """One character as a Java regex literal (a backslash before any other than a letter or
+    digit quotes it, in a character class too)."""
+    return char if char.isalnum() else "\\" + char
+
+
+def split_csv_header(header_line: str, dialect: CsvDialect = RFC4180) -> list[str]:
+    doubled = dialect.escape == dialect.quote
+    reader = csv.reader([header_line.lstrip("\ufeff")], delimiter=dialect.delimiter, quotechar=dialect.quote,
+                        doublequote=doubled, escapechar=None if doubled else dialect.escape)
+    return [h.strip() for h in next(reader)]
+
+
+def _unquoted(value: Column, dialect: CsvDialect = RFC4180) -> Column:
+    """The line without its quoted fields: delimiters left are the fields' separators, and a
+    quote left is out of place (it never closes on this line, or it is inside an unquoted
+    field, where a CSV reader would split the line differently).
+
+    A quoted field is a whole field (from a delimiter or the line's start to a delimiter or
+    its end). Its pattern repeats only a character class or a group of at most two
+    characters, possessively: Java's regex engine recurses once per repetition of any other
+    group, and `"(?:[^"]|"")*"` overflowed the driver's stack on a field of ~2,000 characters.
+    With doubled quotes, each "" goes first (an escaped quote, or an empty field, which leaves
+    its delimiters): that keeps the parity of the quotes before every character, so what is
+    outside quotes stays outside."""
+    d, q, e = _re(dialect.delimiter), _re(dialect.quote), _re(dialect.escape)
+    around = f"(?:^|(?<={d}))", f"(?={d}|$)"
+    if dialect.escape == dialect.quote:
+        value = F.replace(value, F.lit(dialect.quote * 2), F.lit(""))
+        field = f"{q}[^{q}]*+{q}"
+    else:
+        field = f"{q}(?:[^{q}{e}]|{e}[\\s\\S])*+{q}"
+    return F.regexp_replace(value, around[0] + field + around[1], "")
+
+
+def _field_count(unquoted: Column, dialect: CsvDialect = RFC4180) -> Column:
     """Number of CSV fields in a line, counting delimiters outside quoted fields."""
-    return F.size(F.split(unquoted, ",", -1))
+    return F.size(F.split(unquoted, _re(dialect.delimiter), -1))
 
 
-def _not_utf8(value: Column) -> Column:
-    """spark.read.text keeps a line's bytes as they are; the parsers would decode them,
-    turning each byte that is not UTF-8 into U+FFFD, a value that landed silently."""
-    return ~F.is_valid_utf8(value)
+def _not_valid(encoding: str) -> str:
+    if _is_utf8(encoding):
+        return NOT_UTF8
+    return f"not valid {encoding} (bytes it does not define, shown as U+FFFD in _raw)"
 
 
-def _raw(value: Column) -> Column:
-    """The line as text for `_raw`: undecodable bytes as U+FFFD (the landing file keeps them)."""
-    return F.when(_not_utf8(value), F.make_valid_utf8(value)).otherwise(value)
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")  # a BOM: split_csv_header drops it
+
+
+# Python's name of a codec is Java's name of the charset, or one of its aliases, but for these.
+_JAVA_NAMES = {"mac-roman": "x-MacRoman"}
+
+
+def java_charset(encoding: str) -> str:
+    """The name Spark's decode() knows an encoding by: `latin-1` is Python's, not Java's."""
+    name = codecs.lookup(encoding).name
+    return _JAVA_NAMES.get(name, name)
+
+
+def _decoded(lines: DataFrame, encoding: str) -> DataFrame:
+    """The lines as text in `value`, with `_undecodable` true for a line whose bytes are not
+    valid in the encoding. spark.read.text keeps a line's bytes as they are: the parsers would
+    decode them as UTF-8, turning each byte that is not into U+FFFD, a value that landed
+    silently. In another encoding, a line is valid when its text encodes back to its bytes."""
+    raw = F.col("value")
+    if _is_utf8(encoding):
+        invalid = ~F.is_valid_utf8(raw)
+        text = F.when(invalid, F.make_valid_utf8(raw)).otherwise(raw)
+    else:
+        data, charset = raw.cast("binary"), java_charset(encoding)
+        text = F.decode(data, charset)
+        invalid = F.encode(text, charset) != data
+    return lines.withColumn("_undecodable", invalid).withColumn("value", text)
 
 
 def _drift_text(extra: list[str], missing: list[str]) -> str | None:
@@ -64,20 +127,21 @@ def _drift_text(extra: list[str], missing: list[str]) -> str | None:
     return "; ".join(parts) or None
 
 
-def parse_csv(lines: DataFrame, header: list[str], expected: list[str]) -> DataFrame:
+def parse_csv(lines: DataFrame, header: list[str], expected: list[str], dialect: CsvDialect = RFC4180,
+              encoding: str = "utf-8") -> DataFrame:
     """Parse the data lines of one CSV file whose header is `header`.
 
     `lines` has a `value` column (one raw line, header excluded). Columns are matched by
     name, so a reordered header still loads; extra and missing columns are drift.
     """
     ddl = ", ".join(f"`c{i}` STRING" for i in range(len(header)))
-    # RFC 4180 quoting ("" inside quotes), as the field count above assumes.
-    parsed = F.from_csv("value", ddl, {"mode": "PERMISSIVE", "escape": '"'})
-    unquoted = _unquoted(F.col("value"))
-    count = _field_count(unquoted)
+    lines = _decoded(lines, encoding)
+    parsed = F.from_csv("value", ddl, {"mode": "PERMISSIVE", **dialect.options})
+    unquoted = _unquoted(F.col("value"), dialect)
+    count = _field_count(unquoted, dialect)
     reason = (
-        F.when(_not_utf8(F.col("value")), F.lit(NOT_UTF8))
-        .when(F.instr(unquoted, '"') > 0, F.lit(QUOTE_OUT_OF_PLACE))
+        F.when(F.col("_undecodable"), F.lit(_not_valid(encoding)))
+        .when(F.instr(unquoted, dialect.quote) > 0, F.lit(QUOTE_OUT_OF_PLACE))
         .when(count > len(header), F.concat(F.lit("too many fields: "), count.cast("string"),
                                             F.lit(f" (expected {len(header)})")))
         .when(count < len(header), F.concat(F.lit("too few fields: "), count.cast("string"),
@@ -99,18 +163,19 @@ def parse_csv(lines: DataFrame, header: list[str], expected: list[str]) -> DataF
     )
     drift = _drift_text(extra, missing)
     return df.select(
-        *[c for c in lines.columns if c != "value"],
+        *[c for c in lines.columns if c not in ("value", "_undecodable")],
         *fields,
         F.col("_malformed_reason"),
         (F.when(bad, F.lit(None)).otherwise(F.lit(drift)) if drift
          else F.lit(None)).cast("string").alias("_schema_drift"),
         F.when(bad, F.lit(None)).otherwise(rescued).alias("_rescued_data"),
-        F.when(bad | F.lit(drift is not None), _raw(F.col("value"))).alias("_raw"),
+        F.when(bad | F.lit(drift is not None), F.col("value")).alias("_raw"),
     )
 
 
-def parse_jsonl(lines: DataFrame, expected: list[str]) -> DataFrame:
+def parse_jsonl(lines: DataFrame, expected: list[str], encoding: str = "utf-8") -> DataFrame:
     """Parse JSON lines: one object per line; scalars of any JSON type are kept as text."""
+    lines = _decoded(lines, encoding)
     keys = F.json_object_keys("value")
     ddl = ", ".join(f"`{name}` STRING" for name in expected)
     parsed = F.from_json("value", ddl)
@@ -121,18 +186,19 @@ def parse_jsonl(lines: DataFrame, expected: list[str]) -> DataFrame:
     missing = F.array_except(expected_arr, keys)
     df = (lines.withColumn("_keys", keys).withColumn("_parsed", parsed).withColumn("_extra", extra)
           .withColumn("_missing", missing))
-    not_utf8 = _not_utf8(F.col("value"))
-    bad = not_utf8 | F.col("_keys").isNull()
+    undecodable = F.col("_undecodable")
+    bad = undecodable | F.col("_keys").isNull()
     has_extra = ~bad & (F.size("_extra") > 0)
     has_missing = ~bad & (F.size("_missing") > 0)
     drift = F.concat_ws("; ", F.when(has_extra, F.concat(F.lit("unexpected column(s) "), F.array_join("_extra", ", "))),
                         F.when(has_missing, F.concat(F.lit("missing column(s) "), F.array_join("_missing", ", "))))
     return df.select(
-        *[c for c in lines.columns if c != "value"],
+        *[c for c in lines.columns if c not in ("value", "_undecodable")],
         *[F.when(bad, F.lit(None)).otherwise(F.col(f"_parsed.`{n}`")).alias(n) for n in expected],
-        F.when(not_utf8, F.lit(NOT_UTF8)).when(bad, F.lit("not a valid JSON object")).alias("_malformed_reason"),
+        F.when(undecodable, F.lit(_not_valid(encoding))).when(bad, F.lit("not a valid JSON object"))
+        .alias("_malformed_reason"),
         F.when(has_extra | has_missing, drift).alias("_schema_drift"),
         F.when(has_extra,
                F.to_json(F.map_filter(as_map, lambda k, _: ~F.array_contains(expected_arr, k)))).alias("_rescued_data"),
-        F.when(bad | has_extra | has_missing, _raw(F.col("value"))).alias("_raw"),
+        F.when(bad | has_extra | has_missing, F.col("value")).alias("_raw"),
     )

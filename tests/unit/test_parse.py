@@ -181,3 +181,102 @@ def test_parquet_with_two_columns_of_one_name_refuses_its_batch(spark, tmp_path)
     pq.write_table(table, tmp_path / "dup.parquet")
     with pytest.raises(LandingError, match=r"dup.parquet: cannot be read as Parquet \(.*\); the batch is refused"):
         read_file(spark, _spec("parquet"), str(tmp_path / "dup.parquet"))
+
+
+# --- CSV dialects and encodings (a spec's source: delimiter, quote, escape, encoding) -----------
+
+def _dialect_spec(fmt: str = "csv", **source):
+    from lakehouse.specs import DatasetSpec
+
+    return DatasetSpec(name="t", source={"format": fmt, **source}, keys=["id"], ordering="id",
+                       columns=[{"name": n, "type": "string", "required": n == "id"} for n in EXPECTED])
+
+
+@pytest.mark.parametrize("delimiter", [";", "|", "\t", "."])
+def test_csv_any_delimiter_separates_fields_and_counts_them(spark, delimiter):
+    """`|` and `.` are regex metacharacters: the count must take them literally."""
+    from lakehouse.transforms.parse import CsvDialect
+
+    d = delimiter
+    lines = [f'1{d}"a{d}b"{d}2', f"2{d}x{d}3{d}4", f"3{d}y"]
+    out = _rows(parse_csv(_lines(spark, *lines), EXPECTED, EXPECTED, CsvDialect(delimiter=d)))
+    assert (out[0]["name"], out[0]["amount"], out[0]["_malformed_reason"]) == (f"a{d}b", "2", None)
+    assert out[1]["_malformed_reason"] == "too many fields: 4 (expected 3)"
+    assert out[2]["_malformed_reason"] == "too few fields: 2 (expected 3)"
+
+
+def test_csv_another_quote_character_quotes_fields(spark):
+    from lakehouse.transforms.parse import CsvDialect
+
+    out = _rows(parse_csv(_lines(spark, "1,'Smith, Jane',2", "2,'it''s',3", "3,'open,4"), EXPECTED, EXPECTED,
+                          CsvDialect(quote="'", escape="'")))
+    assert [r["name"] for r in out[:2]] == ["Smith, Jane", "it's"]
+    assert out[2]["_malformed_reason"] == QUOTE_OUT_OF_PLACE
+
+
+def test_csv_backslash_escapes_inside_quoted_fields_only(spark):
+    """MySQL-style exports: \\" is a quote and \\\\ a backslash inside a quoted field; outside
+    one a backslash is text (Spark's parser reads `a\\,b` as two fields, and so does the count).
+    A doubled quote is no escape here: the field ends, and the quote after it is out of place.
+    30,000 escapes in one field count without recursion."""
+    from lakehouse.transforms.parse import CsvDialect
+
+    lines = ['1,"say \\"hi\\", then go",2', '2,"ends in \\\\",3', '3,a\\,b', '4,"a""b",5',
+             '5,"' + 'x\\"' * 30_000 + '",6']
+    out = _rows(parse_csv(_lines(spark, *lines), EXPECTED, EXPECTED, CsvDialect(escape="\\")))
+    assert [r["_malformed_reason"] for r in out] == [None, None, None, QUOTE_OUT_OF_PLACE, None]
+    assert [r["name"] for r in out[:3]] == ['say "hi", then go', "ends in \\", "a\\"]
+    assert out[4]["name"] == 'x"' * 30_000 and out[4]["amount"] == "6"
+
+
+def test_a_declared_encoding_decodes_lines_and_quarantines_bytes_it_does_not_define(spark, tmp_path):
+    """windows-1252 (a spreadsheet's CSV export) and ISO-8859-1 JSON lines: the text lands as
+    written; 0x81, which windows-1252 leaves undefined, makes its line malformed."""
+    from lakehouse.layers.landing_file import read_file
+
+    (tmp_path / "a.csv").write_bytes("id;name;amount\n1;Müller – “Café”;2\n".encode("cp1252") + b"2;x\x81;3\n")
+    (tmp_path / "a.jsonl").write_bytes('{"id": 1, "name": "Müller", "amount": 2}\n'.encode("latin-1"))
+    counted, records = read_file(spark, _dialect_spec(delimiter=";", encoding="windows-1252"),
+                                 str(tmp_path / "a.csv"))
+    out = sorted(_rows(records), key=lambda r: r["id"] or "~")
+    assert counted.records == 2
+    assert (out[0]["name"], out[0]["_malformed_reason"]) == ("Müller – “Café”", None)
+    assert out[1]["_malformed_reason"] == ("not valid windows-1252 (bytes it does not define, shown as U+FFFD "
+                                           "in _raw)")
+    assert out[1]["_raw"] == "2;x\ufffd;3"
+    [row] = _rows(read_file(spark, _dialect_spec("jsonl", encoding="iso-8859-1"), str(tmp_path / "a.jsonl"))[1])
+    assert (row["name"], row["_malformed_reason"]) == ("Müller", None)
+
+
+def test_a_header_in_another_encoding_and_dialect_names_its_columns(spark, tmp_path):
+    from lakehouse.layers.landing_file import read_file
+
+    spec = _dialect_spec(delimiter="|", quote="'", encoding="latin-1")
+    (tmp_path / "a.csv").write_bytes("'id'|'name'|amount\n1|'Jörg|x'|2\n".encode("latin-1"))
+    [row] = _rows(read_file(spark, spec, str(tmp_path / "a.csv"))[1])
+    assert (row["id"], row["name"], row["amount"], row["_schema_drift"]) == ("1", "Jörg|x", "2", None)
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ({"format": "csv", "encoding": "no-such-charset"}, "unknown encoding 'no-such-charset'"),
+    ({"format": "csv", "encoding": "utf-16"}, "not UTF-16 or UTF-32"),
+    ({"format": "jsonl", "delimiter": ";"}, "delimiter: CSV options, but the format is jsonl"),
+    ({"format": "parquet", "encoding": "latin-1"}, "Parquet files carry their own"),
+    ({"format": "csv", "delimiter": '"'}, "delimiter '\"' is also the quote or the escape character"),
+    ({"format": "csv", "quote": "\n"}, "cannot be line breaks"),
+    ({"format": "csv", "delimiter": ";;"}, "at most 1 character"),
+])
+def test_a_dialect_that_cannot_be_read_is_refused_by_the_spec(source, message):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        _dialect_spec(**source)
+
+
+def test_an_encoding_python_knows_and_java_does_not_is_one_line(spark, tmp_path):
+    from lakehouse.errors import LandingError
+    from lakehouse.layers.landing_file import read_file
+
+    (tmp_path / "a.csv").write_text("id,name,amount\n1,a,2\n")
+    with pytest.raises(LandingError, match="source.encoding 'utf-7' is known to Python but not to Java"):
+        read_file(spark, _dialect_spec(encoding="utf-7"), str(tmp_path / "a.csv"))
