@@ -131,6 +131,7 @@ LANDING_FILES_SCHEMA = StructType([
 DELETE_MARKERS_SCHEMA = StructType([
     StructField("dataset", StringType()),
     StructField("key", StringType()),
+    StructField("ordering_column", StringType()),
     StructField("ordering", StringType()),
     StructField("batch_id", StringType()),
     StructField("run_id", StringType()),
@@ -425,14 +426,17 @@ def merge_scd2(spark, fqname: str, rows: DataFrame, spec: DatasetSpec) -> None:
     )
 
 
-def merge_delete_markers(spark, dataset: str, markers: DataFrame, ordering_type: str) -> None:
-    """Keep the newer delete per key: a retry rewrites nothing (one commit, and only the
-    dataset's partition is read, so datasets never conflict)."""
-    newer = f"CAST(s.ordering AS {ordering_type}) > CAST(t.ordering AS {ordering_type})"
+def merge_delete_markers(spark, spec: DatasetSpec, markers: DataFrame, key_sql: str) -> None:
+    """Keep the newer delete per key (`key_sql`: the stored key as `markers` writes it): a
+    retry rewrites nothing (one commit, and only the dataset's partition is read, so datasets
+    never conflict)."""
+    ordering_type = spec.column_types[spec.ordering]
+    stored, new = (f"try_cast({side}.ordering AS {ordering_type})" for side in ("t", "s"))
     (
         DeltaTable.forName(spark, DELETE_MARKERS_TABLE).alias("t")
-        .merge(markers.alias("s"), f"t.dataset = '{dataset}' AND t.key = s.key")
-        .whenMatchedUpdateAll(condition=newer)
+        .merge(markers.alias("s"), f"t.dataset = '{spec.name}' AND t.ordering_column = s.ordering_column "
+                                   f"AND {key_sql} = s.key")
+        .whenMatchedUpdateAll(condition=f"{stored} IS NULL OR {new} > {stored}")
         .whenNotMatchedInsertAll()
         .execute()
     )

@@ -282,8 +282,8 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
             _raise_failure(classified, spec, docs_page)
 
         state = (T.target_state_scd2 if spec.scd == 2 else T.target_state_scd1)(spark.table(fqname), spec)
-        markers = T.marker_state(spark.table(tables.DELETE_MARKERS_TABLE).where(F.col("dataset") == spec.name),
-                                 spec) if spec.operation else None
+        # Read whether or not the spec has a CDC column now: deletes it recorded still count.
+        markers = T.marker_state(spark.table(tables.DELETE_MARKERS_TABLE).where(F.col("dataset") == spec.name), spec)
         planned = T.plan_changes(T.candidates(classified, spec), state, spec, markers) \
             .persist(StorageLevel.MEMORY_AND_DISK)
         marks = 0
@@ -300,9 +300,9 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
             if marks:
                 # After silver's MERGE: written first, a marker would make the retry of a crash
                 # between the two take the delete for superseded and keep the row.
-                tables.merge_delete_markers(spark, spec.name, T.new_markers(planned, spec).select(
+                tables.merge_delete_markers(spark, spec, T.new_markers(planned, spec).select(
                     F.lit(spec.name).alias("dataset"), "*", F.lit(run_id).alias("run_id"),
-                    F.current_timestamp().alias("marked_at")), spec.column_types[spec.ordering])
+                    F.current_timestamp().alias("marked_at")), T.normalized_marker_key_sql("t.key", spec))
         finally:
             planned.unpersist()
         for run in runs.values():

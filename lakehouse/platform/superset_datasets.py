@@ -88,7 +88,8 @@ OPS_DOCS: dict[str, tuple[str, str, dict[str, str]]] = {
                        "version arriving later cannot bring the key back.", "marked_at", {
         "dataset": "the dataset whose CDC operation deleted the key",
         "key": "the key's columns, as JSON",
-        "ordering": "the delete's value of the dataset's ordering column: only a newer version brings the key back",
+        "ordering_column": "the dataset's ordering column when the delete was marked",
+        "ordering": "the delete's value of the ordering column: only a newer version brings the key back",
         "batch_id": "the batch whose record deleted it",
     }),
 }

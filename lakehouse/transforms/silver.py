@@ -289,34 +289,55 @@ def target_state_scd2(target: DataFrame, spec: DatasetSpec) -> DataFrame:
 # Delete markers (ops.delete_markers): per key, the ordering value of the newest delete that
 # applied. A deleted key leaves silver (SCD1) or no current row (SCD2), and without a marker
 # an older version arriving later would bring it back: the marker makes a delete a version
-# like any other. Keys are kept as JSON (one table for every dataset), timestamps to the
-# microsecond; the ordering value as the text Spark casts it to (the session is in UTC).
-_KEY_JSON = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"}
+# like any other. Keys are kept as JSON (one table for every dataset) and ordering values as
+# text, timestamps to the microsecond with their offset. A marker names its ordering column:
+# after a spec changes it, the markers of the old column compare nothing.
+_TIMESTAMP_TEXT = "yyyy-MM-dd HH:mm:ss.SSSSSSXXX"
+_KEY_JSON = {"timestampFormat": _TIMESTAMP_TEXT}
 
 
 def marker_key(spec: DatasetSpec) -> Column:
     return F.to_json(F.struct(*[F.col(k) for k in spec.keys]), _KEY_JSON)
 
 
+def marker_key_schema(spec: DatasetSpec) -> str:
+    types = spec.column_types
+    return ", ".join(f"`{k}` {types[k]}" for k in spec.keys)
+
+
+def normalized_marker_key_sql(column: str, spec: DatasetSpec) -> str:
+    """SQL for a stored key's JSON as marker_key writes it today: a key written before a
+    decimal key widened (12.50 -> 12.5000) or the keys were reordered matches its new text."""
+    options = f"map('timestampFormat', '{_TIMESTAMP_TEXT}')"
+    return f"to_json(from_json({column}, '{marker_key_schema(spec)}', {options}), {options})"
+
+
+def _ordering_text(spec: DatasetSpec) -> Column:
+    o = F.col(spec.ordering)
+    return F.date_format(o, _TIMESTAMP_TEXT) if spec.column_types[spec.ordering] == "timestamp" else o.cast("string")
+
+
 def marker_state(markers: DataFrame, spec: DatasetSpec) -> DataFrame:
     """The dataset's markers (ops.delete_markers rows) as keys and `_m_last`, the newest
-    delete's ordering value, typed as the spec's columns."""
-    types = spec.column_types
-    key_schema = ", ".join(f"`{k}` {types[k]}" for k in spec.keys)
-    return markers.select(F.from_json("key", key_schema, _KEY_JSON).alias("_k"),
-                          F.col("ordering").cast(types[spec.ordering]).alias("_m_last")) \
-        .select(*[F.col(f"_k.`{k}`").alias(k) for k in spec.keys], "_m_last")
+    delete's ordering value, typed as the spec's columns: one row per key, whatever the table
+    holds (a key dropped from the spec's keys folds its markers together)."""
+    parsed = markers.where(F.col("ordering_column") == spec.ordering).select(
+        F.from_json("key", marker_key_schema(spec), _KEY_JSON).alias("_k"),
+        F.expr(f"try_cast(ordering AS {spec.column_types[spec.ordering]})").alias("_m_last"))
+    keys = [F.col(f"_k.`{k}`").alias(k) for k in spec.keys]
+    return parsed.select(*keys, "_m_last").where(F.col("_m_last").isNotNull()).groupBy(*spec.keys) \
+        .agg(F.max("_m_last").alias("_m_last"))
 
 
 def new_markers(planned: DataFrame, spec: DatasetSpec) -> DataFrame:
     """Per key, the newest delete among the candidates that applied (`_marks`): those that
     deleted a row and those that found nothing to delete (a delete landing before the key, or
     a retry after a crash between silver's MERGE and the markers' write). Columns: key,
-    ordering, batch_id."""
+    ordering_column, ordering, batch_id."""
     newest = Window.partitionBy(*spec.keys).orderBy(F.col(spec.ordering).desc())
     return (planned.where(F.col("_marks")).withColumn("_n", F.row_number().over(newest)).where("_n = 1")
-            .select(marker_key(spec).alias("key"), F.col(spec.ordering).cast("string").alias("ordering"),
-                    F.col("_batch_id").alias("batch_id")))
+            .select(marker_key(spec).alias("key"), F.lit(spec.ordering).alias("ordering_column"),
+                    _ordering_text(spec).alias("ordering"), F.col("_batch_id").alias("batch_id")))
 
 
 def plan_changes(cands: DataFrame, state: DataFrame, spec: DatasetSpec,
@@ -336,8 +357,10 @@ def plan_changes(cands: DataFrame, state: DataFrame, spec: DatasetSpec,
     prev_is_delete = F.max_by("_is_delete", o).over(earlier)
     joined = cands.join(state, on=spec.keys, how="left")
     if markers is not None:
-        # A marker newer than silver's last change is the key's last change, and it is absent.
-        marked = F.col("_m_last").isNotNull() & (F.col("_t_last").isNull() | (F.col("_m_last") > F.col("_t_last")))
+        # A marker newer than silver's last change is the key's last change, and it is absent;
+        # but a key silver holds is there (silver restored to a version before a delete).
+        marked = (F.col("_m_last").isNotNull() & ~F.coalesce(F.col("_t_exists"), F.lit(False))
+                  & (F.col("_t_last").isNull() | (F.col("_m_last") > F.col("_t_last"))))
         joined = (joined.join(markers, on=spec.keys, how="left")
                   .withColumn("_t_exists", F.when(marked, F.lit(False)).otherwise(F.col("_t_exists")))
                   .withColumn("_t_last", F.when(marked, F.col("_m_last")).otherwise(F.col("_t_last")))

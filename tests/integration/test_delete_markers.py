@@ -64,8 +64,8 @@ def test_an_older_version_arriving_after_a_delete_does_not_bring_the_key_back(sp
     runs = _run(spark, lakehouse, "products")
     assert (runs[DAYS[1]].deleted, runs[DAYS[1]].superseded) == (1, 1)
     assert _products(spark) == {"P2": "10.00"}
-    assert _markers(spark, "products") == {'{"product_id":"P1"}': ("2026-01-01 12:00:00", DAYS[1]),
-                                           '{"product_id":"P3"}': ("2026-01-01 12:00:00", DAYS[1])}
+    assert _markers(spark, "products") == {'{"product_id":"P1"}': ("2026-01-01 12:00:00.000000Z", DAYS[1]),
+                                           '{"product_id":"P3"}': ("2026-01-01 12:00:00.000000Z", DAYS[1])}
     # Day 3 brings versions older than the deletes: both stay deleted.
     _land(lakehouse, "products", DAYS[2], [_product("P1", "11:00:00", "11.00"), _product("P3", "11:30:00", "13.00")])
     runs = _run(spark, lakehouse, "products")
@@ -79,6 +79,16 @@ def test_an_older_version_arriving_after_a_delete_does_not_bring_the_key_back(sp
     runs = _run(spark, lakehouse, "products")
     assert runs[DAYS[3]].inserted == 1
     assert _products(spark) == {"P1": "14.00", "P2": "10.00"}
+    assert _markers(spark, "products")['{"product_id":"P1"}'] == ("2026-01-01 12:00:00.000000Z", DAYS[1])
+    # Day 5 deletes P1 again, later: its marker moves on (one row per key), and day 6's
+    # version between the two deletes is superseded.
+    _land(lakehouse, "products", "2026-01-05", [_product("P1", "15:00:00", op="D")])
+    assert _run(spark, lakehouse, "products")["2026-01-05"].deleted == 1
+    assert _markers(spark, "products")['{"product_id":"P1"}'] == ("2026-01-01 15:00:00.000000Z", "2026-01-05")
+    assert spark.table(tables.DELETE_MARKERS_TABLE).count() == 2
+    _land(lakehouse, "products", "2026-01-06", [_product("P1", "14:30:00")])
+    assert _run(spark, lakehouse, "products")["2026-01-06"].superseded == 1
+    assert _products(spark) == {"P2": "10.00"}
 
 
 def test_a_crash_between_the_merge_and_the_markers_is_repaired_by_the_retry(spark, lakehouse, monkeypatch):
@@ -96,10 +106,32 @@ def test_a_crash_between_the_merge_and_the_markers_is_repaired_by_the_retry(spar
     assert _products(spark) == {} and _markers(spark, "products") == {}
     runs = _run(spark, lakehouse, "products")  # the retry: silver's MERGE is done, the marker is not
     assert runs[DAYS[1]].superseded == 1
-    assert _markers(spark, "products") == {'{"product_id":"P1"}': ("2026-01-01 12:00:00", DAYS[1])}
+    assert _markers(spark, "products") == {'{"product_id":"P1"}': ("2026-01-01 12:00:00.000000Z", DAYS[1])}
     _land(lakehouse, "products", DAYS[2], [_product("P1", "11:00:00")])
     _run(spark, lakehouse, "products")
     assert _products(spark) == {}
+
+
+def test_a_crash_after_the_markers_leaves_a_retry_that_rewrites_nothing(spark, lakehouse, monkeypatch):
+    """Killed after the markers' commit, before the quarantine and audit: the retry finds the
+    delete already applied and marked (superseded) and writes no marker again."""
+    from lakehouse.layers import silver
+
+    _land(lakehouse, "products", DAYS[0], [_product("P1", "10:00:00")])
+    _run(spark, lakehouse, "products")
+    _land(lakehouse, "products", DAYS[1], [_product("P1", "12:00:00", op="D")])
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed after the markers")
+
+    monkeypatch.setattr(silver, "_write_quarantine", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        _run(spark, lakehouse, "products")
+    monkeypatch.undo()
+    version = tables.current_version(spark, tables.DELETE_MARKERS_TABLE)
+    assert _markers(spark, "products") == {'{"product_id":"P1"}': ("2026-01-01 12:00:00.000000Z", DAYS[1])}
+    assert _run(spark, lakehouse, "products")[DAYS[1]].superseded == 1
+    assert tables.current_version(spark, tables.DELETE_MARKERS_TABLE) == version
 
 
 def test_scd2_history_does_not_reopen_a_key_deleted_before_it_arrived(spark, lakehouse):

@@ -1,6 +1,8 @@
 from datetime import datetime
 from decimal import Decimal
 
+from pyspark.sql import functions as F
+
 from lakehouse.specs import DatasetSpec
 from lakehouse.transforms import silver as T
 
@@ -203,7 +205,8 @@ def test_delete_markers_keep_keys_and_ordering_exact_and_hold_a_deleted_key_abse
                                       "_t_last timestamp")
     planned = T.plan_changes(deleted, empty, spec)
     written = T.new_markers(planned, spec).collect()
-    assert [(r["ordering"], r["batch_id"]) for r in written] == [("2026-01-02 00:00:00.000007", "b1")]
+    assert [(r["ordering_column"], r["ordering"], r["batch_id"]) for r in written] == [
+        ("ts", "2026-01-02 00:00:00.000007Z", "b1")]
     markers = T.marker_state(spark.createDataFrame(written), spec)
     assert [tuple(r) for r in markers.collect()] == [(*key, datetime(2026, 1, 2, 0, 0, 0, 7))]
     later = spark.createDataFrame([(*key, datetime(2026, 1, 2), False, "b2"),
@@ -211,3 +214,20 @@ def test_delete_markers_keep_keys_and_ordering_exact_and_hold_a_deleted_key_abse
                                   schema)
     got = {r["amount"]: r["_change"] for r in T.plan_changes(later, empty, spec, markers).collect()}
     assert got == {key[2]: T.SUPERSEDED, Decimal("12345678901234"): T.INSERT}
+
+
+def test_a_stored_marker_key_matches_after_its_decimal_key_widened_or_the_keys_reordered(spark):
+    """The markers' MERGE matches a stored key by its value, not its old text."""
+    def spec(keys, amount_type):
+        return DatasetSpec.model_validate({
+            "name": "r", "source": {"format": "csv"}, "keys": keys, "ordering": "ts",
+            "columns": [{"name": "sensor", "type": "string", "required": True},
+                        {"name": "amount", "type": amount_type, "required": True},
+                        {"name": "ts", "type": "timestamp", "required": True}]})
+
+    old, new = spec(["sensor", "amount"], "decimal(10,2)"), spec(["amount", "sensor"], "decimal(12,4)")
+    row = spark.createDataFrame([("s1", Decimal("12.50"))], "sensor string, amount decimal(10,2)")
+    stored = row.select(T.marker_key(old).alias("key"))
+    assert stored.first()["key"] == '{"sensor":"s1","amount":12.50}'
+    widened = row.select(F.col("sensor"), F.col("amount").cast("decimal(12,4)")).select(T.marker_key(new).alias("k"))
+    assert stored.select(F.expr(T.normalized_marker_key_sql("key", new))).first()[0] == widened.first()["k"]
