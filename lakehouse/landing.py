@@ -2,16 +2,17 @@
 listed under a dataset's landing path and what the file log (ops.landing_files) says was
 loaded. Pure: no Spark, so every case is a unit test.
 
-A batch is a day folder, `<landing path>/<YYYY-MM-DD>/`, with its files at any depth. Each
-file is loaded once:
-- a file of a day folder bronze has not loaded belongs to that day's batch;
-- a file that lands in a day folder already loaded ("late") is loaded with the next batch
+A batch is a day. The dataset's file pattern (lakehouse.file_pattern) says which day each
+file belongs to: by default its day folder, `<landing path>/<YYYY-MM-DD>/`, with its files at
+any depth. Each file is loaded once:
+- a file of a day bronze has not loaded belongs to that day's batch;
+- a file that lands for a day already loaded ("late") is loaded with the next batch
   after it that the run loads, and waits (reported) while there is none: never ignored,
   never loaded twice;
 - a file the log holds with another size or modification time has changed since it was
   loaded: bronze reads it again and compares its fingerprint (the same records re-delivered
   are recorded, anything else is refused: loading it would count its records twice);
-- a file outside any day folder is reported as unplaced: no spec reads it.
+- a file the pattern does not place (outside any day folder) is reported as unplaced.
 
 The log only counts for batches the audit has done: a file logged for a batch whose audit
 record was never written (a crash between the two commits) belongs to that batch again.
@@ -28,7 +29,7 @@ from lakehouse.runs import BATCH_ID, BatchFilter
 @dataclass(frozen=True)
 class LandedFile:
     path: str
-    folder: str  # the first folder under the landing path ("" for a file directly in it)
+    batch: str  # the day its path names (the pattern's), "" when it names none
     size: int
     modified_ms: int
     relative: str = ""  # the path under the landing path (`2026-01-03/region=eu/part-0.csv`)
@@ -52,7 +53,7 @@ class LandingPlan:
     waiting: list[LandedFile] = field(default_factory=list)  # late, no later batch to load with
     changed: list[tuple[LandedFile, Logged]] = field(default_factory=list)
     unplaced: list[LandedFile] = field(default_factory=list)
-    unlogged: list[LandedFile] = field(default_factory=list)  # in loaded folders: bronze may hold them
+    unlogged: list[LandedFile] = field(default_factory=list)  # of loaded days: bronze may hold them
     # Loaded with a done batch, but the log never heard of it (its write was lost, or the
     # lakehouse predates the log): to be logged as it is.
     recovered: list[tuple[LandedFile, str]] = field(default_factory=list)
@@ -71,21 +72,21 @@ def is_batch_folder(name: str) -> bool:
 def plan(listed: list[LandedFile], logged: dict[str, Logged], done: set[str], selection: BatchFilter,
          in_bronze: dict[str, str] | None = None) -> LandingPlan:
     """The plan for one dataset. `done`: the batches the audit has done; `in_bronze`: for
-    files of done folders the log does not hold, the batch bronze holds them under (found by
+    files of done days the log does not hold, the batch bronze holds them under (found by
     the caller after a first plan listed them as `unlogged`; None before that look-up)."""
     out = LandingPlan()
     logged = {p: entry for p, entry in logged.items() if entry.batch_id in done}
     late = []
     for f in listed:
-        if not is_batch_folder(f.folder):
+        if not is_batch_folder(f.batch):
             out.unplaced.append(f)
         elif f.path in logged:
             entry = logged[f.path]
             if (entry.size, entry.modified_ms) != (f.size, f.modified_ms):
                 out.changed.append((f, entry))
-        elif f.folder not in done:
-            if selection.accepts(f.folder):
-                out.batches.setdefault(f.folder, []).append(f)
+        elif f.batch not in done:
+            if selection.accepts(f.batch):
+                out.batches.setdefault(f.batch, []).append(f)
         elif in_bronze is None:
             out.unlogged.append(f)
         elif f.path in in_bronze:
@@ -97,7 +98,7 @@ def plan(listed: list[LandedFile], logged: dict[str, Logged], done: set[str], se
         else:
             late.append(f)
     for f in late:
-        later = sorted(b for b in out.batches if b > f.folder)
+        later = sorted(b for b in out.batches if b > f.batch)
         if later:
             out.batches[later[0]].append(f)
         else:

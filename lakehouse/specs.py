@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lakehouse import file_pattern
 from lakehouse.errors import SpecError
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
@@ -153,6 +154,9 @@ _LINE_BREAKS = ("\n", "\r")
 class Source(_Strict):
     format: Literal["csv", "jsonl", "parquet"]
     path: str | None = Field(None, description="folder under the landing root; default: the dataset name")
+    # The files under the landing path and the day each belongs to (lakehouse.file_pattern):
+    # day folders by default; `orders_{yyyy}{mm}{dd}.csv`; no date: the day a file arrived.
+    files: str = file_pattern.DEFAULT
     # CSV's dialect. RFC 4180 by default: fields separated by commas, quoted with double
     # quotes, a quote inside a quoted field doubled. `escape: "\\"` reads exports that write
     # \" instead (MySQL, many ETL tools); the escape character works inside quoted fields only.
@@ -162,6 +166,16 @@ class Source(_Strict):
     # The text files' character set: any whose line break is the byte \n (UTF-8, ISO-8859-1,
     # windows-1252, Shift_JIS, ...). A line with bytes that are not valid in it is quarantined.
     encoding: str = "utf-8"
+
+    @field_validator("files")
+    @classmethod
+    def _a_pattern(cls, value: str) -> str:
+        file_pattern.compile_pattern(value)  # its ValueError says what is wrong
+        return value
+
+    @property
+    def file_pattern(self) -> file_pattern.FilePattern:
+        return file_pattern.compile_pattern(self.files)
 
     @field_validator("encoding")
     @classmethod

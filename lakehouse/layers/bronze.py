@@ -140,10 +140,10 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
                                            if b not in present or b in again})
     results = sorted(recovered + written, key=lambda pair: pair[0].batch_id)
     for run, _ in results:
-        late = [f for f in found.batches[run.batch_id] if f.folder != run.batch_id]
+        late = [f for f in found.batches[run.batch_id] if f.batch != run.batch_id]
         if late:
-            run.detail = "; ".join(filter(None, [run.detail, f"{len(late)} file(s) landed late in loaded folder(s) "
-                                                 + ", ".join(sorted({f.folder for f in late}))]))
+            run.detail = "; ".join(filter(None, [run.detail, f"{len(late)} file(s) landed late for loaded batch(es) "
+                                                 + ", ".join(sorted({f.batch for f in late}))]))
     if results:
         ledger.record([run for run, _ in results], run_id)
     by_path = {f.path: f for landed in found.batches.values() for f in landed}
@@ -153,7 +153,7 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
                             "loaded", run_id)
     for f in found.waiting:
         if on_notice:
-            on_notice(f"{f.path} landed after batch {f.folder} was loaded: it loads with the next batch of "
+            on_notice(f"{f.path} landed after batch {f.batch} was loaded: it loads with the next batch of "
                       f"{spec.name} to land")
     for run, _ in results:
         if on_result:

@@ -1,7 +1,7 @@
 """Discovery: the files under a dataset's landing path and the batch each loads with
 (lakehouse.landing's plan), checked against the file log and bronze before anything is read:
-a file outside any day folder, an empty day folder and a loaded file that changed are refused
-here, with one line each."""
+a file no batch takes (outside any day folder), an empty day folder and a loaded file that
+changed are refused here, with one line each."""
 
 from __future__ import annotations
 
@@ -22,20 +22,26 @@ from lakehouse.specs import DatasetSpec
 
 def landing_batches(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter,
                     missing_ok: bool = False) -> list[str]:
-    """The batch folders under the dataset's landing path that `selection` accepts. A missing
-    landing path is an error, or, with `missing_ok`, no batches (nothing has arrived)."""
+    """The batches that `selection` accepts with files under the dataset's landing path (and,
+    for day folders, every day folder, empty or not). A missing landing path is an error, or,
+    with `missing_ok`, no batches (nothing has arrived)."""
     root = settings.landing_location(spec.landing_folder)
     if not storage.exists(spark, root):
         if missing_ok:
             return []
         raise LandingError(f"{spec.name}: landing path {root} does not exist")
-    return [e.name for e in storage.list_dir(spark, root) if e.is_dir and selection.accepts(e.name)]
+    batches = {f.batch for f in landed_files(spark, settings, spec) if f.batch}
+    if spec.source.file_pattern.is_day_folders:
+        batches |= {e.name for e in storage.list_dir(spark, root) if e.is_dir}
+    return sorted(b for b in batches if selection.accepts(b))
 
 
 def landed_files(spark, settings: Settings, spec: DatasetSpec) -> list[LandedFile]:
-    """Every file under the dataset's landing path, at any depth (one recursive listing)."""
+    """Every file under the dataset's landing path, at any depth (one recursive listing), with
+    the batch its path names (the spec's file pattern)."""
+    pattern = spec.source.file_pattern
     listed = storage.list_files(spark, settings.landing_location(spec.landing_folder))
-    return [LandedFile(path, relative.split("/")[0] if "/" in relative else "", size, modified, relative)
+    return [LandedFile(path, pattern.batch_of(relative, modified) or "", size, modified, relative)
             for path, relative, size, modified in listed]
 
 
@@ -51,14 +57,20 @@ def plan_landing(spark, settings: Settings, spec: DatasetSpec, selection: BatchF
     if found.unlogged:
         in_bronze, held = _held_unlogged(spark, spec, found.unlogged)
         found = plan(listed, logged, done, selection, in_bronze)
+    pattern = spec.source.file_pattern
     if found.unplaced:
         more = f" (and {len(found.unplaced) - 1} more)" if len(found.unplaced) > 1 else ""
-        raise LandingError(f"{found.unplaced[0].path}{more}: not in a batch folder ({root}/<YYYY-MM-DD>/), so no "
-                           "batch would load it; move it into the day folder it belongs to")
-    folders = {f.folder for f in listed}
-    empty = [b for b in landing_batches(spark, settings, spec, selection) if b not in done and b not in folders]
-    if empty:
-        raise LandingError(f"{root}/{empty[0]}: batch folder has no files")
+        where = (f"not in a batch folder ({root}/<YYYY-MM-DD>/), so no batch would load it; move it into the day "
+                 "folder it belongs to") if pattern.is_day_folders else (
+                 f"does not match the dataset's files ({root}/{pattern.text}, a real day), so no batch would load "
+                 "it; rename or move it, or change source.files")
+        raise LandingError(f"{found.unplaced[0].path}{more}: {where}")
+    if pattern.is_day_folders:
+        days = {f.batch for f in listed}
+        empty = [e.name for e in storage.list_dir(spark, root)
+                 if e.is_dir and selection.accepts(e.name) and e.name not in done and e.name not in days]
+        if empty:
+            raise LandingError(f"{root}/{sorted(empty)[0]}: batch folder has no files")
     return found, held
 
 
@@ -67,8 +79,9 @@ def _held_unlogged(spark, spec: DatasetSpec, unlogged: list[LandedFile]) -> tupl
     its rows there. Matched on the path under the landing path, so a landing path that moved
     (another home, another mount) finds its files loaded; only batches from the oldest such
     folder on are read (a file loads with its folder's batch or a later one)."""
-    under = F.regexp_extract("_source_file", f"/{re.escape(spec.landing_folder)}/(\\d{{4}}-\\d{{2}}-\\d{{2}}/.+)$", 1)
-    rows = (spark.table(f"{BRONZE}.{spec.name}").where(F.col("_batch_id") >= min(f.folder for f in unlogged))
+    pattern = spec.source.file_pattern.java_regex
+    under = F.regexp_extract("_source_file", f"/{re.escape(spec.landing_folder)}/({pattern})$", 1)
+    rows = (spark.table(f"{BRONZE}.{spec.name}").where(F.col("_batch_id") >= min(f.batch for f in unlogged))
             .select(under.alias("relative"), "_batch_id").where(F.col("relative").isin([f.relative for f in unlogged]))
             .groupBy("relative", "_batch_id").count().collect())
     found = {r["relative"]: (r["_batch_id"], r["count"]) for r in rows}

@@ -75,7 +75,7 @@ def test_a_file_landing_late_in_a_loaded_folder_loads_with_the_next_batch(spark,
     day3_records = 5
     result = _run(spark, lakehouse)
     bronze = {r.batch_id: r for r in result.by_layer("bronze")}
-    assert list(bronze) == [DAY3] and "1 file(s) landed late in loaded folder(s) 2026-01-01" in bronze[DAY3].detail
+    assert list(bronze) == [DAY3] and "1 file(s) landed late for loaded batch(es) 2026-01-01" in bronze[DAY3].detail
     assert bronze[DAY3].rows_read == day3_records + 3
     held = {r["_batch_id"]: r["count"] for r in spark.table("bronze.customers").where("customer_id LIKE 'LATE%'")
             .groupBy("_batch_id").count().collect()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lakehouse.landing import LandedFile, Logged, is_batch_folder, plan
 from lakehouse.runs import BatchFilter
 
@@ -93,3 +95,56 @@ def test_files_outside_a_day_folder_are_unplaced():
 
 def test_batch_folders_are_real_dates():
     assert is_batch_folder("2026-02-28") and not is_batch_folder("2026-02-30") and not is_batch_folder("latest")
+
+
+# --- file patterns: the batch a file's path names (a spec's source.files) ----------------------
+
+@pytest.mark.parametrize(("pattern", "relative", "batch"), [
+    ("{date}/**", "2026-01-03/region=eu/part-0.csv", "2026-01-03"),
+    ("{date}/**", "orders.csv", None),
+    ("{date}/**", "2026-02-30/orders.csv", None),
+    ("orders_{yyyy}{mm}{dd}.csv", "orders_20260103.csv", "2026-01-03"),
+    ("orders_{yyyy}{mm}{dd}.csv", "archive/orders_20260103.csv", None),
+    ("orders_{yyyy}{mm}{dd}.csv", "orders_20260103.csv.bak", None),
+    ("{yyyy}/{mm}/{dd}/*.csv", "2026/01/03/a b.csv", "2026-01-03"),
+    ("{dd}.{mm}.{yyyy}/*", "03.01.2026/x.json", "2026-01-03"),
+    ("**/dt={date}/*", "eu/shop-1/dt=2026-01-03/x", "2026-01-03"),
+    ("**/dt={date}/*", "dt=2026-01-03/x", "2026-01-03"),
+    ("export-{date}-part?.csv", "export-2026-01-03-part1.csv", "2026-01-03"),
+    ("export-{date}-part?.csv", "export-2026-01-03-part12.csv", None),
+    ("*.csv", "export (1).csv", "2026-01-01"),  # no date: the day it arrived (UTC)
+    ("*.csv", "sub/export.csv", None),
+])
+def test_a_file_pattern_names_the_batch_of_a_path(pattern, relative, batch):
+    from lakehouse.file_pattern import compile_pattern
+
+    arrived = 1767311999000  # 2026-01-01 23:59:59 UTC
+    assert compile_pattern(pattern).batch_of(relative, arrived) == batch
+
+
+@pytest.mark.parametrize(("pattern", "message"), [
+    ("{date}/{date}/*", "{date} appears twice"),
+    ("{yyyy}{mm}.csv", r"all of \{yyyy\}, \{mm\} and \{dd\} \(found \{yyyy\}, \{mm\}\)"),
+    ("{day}.csv", "unknown placeholder {day}"),
+    ("../{date}/*", "relative path pattern"),
+    ("/data/{date}/*", "relative path pattern"),
+    ("s3://b/{date}/*", "relative path pattern"),
+])
+def test_a_file_pattern_that_cannot_place_files_is_refused(pattern, message):
+    from lakehouse.file_pattern import compile_pattern
+
+    with pytest.raises(ValueError, match=message):
+        compile_pattern(pattern)
+
+
+def test_the_spark_regex_of_a_pattern_takes_what_python_takes(spark):
+    """Bronze's files are matched in Spark SQL (Java's regex), the listing in Python."""
+    from pyspark.sql import functions as F
+
+    from lakehouse.file_pattern import compile_pattern
+
+    paths = ["orders_20260103.csv", "orders_2026013.csv", "x/orders_20260103.csv", "orders_20260103.csv.gz"]
+    pattern = compile_pattern("orders_{yyyy}{mm}{dd}.csv*")
+    df = spark.createDataFrame([(f"file:/l/orders/{p}",) for p in paths], "f string")
+    got = [r[0] for r in df.select(F.regexp_extract("f", f"/orders/({pattern.java_regex})$", 1)).collect()]
+    assert got == [p if pattern.batch_of(p, 0) else "" for p in paths] == [paths[0], "", "", paths[3]]
