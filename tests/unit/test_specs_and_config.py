@@ -16,6 +16,44 @@ def test_shipped_specs_are_valid():
     assert catalog.datasets["customers"].scd == 2
 
 
+def _fields(model, prefix: str = "") -> set[str]:
+    """Every field of a spec model, nested ones dotted (`source.files`, `columns[].type`)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    out = set()
+    for name, info in model.model_fields.items():
+        nested = [a for a in (info.annotation, *typing.get_args(info.annotation))
+                  for a in (a, *typing.get_args(a)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if nested:
+            listed = typing.get_origin(info.annotation) is list
+            out |= _fields(nested[0], f"{prefix}{name}{'[]' if listed else ''}.")
+        else:
+            out.add(prefix + name)
+    return out
+
+
+def test_the_readme_spec_reference_names_every_field():
+    from lakehouse.specs import DatasetSpec, GoldSpec
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    reference = readme[readme.index("**Spec reference.**"):readme.index("A CSV export in its own dialect")]
+    named = set()
+    for row in reference.splitlines():
+        if row.startswith("| `"):
+            cell = row.split(" | ")[0]
+            first = cell.split("`")[1]
+            parent = first.rsplit(".", 1)[0] if "." in first else ""
+            for name in cell.split("`")[1::2]:
+                named.add(f"{parent}{name}" if name.startswith(".") else name)
+    gold = {f"gold:{f}" for f in _fields(GoldSpec)}
+    named_gold = {f"gold:{n}" for n in named}
+    expected = _fields(DatasetSpec) | gold
+    missing = sorted(f for f in expected if f not in named and f not in named_gold)
+    assert not missing, f"README's spec reference lacks {missing}"
+
+
 def _write_specs(tmp_path, dataset: dict, gold: dict | None = None):
     (tmp_path / "datasets").mkdir()
     (tmp_path / "gold").mkdir()
