@@ -4,7 +4,6 @@ file and the field. Adding a dataset means adding a spec, not Python."""
 
 from __future__ import annotations
 
-import codecs
 import re
 from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lakehouse import file_pattern
+from lakehouse import encodings, file_pattern
 from lakehouse.errors import SpecError
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
@@ -163,6 +162,9 @@ class Source(_Strict):
     delimiter: str = Field(",", min_length=1, max_length=1)
     quote: str = Field('"', min_length=1, max_length=1)
     escape: str | None = Field(None, min_length=1, max_length=1, description="default: the quote (doubled)")
+    # The text an export writes for a missing value (R's and pandas' `NA`, `NULL`, `\N`): a
+    # field equal to it, quoted or not, is null. An empty field is null in any case.
+    null_value: str | None = Field(None, min_length=1)
     # The text files' character set: any whose line break is the byte \n (UTF-8, ISO-8859-1,
     # windows-1252, Shift_JIS, ...). A line with bytes that are not valid in it is quarantined.
     encoding: str = "utf-8"
@@ -180,28 +182,24 @@ class Source(_Strict):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        try:
-            name = codecs.lookup(value).name
-        except LookupError:
-            raise ValueError(f"unknown encoding {value!r}") from None
-        if "\n,".encode(name) != b"\n,":
-            raise ValueError(f"{value}: only encodings that write a line break and a comma as one byte each "
-                             "(ASCII's) are read line by line (not UTF-16 or UTF-32)")
+        encodings.canonical(value)  # its ValueError names the encodings read
         return value
 
     @model_validator(mode="after")
     def _dialect_fits_format(self) -> Source:
-        dialect = {"delimiter": ",", "quote": '"', "escape": None}
+        dialect = {"delimiter": ",", "quote": '"', "escape": None, "null_value": None}
         changed = [name for name, default in dialect.items() if getattr(self, name) != default]
         if changed and self.format != "csv":
             raise ValueError(f"{', '.join(changed)}: CSV options, but the format is {self.format}")
-        if self.encoding != "utf-8" and self.format == "parquet":
+        if not encodings.is_utf8(self.encoding) and self.format == "parquet":
             raise ValueError("encoding: Parquet files carry their own; the option is for CSV and JSON lines")
         chars = {"delimiter": self.delimiter, "quote": self.quote, "escape": self.escape_char}
         if any(c in _LINE_BREAKS for c in chars.values()):
             raise ValueError("delimiter, quote and escape cannot be line breaks")
         if self.delimiter in (self.quote, self.escape_char):
             raise ValueError(f"delimiter {self.delimiter!r} is also the quote or the escape character")
+        if self.delimiter == "\\":  # Spark's CSV options read it as the start of an escape (\t)
+            raise ValueError("a backslash cannot be the delimiter")
         return self
 
     @property

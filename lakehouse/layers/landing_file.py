@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from lakehouse import storage
 from lakehouse.errors import LandingError
 from lakehouse.specs import DatasetSpec
-from lakehouse.transforms.parse import CsvDialect, java_charset, parse_csv, parse_jsonl, split_csv_header
+from lakehouse.transforms.parse import CsvDialect, parse_csv, parse_jsonl, split_csv_header
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def _root_cause(exc: Exception) -> str:
 
 def dialect(spec: DatasetSpec) -> CsvDialect:
     source = spec.source
-    return CsvDialect(source.delimiter, source.quote, source.escape_char)
+    return CsvDialect(source.delimiter, source.quote, source.escape_char, source.null_value)
 
 
 def read_file(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataFrame]:
@@ -58,9 +58,6 @@ def read_file(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataFrame
     if spec.source.format == "parquet":
         return _read_parquet(spark, spec, path)
     encoding = spec.source.encoding
-    if not spark._jvm.java.nio.charset.Charset.isSupported(java_charset(encoding)):
-        raise LandingError(f"{spec.name}: source.encoding {encoding!r} is known to Python but not to Java, which "
-                           "reads the files; name another (UTF-8, ISO-8859-1, windows-1252, Shift_JIS, ...)")
     raw = spark.read.text(storage.literal(path))
     blank = F.trim("value") == ""
     header_bytes = None
@@ -86,7 +83,10 @@ def read_file(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataFrame
     data = raw.where(~blank & ~is_header)
     if header_bytes is None:
         return counted, parse_jsonl(data, spec.column_names, encoding)
-    header = split_csv_header(header_bytes.decode(encoding, errors="replace"), dialect(spec))
+    try:
+        header = split_csv_header(header_bytes.decode(encoding, errors="replace"), dialect(spec))
+    except ValueError as exc:
+        raise LandingError(f"{path}: {exc}; name the columns without it") from None
     return counted, parse_csv(data, header, spec.column_names, dialect(spec), encoding)
 
 

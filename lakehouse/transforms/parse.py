@@ -11,12 +11,13 @@ and drops extra fields, and its JSON reader drops unknown keys.
 
 from __future__ import annotations
 
-import codecs
 import csv
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from lakehouse.encodings import is_utf8, java_charset
 
 NOT_UTF8 = "not valid UTF-8 (undecodable bytes, shown as U+FFFD in _raw)"
 QUOTE_OUT_OF_PLACE = ("quote out of place: a quoted field must be a whole field and end on its line "
@@ -33,10 +34,12 @@ class CsvDialect:
     delimiter: str = ","
     quote: str = '"'
     escape: str = '"'
+    null_value: str | None = None  # a field holding it is null (an empty one is anyway)
 
     @property
     def options(self) -> dict[str, str]:
-        return {"sep": self.delimiter, "quote": self.quote, "escape": self.escape}
+        nulls = {"nullValue": self.null_value} if self.null_value is not None else {}
+        return {"sep": self.delimiter, "quote": self.quote, "escape": self.escape, **nulls}
 
 
 RFC4180 = CsvDialect()
@@ -49,7 +52,12 @@ def _re(char: str) -> str:
 
 
 def split_csv_header(header_line: str, dialect: CsvDialect = RFC4180) -> list[str]:
+    """The header's column names. With an escape character other than the quote, a header
+    holding it is refused (ValueError): Python's reader would take it for an escape outside
+    quotes too, where Spark's takes it for text, and the two would name other columns."""
     doubled = dialect.escape == dialect.quote
+    if not doubled and dialect.escape in header_line:
+        raise ValueError(f"the header holds the escape character {dialect.escape!r}")
     reader = csv.reader([header_line.lstrip("\ufeff")], delimiter=dialect.delimiter, quotechar=dialect.quote,
                         doublequote=doubled, escapechar=None if doubled else dialect.escape)
     return [h.strip() for h in next(reader)]
@@ -83,23 +91,9 @@ def _field_count(unquoted: Column, dialect: CsvDialect = RFC4180) -> Column:
 
 
 def _not_valid(encoding: str) -> str:
-    if _is_utf8(encoding):
+    if is_utf8(encoding):
         return NOT_UTF8
     return f"not valid {encoding} (bytes it does not define, shown as U+FFFD in _raw)"
-
-
-def _is_utf8(encoding: str) -> bool:
-    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")  # a BOM: split_csv_header drops it
-
-
-# Python's name of a codec is Java's name of the charset, or one of its aliases, but for these.
-_JAVA_NAMES = {"mac-roman": "x-MacRoman"}
-
-
-def java_charset(encoding: str) -> str:
-    """The name Spark's decode() knows an encoding by: `latin-1` is Python's, not Java's."""
-    name = codecs.lookup(encoding).name
-    return _JAVA_NAMES.get(name, name)
 
 
 def _decoded(lines: DataFrame, encoding: str) -> DataFrame:
@@ -108,13 +102,16 @@ def _decoded(lines: DataFrame, encoding: str) -> DataFrame:
     decode them as UTF-8, turning each byte that is not into U+FFFD, a value that landed
     silently. In another encoding, a line is valid when its text encodes back to its bytes."""
     raw = F.col("value")
-    if _is_utf8(encoding):
+    if is_utf8(encoding):
         invalid = ~F.is_valid_utf8(raw)
         text = F.when(invalid, F.make_valid_utf8(raw)).otherwise(raw)
     else:
         data, charset = raw.cast("binary"), java_charset(encoding)
         text = F.decode(data, charset)
-        invalid = F.encode(text, charset) != data
+        # Java's decoder writes U+FFFD for bytes the set does not define. A set that can
+        # encode U+FFFD itself (GB18030) tells them apart by encoding the text back; a set
+        # with two byte sequences for one character (Big5, cp932) must not be asked alone.
+        invalid = F.contains(text, F.lit("\ufffd")) & (F.encode(text, charset) != data)
     return lines.withColumn("_undecodable", invalid).withColumn("value", text)
 
 

@@ -258,8 +258,11 @@ def test_a_header_in_another_encoding_and_dialect_names_its_columns(spark, tmp_p
 
 
 @pytest.mark.parametrize(("source", "message"), [
-    ({"format": "csv", "encoding": "no-such-charset"}, "unknown encoding 'no-such-charset'"),
-    ({"format": "csv", "encoding": "utf-16"}, "not UTF-16 or UTF-32"),
+    ({"format": "csv", "encoding": "no-such-charset"}, "unknown or unsupported encoding 'no-such-charset'"),
+    ({"format": "csv", "encoding": "utf-16"}, "unsupported encoding 'utf-16'"),
+    ({"format": "csv", "encoding": "utf-7"}, "unsupported encoding 'utf-7'"),
+    ({"format": "csv", "encoding": "base64"}, "unsupported encoding 'base64'"),
+    ({"format": "csv", "delimiter": "\\"}, "a backslash cannot be the delimiter"),
     ({"format": "jsonl", "delimiter": ";"}, "delimiter: CSV options, but the format is jsonl"),
     ({"format": "parquet", "encoding": "latin-1"}, "Parquet files carry their own"),
     ({"format": "csv", "delimiter": '"'}, "delimiter '\"' is also the quote or the escape character"),
@@ -273,10 +276,61 @@ def test_a_dialect_that_cannot_be_read_is_refused_by_the_spec(source, message):
         _dialect_spec(**source)
 
 
-def test_an_encoding_python_knows_and_java_does_not_is_one_line(spark, tmp_path):
+def test_parquet_may_name_utf8_in_any_spelling():
+    assert _dialect_spec("parquet", encoding="UTF-8").source.encoding == "UTF-8"
+
+
+# Text each table holds (Python encodes it), with the characters Java's same-named tables read
+# otherwise: cp932's NEC and IBM extensions and its wave dash, cp949's extended Hangul, cp950's
+# and Big5's characters with two byte sequences.
+_SAMPLES = {"cp932": "東京①㈱髙～∥－Ⅰ№￢", "shift_jis": "日本語テキスト", "euc_jp": "日本語", "cp949": "갂뷁한국어",
+            "euc_kr": "한국어", "cp950": "碁銹€十中文", "big5": "中文十", "big5hkscs": "中文", "gbk": "中文汉字",
+            "gb18030": "中文汉字€\ufffd", "gb2312": "中文", "cp874": "ภาษาไทย…“”"}
+
+
+def test_every_encoding_of_the_table_decodes_in_java_as_in_python(spark):
+    """Java decodes each supported table's bytes to Python's text, and finds no line of valid
+    text invalid: every single-byte table's every byte Python defines, and samples of the
+    others."""
+    from lakehouse.encodings import JAVA_NAMES
+    from lakehouse.transforms.parse import _decoded
+
+    rows, expected = [], []
+    for name in JAVA_NAMES:
+        sample = _SAMPLES.get(name)
+        if sample is None:
+            defined = [bytes([b]) for b in range(0x20, 0x100) if b != 0x7F and _decodes(bytes([b]), name)]
+            data = b"".join(defined)
+        else:
+            data = sample.encode(name)
+        rows.append((name, bytearray(data)))
+        expected.append((name, data.decode(name), False))
+    lines = spark.createDataFrame(rows, "encoding string, value binary")
+    got = []
+    for name, _ in rows:
+        one = _decoded(lines.where(f"encoding = '{name}'").select(F_cast_string()), name).first()
+        got.append((name, one["value"], one["_undecodable"]))
+    assert got == expected
+
+
+def F_cast_string():  # noqa: N802 - the lines as spark.read.text gives them: bytes as a string
+    from pyspark.sql import functions as F
+
+    return F.col("value").cast("string").alias("value")
+
+
+def _decodes(data: bytes, name: str) -> bool:
+    try:
+        data.decode(name)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def test_a_header_holding_the_escape_character_is_refused_in_one_line(spark, tmp_path):
     from lakehouse.errors import LandingError
     from lakehouse.layers.landing_file import read_file
 
-    (tmp_path / "a.csv").write_text("id,name,amount\n1,a,2\n")
-    with pytest.raises(LandingError, match="source.encoding 'utf-7' is known to Python but not to Java"):
-        read_file(spark, _dialect_spec(encoding="utf-7"), str(tmp_path / "a.csv"))
+    (tmp_path / "a.csv").write_text('id,na\\,me,amount\n1,x,2\n')
+    with pytest.raises(LandingError, match=r"a.csv: the header holds the escape character '\\\\'; name the columns"):
+        read_file(spark, _dialect_spec(escape="\\"), str(tmp_path / "a.csv"))
