@@ -11,6 +11,7 @@ from pathlib import Path
 
 from benchmarks.common import Section, fresh_dir, local_session, markdown_table, median, side_by_side, timed
 from lakehouse import storage
+from lakehouse.file_pattern import DEFAULT, compile_pattern
 from lakehouse.landing import LandedFile, Logged, plan
 from lakehouse.runs import BatchFilter
 
@@ -26,9 +27,11 @@ def _landing(root: Path, files: int) -> None:
 
 
 def _plan(listed) -> int:
-    landed = [LandedFile(p, rel.split("/")[0], size, ms) for p, rel, size, ms in listed]
-    logged = {f.path: Logged(f.path, f.size, f.modified_ms, "fp", f.folder, 1) for f in landed[1:]}
-    found = plan(landed, logged, {f.folder for f in landed}, BatchFilter(), in_bronze={})
+    """The plan as discovery makes it: each file's batch by the default file pattern."""
+    pattern = compile_pattern(DEFAULT)
+    landed = [LandedFile(p, pattern.batch_of(rel) or "", size, ms, rel) for p, rel, size, ms in listed]
+    logged = {f.path: Logged(f.path, f.size, f.modified_ms, "fp", f.batch, 1) for f in landed[1:]}
+    found = plan(landed, logged, {f.batch for f in landed}, BatchFilter(), in_bronze={})
     if len(found.waiting) != 1:  # the one file the log lacks: a late file, with no batch after it
         raise RuntimeError(f"B7: the plan found {len(found.waiting)} late file(s), not 1")
     return len(landed)

@@ -3,11 +3,10 @@ under the dataset's landing path (a spec's `source.files`). Pure: no Spark, no s
 
 - `{date}` (YYYY-MM-DD), or `{yyyy}`, `{mm}` and `{dd}` anywhere in the path, name the day:
   `{date}/**` (the default: day folders), `orders_{yyyy}{mm}{dd}.csv`, `{yyyy}/{mm}/{dd}/*.csv`,
-  `dt={date}/**`;
-- with no date in the pattern, a file belongs to the day it arrived (its modification time, in
-  UTC): files land in arrival order, as a drop folder delivers them (`*.csv`);
+  `dt={date}/**`. Every pattern names one: a file's modification time is no arrival order a
+  batch can rest on (copies, `mv` and unpacking keep or reset it, and a copy would load again);
 - `*` is any part of one name, `?` one character of it, `**/` any folders (none too) and a
-  final `**` any file below.
+  final `/**` any file below.
 
 A file the pattern does not match, or whose date is not a real day (2026-02-30), belongs to
 no batch: discovery reports it, never passes over it.
@@ -17,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 DEFAULT = "{date}/**"
 _PARTS = {"date": r"\d{4}-\d{2}-\d{2}", "yyyy": r"\d{4}", "mm": r"\d{2}", "dd": r"\d{2}"}
@@ -29,16 +28,13 @@ class FilePattern:
     text: str
     regex: str  # Python's, with a group per date part
     java_regex: str  # the same for Spark SQL's regexp functions (Java names groups otherwise)
-    dated: bool
 
-    def batch_of(self, relative: str, modified_ms: int) -> str | None:
-        """The batch of the file at `relative` under the landing path: the day its path names,
-        or the day it arrived when the pattern names none; None if the pattern does not take it."""
+    def batch_of(self, relative: str) -> str | None:
+        """The batch of the file at `relative` under the landing path: the day its path names;
+        None if the pattern does not take it."""
         match = re.fullmatch(self.regex, relative)
         if not match:
             return None
-        if not self.dated:
-            return datetime.fromtimestamp(modified_ms / 1000, UTC).date().isoformat()
         parts = match.groupdict()
         day = parts.get("date") or f"{parts['yyyy']}-{parts['mm']}-{parts['dd']}"
         try:
@@ -55,10 +51,15 @@ class FilePattern:
 
 def compile_pattern(text: str) -> FilePattern:
     """Raises ValueError saying what is wrong with the pattern."""
+    parts = text.split("/")
     if not text or text.startswith("/") or "\\" in text or ":" in text or any(
-            part in ("", ".", "..") for part in text.split("/")):
+            part in ("", ".", "..") for part in parts):
         raise ValueError(f"{text!r} must be a relative path pattern under the landing path (names separated by "
                          "/, no '.', '..', ':' or '\\')")
+    if any(part.startswith((".", "_")) for part in parts):
+        raise ValueError(f"{text!r}: names starting with '.' or '_' are markers (_SUCCESS, .crc), never listed")
+    if any("**" in part and part != "**" for part in parts):
+        raise ValueError(f"{text!r}: '**' is a whole folder name (**/) or the whole last name (/**)")
     python, java, seen, at = [], [], [], 0
     for token in _TOKEN.finditer(text):
         literal = re.escape(text[at:token.start()])
@@ -68,8 +69,8 @@ def compile_pattern(text: str) -> FilePattern:
         piece = token.group(0)
         if piece == "**/":
             python.append("(?:[^/]+/)*"), java.append("(?:[^/]+/)*")
-        elif piece == "**":
-            python.append(".+"), java.append(".+")
+        elif piece == "**":  # any file below: its names may hold any character but /, as * does
+            python.append("[^/]+(?:/[^/]+)*"), java.append("[^/]+(?:/[^/]+)*")
         elif piece == "*":
             python.append("[^/]*"), java.append("[^/]*")
         elif piece == "?":
@@ -85,7 +86,7 @@ def compile_pattern(text: str) -> FilePattern:
                              "'**' is a whole folder (**/) or the end of the pattern")
     python.append(re.escape(text[at:]))
     java.append(re.escape(text[at:]))
-    if seen and sorted(seen) not in (["date"], ["dd", "mm", "yyyy"]):
-        raise ValueError(f"{text!r}: name the day with {{date}}, or with all of {{yyyy}}, {{mm}} and {{dd}} "
-                         f"(found {', '.join('{' + s + '}' for s in seen)})")
-    return FilePattern(text, "".join(python), "".join(java), bool(seen))
+    if sorted(seen) not in (["date"], ["dd", "mm", "yyyy"]):
+        found = f" (found {', '.join('{' + s + '}' for s in seen)})" if seen else ""
+        raise ValueError(f"{text!r}: name the day with {{date}}, or with all of {{yyyy}}, {{mm}} and {{dd}}{found}")
+    return FilePattern(text, "".join(python), "".join(java))

@@ -78,12 +78,12 @@ def plan(listed: list[LandedFile], logged: dict[str, Logged], done: set[str], se
     logged = {p: entry for p, entry in logged.items() if entry.batch_id in done}
     late = []
     for f in listed:
-        if not is_batch_folder(f.batch):
-            out.unplaced.append(f)
-        elif f.path in logged:
+        if f.path in logged:  # loaded: whatever a changed spec's file pattern makes of it now
             entry = logged[f.path]
             if (entry.size, entry.modified_ms) != (f.size, f.modified_ms):
                 out.changed.append((f, entry))
+        elif not is_batch_folder(f.batch):
+            out.unplaced.append(f)
         elif f.batch not in done:
             if selection.accepts(f.batch):
                 out.batches.setdefault(f.batch, []).append(f)

@@ -119,7 +119,7 @@ def _run_layers(spark, settings, catalog, specs, selection, layers, ledger, gate
                     if on_step:
                         on_step(f"bronze {spec.name}")
                     run_bronze(spark, settings, spec, batches(spec), ledger, result.run_id, file_log,
-                               on_result=record, on_notice=result.notices.append)
+                               on_result=record, on_notice=result.notices.append, sharing=catalog.sharing(spec))
         except BaseException:
             with contextlib.suppress(Exception):  # the error that ended bronze is the one to report
                 file_log.flush()

@@ -376,6 +376,11 @@ class Catalog(_Strict):
     datasets: dict[str, DatasetSpec]
     gold: dict[str, GoldSpec]
 
+    def sharing(self, spec: DatasetSpec) -> dict[str, file_pattern.FilePattern]:
+        """The file patterns of the other datasets whose landing path is this one's."""
+        return {d.name: d.source.file_pattern for d in self.datasets.values()
+                if d.name != spec.name and d.landing_folder == spec.landing_folder}
+
     def select(self, names: list[str] | None) -> list[DatasetSpec]:
         if not names:
             return list(self.datasets.values())

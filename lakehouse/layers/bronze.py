@@ -24,6 +24,7 @@ from lakehouse import tables
 from lakehouse.config import BRONZE, Settings
 from lakehouse.errors import AccountingError, LandingError
 from lakehouse.file_log import FileLog
+from lakehouse.file_pattern import FilePattern
 from lakehouse.landing import LandedFile
 from lakehouse.layers.discovery import check_changed, plan_landing
 from lakehouse.layers.landing_file import FileLines, read_file
@@ -122,7 +123,8 @@ def _recover(spark, spec: DatasetSpec, present: dict[str, list[LandedFile]]):
 
 
 def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter, ledger: Ledger,
-               run_id: str, file_log: FileLog, on_result=None, on_notice=None) -> list[TableRun]:
+               run_id: str, file_log: FileLog, on_result=None, on_notice=None,
+               sharing: dict[str, FilePattern] | None = None) -> list[TableRun]:
     """Ingest every landing file in `selection` that bronze has not loaded (lakehouse.landing).
 
     A batch is done once the audit says so. A batch whose rows are in bronze but that the
@@ -132,7 +134,7 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
     tables.ensure_table(spark, settings, fqname, tables.bronze_schema(spec), partition_by=("_batch_id",),
                         comments=spec.column_comments)
     done = ledger.done(fqname)
-    found, held = plan_landing(spark, settings, spec, selection, done, file_log)
+    found, held = plan_landing(spark, settings, spec, selection, done, file_log, sharing)
     check_changed(spark, spec, found, held, file_log, run_id)
     present = batches_with_rows(spark, fqname, sorted(found.batches))
     recovered, again = _recover(spark, spec, {b: found.batches[b] for b in present})

@@ -14,6 +14,7 @@ from lakehouse import storage
 from lakehouse.config import BRONZE, Settings
 from lakehouse.errors import LandingError
 from lakehouse.file_log import FileLog
+from lakehouse.file_pattern import FilePattern
 from lakehouse.landing import LandedFile, LandingPlan, plan
 from lakehouse.layers.landing_file import read_file
 from lakehouse.runs import BatchFilter
@@ -22,17 +23,18 @@ from lakehouse.specs import DatasetSpec
 
 def landing_batches(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter,
                     missing_ok: bool = False) -> list[str]:
-    """The batches that `selection` accepts with files under the dataset's landing path (and,
-    for day folders, every day folder, empty or not). A missing landing path is an error, or,
-    with `missing_ok`, no batches (nothing has arrived)."""
+    """The batches that `selection` accepts under the dataset's landing path: its day folders
+    (one listing of the folder), or the days its files' names hold (a listing of every file). A
+    missing landing path is an error, or, with `missing_ok`, no batches (nothing has arrived)."""
     root = settings.landing_location(spec.landing_folder)
     if not storage.exists(spark, root):
         if missing_ok:
             return []
         raise LandingError(f"{spec.name}: landing path {root} does not exist")
-    batches = {f.batch for f in landed_files(spark, settings, spec) if f.batch}
     if spec.source.file_pattern.is_day_folders:
-        batches |= {e.name for e in storage.list_dir(spark, root) if e.is_dir}
+        batches = {e.name for e in storage.list_dir(spark, root) if e.is_dir}
+    else:
+        batches = {f.batch for f in landed_files(spark, settings, spec) if f.batch}
     return sorted(b for b in batches if selection.accepts(b))
 
 
@@ -41,18 +43,24 @@ def landed_files(spark, settings: Settings, spec: DatasetSpec) -> list[LandedFil
     the batch its path names (the spec's file pattern)."""
     pattern = spec.source.file_pattern
     listed = storage.list_files(spark, settings.landing_location(spec.landing_folder))
-    return [LandedFile(path, pattern.batch_of(relative, modified) or "", size, modified, relative)
+    return [LandedFile(path, pattern.batch_of(relative) or "", size, modified, relative)
             for path, relative, size, modified in listed]
 
 
 def plan_landing(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter, done: set[str],
-                 file_log: FileLog) -> tuple[LandingPlan, dict[str, int]]:
+                 file_log: FileLog,
+                 sharing: dict[str, FilePattern] | None = None) -> tuple[LandingPlan, dict[str, int]]:
     """Which files load with which batch (lakehouse.landing), and for files bronze holds that
-    the log does not, the records bronze holds of each (see _held_unlogged)."""
+    the log does not, the records bronze holds of each (see _held_unlogged). `sharing`: the
+    file patterns of the other datasets whose landing path is this one's (one export folder
+    for several tables), by dataset: their files are theirs, and a file two patterns take is
+    refused."""
     root = settings.landing_location(spec.landing_folder)
     if not storage.exists(spark, root):
         raise LandingError(f"{spec.name}: landing path {root} does not exist")
     listed, logged = landed_files(spark, settings, spec), file_log.of(spec.name)
+    if sharing:
+        listed = _own_files(spec, listed, sharing)
     found, held = plan(listed, logged, done, selection), {}
     if found.unlogged:
         in_bronze, held = _held_unlogged(spark, spec, found.unlogged)
@@ -74,13 +82,33 @@ def plan_landing(spark, settings: Settings, spec: DatasetSpec, selection: BatchF
     return found, held
 
 
+def _own_files(spec: DatasetSpec, listed: list[LandedFile], sharing: dict[str, FilePattern]) -> list[LandedFile]:
+    """The files of a landing path several datasets share that are this dataset's: another's
+    pattern takes the rest. A file two patterns take would load into both: refused."""
+    own = []
+    for f in listed:
+        others = [name for name, pattern in sharing.items() if pattern.batch_of(f.relative)]
+        if others and f.batch:
+            raise LandingError(f"{f.path}: both {spec.name} ({spec.source.files}) and {others[0]} "
+                               f"({sharing[others[0]].text}) take it; make their source.files patterns apart")
+        if not others:
+            own.append(f)
+    return own
+
+
 def _held_unlogged(spark, spec: DatasetSpec, unlogged: list[LandedFile]) -> tuple[dict[str, str], dict[str, int]]:
-    """For files of loaded day folders the log lacks: the batch bronze holds each under, and
-    its rows there. Matched on the path under the landing path, so a landing path that moved
-    (another home, another mount) finds its files loaded; only batches from the oldest such
-    folder on are read (a file loads with its folder's batch or a later one)."""
+    """For files of loaded days the log lacks: the batch bronze holds each under, and its rows
+    there. Matched on the path under the landing path, so a landing path that moved (another
+    home, another mount) finds its files loaded: a file bronze read from this landing path by
+    its path, one from another by the pattern after the last folder of the dataset's name that
+    leaves a path the pattern takes. Only batches from the oldest such day on are read (a file
+    loads with its day's batch or a later one)."""
     pattern = spec.source.file_pattern.java_regex
-    under = F.regexp_extract("_source_file", f"/{re.escape(spec.landing_folder)}/({pattern})$", 1)
+    elsewhere = F.regexp_extract("_source_file", f"^.*/{re.escape(spec.landing_folder)}/({pattern})$", 1)
+    first = unlogged[0]
+    root = first.path[: len(first.path) - len(first.relative)]  # as the listing writes it, with its /
+    here = F.col("_source_file").startswith(root)
+    under = F.when(here, F.expr(f"substring(_source_file, {len(root) + 1})")).otherwise(elsewhere)
     rows = (spark.table(f"{BRONZE}.{spec.name}").where(F.col("_batch_id") >= min(f.batch for f in unlogged))
             .select(under.alias("relative"), "_batch_id").where(F.col("relative").isin([f.relative for f in unlogged]))
             .groupBy("relative", "_batch_id").count().collect())

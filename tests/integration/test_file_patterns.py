@@ -1,12 +1,10 @@
 """Files land where a source puts them: a spec's `source.files` pattern names each file's batch
-(`customers_{yyyy}{mm}{dd}*.csv` in one flat folder), or with no date the day a file arrived.
-Late files, a file no pattern takes and a lost file log behave as with day folders."""
+(`customers_{yyyy}{mm}{dd}*.csv` in one flat folder), and datasets may share a folder. Late
+files, a file no pattern takes and a lost file log behave as with day folders."""
 
 from __future__ import annotations
 
-import os
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -32,13 +30,11 @@ def _catalog(tmp_path, files: str):
     return load_catalog(specs)
 
 
-def _land(settings, relative: str, ids: list[str], arrived: datetime | None = None) -> Path:
+def _land(settings, relative: str, ids: list[str]) -> Path:
     path = Path(settings.landing_uri) / "customers" / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [f"{c},{c}@example.com,Name {c},DE,consumer,2025-06-01,2026-01-01 10:00:00,I" for c in ids]
     path.write_text("\n".join([HEADER, *rows]) + "\n")
-    if arrived:
-        os.utime(path, (arrived.timestamp(), arrived.timestamp()))
     return path
 
 
@@ -83,10 +79,26 @@ def test_dated_file_names_in_one_folder_are_batches(spark, lakehouse, tmp_path):
         _run(spark, lakehouse, catalog)
 
 
-def test_files_with_no_date_belong_to_the_day_they_arrived(spark, lakehouse, tmp_path):
-    catalog = _catalog(tmp_path, "*.csv")
-    _land(lakehouse, "export.csv", ["C1"], datetime(2026, 1, 1, 23, 59, tzinfo=UTC))
-    _land(lakehouse, "export (1).csv", ["C2", "C3"], datetime(2026, 1, 2, 0, 1, tzinfo=UTC))
-    assert _bronze(_run(spark, lakehouse, catalog)) == {"2026-01-01": 1, "2026-01-02": 2}
-    assert _log(spark) == {"export.csv": "2026-01-01", "export (1).csv": "2026-01-02"}
-    assert _run(spark, lakehouse, catalog).runs == []
+def test_two_datasets_share_one_export_folder(spark, lakehouse, tmp_path):
+    """One flat export folder for two tables: each takes the files its pattern takes, at any
+    depth, and a file neither takes is refused once, by the first."""
+    specs = tmp_path / "specs"
+    shutil.copytree(PROJECT_ROOT / "pipelines", specs)
+    for name, files in (("customers", "**/customers_{date}.csv"), ("products", "**/products_{date}.jsonl")):
+        path = specs / "datasets" / f"{name}.yaml"
+        spec = yaml.safe_load(path.read_text())
+        spec["source"] = {**spec["source"], "path": "exports", "files": files}
+        path.write_text(yaml.safe_dump(spec))
+    catalog = load_catalog(specs)
+    exports = Path(lakehouse.landing_uri) / "exports"
+    (exports / "eu").mkdir(parents=True)
+    _land(lakehouse, "../exports/eu/customers_2026-01-01.csv", ["C1", "C2"])
+    (exports / "products_2026-01-01.jsonl").write_text(
+        '{"product_id": "P1", "name": "p", "category": "tools", "price": 1.5, "updated_at": "2026-01-01T10:00:00Z", '
+        '"op": "I"}\n')
+    result = run_pipeline(spark, lakehouse, catalog, datasets=["customers", "products"], layers=("bronze", "silver"))
+    assert {(r.table_name, r.batch_id, r.rows_read) for r in result.by_layer("bronze")} == {
+        ("bronze.customers", "2026-01-01", 2), ("bronze.products", "2026-01-01", 1)}
+    (exports / "orders_2026-01-02.csv").write_text("x\n")
+    with pytest.raises(LandingError, match=r"exports/orders_2026-01-02.csv: does not match the dataset's files"):
+        run_pipeline(spark, lakehouse, catalog, datasets=["customers", "products"], layers=("bronze",))

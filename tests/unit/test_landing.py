@@ -112,14 +112,14 @@ def test_batch_folders_are_real_dates():
     ("**/dt={date}/*", "dt=2026-01-03/x", "2026-01-03"),
     ("export-{date}-part?.csv", "export-2026-01-03-part1.csv", "2026-01-03"),
     ("export-{date}-part?.csv", "export-2026-01-03-part12.csv", None),
-    ("*.csv", "export (1).csv", "2026-01-01"),  # no date: the day it arrived (UTC)
-    ("*.csv", "sub/export.csv", None),
+    ("x/**/{date}.csv", "x/2026-01-03.csv", "2026-01-03"),
+    ("{date}/**", "2026-01-03/a\nb.csv", "2026-01-03"),  # any character a name may hold
+    ("{date}/**", "2026-01-03/", None),
 ])
 def test_a_file_pattern_names_the_batch_of_a_path(pattern, relative, batch):
     from lakehouse.file_pattern import compile_pattern
 
-    arrived = 1767311999000  # 2026-01-01 23:59:59 UTC
-    assert compile_pattern(pattern).batch_of(relative, arrived) == batch
+    assert compile_pattern(pattern).batch_of(relative) == batch
 
 
 @pytest.mark.parametrize(("pattern", "message"), [
@@ -129,6 +129,10 @@ def test_a_file_pattern_names_the_batch_of_a_path(pattern, relative, batch):
     ("../{date}/*", "relative path pattern"),
     ("/data/{date}/*", "relative path pattern"),
     ("s3://b/{date}/*", "relative path pattern"),
+    ("*.csv", r"name the day with \{date\}"),  # a modification time is no arrival order
+    ("_exports/{date}.csv", "markers"),
+    ("{date}/.x", "markers"),
+    ("a**b/{date}.csv", "'\\*\\*' is a whole folder name"),
 ])
 def test_a_file_pattern_that_cannot_place_files_is_refused(pattern, message):
     from lakehouse.file_pattern import compile_pattern
@@ -147,4 +151,31 @@ def test_the_spark_regex_of_a_pattern_takes_what_python_takes(spark):
     pattern = compile_pattern("orders_{yyyy}{mm}{dd}.csv*")
     df = spark.createDataFrame([(f"file:/l/orders/{p}",) for p in paths], "f string")
     got = [r[0] for r in df.select(F.regexp_extract("f", f"/orders/({pattern.java_regex})$", 1)).collect()]
-    assert got == [p if pattern.batch_of(p, 0) else "" for p in paths] == [paths[0], "", "", paths[3]]
+    assert got == [p if pattern.batch_of(p) else "" for p in paths] == [paths[0], "", "", paths[3]]
+
+
+def test_a_loaded_file_the_pattern_no_longer_places_is_not_unplaced():
+    """A spec whose source.files changed: files it loaded before stay loaded, not refused."""
+    old = _file("2026-01-01/orders.csv")
+    renamed = LandedFile(old.path, "", old.size, old.modified_ms)  # the new pattern takes no day from it
+    found = plan([renamed], {old.path: _logged(old, "2026-01-01")}, {"2026-01-01"}, ALL)
+    assert (found.unplaced, found.batches, found.changed) == ([], {}, [])
+
+
+def test_datasets_sharing_a_folder_take_their_own_files_and_refuse_one_both_take():
+    from lakehouse.errors import LandingError
+    from lakehouse.file_pattern import compile_pattern
+    from lakehouse.layers.discovery import _own_files
+    from lakehouse.specs import DatasetSpec
+
+    spec = DatasetSpec(name="orders", source={"format": "csv", "files": "orders_{yyyy}{mm}{dd}*.csv"},
+                       keys=["id"], ordering="id", columns=[{"name": "id", "type": "string", "required": True}])
+    mine = spec.source.file_pattern
+    files = [LandedFile(f"{ROOT}/{r}", mine.batch_of(r) or "", 1, 1, r)
+             for r in ("orders_20260101.csv", "customers_20260101.csv")]
+    sharing = {"customers": compile_pattern("customers_{yyyy}{mm}{dd}.csv")}
+    assert [f.relative for f in _own_files(spec, files, sharing)] == ["orders_20260101.csv"]
+    greedy = {"customers": compile_pattern("*_{yyyy}{mm}{dd}.csv")}
+    with pytest.raises(LandingError, match=r"orders_20260101.csv: both orders \(orders_\{yyyy\}.*\) and customers "
+                                           r"\(\*_\{yyyy\}\{mm\}\{dd\}.csv\) take it"):
+        _own_files(spec, files, greedy)
