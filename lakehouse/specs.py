@@ -154,7 +154,7 @@ class Source(_Strict):
     format: Literal["csv", "jsonl", "parquet"]
     path: str | None = Field(None, description="folder under the landing root; default: the dataset name")
     # The files under the landing path and the day each belongs to (lakehouse.file_pattern):
-    # day folders by default; `orders_{yyyy}{mm}{dd}.csv`; no date: the day a file arrived.
+    # day folders by default; `orders_{yyyy}{mm}{dd}.csv` in one flat folder.
     files: str = file_pattern.DEFAULT
     # CSV's dialect. RFC 4180 by default: fields separated by commas, quoted with double
     # quotes, a quote inside a quoted field doubled. `escape: "\\"` reads exports that write
@@ -437,6 +437,13 @@ def load_catalog(specs_dir: Path) -> Catalog:
         if unknown:
             raise SpecError(f"{specs_dir}/gold/{g.name}.yaml: sources: unknown dataset(s) {', '.join(unknown)}")
     for d in datasets.values():
+        # A landing path inside another's would be listed by both: the same folder is shared
+        # (each takes its files by its pattern), a folder within another is not.
+        inside = [o.name for o in datasets.values() if d.landing_folder.startswith(o.landing_folder + "/")]
+        if inside:
+            raise SpecError(f"{specs_dir}/datasets/{d.name}.yaml: source.path {d.landing_folder!r} is inside the "
+                            f"landing path of {inside[0]}, whose listing would take its files; use a folder beside "
+                            "it, or the same folder with its own source.files")
         for e in d.expectations:
             if e.type != "foreign_key":
                 continue

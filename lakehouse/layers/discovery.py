@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from lakehouse import storage
@@ -96,21 +97,32 @@ def _own_files(spec: DatasetSpec, listed: list[LandedFile], sharing: dict[str, F
     return own
 
 
-def _held_unlogged(spark, spec: DatasetSpec, unlogged: list[LandedFile]) -> tuple[dict[str, str], dict[str, int]]:
-    """For files of loaded days the log lacks: the batch bronze holds each under, and its rows
-    there. Matched on the path under the landing path, so a landing path that moved (another
-    home, another mount) finds its files loaded: a file bronze read from this landing path by
-    its path, one from another by the pattern after the last folder of the dataset's name that
-    leaves a path the pattern takes. Only batches from the oldest such day on are read (a file
-    loads with its day's batch or a later one)."""
-    pattern = spec.source.file_pattern.java_regex
-    elsewhere = F.regexp_extract("_source_file", f"^.*/{re.escape(spec.landing_folder)}/({pattern})$", 1)
+def relative_under(spec: DatasetSpec, unlogged: list[LandedFile]) -> Column:
+    """A bronze row's path under the landing path (`_source_file`), as the listing names it: a
+    file bronze read from this landing path by its path; one read from another (the landing
+    path moved) by the pattern after a folder of the dataset's name. Such a folder may be an
+    ancestor of the old landing path or one under it: the path after the first or after the
+    last of them, whichever is one of the files looked for."""
+    pattern, folder = spec.source.file_pattern.java_regex, re.escape(spec.landing_folder)
+    wanted = [f.relative for f in unlogged]
+    after_first = F.regexp_extract("_source_file", f"^.*?/{folder}/({pattern})$", 1)
+    after_last = F.regexp_extract("_source_file", f"^.*/{folder}/({pattern})$", 1)
     first = unlogged[0]
     root = first.path[: len(first.path) - len(first.relative)]  # as the listing writes it, with its /
     here = F.col("_source_file").startswith(root)
-    under = F.when(here, F.expr(f"substring(_source_file, {len(root) + 1})")).otherwise(elsewhere)
+    return (F.when(here, F.expr(f"substring(_source_file, {len(root) + 1})"))
+            .when(after_last.isin(wanted), after_last).otherwise(after_first))
+
+
+def _held_unlogged(spark, spec: DatasetSpec, unlogged: list[LandedFile]) -> tuple[dict[str, str], dict[str, int]]:
+    """For files of loaded days the log lacks: the batch bronze holds each under, and its rows
+    there, matched on the path under the landing path (relative_under), so a landing path that
+    moved (another home, another mount) finds its files loaded. Only batches from the oldest
+    such day on are read (a file loads with its day's batch or a later one)."""
+    wanted = [f.relative for f in unlogged]
+    under = relative_under(spec, unlogged)
     rows = (spark.table(f"{BRONZE}.{spec.name}").where(F.col("_batch_id") >= min(f.batch for f in unlogged))
-            .select(under.alias("relative"), "_batch_id").where(F.col("relative").isin([f.relative for f in unlogged]))
+            .select(under.alias("relative"), "_batch_id").where(F.col("relative").isin(wanted))
             .groupBy("relative", "_batch_id").count().collect())
     found = {r["relative"]: (r["_batch_id"], r["count"]) for r in rows}
     in_bronze = {f.path: found[f.relative][0] for f in unlogged if f.relative in found}

@@ -179,3 +179,24 @@ def test_datasets_sharing_a_folder_take_their_own_files_and_refuse_one_both_take
     with pytest.raises(LandingError, match=r"orders_20260101.csv: both orders \(orders_\{yyyy\}.*\) and customers "
                                            r"\(\*_\{yyyy\}\{mm\}\{dd\}.csv\) take it"):
         _own_files(spec, files, greedy)
+
+
+def test_bronze_paths_are_named_as_the_listing_names_them_wherever_the_landing_path_was(spark):
+    """A lost file log is rebuilt from bronze's `_source_file`: read from this landing path,
+    by its path; from one that moved, by the pattern after a folder of the dataset's name,
+    the first or the last of them, whichever names a file looked for."""
+    from lakehouse.layers.discovery import relative_under
+    from lakehouse.specs import DatasetSpec
+
+    spec = DatasetSpec(name="exports", source={"format": "csv", "files": "**/customers_{date}.csv"}, keys=["id"],
+                       ordering="id", columns=[{"name": "id", "type": "string", "required": True}])
+    root = "file:/new/landing/exports/"
+    wanted = ["exports/customers_2026-01-01.csv", "eu/customers_2026-01-02.csv", "customers_2026-01-03.csv"]
+    unlogged = [LandedFile(root + r, "2026-01-01", 1, 1, r) for r in wanted]
+    paths = [root + wanted[0],                               # here: by its path
+             "file:/old/landing/exports/exports/customers_2026-01-01.csv",  # a folder of the name under it
+             "s3a://exports/landing/exports/eu/customers_2026-01-02.csv",  # an ancestor of the name
+             "file:/old/exports/customers_2026-01-03.csv"]
+    df = spark.createDataFrame([(p,) for p in paths], "_source_file string")
+    got = [r[0] for r in df.select(relative_under(spec, unlogged)).collect()]
+    assert got == [wanted[0], wanted[0], wanted[1], wanted[2]]

@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 import yaml
 
@@ -201,3 +203,15 @@ def test_silver_column_names_are_the_schemas(spark):
 
     for spec in load_catalog(PROJECT_ROOT / "pipelines").datasets.values():
         assert tables.silver_column_names(spec) == tables.silver_schema(spec).fieldNames(), spec.name
+
+
+def test_a_landing_path_inside_another_datasets_is_refused(tmp_path):
+    specs = tmp_path / "specs"
+    shutil.copytree(PROJECT_ROOT / "pipelines", specs)
+    path = specs / "datasets" / "orders.yaml"
+    spec = yaml.safe_load(path.read_text())
+    spec["source"]["path"] = "customers/orders"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError, match=r"orders.yaml: source.path 'customers/orders' is inside the landing path "
+                                        r"of customers"):
+        load_catalog(specs)
