@@ -165,8 +165,9 @@ class Source(_Strict):
     # The text an export writes for a missing value (R's and pandas' `NA`, `NULL`, `\N`): a
     # field equal to it, quoted or not, is null. An empty field is null in any case.
     null_value: str | None = Field(None, min_length=1)
-    # The text files' character set: any whose line break is the byte \n (UTF-8, ISO-8859-1,
-    # windows-1252, Shift_JIS, ...). A line with bytes that are not valid in it is quarantined.
+    # The text files' character set, one of lakehouse.encodings' (UTF-8, ISO-8859-1,
+    # windows-1252, Shift_JIS, cp932, GB18030, ...). A line with bytes it does not define is
+    # quarantined.
     encoding: str = "utf-8"
 
     @field_validator("files")
