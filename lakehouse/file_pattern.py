@@ -14,6 +14,7 @@ no batch: discovery reports it, never passes over it.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -49,6 +50,7 @@ class FilePattern:
         return self.text == DEFAULT
 
 
+@functools.cache  # a spec's pattern is asked for by every listing and lookup of its dataset
 def compile_pattern(text: str) -> FilePattern:
     """Raises ValueError saying what is wrong with the pattern."""
     parts = text.split("/")

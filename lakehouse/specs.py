@@ -277,7 +277,7 @@ class DatasetSpec(_Strict):
     def _rules_fit_column_types(self) -> DatasetSpec:
         """A bound or accepted value the column's type cannot hold exactly is refused, not
         rounded: the router, GX and DQOps must all judge what the spec says."""
-        types = {c.name: c.type for c in self.columns}
+        types = self.column_types
         for e in self.expectations:
             if e.type not in ("range", "accepted_values"):
                 continue

@@ -91,18 +91,23 @@ def test_an_older_version_arriving_after_a_delete_does_not_bring_the_key_back(sp
     assert _products(spark) == {"P2": "10.00"}
 
 
-def test_a_crash_between_the_merge_and_the_markers_is_repaired_by_the_retry(spark, lakehouse, monkeypatch):
-    _land(lakehouse, "products", DAYS[0], [_product("P1", "10:00:00")])
-    _run(spark, lakehouse, "products")
-    _land(lakehouse, "products", DAYS[1], [_product("P1", "12:00:00", op="D")])
+def _delete_killed_at(spark, settings, monkeypatch, module, step: str) -> None:
+    """P1 loaded on day 1, deleted on day 2 by a run killed when it reaches `step` of `module`."""
+    _land(settings, "products", DAYS[0], [_product("P1", "10:00:00")])
+    _run(spark, settings, "products")
+    _land(settings, "products", DAYS[1], [_product("P1", "12:00:00", op="D")])
 
     def crash(*args, **kwargs):
-        raise RuntimeError("killed after silver's MERGE")
+        raise RuntimeError(f"killed at {step}")
 
-    monkeypatch.setattr(tables, "merge_delete_markers", crash)
+    monkeypatch.setattr(module, step, crash)
     with pytest.raises(RuntimeError, match="killed"):
-        _run(spark, lakehouse, "products")
+        _run(spark, settings, "products")
     monkeypatch.undo()
+
+
+def test_a_crash_between_the_merge_and_the_markers_is_repaired_by_the_retry(spark, lakehouse, monkeypatch):
+    _delete_killed_at(spark, lakehouse, monkeypatch, tables, "merge_delete_markers")
     assert _products(spark) == {} and _markers(spark, "products") == {}
     runs = _run(spark, lakehouse, "products")  # the retry: silver's MERGE is done, the marker is not
     assert runs[DAYS[1]].superseded == 1
@@ -117,17 +122,7 @@ def test_a_crash_after_the_markers_leaves_a_retry_that_rewrites_nothing(spark, l
     delete already applied and marked (superseded) and writes no marker again."""
     from lakehouse.layers import silver
 
-    _land(lakehouse, "products", DAYS[0], [_product("P1", "10:00:00")])
-    _run(spark, lakehouse, "products")
-    _land(lakehouse, "products", DAYS[1], [_product("P1", "12:00:00", op="D")])
-
-    def crash(*args, **kwargs):
-        raise RuntimeError("killed after the markers")
-
-    monkeypatch.setattr(silver, "_write_quarantine", crash)
-    with pytest.raises(RuntimeError, match="killed"):
-        _run(spark, lakehouse, "products")
-    monkeypatch.undo()
+    _delete_killed_at(spark, lakehouse, monkeypatch, silver, "_write_quarantine")
     version = tables.current_version(spark, tables.DELETE_MARKERS_TABLE)
     assert _markers(spark, "products") == {'{"product_id":"P1"}': ("2026-01-01 12:00:00.000000Z", DAYS[1])}
     assert _run(spark, lakehouse, "products")[DAYS[1]].superseded == 1
