@@ -20,10 +20,11 @@ class FileLog:
         if self._logged is None:
             self._logged = {}
             rows = self._spark.table(tables.LANDING_FILES_TABLE).select(
-                "dataset", "path", "size", "modified_ms", "fingerprint", "batch_id", "records", "recorded_at").collect()
+                "dataset", "path", "size", "modified_ms", "fingerprint", "batch_id", "records", "outcome",
+                "recorded_at").collect()
             for r in sorted(rows, key=lambda r: r["recorded_at"]):
                 self._logged.setdefault(r["dataset"], {})[r["path"]] = Logged(
-                    r["path"], r["size"], r["modified_ms"], r["fingerprint"], r["batch_id"], r["records"])
+                    r["path"], r["size"], r["modified_ms"], r["fingerprint"], r["batch_id"], r["records"], r["outcome"])
         return self._logged
 
     def of(self, dataset: str) -> dict[str, Logged]:
@@ -38,7 +39,7 @@ class FileLog:
             "modified_at": datetime.fromtimestamp(f.modified_ms / 1000, UTC), "fingerprint": fingerprint,
             "batch_id": batch_id, "records": records, "outcome": outcome, "run_id": run_id, "recorded_at": now})
         self._load().setdefault(dataset, {})[f.path] = Logged(f.path, f.size, f.modified_ms, fingerprint,
-                                                               batch_id, records)
+                                                               batch_id, records, outcome)
 
     def flush(self) -> None:
         """The records held so far, in one commit."""

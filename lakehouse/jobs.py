@@ -96,7 +96,7 @@ def main(layer: str, argv: list[str]) -> int:
     else:
         print(f"{layer}: {len(result.runs)} table batch(es) processed in {time.time() - t0:.1f}s (run {result.run_id})")
         for notice in result.notices:
-            print(f"  waiting: {notice}")
+            print(f"  {notice}")
         for v in result.validations:  # one line per table a layer task judged, for the Airflow task log
             broken = ", ".join(f"{r.rule} {r.unexpected_count:,} {r.outcome}" for r in v.results if not r.success)
             print(f"  {v.table_name}: {len(v.results)} rules, {broken or 'all passed'} ({v.docs_page})")

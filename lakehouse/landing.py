@@ -25,6 +25,8 @@ from datetime import date
 
 from lakehouse.runs import BATCH_ID, BatchFilter
 
+COPY_OF = "copy of "
+
 
 @dataclass(frozen=True)
 class LandedFile:
@@ -45,6 +47,11 @@ class Logged:
     fingerprint: str | None
     batch_id: str
     records: int
+    outcome: str = "loaded"  # or "re-delivered unchanged", or "copy of <path>" (lakehouse.layers.bronze.Copy)
+
+    @property
+    def is_copy(self) -> bool:
+        return self.outcome.startswith(COPY_OF)
 
 
 @dataclass
@@ -78,8 +85,10 @@ def plan(listed: list[LandedFile], logged: dict[str, Logged], done: set[str], se
     logged = {p: entry for p, entry in logged.items() if entry.batch_id in done}
     late = []
     for f in listed:
-        if f.path in logged:  # loaded: whatever a changed spec's file pattern makes of it now
-            entry = logged[f.path]
+        entry = logged.get(f.path)
+        if entry and entry.is_copy and (entry.size, entry.modified_ms) != (f.size, f.modified_ms):
+            entry = None  # a copy that changed: none of its lines were loaded, so it is a new file
+        if entry:  # loaded: whatever a changed spec's file pattern makes of it now
             if (entry.size, entry.modified_ms) != (f.size, f.modified_ms):
                 out.changed.append((f, entry))
         elif not is_batch_folder(f.batch):

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from lakehouse.layers.reprocess import Replayed
 from lakehouse.pipeline import PipelineResult
@@ -72,7 +73,7 @@ def quality_table(result: PipelineResult) -> Table:
 
 def print_notices(console: Console, result: PipelineResult) -> None:
     for notice in result.notices:
-        console.print(f"[yellow]waiting:[/] {notice}", highlight=False)
+        console.print(Text(notice, style="yellow"))  # a path may hold [ ], which markup would eat
 
 
 def print_summary(console: Console, result: PipelineResult, elapsed_s: float) -> None:

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from lakehouse.errors import SpecError
-from lakehouse.specs import SCD2_COLUMNS
+from lakehouse.specs import ARRIVAL_COLUMN, SCD2_COLUMNS
 
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 _SCD2_NAMES = {name for name, _ in SCD2_COLUMNS}
@@ -54,6 +54,29 @@ class WidenType:
     type: str
 
 
+@dataclass(frozen=True)
+class SetMode:
+    """The silver table's dataset mode (lakehouse.tables.MODE_PROPERTY) follows the spec."""
+
+    mode: str
+
+
+def mode_change(table: str, held: str, wanted: str) -> SetMode | None:
+    """An upsert table may become a snapshot one: both hold one row per key, versions by
+    arrival or ordering. Nothing else changes mode: an append table holds equal records side
+    by side, and a snapshot table's rows keep the arrival of the snapshot that last changed
+    them (one that repeated them unchanged wrote nothing), so upserts compared with it would
+    take a late day for newer."""
+    if held == wanted:
+        return None
+    if (held, wanted) == ("upsert", "snapshot"):
+        return SetMode(wanted)
+    built = {"append": "an append table (every record)", "snapshot": "a snapshot table",
+             "upsert": "an upsert table"}[held]
+    raise SchemaChangeRefused(f"{table}: the spec's mode is {wanted}, the table was built as {built}: restore its "
+                              "mode, or load the dataset under a new name")
+
+
 def widens(held: str, wanted: str) -> bool:
     """Whether a column of type `held` can become `wanted` with every value kept as it is."""
     if (held, wanted) == ("int", "bigint"):
@@ -77,6 +100,11 @@ def plan(table: str, held: dict[str, str], wanted: list[Wanted],
         raise SchemaChangeRefused(
             f"{table}: the spec's scd changed, and a table keeps the history type it was built with: "
             "restore the scd the table has, or load the dataset under a new name")
+    if ARRIVAL_COLUMN[0] in dropped:
+        raise SchemaChangeRefused(
+            f"{table}: the table orders versions by arrival (column {ARRIVAL_COLUMN[0]}) and the spec now names an "
+            "ordering column; the two cannot be compared: remove ordering from the spec, or load the dataset under "
+            "a new name")
     if operation in dropped:
         raise SchemaChangeRefused(
             f"{table}: column {operation} became the spec's operation column, which silver does not keep, and "

@@ -21,7 +21,10 @@ _DECIMAL = re.compile(r"^decimal\((\d{1,2}),(\d{1,2})\)$")
 # Columns silver adds itself, with their DDL types; a dataset may not declare them.
 SCD2_COLUMNS = (("valid_from", "timestamp"), ("valid_to", "timestamp"), ("is_current", "boolean"))
 BATCH_COLUMN = ("_batch_id", "string")
-RESERVED = {name for name, _ in (*SCD2_COLUMNS, BATCH_COLUMN)}
+# A dataset without an ordering column orders versions by arrival: silver keeps each row's
+# place in the landing (see transforms.silver.arrival_order) to compare later deliveries with.
+ARRIVAL_COLUMN = ("_arrival", "string")
+RESERVED = {name for name, _ in (*SCD2_COLUMNS, BATCH_COLUMN, ARRIVAL_COLUMN)}
 
 Action = Literal["warn", "drop", "quarantine", "fail"]
 _INTEGER_RANGES = {"int": (-2**31, 2**31 - 1), "bigint": (-2**63, 2**63 - 1)}
@@ -169,6 +172,10 @@ class Source(_Strict):
     # windows-1252, Shift_JIS, cp932, GB18030, ...). A line with bytes it does not define is
     # quarantined.
     encoding: str = "utf-8"
+    # An append dataset's file holding exactly the lines of one loaded before (a source sending
+    # yesterday's file again): skipped and logged as a copy, or loaded (a source whose files may
+    # repeat one another's records by right).
+    copies: Literal["skip", "load"] = "skip"
 
     @field_validator("files")
     @classmethod
@@ -233,12 +240,40 @@ class DatasetSpec(_Strict):
     description: str = ""
     source: Source
     columns: list[Column] = Field(min_length=1)
-    keys: list[str] = Field(min_length=1)
-    ordering: str = Field(description="column whose larger value is the newer version of a key")
+    mode: Literal["upsert", "append", "snapshot"] = Field(
+        "upsert", description="upsert: one row per key, merged; append: no keys, every record lands once; "
+        "snapshot: each batch is the whole table, a key it lacks is deleted")
+    keys: list[str] = []
+    ordering: str | None = Field(
+        None, min_length=1, description="column whose larger value is the newer version of a key; without it, the "
+        "version that arrived later (batch, then file, then line)")
     operation: Operation | None = None
     scd: Literal[1, 2] = 1
     schema_drift: Literal["fail", "quarantine"] = "fail"
     expectations: list[Expectation] = []
+
+    @model_validator(mode="after")
+    def _mode_fits(self) -> DatasetSpec:
+        if self.mode != "append" and not self.keys:
+            article = "an" if self.mode == "upsert" else "a"
+            raise ValueError(f"keys: {article} {self.mode} dataset needs at least one key (or mode: append, for "
+                             "records that have none)")
+        if self.source.copies == "load" and self.mode != "append":
+            raise ValueError("source.copies applies to append datasets only (an upsert or snapshot dataset loads "
+                             "copies: their records are versions of keys it holds)")
+        if self.mode == "snapshot":
+            given = [name for name, value in (("ordering", self.ordering), ("operation", self.operation),
+                                              ("scd: 2", self.scd == 2)) if value]
+            if given:
+                raise ValueError(f"mode: snapshot takes no {', '.join(given)}: snapshots replace each other in the "
+                                 "order they arrive, and a key a snapshot lacks is deleted")
+        if self.mode == "append":
+            given = [name for name, value in (("keys", self.keys), ("ordering", self.ordering),
+                                              ("operation", self.operation), ("scd: 2", self.scd == 2)) if value]
+            if given:
+                raise ValueError(f"mode: append takes no {', '.join(given)}: every record is kept as it arrived, "
+                                 "none replaces another")
+        return self
 
     @model_validator(mode="after")
     def _columns_exist(self) -> DatasetSpec:
@@ -246,7 +281,8 @@ class DatasetSpec(_Strict):
         duplicated = {n for n in names if names.count(n) > 1}
         if duplicated:
             raise ValueError(f"columns declared twice: {', '.join(sorted(duplicated))}")
-        referenced = {"keys": self.keys, "ordering": [self.ordering]}
+        ordering = [self.ordering] if self.ordering else []
+        referenced = {"keys": self.keys, "ordering": ordering}
         if self.operation:
             referenced["operation.column"] = [self.operation.column]
         for e in self.expectations:
@@ -264,12 +300,12 @@ class DatasetSpec(_Strict):
             raise ValueError(f"column name(s) {', '.join(reserved)} are reserved for silver's own columns")
         by_name = {c.name: c for c in self.columns}
         # A null key or ordering value cannot be merged: they must be required.
-        optional = [c for c in [*self.keys, self.ordering] if not by_name[c].required]
+        optional = [c for c in [*self.keys, *ordering] if not by_name[c].required]
         if optional:
             raise ValueError(f"keys and ordering must be required: set required: true on {', '.join(optional)}")
-        if self.operation and self.operation.column in [*self.keys, self.ordering]:
+        if self.operation and self.operation.column in [*self.keys, *ordering]:
             raise ValueError("operation.column cannot be a key or the ordering column")
-        if self.scd == 2 and by_name[self.ordering].type != "timestamp":
+        if self.scd == 2 and (not self.ordering or by_name[self.ordering].type != "timestamp"):
             raise ValueError("scd: 2 needs a timestamp ordering column (it becomes valid_from / valid_to)")
         return self
 
@@ -316,10 +352,27 @@ class DatasetSpec(_Strict):
         return {c.name: c.description for c in self.columns}
 
     @property
+    def version_column(self) -> str:
+        """The column silver compares versions of a key by: the ordering column, or the
+        arrival column when the spec names none."""
+        return self.ordering or ARRIVAL_COLUMN[0]
+
+    @property
+    def version_type(self) -> str:
+        return self.column_types[self.ordering] if self.ordering else ARRIVAL_COLUMN[1]
+
+    @property
     def data_columns(self) -> list[Column]:
         """The columns silver keeps: all but the CDC operation column."""
         op = self.operation.column if self.operation else None
         return [c for c in self.columns if c.name != op]
+
+    @property
+    def silver_columns(self) -> list[tuple[str, str]]:
+        """Silver's columns and their DDL types, in table order: the data columns, then
+        silver's own (a column added later goes last, as ALTER TABLE ADD COLUMNS puts it)."""
+        return ([(c.name, c.type) for c in self.data_columns] + (list(SCD2_COLUMNS) if self.scd == 2 else [])
+                + [BATCH_COLUMN] + ([] if self.ordering else [ARRIVAL_COLUMN]))
 
 
 class Incremental(_Strict):

@@ -22,8 +22,8 @@ from pyspark.sql.types import (
 from lakehouse import schema_evolution
 from lakehouse.config import BRONZE, DATABASES, OPS, SILVER, Settings
 from lakehouse.runs import COUNTS
-from lakehouse.schema_evolution import AddColumn, Wanted, WidenType
-from lakehouse.specs import BATCH_COLUMN, SCD2_COLUMNS, DatasetSpec
+from lakehouse.schema_evolution import AddColumn, SetMode, Wanted, WidenType
+from lakehouse.specs import DatasetSpec
 
 QUARANTINE_TABLE = f"{OPS}.quarantine"
 AUDIT_TABLE = f"{OPS}.audit"
@@ -41,6 +41,9 @@ BRONZE_META = [
     StructField("_source_file", StringType()),
     StructField("_batch_id", StringType()),
     StructField("_ingested_at", TimestampType()),
+    # The record's place in its file: increasing with its line (not a line number). Null in
+    # rows loaded before it was kept.
+    StructField("_position", LongType()),
 ]
 
 QUARANTINE_SCHEMA = StructType([
@@ -111,8 +114,9 @@ DQOPS_CHECKS_SCHEMA = StructType([
     StructField("run_id", StringType()),
     StructField("recorded_at", TimestampType()),
 ])
-# The file log (lakehouse.file_log): one row each time bronze loads a landing file, or finds
-# one re-delivered unchanged. The newest row of a path is what the log holds of it.
+# The file log (lakehouse.file_log): one row each time bronze loads a landing file, finds one
+# re-delivered unchanged, or finds an append dataset's file a copy of one loaded before (not
+# loaded: outcome "copy of <path>"). The newest row of a path is what the log holds of it.
 LANDING_FILES_SCHEMA = StructType([
     StructField("dataset", StringType()),
     StructField("path", StringType()),
@@ -161,7 +165,8 @@ def drop_databases(spark) -> None:
 
 def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
                  partition_by: tuple[str, ...] = (), merge_target: bool = False,
-                 comments: dict[str, str] | None = None, replace: bool = False) -> None:
+                 comments: dict[str, str] | None = None, replace: bool = False,
+                 properties: dict[str, str] | None = None) -> None:
     """`merge_target`: a table that MERGEs update in place (silver). It keeps a change feed
     (gold reads what changed) and deletion vectors: a MERGE then marks the rows it replaces
     instead of rewriting every file that holds one, so an update of 1% of the rows writes
@@ -174,7 +179,9 @@ def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
     existing table's comments follow the spec (see set_comments).
 
     `replace`: an existing table becomes an empty one of this schema, in one commit of its own
-    history (gold whose columns changed), so its versions keep rising."""
+    history (gold whose columns changed), so its versions keep rising.
+
+    `properties`: table properties set when the table is created (silver's MODE_PROPERTY)."""
     if not replace and spark.catalog.tableExists(fqname):  # a metastore lookup; creating runs a Spark job
         if comments is not None:
             set_comments(spark, fqname, comments)
@@ -189,7 +196,20 @@ def ensure_table(spark, settings: Settings, fqname: str, schema: StructType,
         builder = builder.partitionedBy(*partition_by)
     if merge_target:
         builder = builder.property("delta.enableChangeDataFeed", "true").property("delta.enableDeletionVectors", "true")
+    for key, value in (properties or {}).items():
+        builder = builder.property(key, value)
     builder.execute()
+
+
+# A silver table's dataset mode, set when it is created: an upsert or snapshot table holds one
+# row per key, an append table equal records side by side, so neither kind can become the
+# other. Tables made before the property existed are upsert tables.
+MODE_PROPERTY = "lakehouse.mode"
+
+
+def table_mode(spark, fqname: str) -> str:
+    held = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {fqname}").collect()}
+    return held.get(MODE_PROPERTY, "upsert")
 
 
 def with_comments(schema: StructType, comments: dict[str, str]) -> StructType:
@@ -238,19 +258,13 @@ def same_columns(a: StructType, b: StructType) -> bool:
     return [(f.name, f.dataType, f.nullable) for f in a.fields] == [(f.name, f.dataType, f.nullable) for f in b.fields]
 
 
-def _silver_columns(spec: DatasetSpec) -> list[tuple[str, str]]:
-    """Silver's columns and their DDL types, in table order."""
-    return ([(c.name, c.type) for c in spec.data_columns] + (list(SCD2_COLUMNS) if spec.scd == 2 else [])
-            + [BATCH_COLUMN])
-
-
 def silver_schema(spec: DatasetSpec) -> StructType:
-    return StructType([StructField(name, _spark_type(ddl)) for name, ddl in _silver_columns(spec)])
+    return StructType([StructField(name, _spark_type(ddl)) for name, ddl in spec.silver_columns])
 
 
 def silver_column_names(spec: DatasetSpec) -> list[str]:
     """silver_schema's column names, without a SparkSession (its types need one to parse)."""
-    return [name for name, _ in _silver_columns(spec)]
+    return [name for name, _ in spec.silver_columns]
 
 
 def _spark_type(ddl: str):
@@ -259,7 +273,7 @@ def _spark_type(ddl: str):
     return _parse_datatype_string(ddl)
 
 
-def plan_evolution(spark, spec: DatasetSpec) -> list[tuple[str, list[AddColumn | WidenType]]]:
+def plan_evolution(spark, spec: DatasetSpec) -> list[tuple[str, list[AddColumn | WidenType | SetMode]]]:
     """What bringing the dataset's existing bronze and silver tables to its spec takes (see
     lakehouse.schema_evolution): both are planned before either changes, so a refused change
     alters neither. A table that does not exist yet is created from the spec as it is."""
@@ -268,18 +282,21 @@ def plan_evolution(spark, spec: DatasetSpec) -> list[tuple[str, list[AddColumn |
         f"{BRONZE}.{spec.name}": [Wanted(c.name, "string", c.required, c.description) for c in spec.columns]
         + [Wanted(f.name, f.dataType.simpleString()) for f in BRONZE_META],
         f"{SILVER}.{spec.name}": [Wanted(name, ddl, name in required, comments.get(name, ""))
-                                  for name, ddl in _silver_columns(spec)],
+                                  for name, ddl in spec.silver_columns],
     }
     operation = spec.operation.column if spec.operation else None
     plans = []
     for fqname, columns in wanted.items():
         if spark.catalog.tableExists(fqname):
             held = {f.name: f.dataType.simpleString() for f in spark.table(fqname).schema.fields}
-            plans.append((fqname, schema_evolution.plan(fqname, held, columns, operation)))
+            changes = schema_evolution.plan(fqname, held, columns, operation)
+            if fqname.startswith(f"{SILVER}."):
+                changes += filter(None, [schema_evolution.mode_change(fqname, table_mode(spark, fqname), spec.mode)])
+            plans.append((fqname, changes))
     return plans
 
 
-def apply_evolution(spark, plans: list[tuple[str, list[AddColumn | WidenType]]]) -> None:
+def apply_evolution(spark, plans: list[tuple[str, list[AddColumn | WidenType | SetMode]]]) -> None:
     for fqname, changes in plans:
         _alter(spark, fqname, changes)
 
@@ -289,12 +306,16 @@ def evolve_dataset(spark, spec: DatasetSpec) -> None:
     apply_evolution(spark, plan_evolution(spark, spec))
 
 
-def _alter(spark, fqname: str, changes: list[AddColumn | WidenType]) -> None:
-    """Each change is one metadata commit (ADD COLUMNS, CHANGE COLUMN). A type is widened
-    through Delta's type widening, a table feature enabled on the table's first widening."""
+def _alter(spark, fqname: str, changes: list[AddColumn | WidenType | SetMode]) -> None:
+    """Each change is one metadata commit (ADD COLUMNS, CHANGE COLUMN, SET TBLPROPERTIES). A
+    type is widened through Delta's type widening, a table feature enabled on the table's
+    first widening."""
     if any(isinstance(c, WidenType) for c in changes):
         spark.sql(f"ALTER TABLE {fqname} SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')")
     for change in changes:
+        if isinstance(change, SetMode):
+            spark.sql(f"ALTER TABLE {fqname} SET TBLPROPERTIES ('{MODE_PROPERTY}' = '{change.mode}')")
+            continue
         if isinstance(change, WidenType):
             spark.sql(f"ALTER TABLE {fqname} ALTER COLUMN `{change.name}` TYPE {change.type}")
             continue
@@ -395,7 +416,7 @@ def replace_batches(df: DataFrame, fqname: str, batch_ids: list[str]) -> None:
 # -- silver -------------------------------------------------------------------------------
 def merge_scd1(spark, fqname: str, final: DataFrame, spec: DatasetSpec) -> None:
     """Apply the newest change per key (`_final`: insert, update or delete)."""
-    cols = [c.name for c in spec.data_columns] + ["_batch_id"]
+    cols = silver_column_names(spec)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.keys)
     (
         DeltaTable.forName(spark, fqname).alias("t")
@@ -403,6 +424,21 @@ def merge_scd1(spark, fqname: str, final: DataFrame, spec: DatasetSpec) -> None:
         .whenMatchedDelete(condition="s._final = 'delete'")
         .whenMatchedUpdate(condition="s._final = 'update'", set={f"`{c}`": f"s.`{c}`" for c in cols})
         .whenNotMatchedInsert(condition="s._final = 'insert'", values={f"`{c}`": f"s.`{c}`" for c in cols})
+        .execute()
+    )
+
+
+def merge_append(spark, fqname: str, rows: DataFrame, spec: DatasetSpec, batch_ids: list[str]) -> None:
+    """Insert the records silver does not hold yet (by batch and arrival, their identity): a
+    retry inserts nothing twice. Only the batches' rows are read (by `_batch_id`'s file
+    statistics: batches are appended in order)."""
+    cols = silver_column_names(spec)
+    pending = ", ".join(sql_literal(b) for b in batch_ids)
+    (
+        DeltaTable.forName(spark, fqname).alias("t")
+        .merge(rows.alias("s"), f"t._batch_id IN ({pending}) AND t._batch_id = s._batch_id "
+                                "AND t._arrival = s._arrival")
+        .whenNotMatchedInsert(values={f"`{c}`": f"s.`{c}`" for c in cols})
         .execute()
     )
 
@@ -430,8 +466,7 @@ def merge_delete_markers(spark, spec: DatasetSpec, markers: DataFrame, key_sql: 
     """Keep the newer delete per key (`key_sql`: the stored key as `markers` writes it): a
     retry rewrites nothing (one commit, and only the dataset's partition is read, so datasets
     never conflict)."""
-    ordering_type = spec.column_types[spec.ordering]
-    stored, new = (f"try_cast({side}.ordering AS {ordering_type})" for side in ("t", "s"))
+    stored, new = (f"try_cast({side}.ordering AS {spec.version_type})" for side in ("t", "s"))
     (
         DeltaTable.forName(spark, DELETE_MARKERS_TABLE).alias("t")
         .merge(markers.alias("s"), f"t.dataset = '{spec.name}' AND t.ordering_column = s.ordering_column "

@@ -15,6 +15,7 @@ A write that lost or added a record fails the run with an AccountingError naming
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import reduce
 
 from pyspark.sql import DataFrame
@@ -25,7 +26,7 @@ from lakehouse.config import BRONZE, Settings
 from lakehouse.errors import AccountingError, LandingError
 from lakehouse.file_log import FileLog
 from lakehouse.file_pattern import FilePattern
-from lakehouse.landing import LandedFile
+from lakehouse.landing import COPY_OF, LandedFile
 from lakehouse.layers.discovery import check_changed, plan_landing
 from lakehouse.layers.landing_file import FileLines, read_file
 from lakehouse.ledger import Ledger
@@ -41,42 +42,66 @@ def batches_with_rows(spark, fqname: str, batch_ids: list[str]) -> dict[str, int
     return {r["_batch_id"]: r["count"] for r in rows}
 
 
-def _batch_records(spark, spec: DatasetSpec, batch_id: str, landed: list[LandedFile]):
-    """A batch's run (records counted from its files), the files' line counts and their
-    records parsed, one DataFrame per file. A zero-byte file refuses the batch."""
+@dataclass(frozen=True)
+class Copy:
+    """A landing file of an append dataset holding exactly the lines of one already loaded
+    (`of`): not loaded, or its records would count twice; logged as a copy."""
+
+    counted: FileLines
+    of: str
+
+
+def _batch_records(spark, spec: DatasetSpec, batch_id: str, landed: list[LandedFile],
+                   loaded: dict[str, str] | None = None):
+    """A batch's run (records counted from its files), the files' line counts, their records
+    parsed (one DataFrame per file) and the copies left out. A zero-byte file refuses the
+    batch. `loaded` (append datasets): the fingerprints of the files loaded so far, and their
+    paths; a file with one of them is a copy, and each file loaded here joins them."""
     empty = [f.path for f in landed if f.size == 0]
     if empty:
         raise LandingError(f"{empty[0]}: empty file (0 bytes); batch {batch_id} is refused rather than loaded in part")
-    run, files, parts = TableRun("bronze", f"{BRONZE}.{spec.name}", batch_id), [], []
+    run, files, parts, copies = TableRun("bronze", f"{BRONZE}.{spec.name}", batch_id), [], [], []
     for f in landed:
         counted, records = read_file(spark, spec, f.path)
+        if loaded is not None and counted.records:  # files without records (a header) are no copies
+            original = loaded.setdefault(counted.fingerprint, f.path)
+            if original != f.path:  # read and accounted for as duplicates, not written
+                copies.append(Copy(counted, original))
+                run.rows_read += counted.records
+                run.duplicates += counted.records
+                continue
         files.append(counted)
         run.rows_read += counted.records
         parts.append(records.withColumn("_source_file", F.lit(f.path)).withColumn("_batch_id", F.lit(batch_id)))
-    run.detail = _not_records(files)
-    return run, files, parts
+    copied = (f"{len(copies)} file(s) not loaded, exact copies of files loaded before "
+              f"({sum(c.counted.records for c in copies)} record(s))") if copies else ""
+    run.detail = "; ".join(filter(None, [_not_records(files), copied]))
+    return run, files, parts, copies
 
 
-def ingest_batches(spark, spec: DatasetSpec, batches: dict[str, list[LandedFile]]) -> list[tuple[TableRun, list]]:
+def ingest_batches(spark, spec: DatasetSpec, batches: dict[str, list[LandedFile]],
+                   loaded: dict[str, str] | None = None) -> list[tuple[TableRun, list, list[Copy]]]:
     """Write the given batches (each with its files) in one Delta commit, replacing whatever
     bronze held of them (a write that failed its reconciliation): all of them land, or none.
-    Returns each batch's run and its files' line counts."""
+    Returns each batch's run, its files' line counts and its copies (see _batch_records)."""
     fqname = f"{BRONZE}.{spec.name}"
-    read = [_batch_records(spark, spec, b, landed) for b, landed in sorted(batches.items())]
+    read = [_batch_records(spark, spec, b, landed, loaded) for b, landed in sorted(batches.items())]
     if not read:
         return []
     batch_ids = sorted(batches)
-    runs, files = [r for r, _, _ in read], [f for _, batch_files, _ in read for f in batch_files]
-    out = reduce(DataFrame.unionByName, [p for _, _, parts in read for p in parts])
-    out = out.withColumn("_ingested_at", F.current_timestamp()).select(*tables.bronze_schema(spec).fieldNames())
+    runs, files = [r for r, *_ in read], [f for _, batch_files, _, _ in read for f in batch_files]
+    schema = tables.bronze_schema(spec)
+    parts = [p for _, _, batch_parts, _ in read for p in batch_parts]
+    out = reduce(DataFrame.unionByName, parts) if parts else spark.createDataFrame([], schema)  # all copies
+    out = out.withColumn("_ingested_at", F.current_timestamp()).select(*schema.fieldNames())
     before = tables.current_version(spark, fqname)
     tables.replace_batches(out, fqname, batch_ids)
     commit = tables.commit_since(spark, fqname, before) or {"version": before, "metrics": {}}
     _reconcile(fqname, files, _held_by_file(spark, fqname, batch_ids), commit["metrics"].get("numOutputRows", 0))
     for run in runs:
-        run.inserted, run.delta_version = run.rows_read, commit["version"]
+        run.inserted, run.delta_version = run.rows_read - run.duplicates, commit["version"]
     finish_together(runs)
-    return [(run, batch_files) for run, batch_files, _ in read]
+    return [(run, batch_files, copies) for run, batch_files, _, copies in read]
 
 
 def _not_records(files: list[FileLines]) -> str:
@@ -104,22 +129,33 @@ def _reconcile(fqname: str, files: list[FileLines], held: dict[str, int], writte
                               + (f", Delta wrote {written}" if written is not None else ""))
 
 
-def _recover(spark, spec: DatasetSpec, present: dict[str, list[LandedFile]]):
+def _recover(spark, spec: DatasetSpec, present: dict[str, list[LandedFile]], loaded: dict[str, str] | None):
     """Batches bronze holds but the audit does not know (a crash between the two writes): each
     is counted again from its files; one that reconciles is recorded as it is (its run and
     files' line counts returned), one that does not is to be written again (replacing what
     bronze holds of it)."""
     fqname, recovered, again = f"{BRONZE}.{spec.name}", [], []
     for batch_id, landed in sorted(present.items()):
-        run, files, _ = _batch_records(spark, spec, batch_id, landed)
+        run, files, _, copies = _batch_records(spark, spec, batch_id, landed, loaded)
         try:
             _reconcile(fqname, files, _held_by_file(spark, fqname, [batch_id]), None)
         except AccountingError:
             again.append(batch_id)
             continue
-        run.inserted, run.detail = run.rows_read, "already in bronze"
-        recovered.append((run.finish(), files))
+        run.inserted = run.rows_read - run.duplicates
+        run.detail = "; ".join(filter(None, ["already in bronze", run.detail]))
+        recovered.append((run.finish(), files, copies))
     return recovered, again
+
+
+def _loaded_fingerprints(file_log: FileLog, spec: DatasetSpec, done: set[str]) -> dict[str, str]:
+    """Per fingerprint, the first path the file log holds with it among the done batches
+    (a log entry of a batch the audit never finished is not loaded)."""
+    loaded: dict[str, str] = {}
+    for entry in file_log.of(spec.name).values():
+        if entry.fingerprint and entry.batch_id in done and not entry.is_copy:
+            loaded.setdefault(entry.fingerprint, entry.path)
+    return loaded
 
 
 def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter, ledger: Ledger,
@@ -137,27 +173,36 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
     found, held = plan_landing(spark, settings, spec, selection, done, file_log, sharing)
     check_changed(spark, spec, found, held, file_log, run_id)
     present = batches_with_rows(spark, fqname, sorted(found.batches))
-    recovered, again = _recover(spark, spec, {b: found.batches[b] for b in present})
+    skips_copies = spec.mode == "append" and spec.source.copies == "skip"
+    loaded = _loaded_fingerprints(file_log, spec, done) if skips_copies else None
+    recovered, again = _recover(spark, spec, {b: found.batches[b] for b in present}, loaded)
     written = ingest_batches(spark, spec, {b: landed for b, landed in found.batches.items()
-                                           if b not in present or b in again})
+                                           if b not in present or b in again}, loaded)
     results = sorted(recovered + written, key=lambda pair: pair[0].batch_id)
-    for run, _ in results:
+    for run, *_ in results:
         late = [f for f in found.batches[run.batch_id] if f.batch != run.batch_id]
         if late:
             run.detail = "; ".join(filter(None, [run.detail, f"{len(late)} file(s) landed late for loaded batch(es) "
                                                  + ", ".join(sorted({f.batch for f in late}))]))
     if results:
-        ledger.record([run for run, _ in results], run_id)
+        ledger.record([run for run, *_ in results], run_id)
     by_path = {f.path: f for landed in found.batches.values() for f in landed}
-    for run, files in results:
+    for run, files, copies in results:
         for counted in files:
             file_log.record(spec.name, by_path[counted.path], run.batch_id, counted.records, counted.fingerprint,
                             "loaded", run_id)
+        for c in copies:
+            file_log.record(spec.name, by_path[c.counted.path], run.batch_id, c.counted.records,
+                            c.counted.fingerprint, f"{COPY_OF}{c.of}", run_id)
+            if on_notice:
+                on_notice(f"not loaded: {c.counted.path} holds the same lines as {c.of}, loaded before; "
+                          f"{spec.name} appends every record, so a copy would count its {c.counted.records} twice "
+                          "(source.copies: load loads copies)")
     for f in found.waiting:
         if on_notice:
-            on_notice(f"{f.path} landed after batch {f.batch} was loaded: it loads with the next batch of "
+            on_notice(f"waiting: {f.path} landed after batch {f.batch} was loaded: it loads with the next batch of "
                       f"{spec.name} to land")
-    for run, _ in results:
+    for run, *_ in results:
         if on_result:
             on_result(run)
-    return [run for run, _ in results]
+    return [run for run, *_ in results]

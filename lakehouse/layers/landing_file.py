@@ -46,6 +46,13 @@ def _root_cause(exc: Exception) -> str:
     return str(java.toString())
 
 
+def with_position(lines: DataFrame) -> DataFrame:
+    """`_position`: each line's place in its file, increasing with the line (its partition, a
+    split of the file, then its row in the split). Spark lists one file's splits in file
+    order, so no line number (a window over the whole file, in one task) is needed."""
+    return lines.withColumn("_position", F.monotonically_increasing_id())
+
+
 def dialect(spec: DatasetSpec) -> CsvDialect:
     source = spec.source
     return CsvDialect(source.delimiter, source.quote, source.escape_char, source.null_value)
@@ -80,7 +87,7 @@ def read_file(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataFrame
         raise LandingError(f"{path}: cannot be read to its end ({_root_cause(exc)}; a compressed file cut "
                            "short?); the batch is refused rather than loaded in part") from None
     counted = FileLines(path, lines, blanks or 0, headers or 0, f"xxh64sum:{lines}:{hashed or 0}")
-    data = raw.where(~blank & ~is_header)
+    data = with_position(raw).where(~blank & ~is_header)
     if header_bytes is None:
         return counted, parse_jsonl(data, spec.column_names, encoding)
     try:
@@ -156,4 +163,5 @@ def _read_parquet(spark, spec: DatasetSpec, path: str) -> tuple[FileLines, DataF
             raise
         raise LandingError(f"{path}: cannot be read as Parquet ({_root_cause(exc)}); the batch is refused rather "
                            "than loaded in part") from None
-    return FileLines(path, rows, 0, 0, f"xxh64sum:{rows}:{hashed or 0}"), parse_jsonl(lines, spec.column_names)
+    return FileLines(path, rows, 0, 0, f"xxh64sum:{rows}:{hashed or 0}"), parse_jsonl(with_position(lines),
+                                                                                      spec.column_names)

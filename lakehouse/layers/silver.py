@@ -122,8 +122,11 @@ def _evidence(spark, spec: DatasetSpec, batch_ids: list[str], ledger: Ledger, re
         known = sorted(ledger.done(f"{SILVER}.{spec.name}") | set(batch_ids))
         # Each pending batch and the one before it: a count per batch, not of the whole history.
         needed = set(batch_ids) | {known[known.index(b) - 1] for b in batch_ids if known.index(b)}
-        rows = {r["_batch_id"]: r["count"] for r in spark.table(f"{BRONZE}.{spec.name}")
-                .where(F.col("_batch_id").isin(sorted(needed))).groupBy("_batch_id").count().collect()}
+        # A batch bronze holds no rows of (an append dataset's batch of copies only) is a batch
+        # of 0 records, as the audit has it, not a batch that is not there.
+        rows = {b: 0 for b in needed} | {r["_batch_id"]: r["count"] for r in spark.table(f"{BRONZE}.{spec.name}")
+                                         .where(F.col("_batch_id").isin(sorted(needed))).groupBy("_batch_id").count()
+                                         .collect()}
     return Q.Evidence(references=references, batch_rows=rows)
 
 
@@ -182,14 +185,20 @@ def _reconcile_quarantine(spark, dataset: str, runs: dict[str, TableRun], kept: 
                                   "of them")
 
 
-def _merge(spark, fqname: str, planned, spec: DatasetSpec) -> int | None:
+def _merge(spark, fqname: str, planned, spec: DatasetSpec, batch_ids: list[str]) -> int | None:
     """Write the plan in one MERGE; check Delta's own counts against it; return the version.
 
     The MERGE's source is not persisted here: Delta materialises a source with joins and
     windows itself before reading it twice (merge.materializeSource, in memory: see
     lakehouse.spark), so a persisted copy was a third one. The counts are computed from
     `planned`, which is persisted (nothing between the two is non-deterministic)."""
-    if spec.scd == 2:
+    if spec.mode == "append":
+        rows = planned.where(F.col("_change") == T.INSERT)
+        expected = {"numTargetRowsInserted": rows.count()}
+
+        def write(spark, fqname, rows, spec):
+            tables.merge_append(spark, fqname, rows, spec, batch_ids)
+    elif spec.scd == 2:
         rows = T.versions_scd2(planned, spec)
         kinds = {r["_kind"]: r["count"] for r in rows.groupBy("_kind").count().collect()}
         expected = {"numTargetRowsInserted": kinds.get("version", 0), "numTargetRowsUpdated": kinds.get("close", 0)}
@@ -281,26 +290,31 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
         if any(r.failed for r in runs.values()):
             _raise_failure(classified, spec, docs_page)
 
-        state = (T.target_state_scd2 if spec.scd == 2 else T.target_state_scd1)(spark.table(fqname), spec)
-        # Read whether or not the spec has a CDC column now: deletes it recorded still count.
-        markers = T.marker_state(spark.table(tables.DELETE_MARKERS_TABLE).where(F.col("dataset") == spec.name), spec)
-        planned = T.plan_changes(T.candidates(classified, spec), state, spec, markers) \
-            .persist(StorageLevel.MEMORY_AND_DISK)
+        planned = _plan(spark, fqname, spec, classified, runs, replay, ledger).persist(StorageLevel.MEMORY_AND_DISK)
         marks = 0
-        for row in planned.groupBy("_batch_id", "_change").agg(
+        for row in planned.groupBy("_batch_id", "_change", "_absent").agg(
                 F.count("*").alias("count"), F.sum(F.col("_marks").cast("long")).alias("marks")).collect():
             run = runs[row["_batch_id"]]
+            marks += row["marks"] or 0
+            if row["_absent"]:  # no record: a key the snapshot lacks, deleted (or already gone)
+                if row["_change"] == T.DELETE:
+                    run.detail = "; ".join(filter(None, [run.detail, f"{row['count']} key(s) absent from the "
+                                                                     "snapshot deleted"]))
+                continue
             attr = {T.INSERT: "inserted", T.UPDATE: "updated", T.DELETE: "deleted"}.get(row["_change"], "superseded")
             setattr(run, attr, getattr(run, attr) + row["count"])
-            marks += row["marks"] or 0
         for run in runs.values():
             run.check_closed()
         try:
-            version = _merge(spark, fqname, planned, spec)
-            if marks:
+            # Taken before silver's MERGE, which drops every cached plan that read silver: planned
+            # read again afterwards would plan against the new silver (a snapshot's absent keys
+            # are gone from it, and with them their deletes).
+            markers = T.new_markers(planned, spec).localCheckpoint() if marks else None
+            version = _merge(spark, fqname, planned, spec, batch_ids)
+            if markers is not None:
                 # After silver's MERGE: written first, a marker would make the retry of a crash
                 # between the two take the delete for superseded and keep the row.
-                tables.merge_delete_markers(spark, spec, T.new_markers(planned, spec).select(
+                tables.merge_delete_markers(spark, spec, markers.select(
                     F.lit(spec.name).alias("dataset"), "*", F.lit(run_id).alias("run_id"),
                     F.current_timestamp().alias("marked_at")), T.normalized_marker_key_sql("t.key", spec))
         finally:
@@ -312,6 +326,53 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
     finally:
         classified.unpersist()
     return [runs[b] for b in batch_ids]
+
+
+def _plan(spark, fqname: str, spec: DatasetSpec, classified, runs: dict[str, TableRun], replay: Replay | None,
+          ledger: Ledger):
+    """What each candidate does to silver (transforms.silver.plan_changes, or plan_appends)."""
+    cands = T.candidates(classified, spec)
+    if spec.mode == "append":
+        unplaced = classified.where(F.col("_position").isNull()).select("_batch_id").limit(1).collect()
+        if unplaced:  # their arrival, each record's identity, would tie within a file
+            raise LakehouseError(
+                f"{fqname}: bronze holds records of batch {unplaced[0][0]} loaded before bronze kept each record's "
+                "place in its file, so an append dataset cannot tell equal ones apart: load the dataset under a new "
+                "name, or keep it an upsert dataset")
+        return T.plan_appends(cands, spark.table(fqname).where(F.col("_batch_id").isin(list(runs))))
+    late = None
+    if spec.mode == "snapshot":
+        cands, late = _snapshot_candidates(spark, fqname, spec, classified, cands, runs, replay, ledger)
+    state = (T.target_state_scd2 if spec.scd == 2 else T.target_state_scd1)(spark.table(fqname), spec)
+    # Read whether or not the spec has a CDC column now: deletes it recorded still count.
+    markers = T.marker_state(spark.table(tables.DELETE_MARKERS_TABLE).where(F.col("dataset") == spec.name), spec)
+    planned = T.plan_changes(cands, state, spec, markers)
+    return planned if late is None else planned.unionByName(T.late_snapshot(late), allowMissingColumns=True)
+
+
+def _snapshot_candidates(spark, fqname: str, spec: DatasetSpec, classified, cands, runs: dict[str, TableRun],
+                         replay: Replay | None, ledger: Ledger):
+    """A snapshot dataset's candidates to plan, with the deletes of the keys each batch lacks
+    (transforms.silver.absent_keys), and apart, those of snapshots older than the newest batch
+    silver applied (superseded whole). A batch with a record whose key cannot be read deletes
+    nothing for being absent, and its run's detail says why; a replay applies some records of
+    a batch, not its snapshot, so it deletes nothing either."""
+    latest = max(ledger.done(fqname), default="")
+    late = cands.where(F.col("_batch_id") < latest)
+    current = [b for b in runs if b >= latest]
+    if replay or not current:
+        return cands.where(F.col("_batch_id") >= latest), late
+    keyless = {r["_batch_id"]: r["count"] for r in classified.where(T.keyless(spec) & F.col("_batch_id").isin(current))
+               .groupBy("_batch_id").count().collect()}
+    for batch_id, n in keyless.items():
+        runs[batch_id].detail = (f"{n} record(s) without a readable key: the snapshot cannot tell which keys it "
+                                 "lacks, so none was deleted for being absent")
+    empty = [b for b in current if not runs[b].rows_read]
+    for batch_id in empty:  # a header alone is likelier a failed export than an empty table
+        runs[batch_id].detail = "the snapshot holds no records: none was deleted for being absent"
+    complete = [b for b in current if b not in keyless and b not in empty]
+    absent = T.absent_keys(classified, spark.table(fqname), spec, current, complete)
+    return cands.where(F.col("_batch_id") >= latest).unionByName(absent), late
 
 
 def _found_in_bronze(classified, spec: DatasetSpec, replay: Replay) -> None:
@@ -377,7 +438,7 @@ def run_silver(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec, s
     """Apply every bronze batch in `selection` that silver has not applied yet."""
     fqname = f"{SILVER}.{spec.name}"
     tables.ensure_table(spark, settings, fqname, tables.silver_schema(spec), merge_target=True,
-                        comments=spec.column_comments)
+                        comments=spec.column_comments, properties={tables.MODE_PROPERTY: spec.mode})
     landed = ledger.done(f"{BRONZE}.{spec.name}")
     pending = sorted(b for b in landed - ledger.done(fqname) if selection.accepts(b))
     if not pending:

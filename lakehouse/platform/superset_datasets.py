@@ -75,21 +75,23 @@ OPS_DOCS: dict[str, tuple[str, str, dict[str, str]]] = {
         "executed_at": "when DQOps ran it",
         "run_id": "the dqops_results job that copied it",
     }),
-    "landing_files": ("The file log: each landing file bronze loaded (or found re-delivered unchanged), with the "
-                      "batch it loaded with.", "recorded_at", {
+    "landing_files": ("The file log: each landing file bronze loaded (or found re-delivered unchanged, or a copy "
+                      "of a file loaded before), with the batch it loaded with.", "recorded_at", {
         "dataset": "the dataset whose landing path holds the file",
         "path": "the landing file",
         "batch_id": "the batch it loaded with (a later one than its folder's when it landed late)",
         "records": "its records (lines that are not blank or the CSV header)",
-        "outcome": "loaded, or re-delivered unchanged",
+        "outcome": "loaded, re-delivered unchanged, or copy of <path> (an append dataset's file holding the same "
+                   "lines as one loaded before: not loaded, so bronze holds none of its records)",
         "fingerprint": "its line count and the sum of its lines' 64-bit xxHash: the same lines in any order match",
     }),
     "delete_markers": ("Silver's delete markers: per dataset and key, the newest delete that applied, so an older "
                        "version arriving later cannot bring the key back.", "marked_at", {
-        "dataset": "the dataset whose CDC operation deleted the key",
+        "dataset": "the dataset whose CDC operation (or snapshot lacking the key) deleted the key",
         "key": "the key's columns, as JSON",
-        "ordering_column": "the dataset's ordering column when the delete was marked",
-        "ordering": "the delete's value of the ordering column: only a newer version brings the key back",
+        "ordering_column": "the dataset's ordering column when the delete was marked (_arrival: arrival order)",
+        "ordering": "the delete's value of the ordering column (or its arrival): only a newer version brings the "
+                    "key back",
         "batch_id": "the batch whose record deleted it",
     }),
 }

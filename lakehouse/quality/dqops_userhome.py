@@ -15,10 +15,10 @@ do not know.
 Which checks, and why:
 - every table: row count >= 1 (volume) and schema change detection (column count, list,
   types; each named column exists and keeps its type);
-- silver: the spec's columns and types (and what silver adds: SCD2 columns, _batch_id),
-  required columns not null, keys unique (on current rows for SCD type 2: history repeats a
-  key by design), the row-level expectations as the matching DQOps check, and freshness of
-  the ordering column;
+- silver: the spec's columns and types (and what silver adds: SCD2 columns, _batch_id,
+  _arrival), required columns not null, keys unique (on current rows for SCD type 2: history
+  repeats a key by design; an append dataset's records by batch and arrival), the row-level expectations as the
+  matching DQOps check, and freshness of a timestamp or date ordering column;
 - gold: no column list is declared (the SQL makes them), so only the keys (not null,
   unique: gold is written by key) and the columns its expectations name.
 Severity follows the rule's action: rows breaking a quarantine/drop/fail rule never reach
@@ -38,7 +38,7 @@ import yaml
 from lakehouse.config import DQOPS_CONNECTION as CONNECTION
 from lakehouse.config import ENV_PREFIX, GOLD, PROJECT_ROOT, SILVER
 from lakehouse.errors import LakehouseError
-from lakehouse.specs import (BATCH_COLUMN, SCD2_COLUMNS, Catalog, DatasetSpec, Expectation, GoldSpec, in_column_type,
+from lakehouse.specs import (Catalog, DatasetSpec, Expectation, GoldSpec, in_column_type,
                              is_numeric)
 
 USERHOME_DIR = PROJECT_ROOT / "dqops_userhome"
@@ -128,14 +128,6 @@ def type_snapshot(spark_type: str) -> dict:
     if match:
         return {"column_type": match[1], "precision": int(match[2]), "scale": int(match[3]), "nullable": True}
     return {"column_type": spark_type.upper(), "nullable": True}
-
-
-def silver_columns(spec: DatasetSpec) -> list[tuple[str, str]]:
-    """(name, Spark type) of a silver table: the spec's data columns and silver's own."""
-    columns = [(c.name, c.type) for c in spec.data_columns]
-    if spec.scd == 2:
-        columns += SCD2_COLUMNS
-    return columns + [BATCH_COLUMN]
 
 
 def gold_columns(spec: GoldSpec) -> list[str]:
@@ -244,7 +236,7 @@ def _schema_checks(expected_count: int | None) -> dict:
 
 def silver_table(spec: DatasetSpec) -> dict:
     where = f"{SILVER}.{spec.name}"
-    typed = silver_columns(spec)
+    typed = spec.silver_columns
     types = dict(typed)
     columns = {name: _column(type_snapshot(kind)) for name, kind in typed}
     required = {c.name for c in spec.data_columns if c.required}
@@ -256,10 +248,12 @@ def silver_table(spec: DatasetSpec) -> dict:
         "schema": _schema_checks(len(typed)),
     }
     # Freshness needs a point in time: an ordering column that is a version number has none.
-    timestamp_column = spec.ordering if types[spec.ordering] in ("timestamp", "date") else None
+    timestamp_column = spec.ordering if spec.ordering and types[spec.ordering] in ("timestamp", "date") else None
     if timestamp_column:
         table_checks["timeliness"] = {"daily_data_freshness": {"warning": {"max_days": FRESHNESS_WARNING_DAYS}}}
-    uniqueness: dict[str, Any] = {"columns": list(spec.keys)}
+    # An append dataset has no keys (equal records are records in their own right), but each
+    # record lands once: its batch and arrival are unique.
+    uniqueness: dict[str, Any] = {"columns": list(spec.keys) or ["_batch_id", "_arrival"]}
     if spec.scd == 2:
         uniqueness["filter"] = "is_current"  # SCD2 history repeats a key; one current version each
     table_checks["uniqueness"] = {"daily_duplicate_record_count": _rule(uniqueness, "error", {"max_count": 0})}

@@ -19,7 +19,7 @@ import yaml
 
 from lakehouse.config import GOLD, SILVER
 from lakehouse.quality.dqops_userhome import (CONNECTION, CONNECTION_FILE, SOURCES, TABLE_SUFFIX, gold_columns,
-                                              silver_columns, table_file)
+                                              table_file)
 from lakehouse.specs import Catalog
 
 
@@ -134,7 +134,7 @@ def _parse(path: Path, kind: str) -> tuple[Any, list[str]]:
 
 def known_tables(catalog: Catalog) -> dict[str, list[str]]:
     """schema.table -> the columns its spec declares."""
-    tables: dict[str, list[str]] = {f"{SILVER}.{n}": [c for c, _ in silver_columns(s)]
+    tables: dict[str, list[str]] = {f"{SILVER}.{n}": [c for c, _ in s.silver_columns]
                                            for n, s in catalog.datasets.items()}
     tables.update({f"{GOLD}.{n}": gold_columns(s) for n, s in catalog.gold.items()})
     return tables

@@ -5,9 +5,11 @@ construction and can be checked:
 
 - quarantine / drop / fail: the first blocking rule it breaks (malformed, schema drift,
   type mismatch, then the spec's expectations in declared order);
-- duplicate: an exact repeat of a key at the same ordering value in the same batch;
+- duplicate: an exact repeat of a key at the same ordering value in the same batch (without an
+  ordering column: an exact repeat of a record in the same batch);
 - superseded: an older version of a key within the batch;
-- candidate: the newest version of its key in its batch, to be merged into silver.
+- candidate: the newest version of its key in its batch, to be merged into silver (in an
+  append dataset, every record that breaks no blocking rule: none replaces another).
 
 Warn-level rules never change a fate; they are counted per rule in `_warnings`.
 """
@@ -210,6 +212,8 @@ def classify(bronze: DataFrame, spec: DatasetSpec, references: dict[str, DataFra
         *[F.col(_q(n)).alias(_raw_name(n)) for n in names],
         *[F.expr(f"try_cast({_q(n)} AS {c.type})").alias(n) for n, c in zip(names, spec.columns)],
     )
+    if not spec.ordering:
+        typed = typed.withColumn(spec.version_column, arrival_order())
     typed = with_context(typed, spec, references or {}, batch_changes or {})
     all_rules = rules(spec)
     blocking = [r for r in all_rules if r.action != WARN]
@@ -237,12 +241,17 @@ def classify(bronze: DataFrame, spec: DatasetSpec, references: dict[str, DataFra
     flagged = flagged.withColumn("_warnings", F.when(F.col("_action").isNull(), F.col("_warnings"))
                                  .otherwise(F.array().cast("array<string>")))
 
+    if spec.mode == "append":
+        fate = F.coalesce(F.col("_action"), F.lit(CANDIDATE))
+        return flagged.withColumn("_fate", fate).drop("_action", *[_raw_name(n) for n in names])
     keys = [F.col(k) for k in spec.keys]
-    ordering = F.col(spec.ordering)
+    ordering = F.col(spec.version_column)
     clean = F.col("_action").isNull()
     # Only exact copies (same raw record) are duplicates. Different records of one key at
     # one ordering value are versions: the tie is broken by the raw text, so reruns agree.
-    same_version = Window.partitionBy("_batch_id", clean, *keys, ordering, "_raw").orderBy("_source_file")
+    # In arrival order every record has its own place: the copy that arrived last is kept.
+    same_version = Window.partitionBy("_batch_id", clean, *keys, *([ordering] if spec.ordering else []), "_raw") \
+        .orderBy(ordering.desc(), "_source_file")
     ranked = flagged.withColumn("_version_rank", F.row_number().over(same_version))
     # Rank versions of a key among first copies only, so a duplicate never hides the newest.
     first_copy = clean & (F.col("_version_rank") == 1)
@@ -258,14 +267,65 @@ def classify(bronze: DataFrame, spec: DatasetSpec, references: dict[str, DataFra
                                                   *[_raw_name(n) for n in names])
 
 
+def arrival_order() -> Column:
+    """A bronze record's place in the landing as text that sorts in arrival order: its batch
+    (a day, fixed width), its file's path, then its place in the file (zero-padded), joined by
+    tabs. A tab sorts below every character a path holds (the few control characters below it
+    count as '?'), so a path that begins another sorts first, as comparing the paths would.
+    Rows bronze loaded before it kept places tie at 0 within a file (the raw text breaks the
+    tie, so reruns agree)."""
+    position = F.lpad(F.coalesce(F.col("_position"), F.lit(0)).cast("string"), 19, "0")
+    path = F.regexp_replace("_source_file", r"[\x00-\x09]", "?")
+    return F.concat_ws("\t", F.col("_batch_id"), path, position)
+
+
 def candidates(classified: DataFrame, spec: DatasetSpec) -> DataFrame:
     """The newest version of each key, typed, with `_is_delete` from the CDC column."""
     op = spec.operation
     is_delete = F.col(op.column).isin(op.delete_values) if op else F.lit(False)
-    cols = [c.name for c in spec.data_columns]
+    cols = [c.name for c in spec.data_columns] + ([] if spec.ordering else [spec.version_column])
     return classified.where(F.col("_fate") == CANDIDATE).select(
-        *cols, F.coalesce(is_delete, F.lit(False)).alias("_is_delete"), "_batch_id"
+        *cols, F.coalesce(is_delete, F.lit(False)).alias("_is_delete"), "_batch_id", F.lit(False).alias("_absent")
     )
+
+
+def keyless(spec: DatasetSpec) -> Column:
+    """True for a record whose key could not be read (a malformed line, a key of the wrong
+    type): the snapshot it belongs to cannot tell which keys it lacks."""
+    return reduce(lambda a, b: a | b, [F.col(k).isNull() for k in spec.keys])
+
+
+def absent_keys(classified: DataFrame, held: DataFrame, spec: DatasetSpec, batch_ids: list[str],
+                complete: list[str]) -> DataFrame:
+    """A snapshot dataset's deletes: per batch of `batch_ids` (pending, in order, none older
+    than silver's newest) in `complete` (every record names its key), the keys held just
+    before it that it lacks, as delete candidates (`_absent`).
+
+    Held just before a batch: the keys of the last complete batch before it and of every batch
+    after that one (a batch not complete deletes nothing, so what it holds adds to what was
+    held), and what silver holds (`held`, its keys) while no complete batch came before. Each
+    delete stands at its batch's start: its `_arrival` is the bare day, before every record of
+    that day. Every record of the batch names a key it holds, whatever its fate: a quarantined
+    record's key is still in the snapshot."""
+    keys = spec.keys
+    present = classified.where(F.col("_batch_id").isin(batch_ids) & ~keyless(spec)).select("_batch_id", *keys) \
+        .distinct()
+    # Each batch's keys (silver's: None) are held before the next complete batch after it: a
+    # complete snapshot replaces what was held, one that is not adds to it.
+    following = {source: next((b for b in batch_ids[i:] if b in complete), None)
+                 for i, source in enumerate([None, *batch_ids])}
+    targets = F.create_map(*[F.lit(x) for b in batch_ids if following[b] for x in (b, following[b])]) \
+        if any(following[b] for b in batch_ids) else F.create_map().cast("map<string,string>")
+    before = present.select(F.element_at(targets, F.col("_batch_id")).alias("_batch_id"), *keys) \
+        .where(F.col("_batch_id").isNotNull())
+    if following[None]:
+        before = before.unionByName(held.select(F.lit(following[None]).alias("_batch_id"), *keys))
+    absent = before.distinct().join(present, ["_batch_id", *keys], "left_anti")
+    types = spec.column_types
+    others = [c.name for c in spec.data_columns if c.name not in keys]
+    return absent.select(*keys, *[F.lit(None).cast(types[c]).alias(c) for c in others],
+                         F.col("_batch_id").alias(spec.version_column), F.lit(True).alias("_is_delete"), "_batch_id",
+                         F.lit(True).alias("_absent"))
 
 
 INSERT, UPDATE, DELETE = "insert", "update", "delete"
@@ -273,8 +333,19 @@ APPLIED = (INSERT, UPDATE, DELETE)
 
 
 def target_state_scd1(target: DataFrame, spec: DatasetSpec) -> DataFrame:
-    """Per key in silver: whether it exists and the ordering value of its last change."""
-    return target.select(*spec.keys, F.lit(True).alias("_t_exists"), F.col(spec.ordering).alias("_t_last"))
+    """Per key in silver: whether it exists and the ordering value of its last change. A row
+    silver held before its spec dropped the ordering column has no arrival: its batch stands
+    for it (a bare day sorts after every earlier batch's arrival and before its own day's)."""
+    last = F.col(spec.version_column)
+    if not spec.ordering:
+        last = F.coalesce(last, F.col("_batch_id"))
+    row = [data_row(spec).alias("_t_row")] if spec.mode == "snapshot" else []
+    return target.select(*spec.keys, F.lit(True).alias("_t_exists"), last.alias("_t_last"), *row)
+
+
+def data_row(spec: DatasetSpec) -> Column:
+    """A version's values, as one comparable struct."""
+    return F.struct(*[F.col(c.name) for c in spec.data_columns])
 
 
 def target_state_scd2(target: DataFrame, spec: DatasetSpec) -> DataFrame:
@@ -291,7 +362,8 @@ def target_state_scd2(target: DataFrame, spec: DatasetSpec) -> DataFrame:
 # an older version arriving later would bring it back: the marker makes a delete a version
 # like any other. Keys are kept as JSON (one table for every dataset) and ordering values as
 # text, timestamps to the microsecond with their offset. A marker names its ordering column:
-# after a spec changes it, the markers of the old column compare nothing.
+# after a spec changes it, the markers of the old column compare nothing (in arrival order,
+# they stand at their batch).
 _TIMESTAMP_TEXT = "yyyy-MM-dd HH:mm:ss.SSSSSSXXX"
 _KEY_JSON = {"timestampFormat": _TIMESTAMP_TEXT}
 
@@ -313,17 +385,20 @@ def normalized_marker_key_sql(column: str, spec: DatasetSpec) -> str:
 
 
 def _ordering_text(spec: DatasetSpec) -> Column:
-    o = F.col(spec.ordering)
-    return F.date_format(o, _TIMESTAMP_TEXT) if spec.column_types[spec.ordering] == "timestamp" else o.cast("string")
+    o = F.col(spec.version_column)
+    return F.date_format(o, _TIMESTAMP_TEXT) if spec.version_type == "timestamp" else o.cast("string")
 
 
 def marker_state(markers: DataFrame, spec: DatasetSpec) -> DataFrame:
     """The dataset's markers (ops.delete_markers rows) as keys and `_m_last`, the newest
     delete's ordering value, typed as the spec's columns: one row per key, whatever the table
     holds (a key dropped from the spec's keys folds its markers together)."""
-    parsed = markers.where(F.col("ordering_column") == spec.ordering).select(
-        F.from_json("key", marker_key_schema(spec), _KEY_JSON).alias("_k"),
-        F.expr(f"try_cast(ordering AS {spec.column_types[spec.ordering]})").alias("_m_last"))
+    last = F.expr(f"try_cast(ordering AS {spec.version_type})")
+    if spec.ordering:
+        markers = markers.where(F.col("ordering_column") == spec.version_column)
+    else:  # a delete marked by an ordering column the spec dropped stands at its batch (target_state_scd1)
+        last = F.when(F.col("ordering_column") == spec.version_column, last).otherwise(F.col("batch_id"))
+    parsed = markers.select(F.from_json("key", marker_key_schema(spec), _KEY_JSON).alias("_k"), last.alias("_m_last"))
     keys = [F.col(f"_k.`{k}`").alias(k) for k in spec.keys]
     return parsed.select(*keys, "_m_last").where(F.col("_m_last").isNotNull()).groupBy(*spec.keys) \
         .agg(F.max("_m_last").alias("_m_last"))
@@ -334,9 +409,9 @@ def new_markers(planned: DataFrame, spec: DatasetSpec) -> DataFrame:
     deleted a row and those that found nothing to delete (a delete landing before the key, or
     a retry after a crash between silver's MERGE and the markers' write). Columns: key,
     ordering_column, ordering, batch_id."""
-    newest = Window.partitionBy(*spec.keys).orderBy(F.col(spec.ordering).desc())
+    newest = Window.partitionBy(*spec.keys).orderBy(F.col(spec.version_column).desc())
     return (planned.where(F.col("_marks")).withColumn("_n", F.row_number().over(newest)).where("_n = 1")
-            .select(marker_key(spec).alias("key"), F.lit(spec.ordering).alias("ordering_column"),
+            .select(marker_key(spec).alias("key"), F.lit(spec.version_column).alias("ordering_column"),
                     _ordering_text(spec).alias("ordering"), F.col("_batch_id").alias("batch_id")))
 
 
@@ -351,7 +426,7 @@ def plan_changes(cands: DataFrame, state: DataFrame, spec: DatasetSpec,
     an earlier batch; so a replayed batch is all superseded. `_marks` is true for a delete
     that applies: its marker is to be written (new_markers).
     """
-    o = F.col(spec.ordering)
+    o = F.col(spec.version_column)
     earlier = Window.partitionBy(*spec.keys).orderBy("_batch_id").rowsBetween(Window.unboundedPreceding, -1)
     prev_max = F.max(o).over(earlier)
     prev_is_delete = F.max_by("_is_delete", o).over(earlier)
@@ -379,21 +454,52 @@ def plan_changes(cands: DataFrame, state: DataFrame, spec: DatasetSpec,
         F.when(~applies, F.lit(SUPERSEDED))
         .when(deleting & exists, F.lit(DELETE))
         .when(deleting, F.lit(SUPERSEDED))  # deleting a key silver does not hold: nothing to do
+        .when(exists & _unchanged(spec), F.lit(SUPERSEDED))
         .when(exists, F.lit(UPDATE))
         .otherwise(F.lit(INSERT))
     )
     return (
         joined.withColumn("_prev_max", prev_max).withColumn("_prev_is_delete", prev_is_delete)
         .withColumn("_change", change).withColumn("_marks", deleting & applies)
-        .drop("_prev_max", "_prev_is_delete")
+        .drop("_prev_max", "_prev_is_delete", "_t_row")
     )
+
+
+def _unchanged(spec: DatasetSpec) -> Column:
+    """A snapshot's version equal to the one before it: nothing to write (each snapshot holds
+    every key, mostly unchanged). Before it: the key's previous candidate of these batches, or
+    silver's row. Every candidate of a snapshot applies (an older snapshot than silver's is
+    superseded whole, see late_snapshot), so the previous candidate is what silver then holds."""
+    if spec.mode != "snapshot":
+        return F.lit(False)
+    by_key = Window.partitionBy(*spec.keys).orderBy(spec.version_column)
+    before = F.lag(F.struct(F.col("_is_delete").alias("deleted"), data_row(spec).alias("row"))).over(by_key)
+    preceding = F.when(before.isNotNull(), F.when(~before["deleted"], before["row"])).otherwise(F.col("_t_row"))
+    return preceding.isNotNull() & data_row(spec).eqNullSafe(preceding)
+
+
+def late_snapshot(cands: DataFrame) -> DataFrame:
+    """The plan of snapshots older than the newest batch silver applied: every candidate
+    superseded (a snapshot is the whole table as it was; a newer one is already there)."""
+    return cands.withColumn("_change", F.lit(SUPERSEDED)).withColumn("_marks", F.lit(False))
+
+
+def plan_appends(cands: DataFrame, held: DataFrame) -> DataFrame:
+    """An append dataset's plan: each candidate is inserted, unless silver holds it already
+    (`held`: silver's `_batch_id` and `_arrival` of the pending batches; a retry after a crash
+    between silver's write and its audit record), when it is superseded. A record's arrival,
+    its batch, file and place in the file, is its identity."""
+    present = held.select("_batch_id", "_arrival", F.lit(True).alias("_held")).distinct()
+    return (cands.join(present, ["_batch_id", "_arrival"], "left")
+            .withColumn("_change", F.when(F.col("_held"), F.lit(SUPERSEDED)).otherwise(F.lit(INSERT)))
+            .withColumn("_marks", F.lit(False)).drop("_held"))
 
 
 def final_scd1(planned: DataFrame, spec: DatasetSpec) -> DataFrame:
     """One row per key that changed: its newest applied version, and `_final` = what the
     MERGE does to silver (insert, update or delete)."""
     applied = planned.where(F.col("_change").isin(*APPLIED))
-    newest = Window.partitionBy(*spec.keys).orderBy(F.col(spec.ordering).desc())
+    newest = Window.partitionBy(*spec.keys).orderBy(F.col(spec.version_column).desc())
     last = applied.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
     existed = F.coalesce(F.col("_t_exists"), F.lit(False))
     final = (

@@ -196,7 +196,7 @@ def test_silver_columns_are_the_columns_silver_writes(catalog, spark):
 
     for name, spec in catalog.datasets.items():
         written = [(f.name, f.dataType.simpleString()) for f in silver_schema(spec).fields]
-        assert du.silver_columns(spec) == written, name
+        assert spec.silver_columns == written, name
         columns = table(f"silver.{name}")["columns"]
         assert set(columns) == {n for n, _ in written}
         count = daily(table(f"silver.{name}"))["schema"]["daily_column_count"]
@@ -302,3 +302,15 @@ def test_freshness_only_where_the_ordering_column_is_a_point_in_time(tmp_path):
     products = du.silver_table(load_catalog(specs).datasets["products"])["spec"]
     assert "timestamp_columns" not in products and "timeliness" not in daily(products)
     assert daily(table("silver.products"))["timeliness"]["daily_data_freshness"] == {"warning": {"max_days": 2.0}}
+
+
+def test_an_append_dataset_is_unique_by_each_records_arrival():
+    """Equal records of an append dataset are records in their own right (no keys), but each
+    lands once."""
+    from lakehouse.specs import DatasetSpec
+
+    spec = DatasetSpec(name="clicks", source={"format": "csv"}, mode="append",
+                       columns=[{"name": "page", "type": "string", "required": True}])
+    checks = daily(du.silver_table(spec)["spec"])
+    assert checks["uniqueness"]["daily_duplicate_record_count"]["parameters"] == {"columns": ["_batch_id", "_arrival"]}
+    assert checks["schema"]["daily_column_count"] == {"error": {"expected_value": 3}}

@@ -66,6 +66,17 @@ def test_a_late_file_loads_with_the_next_batch_after_its_folder():
     assert found.waiting == []
 
 
+def test_a_copy_that_changed_is_a_new_file():
+    """None of a copy's lines were loaded (lakehouse.layers.bronze.Copy): changed, it is a late
+    file of its day, not a loaded file changed."""
+    copy, nxt = _file("2026-01-01/resent.csv", size=12), _file("2026-01-02/n.csv")
+    logged = {copy.path: Logged(copy.path, 10, copy.modified_ms, "fp", "2026-01-01", 3, "copy of x.csv")}
+    found = plan([copy, nxt], logged, {"2026-01-01"}, ALL, in_bronze={})
+    assert found.changed == [] and found.batches == {"2026-01-02": [copy, nxt]}
+    unchanged = plan([_file("2026-01-01/resent.csv", size=10)], logged, {"2026-01-01"}, ALL, in_bronze={})
+    assert unchanged.changed == [] and unchanged.batches == {} and unchanged.waiting == []
+
+
 def test_a_late_file_with_no_later_batch_waits():
     late = _file("2026-01-02/late.csv")
     found = plan([late, _file("2026-01-01/x.csv")], {}, {"2026-01-02"}, ALL, in_bronze={})

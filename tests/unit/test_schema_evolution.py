@@ -71,3 +71,21 @@ def test_a_changed_scd_is_refused():
 def test_a_column_that_became_the_operation_column_is_refused_naming_it():
     with pytest.raises(SchemaChangeRefused, match=r"^silver\.t: column qty became the spec's operation column"):
         plan("silver.t", HELD, [Wanted(n, t) for n, t in HELD.items() if n != "qty"], operation="qty")
+
+
+def test_arrival_order_is_added_by_dropping_the_ordering_and_never_removed():
+    wanted = [Wanted(n, t) for n, t in HELD.items()]
+    assert plan("silver.t", HELD, [*wanted, Wanted("_arrival", "string")]) == [
+        AddColumn("_arrival", "string", "", wanted[-1].name)]
+    with pytest.raises(SchemaChangeRefused, match=r"^silver\.t: the table orders versions by arrival"):
+        plan("silver.t", {**HELD, "_arrival": "string"}, wanted)
+
+
+def test_only_an_upsert_table_may_change_mode_and_only_to_snapshot():
+    from lakehouse.schema_evolution import SetMode, mode_change
+
+    assert mode_change("silver.t", "upsert", "upsert") is None
+    assert mode_change("silver.t", "upsert", "snapshot") == SetMode("snapshot")
+    for held, wanted in [("snapshot", "upsert"), ("append", "upsert"), ("upsert", "append"), ("snapshot", "append")]:
+        with pytest.raises(SchemaChangeRefused, match=rf"^silver\.t: the spec.s mode is {wanted}, the table was "):
+            mode_change("silver.t", held, wanted)

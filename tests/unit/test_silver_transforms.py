@@ -231,3 +231,31 @@ def test_a_stored_marker_key_matches_after_its_decimal_key_widened_or_the_keys_r
     assert stored.first()["key"] == '{"sensor":"s1","amount":12.50}'
     widened = row.select(F.col("sensor"), F.col("amount").cast("decimal(12,4)")).select(T.marker_key(new).alias("k"))
     assert stored.select(F.expr(T.normalized_marker_key_sql("key", new))).first()[0] == widened.first()["k"]
+
+
+def test_arrival_order_sorts_by_batch_then_file_path_then_place(spark):
+    """As text, in the order of (batch, path, position) tuples: a path that begins another
+    first, spaces in paths, and positions of different lengths."""
+    places = [("2026-01-02", "s3a://l/a.csv", 0), ("2026-01-01", "s3a://l/a.csv.gz", 3),
+              ("2026-01-01", "s3a://l/a b.csv", 7), ("2026-01-01", "s3a://l/a.csv", 10),
+              ("2026-01-01", "s3a://l/a.csv", 9), ("2026-01-01", "s3a://l/a", 2**40)]
+    df = spark.createDataFrame(places, "_batch_id string, _source_file string, _position bigint")
+    ordered = [(r[0], r[1], r[2]) for r in df.orderBy(T.arrival_order()).collect()]
+    assert ordered == sorted(places)
+
+
+def test_a_snapshot_deletes_against_every_key_held_since_the_last_whole_snapshot(spark):
+    """Silver holds S; the run applies day 1 (AA, UA: whole), day 2 (AA and a line without a
+    key: not whole, deletes nothing) and day 3 (AA: whole). Day 3 deletes UA, held since day
+    1, and S is deleted by day 1 only; as if each day ran alone."""
+    spec = DatasetSpec.model_validate({"name": "c", "source": {"format": "csv"}, "mode": "snapshot", "keys": ["k"],
+                                       "columns": [{"name": "k", "type": "string", "required": True},
+                                                   {"name": "v", "type": "string"}]})
+    days = ["2026-01-01", "2026-01-02", "2026-01-03"]
+    classified = spark.createDataFrame([("AA", days[0]), ("UA", days[0]), ("AA", days[1]), (None, days[1]),
+                                        ("AA", days[2])], "k string, _batch_id string")
+    held = spark.createDataFrame([("S",)], "k string")
+    deleted = T.absent_keys(classified, held, spec, days, complete=[days[0], days[2]])
+    assert sorted((r["_batch_id"], r["k"]) for r in deleted.collect()) == [(days[0], "S"), (days[2], "UA")]
+    # No whole snapshot in the run: nothing is absent.
+    assert T.absent_keys(classified, held, spec, days, complete=[]).count() == 0

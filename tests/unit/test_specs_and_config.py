@@ -57,8 +57,8 @@ def test_the_readme_spec_reference_names_every_field():
 
 
 def _write_specs(tmp_path, dataset: dict, gold: dict | None = None):
-    (tmp_path / "datasets").mkdir()
-    (tmp_path / "gold").mkdir()
+    (tmp_path / "datasets").mkdir(parents=True)
+    (tmp_path / "gold").mkdir(parents=True)
     (tmp_path / "datasets" / f"{dataset.get('name', 'x')}.yaml").write_text(yaml.safe_dump(dataset))
     if gold:
         (tmp_path / "gold" / f"{gold['name']}.yaml").write_text(yaml.safe_dump(gold))
@@ -158,11 +158,33 @@ def test_batch_filter_interval_is_half_open():
     ({"columns": [{"name": "id", "type": "string", "required": True}, {"name": "is_current", "type": "boolean"}]},
      "reserved"),
     ({"scd": 2}, "timestamp ordering"),
+    ({"keys": []}, "an upsert dataset needs at least one key"),
+    ({"mode": "append"}, "mode: append takes no keys, ordering: every record is kept as it arrived"),
+    ({"mode": "append", "keys": [], "ordering": None, "scd": 2}, "mode: append takes no scd: 2"),
+    ({"mode": "snapshot"}, "mode: snapshot takes no ordering: snapshots replace each other"),
+    ({"mode": "snapshot", "keys": []}, "keys: a snapshot dataset needs at least one key"),
+    ({"source": {"format": "csv", "copies": "load"}}, "source.copies applies to append datasets only"),
     ({"columns": [{"name": "id", "type": "decimal(5,7)", "required": True}]}, "s <= p"),
 ])
 def test_specs_that_cannot_be_merged_are_refused(tmp_path, change, message):
     with pytest.raises(SpecError, match=message):
         load_catalog(_write_specs(tmp_path, {**GOOD, **change}))
+
+
+def test_ordering_is_optional_and_then_versions_compare_by_arrival(tmp_path):
+    spec = load_catalog(_write_specs(tmp_path, {k: v for k, v in GOOD.items() if k != "ordering"})).datasets["t"]
+    assert (spec.ordering, spec.version_column, spec.version_type) == (None, "_arrival", "string")
+    assert spec.silver_columns == [("id", "string"), ("_batch_id", "string"), ("_arrival", "string")]
+    without = {k: v for k, v in GOOD.items() if k != "ordering"}
+    with pytest.raises(SpecError, match="scd: 2 needs a timestamp ordering column"):
+        load_catalog(_write_specs(tmp_path / "scd2", {**without, "scd": 2}))
+
+
+def test_an_append_dataset_has_no_keys_and_keeps_each_records_arrival(tmp_path):
+    appended = {**{k: v for k, v in GOOD.items() if k not in ("keys", "ordering")}, "mode": "append"}
+    spec = load_catalog(_write_specs(tmp_path, appended)).datasets["t"]
+    assert (spec.mode, spec.keys) == ("append", [])
+    assert spec.silver_columns == [("id", "string"), ("_batch_id", "string"), ("_arrival", "string")]
 
 
 def _dataset(name: str, references: str | None = None) -> dict:
