@@ -5,19 +5,18 @@ file and the field. Adding a dataset means adding a spec, not Python."""
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lakehouse import encodings, file_pattern
+from lakehouse import encodings, file_pattern, formats, rules
+from lakehouse.column_types import DECIMAL, SIMPLE_TYPES, in_column_type, is_numeric  # noqa: F401 (spec API)
 from lakehouse.errors import SpecError
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
-_SIMPLE_TYPES = {"string", "int", "bigint", "double", "boolean", "date", "timestamp"}
-_DECIMAL = re.compile(r"^decimal\((\d{1,2}),(\d{1,2})\)$")
 # Columns silver adds itself, with their DDL types; a dataset may not declare them.
 SCD2_COLUMNS = (("valid_from", "timestamp"), ("valid_to", "timestamp"), ("is_current", "boolean"))
 BATCH_COLUMN = ("_batch_id", "string")
@@ -27,49 +26,6 @@ ARRIVAL_COLUMN = ("_arrival", "string")
 RESERVED = {name for name, _ in (*SCD2_COLUMNS, BATCH_COLUMN, ARRIVAL_COLUMN)}
 
 Action = Literal["warn", "drop", "quarantine", "fail"]
-_INTEGER_RANGES = {"int": (-2**31, 2**31 - 1), "bigint": (-2**63, 2**63 - 1)}
-
-
-def is_numeric(column_type: str) -> bool:
-    return column_type in (*_INTEGER_RANGES, "double") or bool(_DECIMAL.match(column_type))
-
-
-def _places(number: Decimal) -> int:
-    """Decimal places without trailing zeros: 9999.990 has 2."""
-    with localcontext() as context:
-        context.prec = 100  # more digits than any column holds: normalize() must not round
-        return -min(number.normalize().as_tuple().exponent, 0)
-
-
-def in_column_type(value: str | Decimal, column_type: str) -> str | Decimal:
-    """A rule's bound or accepted value as the column holds it: an exact Decimal for a numeric
-    column (whole for int and bigint), the text for any other. Raises ValueError saying why
-    the column's type cannot hold it: a bound must mean what the spec says, so it is never
-    rounded into the type."""
-    if not is_numeric(column_type):
-        return str(value)
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a number") from None
-    if not number.is_finite():
-        raise ValueError(f"{value} is not a finite number")
-    decimal = _DECIMAL.match(column_type)
-    if decimal:
-        precision, scale = int(decimal[1]), int(decimal[2])
-        if _places(number) > scale:
-            raise ValueError(f"{value} has more decimal places than the scale of {column_type} ({scale})")
-        if abs(number) >= 10 ** (precision - scale):
-            raise ValueError(f"{value} has more digits before the point than {column_type} holds ({precision - scale})")
-        return number
-    if column_type in _INTEGER_RANGES:
-        low, high = _INTEGER_RANGES[column_type]
-        if number != number.to_integral_value():
-            raise ValueError(f"{value} is not a whole number, and {column_type} holds only whole numbers")
-        if not low <= number <= high:
-            raise ValueError(f"{value} is outside the range of {column_type}")
-        return Decimal(int(number))
-    return number  # double: compared as the nearest double, as Spark casts the router's literal
 
 
 class _Strict(BaseModel):
@@ -88,16 +44,12 @@ class Column(_Strict):
     @classmethod
     def _known_type(cls, value: str) -> str:
         value = value.replace(" ", "").lower()
-        decimal = _DECIMAL.match(value)
-        if value not in _SIMPLE_TYPES and not decimal:
-            raise ValueError(f"unknown type {value!r} (use {', '.join(sorted(_SIMPLE_TYPES))} or decimal(p,s))")
+        decimal = DECIMAL.match(value)
+        if value not in SIMPLE_TYPES and not decimal:
+            raise ValueError(f"unknown type {value!r} (use {', '.join(sorted(SIMPLE_TYPES))} or decimal(p,s))")
         if decimal and not 0 <= int(decimal[2]) <= int(decimal[1]) <= 38:
             raise ValueError(f"{value}: decimal(p,s) needs 1 <= p <= 38 and s <= p")
         return value
-
-
-ROW_RULES = ("not_null", "accepted_values", "range", "regex", "expression", "foreign_key")
-TABLE_RULES = ("row_count_change",)
 
 
 class Expectation(_Strict):
@@ -107,7 +59,7 @@ class Expectation(_Strict):
     whole, so it can only warn or fail."""
 
     name: str = Field(pattern=IDENTIFIER)
-    type: Literal["not_null", "accepted_values", "range", "regex", "expression", "foreign_key", "row_count_change"]
+    type: Literal[tuple(rules.TYPES)]  # one module each in lakehouse.rules
     column: str | None = None
     # Bounds and values are exact: a spec's 9999.99 is the decimal 9999.99 (load_catalog reads a
     # YAML number from its text), compared in the column's own type (see in_column_type).
@@ -124,23 +76,12 @@ class Expectation(_Strict):
 
     @model_validator(mode="after")
     def _arguments_match_type(self) -> Expectation:
-        needs = {
-            "not_null": ["column"],
-            "accepted_values": ["column", "values"],
-            "range": ["column"],
-            "regex": ["column", "pattern"],
-            "expression": ["expr"],
-            "foreign_key": ["column", "references"],
-            "row_count_change": ["max_change"],
-        }[self.type]
-        missing = [name for name in needs if getattr(self, name) is None]
+        rule = rules.of(self)
+        missing = [name for name in rule.needs if getattr(self, name) is None]
         if missing:
             raise ValueError(f"expectation {self.name!r} of type {self.type} needs {', '.join(missing)}")
-        if self.type == "range" and self.min is None and self.max is None:
-            raise ValueError(f"range expectation {self.name!r} needs min or max")
-        if self.type == "range" and self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"range expectation {self.name!r}: min {self.min} is above max {self.max}")
-        if self.type in TABLE_RULES and self.action not in ("warn", "fail"):
+        rule.check(self)
+        if rule.table_level and self.action not in ("warn", "fail"):
             raise ValueError(f"expectation {self.name!r} judges whole batches: its action must be warn or fail")
         return self
 
@@ -150,11 +91,8 @@ class Expectation(_Strict):
         return dataset, column
 
 
-_LINE_BREAKS = ("\n", "\r")
-
-
 class Source(_Strict):
-    format: Literal["csv", "jsonl", "parquet"]
+    format: Literal[tuple(formats.TYPES)]  # one module each in lakehouse.formats
     path: str | None = Field(None, description="folder under the landing root; default: the dataset name")
     # The files under the landing path and the day each belongs to (lakehouse.file_pattern):
     # day folders by default; `orders_{yyyy}{mm}{dd}.csv` in one flat folder.
@@ -194,20 +132,8 @@ class Source(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _dialect_fits_format(self) -> Source:
-        dialect = {"delimiter": ",", "quote": '"', "escape": None, "null_value": None}
-        changed = [name for name, default in dialect.items() if getattr(self, name) != default]
-        if changed and self.format != "csv":
-            raise ValueError(f"{', '.join(changed)}: CSV options, but the format is {self.format}")
-        if not encodings.is_utf8(self.encoding) and self.format == "parquet":
-            raise ValueError("encoding: Parquet files carry their own; the option is for CSV and JSON lines")
-        chars = {"delimiter": self.delimiter, "quote": self.quote, "escape": self.escape_char}
-        if any(c in _LINE_BREAKS for c in chars.values()):
-            raise ValueError("delimiter, quote and escape cannot be line breaks")
-        if self.delimiter in (self.quote, self.escape_char):
-            raise ValueError(f"delimiter {self.delimiter!r} is also the quote or the escape character")
-        if self.delimiter == "\\":  # Spark's CSV options read it as the start of an escape (\t)
-            raise ValueError("a backslash cannot be the delimiter")
+    def _options_fit_format(self) -> Source:
+        formats.of(self).check(self)  # its ValueError names the option
         return self
 
     @property
@@ -292,8 +218,8 @@ class DatasetSpec(_Strict):
             unknown = [c for c in cols if c not in names]
             if unknown:
                 raise ValueError(f"{field} names unknown column(s) {', '.join(unknown)}")
-        rules = [e.name for e in self.expectations]
-        if len(rules) != len(set(rules)):
+        rule_names = [e.name for e in self.expectations]
+        if len(rule_names) != len(set(rule_names)):
             raise ValueError("expectation names must be unique")
         reserved = sorted(RESERVED.intersection(names))
         if reserved:
@@ -315,25 +241,14 @@ class DatasetSpec(_Strict):
         rounded: the router, GX and DQOps must all judge what the spec says."""
         types = self.column_types
         for e in self.expectations:
-            if e.type not in ("range", "accepted_values"):
-                continue
-            column_type = types[e.column]
-            if e.type == "range" and not is_numeric(column_type):
-                raise ValueError(f"expectations.{e.name}: a range needs a numeric column; {e.column} is {column_type}")
-            given = {"min": [e.min], "max": [e.max]} if e.type == "range" else {"values": e.values}
-            for field, values in given.items():
-                for value in (v for v in values if v is not None):
-                    try:
-                        in_column_type(value, column_type)
-                    except ValueError as exc:
-                        raise ValueError(f"expectations.{e.name}.{field}: column {e.column} ({column_type}) "
-                                         f"cannot hold it: {exc}") from None
+            if e.column:
+                rules.of(e).check_column_type(e, types[e.column])
         return self
 
     @property
     def references(self) -> list[str]:
         """The datasets this one's foreign keys point at."""
-        return sorted({e.referenced[0] for e in self.expectations if e.type == "foreign_key"})
+        return sorted({ref[0] for e in self.expectations if (ref := rules.of(e).referenced(e))})
 
     @property
     def landing_folder(self) -> str:
@@ -412,9 +327,9 @@ class GoldSpec(_Strict):
     @model_validator(mode="after")
     def _every_source_has_a_change_view(self) -> GoldSpec:
         for e in self.expectations:
-            if e.type in ("foreign_key", *TABLE_RULES) or e.action not in ("warn", "fail"):
-                raise ValueError(f"expectation {e.name!r}: gold takes row rules other than foreign_key, "
-                                 "with action warn or fail")
+            if not rules.of(e).in_gold or e.action not in ("warn", "fail"):
+                taken = ", ".join(name for name, rule in rules.TYPES.items() if rule.in_gold)
+                raise ValueError(f"expectation {e.name!r}: gold takes rules of type {taken}, with action warn or fail")
         if len({e.name for e in self.expectations}) != len(self.expectations):
             raise ValueError("expectation names must be unique")
         # A source whose changes touched_sql ignores would leave stale partitions behind.
@@ -499,9 +414,10 @@ def load_catalog(specs_dir: Path) -> Catalog:
                             f"landing path of {inside[0]}, whose listing would take its files; use a folder beside "
                             "it, or the same folder with its own source.files")
         for e in d.expectations:
-            if e.type != "foreign_key":
+            referenced = rules.of(e).referenced(e)
+            if not referenced:
                 continue
-            ref_dataset, ref_column = e.referenced
+            ref_dataset, ref_column = referenced
             if ref_dataset not in datasets or ref_column not in datasets[ref_dataset].column_names:
                 raise SpecError(f"{specs_dir}/datasets/{d.name}.yaml: expectations.{e.name}.references: "
                                 f"no column {ref_column!r} in a dataset {ref_dataset!r}")

@@ -28,7 +28,7 @@ from lakehouse.file_log import FileLog
 from lakehouse.file_pattern import FilePattern
 from lakehouse.landing import COPY_OF, LandedFile
 from lakehouse.layers.discovery import check_changed, plan_landing
-from lakehouse.layers.landing_file import FileLines, read_file
+from lakehouse.formats import FileLines, read_file
 from lakehouse.ledger import Ledger
 from lakehouse.runs import BatchFilter, TableRun, finish_together
 from lakehouse.specs import DatasetSpec

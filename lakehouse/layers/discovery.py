@@ -17,7 +17,7 @@ from lakehouse.errors import LandingError
 from lakehouse.file_log import FileLog
 from lakehouse.file_pattern import FilePattern
 from lakehouse.landing import LandedFile, LandingPlan, plan
-from lakehouse.layers.landing_file import read_file
+from lakehouse.formats import read_file
 from lakehouse.runs import BatchFilter
 from lakehouse.specs import DatasetSpec
 

@@ -22,7 +22,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse import runlog, tables
+from lakehouse import rules, runlog, tables
 from lakehouse.config import BRONZE, SILVER, Settings
 from lakehouse.errors import AccountingError, ExpectationFailed, LakehouseError, SchemaDriftError
 from lakehouse.ledger import Ledger
@@ -30,7 +30,7 @@ from lakehouse.quality import checks as Q
 from lakehouse.quality import disputes as D
 from lakehouse.quality.gate import QualityGate
 from lakehouse.runs import REPLAY, BatchFilter, TableRun, finish_together
-from lakehouse.specs import TABLE_RULES, Catalog, DatasetSpec
+from lakehouse.specs import Catalog, DatasetSpec
 from lakehouse.transforms import silver as T
 
 
@@ -82,8 +82,9 @@ def _references(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec, 
 
     refs = {}
     for e in spec.expectations:
-        if e.type == "foreign_key":
-            dataset, column = e.referenced
+        referenced = rules.of(e).referenced(e)
+        if referenced:
+            dataset, column = referenced
             until = BatchFilter(end=date.fromisoformat(through) + timedelta(days=1)) if through else BatchFilter()
             landed = set(landing_batches(spark, settings, catalog.datasets[dataset], until, missing_ok=True))
             in_bronze = {b for b in ledger.done(f"{BRONZE}.{dataset}") if until.accepts(b)}
@@ -101,7 +102,7 @@ def _references(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec, 
 
 def _batch_changes(spec: DatasetSpec, runs: dict[str, TableRun], ledger: Ledger) -> dict[str, float | None]:
     """Each batch's relative row-count change from the batch before it (done or pending)."""
-    if not any(e.type == "row_count_change" for e in spec.expectations):
+    if not any(rules.of(e).uses_batch_rows for e in spec.expectations):
         return {}
     rows = {**ledger.rows_read(f"{SILVER}.{spec.name}"), **{b: r.rows_read for b, r in runs.items()}}
     ordered = sorted(rows)
@@ -118,7 +119,7 @@ def _evidence(spark, spec: DatasetSpec, batch_ids: list[str], ledger: Ledger, re
     batch silver has applied or is applying, counted again in bronze (the router takes them
     from the audit)."""
     rows = {}
-    if any(e.type == "row_count_change" for e in spec.expectations):
+    if any(rules.of(e).uses_batch_rows for e in spec.expectations):
         known = sorted(ledger.done(f"{SILVER}.{spec.name}") | set(batch_ids))
         # Each pending batch and the one before it: a count per batch, not of the whole history.
         needed = set(batch_ids) | {known[known.index(b) - 1] for b in batch_ids if known.index(b)}
@@ -267,7 +268,7 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
     references = _references(spark, settings, catalog, spec, None if replay else max(batch_ids), ledger)
     if replay:
         # A replay judges records, not batches: the batch's row count was judged when it landed.
-        spec = spec.model_copy(update={"expectations": [e for e in spec.expectations if e.type not in TABLE_RULES]})
+        spec = spec.model_copy(update={"expectations": [e for e in spec.expectations if not rules.of(e).table_level]})
         for b in batch_ids:
             runs[b].rows_read = replay.counts[b]
     else:

@@ -29,7 +29,6 @@ lets rows through on purpose: a warning.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,9 @@ import yaml
 from lakehouse.config import DQOPS_CONNECTION as CONNECTION
 from lakehouse.config import ENV_PREFIX, GOLD, PROJECT_ROOT, SILVER
 from lakehouse.errors import LakehouseError
-from lakehouse.specs import (Catalog, DatasetSpec, Expectation, GoldSpec, in_column_type,
-                             is_numeric)
+from lakehouse import rules
+from lakehouse.rules.base import ExactNumber
+from lakehouse.specs import Catalog, DatasetSpec, Expectation, GoldSpec
 
 USERHOME_DIR = PROJECT_ROOT / "dqops_userhome"
 SOURCES = Path("sources") / CONNECTION
@@ -87,20 +87,6 @@ FRESHNESS_WARNING_DAYS = 2.0
 # after it; the schedule catches what no run reports: a pipeline that stopped running
 # (freshness) and a table changed behind the pipeline's back.
 MONITORING_DAILY_CRON = "0 6 * * *"
-
-# Expectation types that have no DQOps equivalent on the table DQOps sees.
-NOT_MAPPED = {
-    # A batch's row count against the previous batch's is judged when silver applies the
-    # batch; DQOps sees the whole table, whose total moves by net inserts, not by the
-    # batch's size: its row-count-change checks would measure something else.
-    "row_count_change",
-}
-
-
-class ExactNumber(Decimal):
-    """A bound written as the spec's exact decimal text (9999.99, never 9999.98999...): DQOps
-    reads it as it reads any YAML number."""
-
 
 class _Dumper(yaml.SafeDumper):
     pass
@@ -154,43 +140,13 @@ def _rule(parameters: dict | None, sev: str, rule: dict) -> dict:
 
 
 def expectation_check(e: Expectation, column_type: str | None) -> tuple[str, str, str, dict] | None:
-    """(target, category, check name, check) for a row-level expectation; target is the
-    column, or "" for a table-level check. None for a type DQOps cannot express here."""
-    sev = severity(e.action)
-    if e.type in NOT_MAPPED:
+    """(target, category, check name, check) for an expectation (its type's DqopsCheck,
+    lakehouse.rules); target is the column, or "" for a table-level check. None for a type
+    DQOps cannot express on the table it sees (the type's `dqops_unmapped` says why)."""
+    mapped = rules.of(e).dqops_check(e, column_type)
+    if mapped is None:
         return None
-    if e.type == "not_null":
-        return e.column, "nulls", "daily_nulls_count", _rule(None, sev, {"max_count": 0})
-    if e.type == "accepted_values":
-        if column_type is None or not is_numeric(column_type):
-            # Nulls pass, as in silver: the Spark sensor divides by COUNT(column).
-            return e.column, "accepted_values", "daily_text_found_in_set_percent", \
-                _rule({"expected_values": [str(v) for v in e.values]}, sev, {"min_percent": 100.0})
-        numbers = [in_column_type(v, column_type) for v in e.values]
-        if any(n != n.to_integral_value() for n in numbers):
-            raise LakehouseError(f"expectation {e.name!r}: DQOps checks a {column_type} column against whole "
-                                 "numbers only (daily_number_found_in_set_percent)")
-        return e.column, "accepted_values", "daily_number_found_in_set_percent", \
-            _rule({"expected_values": [int(n) for n in numbers]}, sev, {"min_percent": 100.0})
-    if e.type == "range":
-        bounds = {"min_value": e.min, "max_value": e.max}
-        bounds = {k: ExactNumber(v) for k, v in bounds.items() if v is not None}
-        if len(bounds) == 2:
-            return e.column, "numeric", "daily_number_in_range_percent", _rule(bounds, sev, {"min_percent": 100.0})
-        if e.min is not None:
-            return e.column, "numeric", "daily_number_below_min_value", _rule(bounds, sev, {"max_count": 0})
-        return e.column, "numeric", "daily_number_above_max_value", _rule(bounds, sev, {"max_count": 0})
-    if e.type == "regex":
-        return e.column, "patterns", "daily_texts_not_matching_regex_percent", \
-            _rule({"regex": e.pattern}, sev, {"max_percent": 0.0})
-    if e.type == "expression":
-        return "", "custom_sql", "daily_sql_condition_passed_percent_on_table", \
-            _rule({"sql_condition": e.expr}, sev, {"min_percent": 100.0})
-    if e.type == "foreign_key":
-        dataset, column = e.referenced
-        return e.column, "integrity", "daily_lookup_key_not_found", \
-            _rule({"foreign_table": f"{SILVER}.{dataset}", "foreign_column": column}, sev, {"max_count": 0})
-    raise LakehouseError(f"expectation {e.name!r}: type {e.type} has no DQOps mapping in {__name__}")
+    return mapped.target, mapped.category, mapped.name, _rule(mapped.parameters, severity(e.action), mapped.threshold)
 
 
 def _table_doc(columns: dict[str, dict], table_checks: dict, labels: list[str],

@@ -17,13 +17,13 @@ Warn-level rules never change a fate; they are counted per rule in `_warnings`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse.specs import DatasetSpec, Expectation, in_column_type, is_numeric
+from lakehouse import rules as rule_types
+from lakehouse.specs import DatasetSpec, Expectation
 
 QUARANTINE, DROP, FAIL, WARN = "quarantine", "drop", "fail", "warn"
 DUPLICATE, SUPERSEDED, CANDIDATE = "duplicate", "superseded", "candidate"
@@ -41,54 +41,14 @@ def _q(name: str) -> str:
     return f"`{name}`"
 
 
-# Columns classify adds for the rules that need more than the row itself.
-BATCH_CHANGE = "_batch_row_change"  # the batch's relative row-count change from the previous batch
 STRUCTURAL = ("malformed", "schema_drift", "type_mismatch:")  # parsing rules, not expectations
 
 
-def reference_column(e: Expectation) -> str:
-    """The column classify joins in for a foreign key: the referenced key, null if absent."""
-    return f"_ref_{e.name}"
-
-
-def _in_type(value, column_type: str | None) -> Column:
-    """A bound or accepted value as a literal of the column's own type, so the comparison is
-    the column's: 9999.99 cast from its text to decimal(15,2) is exactly 9999.99 (a double
-    literal would make Spark compare doubles). With no declared type, an exact decimal."""
-    if column_type is None:
-        return F.lit(Decimal(format(Decimal(value), "f")))
-    return F.lit(format(in_column_type(value, column_type), "f")).cast(column_type)
-
-
 def expectation_violation(e: Expectation, column_type: str | None = None) -> Column:
-    """True when a row violates `e`. A null passes every rule but not_null; an expression
-    rule must be true (null counts as a violation); a batch with no previous batch has no
-    row-count change. `column_type` is the DDL type of the rule's column (DatasetSpec): bounds
-    and numeric values are compared in it.
-
-    Built with the Column API, not SQL text, so values and patterns need no escaping
-    (Spark SQL literals would eat the backslashes of a regex)."""
-    if e.type == "expression":
-        return ~F.coalesce(F.expr(e.expr), F.lit(False))
-    if e.type == "row_count_change":
-        return F.coalesce(F.abs(F.col(BATCH_CHANGE)) > F.lit(e.max_change), F.lit(False))
-    col = F.col(e.column)
-    if e.type == "foreign_key":
-        return col.isNotNull() & F.col(reference_column(e)).isNull()
-    if e.type == "not_null":
-        return col.isNull()
-    if e.type == "accepted_values":
-        if column_type and is_numeric(column_type):  # 1.5 and 1.50 are one decimal value
-            return col.isNotNull() & ~col.isin(*[_in_type(v, column_type) for v in e.values])
-        return col.isNotNull() & ~col.cast("string").isin([str(v) for v in e.values])
-    if e.type == "regex":
-        return col.isNotNull() & ~col.cast("string").rlike(e.pattern)
-    bounds = []
-    if e.min is not None:
-        bounds.append(col < _in_type(e.min, column_type))
-    if e.max is not None:
-        bounds.append(col > _in_type(e.max, column_type))
-    return col.isNotNull() & reduce(lambda a, b: a | b, bounds)
+    """True when a row violates `e` (its type's module in lakehouse.rules says how). A null
+    passes every rule but not_null; `column_type` is the DDL type of the rule's column
+    (DatasetSpec): bounds and numeric values are compared in it."""
+    return rule_types.of(e).violated(e, column_type)
 
 
 def _raw_name(column: str) -> str:
@@ -125,18 +85,8 @@ def rules(spec: DatasetSpec) -> list[Rule]:
             out.append(Rule(f"not_null:{c.name}", QUARANTINE, F.col(c.name).isNull(), F.lit(f"{c.name} is required")))
     types = spec.column_types
     for e in spec.expectations:
-        out.append(Rule(e.name, e.action, expectation_violation(e, types.get(e.column)), _reason(e)))
+        out.append(Rule(e.name, e.action, expectation_violation(e, types.get(e.column)), rule_types.of(e).reason(e)))
     return out
-
-
-def _reason(e: Expectation) -> Column:
-    if e.type == "row_count_change":
-        return F.concat(F.lit(f"{e.name}: the batch's row count changed by "),
-                        F.format_number(F.col(BATCH_CHANGE) * 100, 1), F.lit(f"% (at most {e.max_change:.0%})"))
-    if e.type == "expression":
-        return F.lit(f"{e.name}: {e.expr}")
-    value = F.concat(F.lit(f"{e.name}: {e.column} = "), F.coalesce(F.col(e.column).cast("string"), F.lit("null")))
-    return F.concat(value, F.lit(f" not in {e.references}")) if e.type == "foreign_key" else value
 
 
 def is_parsed() -> Column:
@@ -183,16 +133,11 @@ def violation_counts(classified: DataFrame, spec: DatasetSpec) -> dict[str, int]
 
 def with_context(typed: DataFrame, spec: DatasetSpec, references: dict[str, DataFrame],
                  batch_changes: dict[str, float | None]) -> DataFrame:
-    """What the rules need beyond the row: each foreign key's referenced value (null when
-    the referenced dataset does not hold it) and the batch's row-count change."""
+    """What the rules need beyond the row (each rule type's `context`): a foreign key's
+    referenced value (null when the referenced dataset does not hold it), the batch's
+    row-count change."""
     for e in spec.expectations:
-        if e.type == "foreign_key":
-            ref = references[e.name].select(F.col(e.referenced[1]).alias(reference_column(e))).distinct()
-            typed = typed.join(ref, F.col(e.column) == F.col(reference_column(e)), "left")
-    if any(e.type == "row_count_change" for e in spec.expectations):
-        changes = F.create_map(*[F.lit(x) for b, c in sorted(batch_changes.items()) for x in (b, c)]) \
-            if batch_changes else F.create_map().cast("map<string,double>")
-        typed = typed.withColumn(BATCH_CHANGE, F.element_at(changes, F.col("_batch_id")).cast("double"))
+        typed = rule_types.of(e).context(typed, e, references, batch_changes)
     return typed
 
 

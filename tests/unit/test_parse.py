@@ -108,7 +108,7 @@ def test_csv_a_quote_out_of_place_is_malformed(spark):
 def test_undecodable_bytes_are_malformed_not_values(spark, tmp_path):
     """Landing files are read as bytes: a byte that is not UTF-8 would be decoded into U+FFFD
     by the parser and land silently as a value. A real U+FFFD in valid UTF-8 is a value."""
-    from lakehouse.layers.landing_file import read_file
+    from lakehouse.formats import read_file
 
     (tmp_path / "a.csv").write_bytes(b"id,name,amount\n1,M\xfcller,2\n2,M\xef\xbf\xbdller,3\n")
     (tmp_path / "a.jsonl").write_bytes(b'{"id": 1, "name": "M\xfcller", "amount": 2}\n')
@@ -137,7 +137,7 @@ def test_landing_files_named_like_glob_patterns_are_read_as_named(spark, tmp_pat
     """Spark's readers expand glob patterns in a path: bronze reads each listed file by its
     literal name, so `orders[1].csv` is read (it matched nothing) and `*.csv` reads itself
     alone (it matched every file of the folder)."""
-    from lakehouse.layers.landing_file import read_file
+    from lakehouse.formats import read_file
 
     spec = _spec("csv")
     names = {"orders[1].csv": 1, "a{b,c}.csv": 2, "*.csv": 3, "what?.csv": 4}
@@ -154,7 +154,7 @@ def test_parquet_values_reach_bronze_as_exact_text(spark, tmp_path):
     from datetime import datetime
     from decimal import Decimal
 
-    from lakehouse.layers.landing_file import read_file
+    from lakehouse.formats import read_file
     from lakehouse.specs import DatasetSpec
 
     spark.sql("SELECT 'a' AS id, CAST('9999999999999999.99' AS DECIMAL(38,2)) AS amount, "
@@ -175,7 +175,7 @@ def test_parquet_with_two_columns_of_one_name_refuses_its_batch(spark, tmp_path)
     import pyarrow.parquet as pq
 
     from lakehouse.errors import LandingError
-    from lakehouse.layers.landing_file import read_file
+    from lakehouse.formats import read_file
 
     table = pa.Table.from_arrays([pa.array(["1"]), pa.array(["x"])], names=["id", "ID"])
     pq.write_table(table, tmp_path / "dup.parquet")
@@ -232,7 +232,7 @@ def test_csv_backslash_escapes_inside_quoted_fields_only(spark):
 def test_a_declared_encoding_decodes_lines_and_quarantines_bytes_it_does_not_define(spark, tmp_path):
     """windows-1252 (a spreadsheet's CSV export) and ISO-8859-1 JSON lines: the text lands as
     written; 0x81, which windows-1252 leaves undefined, makes its line malformed."""
-    from lakehouse.layers.landing_file import read_file
+    from lakehouse.formats import read_file
 
     (tmp_path / "a.csv").write_bytes("id;name;amount\n1;Müller – “Café”;2\n".encode("cp1252") + b"2;x\x81;3\n")
     (tmp_path / "a.jsonl").write_bytes('{"id": 1, "name": "Müller", "amount": 2}\n'.encode("latin-1"))
@@ -249,7 +249,7 @@ def test_a_declared_encoding_decodes_lines_and_quarantines_bytes_it_does_not_def
 
 
 def test_a_header_in_another_encoding_and_dialect_names_its_columns(spark, tmp_path):
-    from lakehouse.layers.landing_file import read_file
+    from lakehouse.formats import read_file
 
     spec = _dialect_spec(delimiter="|", quote="'", encoding="latin-1")
     (tmp_path / "a.csv").write_bytes("'id'|'name'|amount\n1|'Jörg|x'|2\n".encode("latin-1"))
@@ -329,7 +329,7 @@ def _decodes(data: bytes, name: str) -> bool:
 
 def test_a_header_holding_the_escape_character_is_refused_in_one_line(spark, tmp_path):
     from lakehouse.errors import LandingError
-    from lakehouse.layers.landing_file import read_file
+    from lakehouse.formats import read_file
 
     (tmp_path / "a.csv").write_text('id,na\\,me,amount\n1,x,2\n')
     with pytest.raises(LandingError, match=r"a.csv: the header holds the escape character '\\\\'; name the columns"):

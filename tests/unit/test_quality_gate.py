@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from lakehouse.quality import checks as Q
 from lakehouse.quality.gate import QualityGate
+from lakehouse.rules.row_count_change import batch_changes
 from lakehouse.specs import DatasetSpec, GoldSpec
 from lakehouse.transforms import silver as T
 
@@ -43,7 +44,7 @@ def test_gx_counts_equal_the_routers_for_every_rule(spark, tmp_path):
     # Each batch's records as bronze counted them: day 2 shrank by 51%, past volume's 50%.
     batch_rows = {"2026-01-01": 100, "2026-01-02": 49}
     classified = T.classify(day1.unionByName(day2), ORDERS, {"customer_exists": customers},
-                            Q.batch_changes(batch_rows))
+                            batch_changes(batch_rows))
     fates = {r["id"]: (r["_fate"], r["_rule"], list(r["_warnings"])) for r in classified.collect()}
     assert fates["b"] == (T.QUARANTINE, "customer_exists", [])
     assert fates["d"] == (T.QUARANTINE, "customer_exists", [])  # its first broken rule; qty_small too
@@ -157,7 +158,7 @@ def test_derived_rules_are_judged_apart_from_the_router(spark, tmp_path):
     the two judges disagree, which the silver layer turns into an error."""
     rows = _bronze(spark, [("a", "c1", "2"), ("b", "c9", "4")], "2026-01-02")
     classified = T.classify(rows, ORDERS, {"customer_exists": spark.createDataFrame([("c1",)], "cid string")},
-                            Q.batch_changes({"2026-01-01": 2, "2026-01-02": 2}))
+                            batch_changes({"2026-01-01": 2, "2026-01-02": 2}))
     parsed = classified.where(T.is_parsed())
     checks = Q.silver_checks(ORDERS)
     other = Q.Evidence(references={"customer_exists": spark.createDataFrame([("c1",), ("c9",)], "cid string")},

@@ -215,7 +215,8 @@ def test_a_referenced_dataset_comes_first_and_cycles_are_refused(tmp_path):
 ])
 def test_gold_rules_can_only_warn_or_fail_on_their_own_rows(tmp_path, expectation):
     gold = {"name": "g", "sources": ["t"], "keys": ["id"], "sql": "SELECT 1", "expectations": [expectation]}
-    with pytest.raises(SpecError, match="gold takes row rules other than foreign_key"):
+    with pytest.raises(SpecError, match="gold takes rules of type not_null, accepted_values, range, regex, expression, "
+                                        "with action warn or fail"):
         load_catalog(_write_specs(tmp_path, GOOD, gold))
 
 
