@@ -21,19 +21,22 @@ CSV_DIALECT = {"delimiter": ",", "quote": '"', "escape": None, "null_value": Non
 @dataclass(frozen=True)
 class FileLines:
     """One landing file's lines, counted from the file itself: `lines` in all, of which
-    `blank` are empty and `header` repeat the CSV header (the first one included); the rest
-    are records. `fingerprint`: its line count and the sum of its lines' 64-bit xxHash, which
-    tells a re-delivery of the same lines (in any order) from a changed file."""
+    `blank` are empty and `header` repeat the CSV header (the first one included), and
+    `continued` continue a record begun on a line before (a CSV field holding line breaks);
+    the rest each begin a record. `fingerprint`: its line count and the sum of its lines'
+    64-bit xxHash, which tells a re-delivery of the same lines (in any order) from a changed
+    file."""
 
     path: str
     lines: int
     blank: int
     header: int
     fingerprint: str
+    continued: int = 0
 
     @property
     def records(self) -> int:
-        return self.lines - self.blank - self.header
+        return self.lines - self.blank - self.header - self.continued
 
 
 def root_cause(exc: Exception) -> str:

@@ -1,14 +1,19 @@
 """CSV (RFC 4180 by default): a header line naming the columns (in any order), fields
 separated by `delimiter`, quoted with `quote`, a quote inside a quoted field doubled or
-escaped by `escape`; `null_value` for a missing value; any character set whose line break and
-comma are ASCII bytes (`encoding`). Each line is parsed on its own (transforms.parse)."""
+escaped by `escape`, a quoted field holding delimiters, quotes and line breaks; `null_value`
+for a missing value; any character set whose line break and comma are ASCII bytes
+(`encoding`). Each record is parsed on its own (transforms.parse)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from pyspark.sql import functions as F
+
 from lakehouse.errors import LandingError
 from lakehouse.formats.base import SourceFormat
-from lakehouse.formats.text import read_lines
-from lakehouse.transforms.parse import CsvDialect, parse_csv, split_csv_header
+from lakehouse.formats.text import TextFile, blank, is_header, read_lines, records
+from lakehouse.transforms.parse import CsvDialect, join_quoted_lines, opens_quoted_field, parse_csv, split_csv_header
 
 _LINE_BREAKS = ("\n", "\r")
 
@@ -31,13 +36,28 @@ class Csv(SourceFormat):
             raise ValueError("a backslash cannot be the delimiter")
 
     def read(self, spark, spec, path):
-        counted, lines, header_bytes = read_lines(spark, path, header=True)
+        text = read_lines(spark, path, header=True, flag=opens_quoted_field(F.col("value"), dialect(spec)))
         encoding = spec.source.encoding
         try:
-            header = split_csv_header(header_bytes.decode(encoding, errors="replace"), dialect(spec))
+            header = split_csv_header(text.header.decode(encoding, errors="replace"), dialect(spec))
         except ValueError as exc:
             raise LandingError(f"{path}: {exc}; name the columns without it") from None
+        counted, lines = _multiline(text, dialect(spec)) if text.flagged else (text.counted, records(text))
         return counted, parse_csv(lines, header, spec.column_names, dialect(spec), encoding)
+
+
+def _multiline(text: TextFile, dialect: CsvDialect):
+    """A file with a line that opens a quoted field it does not close: its lines joined into
+    records (transforms.parse.join_quoted_lines) and counted again, one more pass: a blank
+    line or one equal to the header inside a quoted field is a field's text, and the lines
+    after a record's first continue it."""
+    joined = join_quoted_lines(text.lines, dialect)
+    single = F.col("_lines") == 1
+    n, blanks, headers = joined.select(F.count(F.lit(1)), F.sum((single & blank()).cast("long")),
+                                       F.sum((single & is_header(text.header)).cast("long"))).first()
+    counted = replace(text.counted, blank=blanks or 0, header=headers or 0, continued=text.counted.lines - n)
+    kept = joined.where(~(F.col("_lines") == 1) | (~blank() & ~is_header(text.header)))
+    return counted, kept.drop("_lines")
 
 
 FORMAT = Csv()

@@ -4,7 +4,7 @@ break is an ASCII byte (`encoding`). Each line is parsed on its own (transforms.
 from __future__ import annotations
 
 from lakehouse.formats.base import SourceFormat, csv_options_given
-from lakehouse.formats.text import read_lines
+from lakehouse.formats.text import read_lines, records
 from lakehouse.transforms.parse import parse_jsonl
 
 
@@ -17,8 +17,8 @@ class JsonLines(SourceFormat):
             raise ValueError(f"{', '.join(given)}: CSV options, but the format is {self.name}")
 
     def read(self, spark, spec, path):
-        counted, lines, _ = read_lines(spark, path, header=False)
-        return counted, parse_jsonl(lines, spec.column_names, spec.source.encoding)
+        text = read_lines(spark, path, header=False)
+        return text.counted, parse_jsonl(records(text), spec.column_names, spec.source.encoding)
 
 
 FORMAT = JsonLines()

@@ -105,8 +105,13 @@ def ingest_batches(spark, spec: DatasetSpec, batches: dict[str, list[LandedFile]
 
 
 def _not_records(files: list[FileLines]) -> str:
+    """The lines that are not a record each: blank, header, and those continuing a record (a
+    CSV field holding line breaks)."""
     blank, header = sum(f.blank for f in files), sum(f.header for f in files)
-    return f"{blank} blank and {header} header line(s) are not records" if blank or header else ""
+    continued = sum(f.continued for f in files)
+    parts = [f"{blank} blank and {header} header line(s) are not records" if blank or header else "",
+             f"{continued} line(s) continue a record begun on the line before" if continued else ""]
+    return "; ".join(filter(None, parts))
 
 
 def _held_by_file(spark, fqname: str, batch_ids: list[str]) -> dict[str, int]:

@@ -14,14 +14,14 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakehouse.encodings import is_utf8, java_charset
 
 NOT_UTF8 = "not valid UTF-8 (undecodable bytes, shown as U+FFFD in _raw)"
-QUOTE_OUT_OF_PLACE = ("quote out of place: a quoted field must be a whole field and end on its line "
-                      "(a field spanning lines is not supported)")
+QUOTE_OUT_OF_PLACE = ("quote out of place: a quoted field must be a whole field (from a delimiter to a "
+                      "delimiter) and close before the file ends")
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,49 @@ def _unquoted(value: Column, dialect: CsvDialect = RFC4180) -> Column:
 def _field_count(unquoted: Column, dialect: CsvDialect = RFC4180) -> Column:
     """Number of CSV fields in a line, counting delimiters outside quoted fields."""
     return F.size(F.split(unquoted, _re(dialect.delimiter), -1))
+
+
+def opens_quoted_field(value: Column, dialect: CsvDialect = RFC4180) -> Column:
+    """True when `value`, read from a field's start outside quotes, ends inside a quoted field:
+    its last field opens with a quote (at a field's start: a quote inside an unquoted field
+    is text to a CSV reader, not an opening) that the line does not close."""
+    d, q, e = _re(dialect.delimiter), _re(dialect.quote), _re(dialect.escape)
+    content = f"[^{q}]*+" if dialect.escape == dialect.quote else f"(?:[^{q}{e}]|{e}[\\s\\S])*+"
+    return _unquoted(value, dialect).rlike(f"(?:^|{d}){q}{content}$")
+
+
+def join_quoted_lines(lines: DataFrame, dialect: CsvDialect = RFC4180) -> DataFrame:
+    """The lines of one file (`value`, `_position`) as its records: a line that ends inside a
+    quoted field is joined (by a line break, "\\n") with the lines after it, up to the one that
+    closes the field (RFC 4180: a quoted field may hold line breaks). `_lines`: the lines a
+    record spans; `_position`: its first line's.
+
+    Whether a line starts inside a quoted field depends on every line before it, so the file
+    is read in order (one task): each line either leaves the state as it found it (most
+    lines), sets it (it closes a field, or opens one, whatever came before) or flips it, so
+    the state after a line is the last setting line's, flipped once per flipping line since.
+    A field still open when the file ends is not joined: each of its lines stays a record of
+    its own (a quote out of place), so a stray quote costs its lines, not the rest of the file."""
+    opens = opens_quoted_field(F.col("value"), dialect)
+    reopens = opens_quoted_field(F.concat(F.lit(dialect.quote), F.col("value")), dialect)  # read from inside
+    order = Window.orderBy("_position")
+    upto = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    whole = order.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    df = (lines.withColumn("_opens", opens).withColumn("_sets", opens == reopens)
+          .withColumn("_flips", F.sum((opens & ~reopens).cast("long")).over(upto)))
+    last_set = F.last(F.when(F.col("_sets"), F.struct(F.col("_opens").alias("open"), F.col("_flips").alias("at"))),
+                      ignorenulls=True).over(upto)
+    df = df.withColumn("_last_set", last_set)
+    flipped = (F.col("_flips") - F.coalesce(F.col("_last_set.at"), F.lit(0))) % 2 == 1
+    df = df.withColumn("_open", F.coalesce(F.col("_last_set.open"), F.lit(False)) != flipped)
+    df = df.withColumn("_inside", F.coalesce(F.lag("_open").over(order), F.lit(False)))
+    df = df.withColumn("_record", F.sum((~F.col("_inside")).cast("long")).over(upto))
+    unclosed = F.last("_open").over(whole) & (F.col("_record") == F.max("_record").over(whole))
+    df = df.withColumn("_key", F.when(unclosed, -1 - F.col("_position")).otherwise(F.col("_record")))
+    in_order = F.array_sort(F.collect_list(F.struct("_position", "value")))
+    return df.groupBy("_key").agg(
+        F.array_join(F.transform(in_order, lambda line: line["value"]), "\n").alias("value"),
+        F.min("_position").alias("_position"), F.count(F.lit(1)).alias("_lines")).drop("_key")
 
 
 def _not_valid(encoding: str) -> str:

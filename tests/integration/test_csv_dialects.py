@@ -1,6 +1,7 @@
 """A CSV export in its own dialect and character set lands by spec alone: a spreadsheet's
-semicolons and windows-1252, a database dump's backslash escapes. Values land as written, a
-line the charset does not define is quarantined with its reason, and accounting closes."""
+semicolons, windows-1252 and a field holding a line break, a database dump's backslash
+escapes. Values land as written, a line the charset does not define is quarantined with its
+reason, and accounting closes."""
 
 from __future__ import annotations
 
@@ -50,13 +51,16 @@ def test_a_windows_1252_export_with_semicolons_lands_as_written(spark, lakehouse
         HEADER,
         "C1;c1@example.com;Müller, Jürgen;DE;consumer;2025-06-01;2026-01-01 10:00:00;I",
         'C2;c2@example.com;"Café ""Zur Post""; Inh. Dupré";FR;consumer;2025-06-01;2026-01-01 10:00:00;I',
+        'C4;c4@example.com;"Zeile eins;\r\nZeile zwei";DE;consumer;2025-06-01;2026-01-01 10:00:00;I',  # one record
     ]) + "\r\n"
     _land(lakehouse, text.encode("cp1252") + b"C3;c3@example.com;Bad \x81 byte;DE;consumer;2025-06-01;"
                                              b"2026-01-01 10:00:00;I\r\n")
     silver = _run(spark, lakehouse, catalog)
-    assert (silver.inserted, silver.quarantined) == (2, 1)
+    assert (silver.inserted, silver.quarantined) == (3, 1)
     names = {r["customer_id"]: r["full_name"] for r in spark.table("silver.customers").collect()}
-    assert names == {"C1": "Müller, Jürgen", "C2": 'Café "Zur Post"; Inh. Dupré'}
+    assert names == {"C1": "Müller, Jürgen", "C2": 'Café "Zur Post"; Inh. Dupré', "C4": "Zeile eins;\nZeile zwei"}
+    [bronze] = spark.table(tables.AUDIT_TABLE).where("layer = 'bronze'").collect()
+    assert "1 line(s) continue a record" in bronze["detail"]
     [q] = spark.table(tables.QUARANTINE_TABLE).where("dataset = 'customers'").collect()
     assert q["rule"] == "malformed" and q["reason"].startswith("not valid windows-1252")
     assert "Bad \ufffd byte" in q["raw"]

@@ -94,10 +94,12 @@ def test_csv_escaped_quotes_and_empty_quoted_fields_are_values(spark):
 
 
 def test_csv_a_quote_out_of_place_is_malformed(spark):
-    """A quoted field holding a line break arrives as two lines: neither half is a record
-    (before, the first was accepted with wrong values); nor is a line whose quote never
-    closes even when its delimiters add up, nor one whose quotes sit inside a field, which a
-    CSV reader splits other than the count (`1, "a,b",2`: four fields to Spark)."""
+    """parse_csv judges one record: a quoted field that does not close in it is no record
+    (the halves of a field split over lines, had the file not joined them: see
+    test_quoted_fields_hold_line_breaks; before, the first was accepted with wrong values);
+    nor is a record whose quote never closes even when its delimiters add up, nor one whose
+    quotes sit inside a field, which a CSV reader splits other than the count (`1, "a,b",2`:
+    four fields to Spark)."""
     lines = ['1,"first line', 'second line",2.50', '3,"abc,4.00', '4, "a,b",5', '"5"x,a,6']
     out = _rows(parse_csv(_lines(spark, *lines), EXPECTED, EXPECTED))
     assert [r["_malformed_reason"] for r in out] == [QUOTE_OUT_OF_PLACE] * len(lines)
@@ -334,3 +336,46 @@ def test_a_header_holding_the_escape_character_is_refused_in_one_line(spark, tmp
     (tmp_path / "a.csv").write_text('id,na\\,me,amount\n1,x,2\n')
     with pytest.raises(LandingError, match=r"a.csv: the header holds the escape character '\\\\'; name the columns"):
         read_file(spark, _dialect_spec(escape="\\"), str(tmp_path / "a.csv"))
+
+
+def _read_csv(spark, tmp_path, content: bytes, **source):
+    from lakehouse.formats import read_file
+
+    (tmp_path / "m.csv").write_bytes(content)
+    counted, records = read_file(spark, _dialect_spec(**source), str(tmp_path / "m.csv"))
+    rows = sorted(_rows(records), key=lambda r: r["_position"])
+    assert counted.records == len(rows)  # bronze's reconciliation counts records from counted
+    return counted, rows
+
+
+def test_quoted_fields_hold_line_breaks(spark, tmp_path):
+    """RFC 4180: a quoted field may hold line breaks (CRLF or LF; each lands as a line feed),
+    blank lines, a line equal to the header, delimiters and doubled quotes; the record's lines
+    after its first are counted as continuing it. A quote inside an unquoted field (12" pizza)
+    opens nothing: its line alone is quarantined, as a quote out of place."""
+    content = (b'id,name,amount\r\n1,"first line\r\nsecond, with ""quotes""\r\n\r\nid,name,amount\r\nend",2\r\n'
+               b'2,12" pizza,3\r\n\r\n3,"' + b"y" * 100_000 + b'\nx",4\r\n')
+    counted, rows = _read_csv(spark, tmp_path, content)
+    assert (counted.lines, counted.blank, counted.header, counted.continued) == (10, 1, 1, 5)
+    assert [r["_malformed_reason"] for r in rows] == [None, QUOTE_OUT_OF_PLACE, None]
+    assert rows[0]["name"] == 'first line\nsecond, with "quotes"\n\nid,name,amount\nend' and rows[0]["amount"] == "2"
+    assert rows[1]["_raw"] == '2,12" pizza,3'
+    assert rows[2]["name"] == "y" * 100_000 + "\nx" and rows[2]["amount"] == "4"
+
+
+def test_a_quoted_field_open_at_the_files_end_costs_only_its_own_lines(spark, tmp_path):
+    """A stray quote that never closes: the lines from it to the end are each a record,
+    quarantined as a quote out of place; the records before it parse."""
+    content = b'id,name,amount\n1,"a\nb",2\n2,"stray,3\n3,c,4\n4,d,5\n'
+    counted, rows = _read_csv(spark, tmp_path, content)
+    assert counted.continued == 1
+    assert [r["_malformed_reason"] for r in rows] == [None, QUOTE_OUT_OF_PLACE, None, None]
+    assert [r["_raw"] for r in rows[1:2]] == ['2,"stray,3']
+    assert [r["id"] for r in rows] == ["1", None, "3", "4"]
+
+
+def test_a_backslash_escaped_field_holds_line_breaks(spark, tmp_path):
+    content = b'id,name,amount\n1,"say \\"hi\\"\nthen, go",2\n2,b,3\n'
+    counted, rows = _read_csv(spark, tmp_path, content, escape="\\")
+    assert counted.continued == 1 and [r["_malformed_reason"] for r in rows] == [None, None]
+    assert rows[0]["name"] == 'say "hi"\nthen, go'
