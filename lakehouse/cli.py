@@ -149,30 +149,38 @@ def _submit_job(settings: Settings, job: str, args: list[str], what: str) -> int
 @app.command()
 @user_errors
 def reprocess(
-    dataset: str = typer.Argument(..., help="the dataset whose quarantined records to apply again"),
-    rule: str = typer.Option(..., "--rule", "-r", help="the rule that quarantined them, such as customer_exists"),
+    dataset: str = typer.Argument(..., help="the dataset whose records to apply again"),
+    rule: str = typer.Option(None, "--rule", "-r", help="the rule that quarantined them, such as customer_exists"),
+    file: list[str] = typer.Option(None, "--file", "-f", help="a landing file to read again as it is now, by its "
+                                   "path under the dataset's landing path (repeatable)"),
     profile: Profile = ProfileOpt,
     home: Path = HomeOpt,
     wait: bool = WaitOpt,
 ) -> None:
-    """Apply the records a rule quarantined again, once what they lacked is there (the data a
-    foreign key references arrived, the rule changed); gold and publish follow. What still
-    fails stays quarantined with its reason; a rerun changes nothing."""
+    """Apply records again, on purpose; gold and publish follow. --rule: the records a rule
+    quarantined, once what they lacked is there (the data a foreign key references arrived,
+    the rule changed): what still fails stays quarantined with its reason. --file: a landing
+    file loaded before, as it is now (a corrected export under the same name, which a run
+    refuses), in place of what it held. A rerun changes nothing."""
     from lakehouse.pipeline import run_reprocess
     from lakehouse.report import print_replay
     from lakehouse.specs import load_catalog
 
     t0 = time.time()
+    if bool(rule) == bool(file):
+        raise LakehouseError("reprocess takes --rule (quarantined records) or --file (landing files), one of the two")
     settings = profile_settings(profile, wait, home=home)
     catalog = load_catalog(settings.specs_dir)
     catalog.select([dataset])  # an unknown dataset fails before Spark starts
     if settings.profile == "cluster":
-        raise typer.Exit(_submit_job(settings, "reprocess", ["--dataset", dataset, "--rule", rule],
-                                       f"the replay of {dataset}'s {rule} records"))
+        args = ["--rule", rule] if rule else [a for f in file for a in ("--file", f)]
+        raise typer.Exit(_submit_job(settings, "reprocess", ["--dataset", dataset, *args],
+                                       f"the replay of {dataset}'s {rule + ' records' if rule else 'files'}"))
     home_lock.hold_embedded(settings)
     spark = start_session(settings, "lakehouse-reprocess")
-    with console.status(f"replaying the records of {dataset} that {rule} quarantined"):
-        replayed, result = run_reprocess(spark, settings, catalog, dataset, rule)
+    what = f"the records of {dataset} that {rule} quarantined" if rule else f"{len(file)} file(s) of {dataset}"
+    with console.status(f"replaying {what}"):
+        replayed, result = run_reprocess(spark, settings, catalog, dataset, rule, file)
     print_replay(console, replayed, result, time.time() - t0)
 
 

@@ -31,7 +31,7 @@ def _parser(layer: str) -> argparse.ArgumentParser:
     what = {ALL: "bronze -> silver -> gold -> publish", PUBLISH: "publish the new versions of the gold tables",
             MAINTENANCE: "one maintenance step on every table",
             DQOPS_RESULTS: "copy DQOps's latest check results of the tables into ops.dqops_checks",
-            REPROCESS: "the records a rule quarantined again, then gold and publish"}.get(
+            REPROCESS: "the records a rule quarantined, or landing files, again, then gold and publish"}.get(
         layer, f"the {layer} layer")
     p = argparse.ArgumentParser(prog=f"jobs/{layer}.py", description=f"Run {what}.")
     if layer == MAINTENANCE:
@@ -43,8 +43,11 @@ def _parser(layer: str) -> argparse.ArgumentParser:
         p.add_argument("--table", action="append", required=True, help="schema.table DQOps checks (repeatable)")
         return p
     if layer == REPROCESS:
-        p.add_argument("--dataset", "-d", required=True, help="the dataset whose quarantined records to apply again")
-        p.add_argument("--rule", required=True, help="the rule that quarantined them")
+        p.add_argument("--dataset", "-d", required=True, help="the dataset whose records to apply again")
+        what = p.add_mutually_exclusive_group(required=True)
+        what.add_argument("--rule", help="the rule that quarantined them")
+        what.add_argument("--file", action="append", help="a landing file to read again, by its path under the "
+                          "dataset's landing path (repeatable)")
         return p
     if layer not in ("gold", PUBLISH):
         p.add_argument("--dataset", "-d", action="append", help="dataset to run (repeatable); default all")
@@ -70,7 +73,7 @@ def main(layer: str, argv: list[str]) -> int:
 
         catalog = load_catalog(settings.specs_dir)
         if layer == REPROCESS:
-            return _reprocess(settings, catalog, args.dataset, args.rule, t0)
+            return _reprocess(settings, catalog, args.dataset, args.rule, args.file, t0)
         datasets = getattr(args, "dataset", None)
         catalog.select(datasets)
         from lakehouse.runs import BatchFilter
@@ -138,7 +141,7 @@ def _dqops_results(settings, tables: list[str], t0: float) -> int:
     return 0
 
 
-def _reprocess(settings, catalog, dataset: str, rule: str, t0: float) -> int:
+def _reprocess(settings, catalog, dataset: str, rule: str | None, files: list[str] | None, t0: float) -> int:
     from rich.console import Console
 
     from lakehouse.pipeline import run_reprocess
@@ -146,7 +149,8 @@ def _reprocess(settings, catalog, dataset: str, rule: str, t0: float) -> int:
     from lakehouse.spark import build_session
 
     catalog.select([dataset])
-    replayed, result = run_reprocess(build_session(settings, "lakehouse-reprocess"), settings, catalog, dataset, rule)
+    replayed, result = run_reprocess(build_session(settings, "lakehouse-reprocess"), settings, catalog, dataset, rule,
+                                     files)
     print_replay(Console(width=None if sys.stdout.isatty() else 140), replayed, result, time.time() - t0)
     return 0
 

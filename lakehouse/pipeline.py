@@ -17,7 +17,7 @@ from lakehouse.file_log import FileLog
 from lakehouse.layers.bronze import run_bronze
 from lakehouse.layers.gold import run_gold
 from lakehouse.layers.publish import Publication, run_publish
-from lakehouse.layers.reprocess import Replayed, replay_quarantined
+from lakehouse.layers.reprocess import Replayed, reingest_files, replay_quarantined
 from lakehouse.layers.silver import run_silver
 from lakehouse.ledger import Ledger
 from lakehouse.quality.gate import QualityGate, Validation
@@ -69,15 +69,18 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
     return result
 
 
-def run_reprocess(spark, settings: Settings, catalog: Catalog, dataset: str, rule: str,
-                  run_id: str | None = None) -> tuple[Replayed, PipelineResult]:
-    """Replay the records `rule` quarantined in `dataset` (lakehouse.layers.reprocess); gold
-    and publish follow in the same run."""
+def run_reprocess(spark, settings: Settings, catalog: Catalog, dataset: str, rule: str | None = None,
+                  files: list[str] | None = None, run_id: str | None = None) -> tuple[Replayed, PipelineResult]:
+    """Replay the records `rule` quarantined in `dataset`, or read its landing `files` again
+    (lakehouse.layers.reprocess); gold and publish follow in the same run."""
     result = PipelineResult(run_id or new_run_id())
     tables.ensure_ops_tables(spark, settings)
     gate = QualityGate(settings.quality_dir, settings.gx_pandas_max_rows)
     try:
-        replayed = replay_quarantined(spark, settings, catalog, dataset, rule, result.run_id, Ledger(spark), gate)
+        if files:
+            replayed = reingest_files(spark, settings, catalog, dataset, files, result.run_id, Ledger(spark), gate)
+        else:
+            replayed = replay_quarantined(spark, settings, catalog, dataset, rule, result.run_id, Ledger(spark), gate)
     except BaseException:
         with contextlib.suppress(Exception):  # the error that ended the replay is the one to report
             gate.record(spark, result.run_id)

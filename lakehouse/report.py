@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from lakehouse.config import SILVER
 from lakehouse.layers.reprocess import Replayed
 from lakehouse.pipeline import PipelineResult
 from lakehouse.runs import OUTCOMES, REPLAY
@@ -108,9 +109,13 @@ def print_summary(console: Console, result: PipelineResult, elapsed_s: float) ->
 
 def print_replay(console: Console, replayed: Replayed, result: PipelineResult, elapsed_s: float) -> None:
     """What `lakehouse reprocess` did: per batch, where the replayed records went."""
-    what = f"records of {replayed.dataset} that {replayed.rule} quarantined"
+    what = (f"records of {replayed.dataset} that {replayed.rule} quarantined" if replayed.rule
+            else f"records of {len(replayed.files)} file(s) of {replayed.dataset} read again")
+    if replayed.unchanged:
+        console.print(f"as when last loaded or read, not read again: {', '.join(replayed.unchanged)}", highlight=False)
     if not replayed.found:
-        console.print(f"ops.quarantine holds no {what}: nothing to replay (run {result.run_id}, {elapsed_s:.1f}s)")
+        where = "ops.quarantine holds no such records" if replayed.rule else "no file changed"
+        console.print(f"{where}: nothing to replay (run {result.run_id}, {elapsed_s:.1f}s)")
         return
     if not replayed.runs:
         console.print(f"{replayed.found:,} {what}: every one still breaks it, nothing changed "
@@ -123,10 +128,13 @@ def print_replay(console: Console, replayed: Replayed, result: PipelineResult, e
     for name in ("replayed", *counts[1:-1], "still quarantined"):
         table.add_column(name, justify="right")
     for run in result.by_layer(REPLAY):
-        table.add_row(run.batch_id, *[f"{getattr(run, k):,}" for k in counts])
+        if run.table_name.startswith(f"{SILVER}."):  # bronze's runs are the files read again
+            table.add_row(run.batch_id, *[f"{getattr(run, k):,}" for k in counts])
     console.print(table)
     still = defaultdict(int)
     for run in result.by_layer(REPLAY):
+        for detail in filter(None, [run.detail]):
+            console.print(f"{run.table_name} {run.batch_id}: {detail}", highlight=False)
         for rule, n in run.quarantined_by_rule.items():
             still[rule] += n
     if still:

@@ -13,7 +13,7 @@ from functools import reduce
 from decimal import Decimal
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType, DateType, DoubleType, LongType, MapType, StringType, StructField, StructType, TimestampType,
@@ -428,19 +428,23 @@ def merge_scd1(spark, fqname: str, final: DataFrame, spec: DatasetSpec) -> None:
     )
 
 
-def merge_append(spark, fqname: str, rows: DataFrame, spec: DatasetSpec, batch_ids: list[str]) -> None:
+def merge_append(spark, fqname: str, rows: DataFrame, spec: DatasetSpec, batch_ids: list[str],
+                 replaced: Column | None = None) -> None:
     """Insert the records silver does not hold yet (by batch and arrival, their identity): a
     retry inserts nothing twice. Only the batches' rows are read (by `_batch_id`'s file
-    statistics: batches are appended in order)."""
+    statistics: batches are appended in order). `replaced`: silver's rows (of table `t`) that
+    the rows replace, deleted in the same commit (a file re-ingested: what it held before)."""
     cols = silver_column_names(spec)
     pending = ", ".join(sql_literal(b) for b in batch_ids)
-    (
+    merge = (
         DeltaTable.forName(spark, fqname).alias("t")
         .merge(rows.alias("s"), f"t._batch_id IN ({pending}) AND t._batch_id = s._batch_id "
                                 "AND t._arrival = s._arrival")
         .whenNotMatchedInsert(values={f"`{c}`": f"s.`{c}`" for c in cols})
-        .execute()
     )
+    if replaced is not None:
+        merge = merge.whenNotMatchedBySourceDelete(condition=replaced)
+    merge.execute()
 
 
 def merge_scd2(spark, fqname: str, rows: DataFrame, spec: DatasetSpec) -> None:

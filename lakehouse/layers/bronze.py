@@ -30,7 +30,7 @@ from lakehouse.landing import COPY_OF, LandedFile
 from lakehouse.layers.discovery import check_changed, plan_landing
 from lakehouse.formats import FileLines, read_file
 from lakehouse.ledger import Ledger
-from lakehouse.runs import BatchFilter, TableRun, finish_together
+from lakehouse.runs import REPLAY, BatchFilter, TableRun, finish_together
 from lakehouse.specs import DatasetSpec
 
 
@@ -211,3 +211,41 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
         if on_result:
             on_result(run)
     return [run for run, *_ in results]
+
+
+def reingest_files(spark, spec: DatasetSpec, chosen: dict[str, list[LandedFile]]) -> list[tuple[TableRun, list]]:
+    """Landing files read again on purpose (lakehouse reprocess --file): what bronze holds of
+    each is replaced by what the file holds now, in one commit, each file in the batch that
+    loaded it. Returns per batch a run of layer reprocess (its records read and inserted; the
+    records replaced in its detail) and its files' line counts."""
+    fqname = f"{BRONZE}.{spec.name}"
+    paths = {b: [f.path for f in files] for b, files in chosen.items()}
+    replaced = reduce(lambda a, b: a | b, [(F.col("_batch_id") == b) & F.col("_source_file").isin(p)
+                                           for b, p in sorted(paths.items())])
+    before = _held_by_file(spark, fqname, sorted(chosen))
+    read, parts = [], []
+    for batch_id, files in sorted(chosen.items()):
+        run = TableRun(REPLAY, fqname, batch_id)
+        counted = []
+        for f in files:
+            lines, records = read_file(spark, spec, f.path)
+            counted.append(lines)
+            run.rows_read += lines.records
+            parts.append(records.withColumn("_source_file", F.lit(f.path)).withColumn("_batch_id", F.lit(batch_id)))
+        held = sum(before.get(p, 0) for p in paths[batch_id])
+        run.detail = "; ".join(filter(None, [f"{len(files)} file(s) read again, in place of the {held} record(s) "
+                                             "bronze held of them", _not_records(counted)]))
+        read.append((run, counted))
+    schema = tables.bronze_schema(spec)
+    out = reduce(DataFrame.unionByName, parts).withColumn("_ingested_at", F.current_timestamp())
+    version = tables.current_version(spark, fqname)
+    out.select(*schema.fieldNames()).writeTo(fqname).overwrite(replaced)
+    commit = tables.commit_since(spark, fqname, version) or {"version": version, "metrics": {}}
+    now = _held_by_file(spark, fqname, sorted(chosen))
+    _reconcile(fqname, [f for _, files in read for f in files],
+               {p: now.get(p, 0) for batch_paths in paths.values() for p in batch_paths},
+               commit["metrics"].get("numOutputRows"))
+    for run, _ in read:
+        run.inserted, run.delta_version = run.rows_read, commit["version"]
+    finish_together([run for run, _ in read])
+    return read

@@ -129,11 +129,12 @@ def _held_unlogged(spark, spec: DatasetSpec, unlogged: list[LandedFile]) -> tupl
     return in_bronze, {f.path: found[f.relative][1] for f in unlogged if f.relative in found}
 
 
-def _changed(f: LandedFile, batch_id: str, then: str) -> LandingError:
+def _changed(spec: DatasetSpec, f: LandedFile, batch_id: str, then: str) -> LandingError:
     return LandingError(
         f"{f.path}: changed after batch {batch_id} loaded it ({then}); loading it again would count its records twice "
         "and skipping it would lose the new ones: land the new records as a new file, and put this one back as it "
-        "was (or remove it)")
+        f"was (or remove it), or load it as it is now in place of what it held: lakehouse reprocess {spec.name} "
+        f"--file {f.relative or f.path}")
 
 
 def check_changed(spark, spec: DatasetSpec, found: LandingPlan, held: dict[str, int], file_log: FileLog,
@@ -148,15 +149,15 @@ def check_changed(spark, spec: DatasetSpec, found: LandingPlan, held: dict[str, 
         try:
             counted, _ = read_file(spark, spec, f.path)
         except LandingError:
-            raise _changed(f, entry.batch_id, then) from None
+            raise _changed(spec, f, entry.batch_id, then) from None
         if entry.fingerprint is None or counted.fingerprint != entry.fingerprint:
-            raise _changed(f, entry.batch_id, then)
+            raise _changed(spec, f, entry.batch_id, then)
         file_log.record(spec.name, f, entry.batch_id, counted.records, counted.fingerprint, "re-delivered unchanged",
                         run_id)
     for f, batch_id in found.recovered:
         counted, _ = read_file(spark, spec, f.path)
         if counted.records != held[f.path]:
-            raise _changed(f, batch_id, f"bronze holds {held[f.path]:,} record(s) of it, the file now has "
+            raise _changed(spec, f, batch_id, f"bronze holds {held[f.path]:,} record(s) of it, the file now has "
                                         f"{counted.records:,}")
         file_log.record(spec.name, f, batch_id, counted.records, counted.fingerprint, "loaded", run_id)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import json
+from functools import reduce
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -186,19 +187,30 @@ def _reconcile_quarantine(spark, dataset: str, runs: dict[str, TableRun], kept: 
                                   "of them")
 
 
-def _merge(spark, fqname: str, planned, spec: DatasetSpec, batch_ids: list[str]) -> int | None:
-    """Write the plan in one MERGE; check Delta's own counts against it; return the version.
+def _merge(spark, fqname: str, planned, spec: DatasetSpec, batch_ids: list[str],
+           replay: Replay | None) -> tuple[int | None, dict[str, int]]:
+    """Write the plan in one MERGE; check Delta's own counts against it; return the version
+    and, per batch, the rows it removed that no record of the plan deleted (see below).
 
     The MERGE's source is not persisted here: Delta materialises a source with joins and
     windows itself before reading it twice (merge.materializeSource, in memory: see
     lakehouse.spark), so a persisted copy was a third one. The counts are computed from
-    `planned`, which is persisted (nothing between the two is non-deterministic)."""
+    `planned`, which is persisted (nothing between the two is non-deterministic).
+
+    An append dataset's files read again replace what silver held of them (their records as
+    read before): those rows are deleted in the same MERGE."""
+    removed: dict[str, int] = {}
     if spec.mode == "append":
         rows = planned.where(F.col("_change") == T.INSERT)
         expected = {"numTargetRowsInserted": rows.count()}
+        replaced = T.read_before(replay.files, replay.read_at, "t") if replay and replay.files else None
+        if replaced is not None:
+            removed = {r["_batch_id"]: r["count"] for r in spark.table(fqname).alias("t").where(replaced)
+                       .groupBy("_batch_id").count().collect()}
+            expected["numTargetRowsDeleted"] = sum(removed.values())
 
         def write(spark, fqname, rows, spec):
-            tables.merge_append(spark, fqname, rows, spec, batch_ids)
+            tables.merge_append(spark, fqname, rows, spec, batch_ids, replaced)
     elif spec.scd == 2:
         rows = T.versions_scd2(planned, spec)
         kinds = {r["_kind"]: r["count"] for r in rows.groupBy("_kind").count().collect()}
@@ -211,7 +223,7 @@ def _merge(spark, fqname: str, planned, spec: DatasetSpec, batch_ids: list[str])
                     "numTargetRowsDeleted": finals.get(T.DELETE, 0)}
         write = tables.merge_scd1
     if not any(expected.values()):
-        return None
+        return None, removed
     before = tables.current_version(spark, fqname)
     write(spark, fqname, rows, spec)
     commit = tables.commit_since(spark, fqname, before) or {"operation": "no commit", "metrics": {}}
@@ -222,7 +234,7 @@ def _merge(spark, fqname: str, planned, spec: DatasetSpec, batch_ids: list[str])
     actual = {k: commit["metrics"].get(k, 0) for k in expected}
     if actual != expected:  # Delta's own count of the MERGE, a second opinion
         raise AccountingError(f"{fqname}: the MERGE wrote {actual}, the plan was {expected}")
-    return commit["version"]
+    return commit["version"], removed
 
 
 def _reconcile(spark, fqname: str, version: int, expected: dict[str, int]) -> None:
@@ -240,21 +252,37 @@ def _reconcile(spark, fqname: str, version: int, expected: dict[str, int]) -> No
 
 @dataclass(frozen=True)
 class Replay:
-    """Quarantined records applied again: the ops.quarantine rows (batch_id, source_file, raw)
-    of one rule, and how many per batch."""
+    """Bronze records applied again (lakehouse.layers.reprocess), `counts` per batch: those one
+    rule quarantined (`rule`, and `records`: their ops.quarantine rows' batch_id, source_file
+    and raw), or every record of landing files re-ingested on purpose (`files`: per batch,
+    their paths as bronze names them)."""
 
-    rule: str
-    records: DataFrame
     counts: dict[str, int]
+    rule: str | None = None
+    records: DataFrame | None = None
+    files: dict[str, list[str]] | None = None
+    read_at: str | None = None  # when bronze read the files again (transforms.silver.READ_AT_FORMAT)
+
+    @property
+    def what(self) -> str:
+        return self.rule or "files " + ", ".join(p for paths in self.files.values() for p in paths)
+
+    def of_files(self, batch: str = "_batch_id", path: str = "_source_file"):
+        """True for a row of the re-ingested files (named by these columns)."""
+        return reduce(lambda a, b: a | b, [(F.col(batch) == b) & F.col(path).isin(paths)
+                                           for b, paths in sorted(self.files.items())])
 
 
 def _bronze_records(spark, spec: DatasetSpec, batch_ids: list[str], references: dict, changes: dict,
                     replay: Replay | None):
     """The batches' bronze records, classified; for a replay only those the rule quarantined
-    (the same batch, file and raw text), judged without the rules about whole batches."""
+    (the same batch, file and raw text) or those of the re-ingested files, judged without the
+    rules about whole batches."""
     bronze = spark.table(f"{BRONZE}.{spec.name}").where(F.col("_batch_id").isin(batch_ids))
     if replay is None:
         return T.classify(bronze, spec, references, changes)
+    if replay.files:
+        return T.classify(bronze.where(replay.of_files()), spec, references, {})
     quarantined = replay.records.select(F.col("batch_id").alias("_batch_id"),
                                         F.col("source_file").alias("_source_file"), F.col("raw").alias("_raw"))
     return T.classify(bronze, spec, references, {}).join(
@@ -279,13 +307,13 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
                                  {} if replay else _batch_changes(spec, runs, ledger), replay)
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        if replay:
+        if replay and replay.rule:
             _found_in_bronze(classified, spec, replay)
         routed = _count_fates(runs, classified, spec)
-        if replay and all(r.quarantined_by_rule == {replay.rule: r.rows_read} for r in runs.values()):
+        if replay and replay.rule and all(r.quarantined_by_rule == {replay.rule: r.rows_read} for r in runs.values()):
             return []  # every record still breaks the rule: nothing to write
         evidence = _evidence(spark, spec, batch_ids, ledger, references)
-        scope = (f"{REPLAY} {replay.rule} in run {run_id}: " if replay else "") + "batches " + ",".join(batch_ids)
+        scope = (f"{REPLAY} {replay.what} in run {run_id}: " if replay else "") + "batches " + ",".join(batch_ids)
         docs_page = _validate(gate, classified, spec, scope, routed, evidence, runlog.path(settings, run_id),
                               layer=REPLAY if replay else "silver")
         if any(r.failed for r in runs.values()):
@@ -311,7 +339,10 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
             # read again afterwards would plan against the new silver (a snapshot's absent keys
             # are gone from it, and with them their deletes).
             markers = T.new_markers(planned, spec).localCheckpoint() if marks else None
-            version = _merge(spark, fqname, planned, spec, batch_ids)
+            version, removed = _merge(spark, fqname, planned, spec, batch_ids, replay)
+            for batch_id, n in removed.items():
+                runs[batch_id].detail = "; ".join(filter(None, [runs[batch_id].detail, f"{n} record(s) the files "
+                                                                "held when read before removed"]))
             if markers is not None:
                 # After silver's MERGE: written first, a marker would make the retry of a crash
                 # between the two take the delete for superseded and keep the row.
@@ -392,8 +423,8 @@ def _found_in_bronze(classified, spec: DatasetSpec, replay: Replay) -> None:
 def _write_quarantine(spark, spec: DatasetSpec, classified, runs: dict[str, TableRun], run_id: str,
                       replay: Replay | None) -> None:
     """The batches' quarantine rows, always replaced, so a retried batch never keeps rows of an
-    earlier attempt. A replay replaces its rule's rows with what still fails and keeps the
-    other rules' rows: one commit either way."""
+    earlier attempt. A replay replaces its rule's rows (or its files') with what still fails
+    and keeps the others: one commit either way."""
     batch_ids = list(runs)
     if not replay and not any(r.quarantined for r in runs.values()) and not _quarantine_held(
             spark, spec.name, batch_ids):
@@ -406,9 +437,10 @@ def _write_quarantine(spark, spec: DatasetSpec, classified, runs: dict[str, Tabl
     )
     kept, metadata = {}, None
     if replay:
+        replayed = (F.col("rule") == replay.rule) if replay.rule else replay.of_files("batch_id", "source_file")
         others = spark.table(tables.QUARANTINE_TABLE).where(
-            (F.col("dataset") == spec.name) & F.col("batch_id").isin(batch_ids) & (F.col("rule") != replay.rule))
-        kept = {b: n - replay.counts[b] for b, n in _quarantine_held(spark, spec.name, batch_ids).items()}
+            (F.col("dataset") == spec.name) & F.col("batch_id").isin(batch_ids) & ~replayed)
+        kept = {r["batch_id"]: r["count"] for r in others.groupBy("batch_id").count().collect()}
         rows = others.unionByName(rows)
         # This commit lets the records out of quarantine: it carries their audit records, so
         # a replay that dies before writing them leaves them to the next (see reprocess).

@@ -17,6 +17,7 @@ Warn-level rules never change a fate; they are counted per rule in `_warnings`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import re
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
@@ -214,14 +215,39 @@ def classify(bronze: DataFrame, spec: DatasetSpec, references: dict[str, DataFra
 
 def arrival_order() -> Column:
     """A bronze record's place in the landing as text that sorts in arrival order: its batch
-    (a day, fixed width), its file's path, then its place in the file (zero-padded), joined by
-    tabs. A tab sorts below every character a path holds (the few control characters below it
-    count as '?'), so a path that begins another sorts first, as comparing the paths would.
-    Rows bronze loaded before it kept places tie at 0 within a file (the raw text breaks the
-    tie, so reruns agree)."""
+    (a day, fixed width), its file's path, when bronze read the file (to the microsecond: a
+    file re-ingested on purpose, `lakehouse reprocess --file`, arrives after what it held
+    before), then its place in the file (zero-padded), joined by tabs. A tab sorts below
+    every character a path holds (the few control characters below it count as '?'), so a
+    path that begins another sorts first, as comparing the paths would. Rows bronze loaded
+    before it kept places tie at 0 within a file (the raw text breaks the tie, so reruns
+    agree)."""
     position = F.lpad(F.coalesce(F.col("_position"), F.lit(0)).cast("string"), 19, "0")
-    path = F.regexp_replace("_source_file", r"[\x00-\x09]", "?")
-    return F.concat_ws("\t", F.col("_batch_id"), path, position)
+    read_at = F.coalesce(F.date_format("_ingested_at", READ_AT_FORMAT), F.lit(""))
+    return F.concat_ws("\t", F.col("_batch_id"), arrival_path(F.col("_source_file")), read_at, position)
+
+
+def arrival_path(path: Column) -> Column:
+    """A path as arrival_order writes it."""
+    return F.regexp_replace(path, r"[\x00-\x09]", "?")
+
+
+_CONTROL = re.compile(r"[\x00-\x09]")  # what arrival_path writes as '?'
+READ_AT_FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"  # a read time as arrival_order writes it (Spark's pattern)
+
+
+def read_before(files: dict[str, list[str]], read_at: str, alias: str) -> Column:
+    """True for a row of table `alias` holding a record of these files (per batch) as read
+    before `read_at` (READ_AT_FORMAT): what re-ingesting the files replaces in an append
+    dataset, whose rows are records, each its own arrival."""
+    col = lambda name: F.col(f"{alias}.{name}")  # noqa: E731
+    conditions = []
+    for batch, paths in sorted(files.items()):
+        for path in paths:
+            prefix = "\t".join([batch, _CONTROL.sub("?", path), ""])
+            conditions.append((col("_batch_id") == batch) & col("_arrival").startswith(prefix)
+                              & (col("_arrival") < prefix + read_at))
+    return reduce(lambda a, b: a | b, conditions)
 
 
 def candidates(classified: DataFrame, spec: DatasetSpec) -> DataFrame:

@@ -97,6 +97,8 @@ def test_reprocess_says_what_it_replayed_and_refuses_an_unknown_rule(home):
     assert_one_line_error(cli("reprocess", "orders", "--rule", "customer_exist", home=home),
                           "orders has no rule 'customer_exist' that quarantines", "customer_exists")
     assert_one_line_error(cli("reprocess", "nope", "--rule", "x", home=home), "unknown dataset(s): nope")
+    assert_one_line_error(cli("reprocess", "orders", home=home), "reprocess takes --rule (quarantined records) or "
+                          "--file (landing files), one of the two")
 
 
 def test_bad_input_before_spark_starts(tmp_path):

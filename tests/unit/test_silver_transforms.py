@@ -233,17 +233,19 @@ def test_a_stored_marker_key_matches_after_its_decimal_key_widened_or_the_keys_r
     assert stored.select(F.expr(T.normalized_marker_key_sql("key", new))).first()[0] == widened.first()["k"]
 
 
-def test_arrival_order_sorts_by_batch_then_file_path_then_place(spark):
-    """As text, in the order of (batch, path, position) tuples: a path that begins another
-    first, spaces in paths, and positions of different lengths."""
-    places = [("2026-01-02", "s3a://l/a.csv", 0), ("2026-01-01", "s3a://l/a.csv.gz", 3),
-              ("2026-01-01", "s3a://l/a b.csv", 7), ("2026-01-01", "s3a://l/a.csv", 10),
-              ("2026-01-01", "s3a://l/a.csv", 9), ("2026-01-01", "s3a://l/a", 2**40)]
-    df = spark.createDataFrame(places, "_batch_id string, _source_file string, _position bigint")
-    ordered = [(r[0], r[1], r[2]) for r in df.orderBy(T.arrival_order()).collect()]
+def test_arrival_order_sorts_by_batch_then_file_path_then_read_time_then_place(spark):
+    """As text, in the order of (batch, path, read at, position) tuples: a path that begins
+    another first, spaces in paths, a file read again later after its first reading, and
+    positions of different lengths."""
+    first, again = datetime(2026, 1, 2, 10, 0, 0, 5), datetime(2026, 1, 2, 10, 0, 1)
+    places = [("2026-01-02", "s3a://l/a.csv", first, 0), ("2026-01-01", "s3a://l/a.csv.gz", first, 3),
+              ("2026-01-01", "s3a://l/a b.csv", first, 7), ("2026-01-01", "s3a://l/a.csv", first, 10),
+              ("2026-01-01", "s3a://l/a.csv", first, 9), ("2026-01-01", "s3a://l/a", first, 2**40),
+              ("2026-01-01", "s3a://l/a.csv", again, 1)]
+    df = spark.createDataFrame(places, "_batch_id string, _source_file string, _ingested_at timestamp, "
+                                       "_position bigint")
+    ordered = [(r[0], r[1], r[2], r[3]) for r in df.orderBy(T.arrival_order()).collect()]
     assert ordered == sorted(places)
-
-
 def test_a_snapshot_deletes_against_every_key_held_since_the_last_whole_snapshot(spark):
     """Silver holds S; the run applies day 1 (AA, UA: whole), day 2 (AA and a line without a
     key: not whole, deletes nothing) and day 3 (AA: whole). Day 3 deletes UA, held since day
