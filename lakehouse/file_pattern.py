@@ -3,8 +3,10 @@ under the dataset's landing path (a spec's `source.files`). Pure: no Spark, no s
 
 - `{date}` (YYYY-MM-DD), or `{yyyy}`, `{mm}` and `{dd}` anywhere in the path, name the day:
   `{date}/**` (the default: day folders), `orders_{yyyy}{mm}{dd}.csv`, `{yyyy}/{mm}/{dd}/*.csv`,
-  `dt={date}/**`. Every pattern names one: a file's modification time is no arrival order a
-  batch can rest on (copies, `mv` and unpacking keep or reset it, and a copy would load again);
+  `dt={date}/**`;
+- a pattern naming no day (`*.csv`, `**`: a drop folder) takes arrival order: a file belongs to
+  the batch of the run that first finds it (lakehouse.landing), which the file log then holds.
+  Not its modification time, which copies, `mv` and unpacking keep or reset;
 - `*` is any part of one name, `?` one character of it, `**/` any folders (none too) and a
   final `/**` any file below.
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 
 DEFAULT = "{date}/**"
+ARRIVAL = "arrival"  # batch_of a file that a pattern naming no day takes: its run's day (lakehouse.landing)
 _PARTS = {"date": r"\d{4}-\d{2}-\d{2}", "yyyy": r"\d{4}", "mm": r"\d{2}", "dd": r"\d{2}"}
 _TOKEN = re.compile(r"\*\*/|\*\*$|\*|\?|\{([^}]*)\}|[{}]")
 
@@ -31,11 +34,13 @@ class FilePattern:
     java_regex: str  # the same for Spark SQL's regexp functions (Java names groups otherwise)
 
     def batch_of(self, relative: str) -> str | None:
-        """The batch of the file at `relative` under the landing path: the day its path names;
-        None if the pattern does not take it."""
+        """The batch of the file at `relative` under the landing path: the day its path names
+        (ARRIVAL for a pattern naming none); None if the pattern does not take it."""
         match = re.fullmatch(self.regex, relative)
         if not match:
             return None
+        if not self.names_day:
+            return ARRIVAL
         parts = match.groupdict()
         day = parts.get("date") or f"{parts['yyyy']}-{parts['mm']}-{parts['dd']}"
         try:
@@ -43,6 +48,11 @@ class FilePattern:
         except ValueError:  # 2026-02-30
             return None
         return day
+
+    @property
+    def names_day(self) -> bool:
+        """Whether a file's path names its batch; otherwise it takes the day it arrives."""
+        return "(?P<" in self.regex
 
     @property
     def is_day_folders(self) -> bool:
@@ -88,7 +98,8 @@ def compile_pattern(text: str) -> FilePattern:
                              "'**' is a whole folder (**/) or the end of the pattern")
     python.append(re.escape(text[at:]))
     java.append(re.escape(text[at:]))
-    if sorted(seen) not in (["date"], ["dd", "mm", "yyyy"]):
+    if sorted(seen) not in ([], ["date"], ["dd", "mm", "yyyy"]):
         found = f" (found {', '.join('{' + s + '}' for s in seen)})" if seen else ""
-        raise ValueError(f"{text!r}: name the day with {{date}}, or with all of {{yyyy}}, {{mm}} and {{dd}}{found}")
+        raise ValueError(f"{text!r}: name the day with {{date}}, or with all of {{yyyy}}, {{mm}} and {{dd}}{found}, "
+                         "or none of them (arrival order)")
     return FilePattern(text, "".join(python), "".join(java))

@@ -12,7 +12,12 @@ any depth. Each file is loaded once:
 - a file the log holds with another size or modification time has changed since it was
   loaded: bronze reads it again and compares its fingerprint (the same records re-delivered
   are recorded, anything else is refused: loading it would count its records twice);
-- a file the pattern does not place (outside any day folder) is reported as unplaced.
+- a file the pattern does not place (outside any day folder) is reported as unplaced;
+- a file of a pattern naming no day (arrival order) belongs to the run's arrival day (the
+  last day its selection takes, today at the latest), and waits (reported) when that day's
+  batch is loaded already. A file of it the log lacks is first looked for in bronze (a crash
+  between bronze's commit and the log's), where it keeps its batch: its path is all that
+  tells it.
 
 The log only counts for batches the audit has done: a file logged for a batch whose audit
 record was never written (a crash between the two commits) belongs to that batch again.
@@ -23,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from lakehouse.file_pattern import ARRIVAL
 from lakehouse.runs import BATCH_ID, BatchFilter
 
 COPY_OF = "copy of "
@@ -31,7 +37,7 @@ COPY_OF = "copy of "
 @dataclass(frozen=True)
 class LandedFile:
     path: str
-    batch: str  # the day its path names (the pattern's), "" when it names none
+    batch: str  # the day its path names (the pattern's), ARRIVAL for a pattern naming none, "" when not taken
     size: int
     modified_ms: int
     relative: str = ""  # the path under the landing path (`2026-01-03/region=eu/part-0.csv`)
@@ -77,10 +83,11 @@ def is_batch_folder(name: str) -> bool:
 
 
 def plan(listed: list[LandedFile], logged: dict[str, Logged], done: set[str], selection: BatchFilter,
-         in_bronze: dict[str, str] | None = None) -> LandingPlan:
+         in_bronze: dict[str, str] | None = None, arrival_day: str | None = None) -> LandingPlan:
     """The plan for one dataset. `done`: the batches the audit has done; `in_bronze`: for
-    files of done days the log does not hold, the batch bronze holds them under (found by
-    the caller after a first plan listed them as `unlogged`; None before that look-up)."""
+    files of done days the log does not hold (or of arrival order), the batch bronze holds
+    them under (found by the caller after a first plan listed them as `unlogged`; None before
+    that look-up); `arrival_day`: the batch of a file arriving now (arrival order)."""
     out = LandingPlan()
     logged = {p: entry for p, entry in logged.items() if entry.batch_id in done}
     late = []
@@ -91,6 +98,8 @@ def plan(listed: list[LandedFile], logged: dict[str, Logged], done: set[str], se
         if entry:  # loaded: whatever a changed spec's file pattern makes of it now
             if (entry.size, entry.modified_ms) != (f.size, f.modified_ms):
                 out.changed.append((f, entry))
+        elif f.batch == ARRIVAL:
+            _arrived(out, f, done, selection, in_bronze, arrival_day)
         elif not is_batch_folder(f.batch):
             out.unplaced.append(f)
         elif f.batch not in done:
@@ -114,3 +123,21 @@ def plan(listed: list[LandedFile], logged: dict[str, Logged], done: set[str], se
             out.waiting.append(f)
     out.batches = {b: sorted(files, key=lambda f: f.path) for b, files in sorted(out.batches.items())}
     return out
+
+
+def _arrived(out: LandingPlan, f: LandedFile, done: set[str], selection: BatchFilter, in_bronze: dict[str, str] | None,
+             arrival_day: str | None) -> None:
+    """A file of arrival order the log does not hold: bronze's, if bronze holds it, else the
+    arrival day's, or waiting if that batch is loaded already."""
+    if in_bronze is None:
+        out.unlogged.append(f)
+    elif f.path in in_bronze:
+        batch = in_bronze[f.path]
+        if batch in done:
+            out.recovered.append((f, batch))
+        elif selection.accepts(batch):
+            out.batches.setdefault(batch, []).append(f)
+    elif arrival_day is None or arrival_day in done:
+        out.waiting.append(LandedFile(f.path, arrival_day or ARRIVAL, f.size, f.modified_ms, f.relative))
+    else:
+        out.batches.setdefault(arrival_day, []).append(f)

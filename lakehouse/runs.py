@@ -44,6 +44,13 @@ class BatchFilter:
             return BatchFilter(end=date.fromisoformat(self.batch) + timedelta(days=1))
         return BatchFilter(end=self.end)
 
+    def arrival_day(self, today: date) -> str | None:
+        """The batch of a file arriving now (a pattern naming no day): the last day the
+        selection takes, today at the latest; None if it takes no day up to today."""
+        last = date.fromisoformat(self.batch) if self.batch else (self.end - timedelta(days=1) if self.end else today)
+        day = min(last, today)
+        return day.isoformat() if self.accepts(day.isoformat()) else None
+
     def accepts(self, batch_id: str) -> bool:
         if not BATCH_ID.match(batch_id):
             return False

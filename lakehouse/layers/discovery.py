@@ -6,7 +6,7 @@ changed are refused here, with one line each."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -15,7 +15,7 @@ from lakehouse import storage
 from lakehouse.config import BRONZE, Settings
 from lakehouse.errors import LandingError
 from lakehouse.file_log import FileLog
-from lakehouse.file_pattern import FilePattern
+from lakehouse.file_pattern import ARRIVAL, FilePattern
 from lakehouse.landing import LandedFile, LandingPlan, plan
 from lakehouse.formats import read_file
 from lakehouse.runs import BatchFilter
@@ -25,7 +25,8 @@ from lakehouse.specs import DatasetSpec
 def landing_batches(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter,
                     missing_ok: bool = False) -> list[str]:
     """The batches that `selection` accepts under the dataset's landing path: its day folders
-    (one listing of the folder), or the days its files' names hold (a listing of every file). A
+    (one listing of the folder), or the days its files' names hold (a listing of every file),
+    or in arrival order the selection's arrival day if a file the file log lacks is there. A
     missing landing path is an error, or, with `missing_ok`, no batches (nothing has arrived)."""
     root = settings.landing_location(spec.landing_folder)
     if not storage.exists(spark, root):
@@ -34,6 +35,10 @@ def landing_batches(spark, settings: Settings, spec: DatasetSpec, selection: Bat
         raise LandingError(f"{spec.name}: landing path {root} does not exist")
     if spec.source.file_pattern.is_day_folders:
         batches = {e.name for e in storage.list_dir(spark, root) if e.is_dir}
+    elif not spec.source.file_pattern.names_day:
+        logged = FileLog(spark).of(spec.name)
+        arrived = any(f.path not in logged for f in landed_files(spark, settings, spec) if f.batch)
+        batches = {selection.arrival_day(_today())} - {None} if arrived else set()
     else:
         batches = {f.batch for f in landed_files(spark, settings, spec) if f.batch}
     return sorted(b for b in batches if selection.accepts(b))
@@ -62,17 +67,19 @@ def plan_landing(spark, settings: Settings, spec: DatasetSpec, selection: BatchF
     listed, logged = landed_files(spark, settings, spec), file_log.of(spec.name)
     if sharing:
         listed = _own_files(spec, listed, sharing)
-    found, held = plan(listed, logged, done, selection), {}
+    arrival_day = selection.arrival_day(_today())
+    found, held = plan(listed, logged, done, selection, arrival_day=arrival_day), {}
     if found.unlogged:
         in_bronze, held = _held_unlogged(spark, spec, found.unlogged)
-        found = plan(listed, logged, done, selection, in_bronze)
+        found = plan(listed, logged, done, selection, in_bronze, arrival_day)
     pattern = spec.source.file_pattern
     if found.unplaced:
         more = f" (and {len(found.unplaced) - 1} more)" if len(found.unplaced) > 1 else ""
+        day = ", a real day" if pattern.names_day else ""
         where = (f"not in a batch folder ({root}/<YYYY-MM-DD>/), so no batch would load it; move it into the day "
                  "folder it belongs to") if pattern.is_day_folders else (
-                 f"does not match the dataset's files ({root}/{pattern.text}, a real day), so no batch would load "
-                 "it; rename or move it, or change source.files")
+                 f"does not match the dataset's files ({root}/{pattern.text}{day}), so no batch would load it; "
+                 "rename or move it, or change source.files")
         raise LandingError(f"{found.unplaced[0].path}{more}: {where}")
     if pattern.is_day_folders:
         days = {f.batch for f in listed}
@@ -121,7 +128,9 @@ def _held_unlogged(spark, spec: DatasetSpec, unlogged: list[LandedFile]) -> tupl
     such day on are read (a file loads with its day's batch or a later one)."""
     wanted = [f.relative for f in unlogged]
     under = relative_under(spec, unlogged)
-    rows = (spark.table(f"{BRONZE}.{spec.name}").where(F.col("_batch_id") >= min(f.batch for f in unlogged))
+    days = [f.batch for f in unlogged if f.batch != ARRIVAL]  # a file of arrival order may be in any batch
+    since = min(days) if len(days) == len(unlogged) else "0000-00-00"
+    rows = (spark.table(f"{BRONZE}.{spec.name}").where(F.col("_batch_id") >= since)
             .select(under.alias("relative"), "_batch_id").where(F.col("relative").isin(wanted))
             .groupBy("relative", "_batch_id").count().collect())
     found = {r["relative"]: (r["_batch_id"], r["count"]) for r in rows}
@@ -160,6 +169,10 @@ def check_changed(spark, spec: DatasetSpec, found: LandingPlan, held: dict[str, 
             raise _changed(spec, f, batch_id, f"bronze holds {held[f.path]:,} record(s) of it, the file now has "
                                         f"{counted.records:,}")
         file_log.record(spec.name, f, batch_id, counted.records, counted.fingerprint, "loaded", run_id)
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
 
 
 def _when(ms: int) -> str:

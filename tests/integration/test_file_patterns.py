@@ -14,6 +14,7 @@ from lakehouse import tables
 from lakehouse.config import PROJECT_ROOT
 from lakehouse.errors import LandingError
 from lakehouse.pipeline import run_pipeline
+from lakehouse.runs import BatchFilter
 from lakehouse.specs import load_catalog
 
 pytestmark = pytest.mark.integration
@@ -102,3 +103,31 @@ def test_two_datasets_share_one_export_folder(spark, lakehouse, tmp_path):
     (exports / "orders_2026-01-02.csv").write_text("x\n")
     with pytest.raises(LandingError, match=r"exports/orders_2026-01-02.csv: does not match the dataset's files"):
         run_pipeline(spark, lakehouse, catalog, datasets=["customers", "products"], layers=("bronze",))
+
+
+def test_a_drop_folder_takes_arrival_order(spark, lakehouse, tmp_path):
+    """A pattern naming no day: a file belongs to the batch of the run that first finds it (its
+    interval's day, as Airflow runs it), which the file log holds from then on; a file arriving
+    after its day's batch waits for the next; a lost log is rebuilt from bronze's paths."""
+    catalog = _catalog(tmp_path, "**/*.csv")
+
+    def run(day: str):
+        result = run_pipeline(spark, lakehouse, catalog, datasets=["customers"], layers=("bronze", "silver"),
+                              selection=BatchFilter(batch=day))
+        assert all(r.rows_read == r.accounted for r in result.by_layer("silver"))
+        return result
+
+    _land(lakehouse, "export.csv", ["C1", "C2"])
+    _land(lakehouse, "eu/export-eu.csv", ["C3"])
+    assert _bronze(run("2026-01-01")) == {"2026-01-01": 3}
+    _land(lakehouse, "later.csv", ["C4"])
+    result = run("2026-01-01")  # its interval loaded already: it waits
+    assert result.runs == [] and "later.csv landed after batch 2026-01-01 was loaded" in result.notices[0]
+    assert _bronze(run("2026-01-02")) == {"2026-01-02": 1}
+    assert _log(spark) == {"export.csv": "2026-01-01", "export-eu.csv": "2026-01-01", "later.csv": "2026-01-02"}
+    assert spark.table("silver.customers").count() == 4
+    # The log lost (a crash between bronze's commit and the log's): its path is all a file of
+    # arrival order has, so bronze is asked, and its files keep their batches, not loaded again.
+    spark.sql(f"DELETE FROM {tables.LANDING_FILES_TABLE}")
+    assert run("2026-01-03").by_layer("bronze") == []
+    assert _log(spark) == {"export.csv": "2026-01-01", "export-eu.csv": "2026-01-01", "later.csv": "2026-01-02"}

@@ -140,7 +140,7 @@ def test_a_file_pattern_names_the_batch_of_a_path(pattern, relative, batch):
     ("../{date}/*", "relative path pattern"),
     ("/data/{date}/*", "relative path pattern"),
     ("s3://b/{date}/*", "relative path pattern"),
-    ("*.csv", r"name the day with \{date\}"),  # a modification time is no arrival order
+    ("{yyyy}/*.csv", r"name the day with \{date\}.* or none of them \(arrival order\)"),
     ("_exports/{date}.csv", "markers"),
     ("{date}/.x", "markers"),
     ("a**b/{date}.csv", "'\\*\\*' is a whole folder name"),
@@ -211,3 +211,38 @@ def test_bronze_paths_are_named_as_the_listing_names_them_wherever_the_landing_p
     df = spark.createDataFrame([(p,) for p in paths], "_source_file string")
     got = [r[0] for r in df.select(relative_under(spec, unlogged)).collect()]
     assert got == [wanted[0], wanted[0], wanted[1], wanted[2]]
+
+
+# --- arrival order: a pattern naming no day (a drop folder) ----------------------------------
+
+def _arriving(relative: str) -> LandedFile:
+    from lakehouse.file_pattern import compile_pattern
+
+    return LandedFile(f"{ROOT}/{relative}", compile_pattern("**").batch_of(relative) or "", 10, 1, relative)
+
+
+def test_a_file_of_arrival_order_takes_its_runs_day_once_bronze_is_asked():
+    from lakehouse.file_pattern import ARRIVAL
+
+    new, held, crashed = _arriving("drop/a.csv"), _arriving("b.csv"), _arriving("c.csv")
+    assert new.batch == ARRIVAL
+    first = plan([new, held, crashed], {}, {"2026-01-01"}, ALL, arrival_day="2026-01-02")
+    assert first.unlogged == [new, held, crashed] and first.batches == {}  # bronze first: a path is all it has
+    found = plan([new, held, crashed], {}, {"2026-01-01"}, ALL,
+                 in_bronze={held.path: "2026-01-01", crashed.path: "2025-12-31"}, arrival_day="2026-01-02")
+    # bronze's batches keep their files: one done (logged as it is), one not (loaded with it again)
+    assert found.recovered == [(held, "2026-01-01")]
+    assert found.batches == {"2025-12-31": [crashed], "2026-01-02": [new]}
+    later = plan([new], {}, {"2026-01-02"}, ALL, in_bronze={}, arrival_day="2026-01-02")
+    assert later.batches == {} and [f.batch for f in later.waiting] == ["2026-01-02"]  # its day is loaded
+
+
+def test_the_arrival_day_is_the_last_day_a_selection_takes_up_to_today():
+    from datetime import date
+
+    today = date(2026, 3, 10)
+    assert BatchFilter().arrival_day(today) == "2026-03-10"
+    assert BatchFilter(batch="2026-03-01").arrival_day(today) == "2026-03-01"
+    assert BatchFilter(start=date(2026, 3, 1), end=date(2026, 3, 3)).arrival_day(today) == "2026-03-02"
+    assert BatchFilter(start=date(2026, 3, 9), end=date(2026, 3, 20)).arrival_day(today) == "2026-03-10"
+    assert BatchFilter(batch="2026-03-12").arrival_day(today) is None  # a day yet to come takes nothing now
