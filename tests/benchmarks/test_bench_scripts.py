@@ -42,7 +42,7 @@ def test_report_renders_sections_in_order_with_the_machine():
                             for k in ("B2", "B1")}}
     text = render(results)
     assert text.index("## B1: t") < text.index("## B2: t") and "pyspark 4.1.1" in text
-    assert ALL == ["B1", "B2", "B3", "B4", "B5", "B6", "B7"]
+    assert ALL == ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"]
 
 
 def test_b1_marginal_ratio_removes_fixed_costs():
@@ -67,7 +67,7 @@ def test_unknown_benchmark_is_one_line_and_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "B9", "--out", str(tmp_path / "x.md")],
                           capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert proc.returncode == 2 and proc.stderr.strip() == ("error: unknown benchmark(s) B9; "
-                                                            "choose from B1, B2, B3, B4, B5, B6, B7")
+                                                            "choose from B1, B2, B3, B4, B5, B6, B7, B8")
 
 
 @pytest.mark.integration
@@ -85,8 +85,8 @@ def test_b1_tiny_platform_and_duckdb_side_by_side(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.timeout(2400)
-def test_b2_b5_and_b7_tiny(tmp_path):
-    text, results = bench(tmp_path, "--only", "B2,B5,B7")
+def test_b2_b5_b7_and_b8_tiny(tmp_path):
+    text, results = bench(tmp_path, "--only", "B2,B5,B7,B8")
     for size in results["sections"]["B2"]["data"]["sizes"]:
         assert 0 < size["changed"] <= size["orders_rows"]
         # The incremental run wrote to silver.orders; the full rebuild wrote every table.
@@ -104,6 +104,11 @@ def test_b2_b5_and_b7_tiny(tmp_path):
     b7 = results["sections"]["B7"]["data"]
     assert b7["files"] == 200 and all(len(s) == 1 and s[0] > 0 for s in b7["samples"].values())
     assert "## B7: discovering landing files" in text
+    b8 = results["sections"]["B8"]["data"]
+    formats = ["CSV", "CSV, gzip", "JSON lines", "JSON lines, gzip", "Parquet"]
+    assert b8["records"] == 500 and sorted(b8["samples"]) == sorted(f"{f}|{n}" for f in formats for n in (1, 500))
+    assert all(len(s) == 1 and s[0] > 0 for s in b8["samples"].values())
+    assert "## B8: ingestion throughput per landing format" in text
 
 
 def test_b6_report_says_what_dqops_adds():
