@@ -148,7 +148,8 @@ def _recover(spark, spec: DatasetSpec, present: dict[str, list[LandedFile]], loa
             again.append(batch_id)
             continue
         run.inserted = run.rows_read - run.duplicates
-        run.detail = "; ".join(filter(None, ["already in bronze", run.detail]))
+        copied = f"{len(copies)} file(s) not loaded, exact copies of files loaded before" if copies else ""
+        run.detail = "; ".join(filter(None, ["already in bronze", copied]))
         recovered.append((run.finish(), files, copies))
     return recovered, again
 
