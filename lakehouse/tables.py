@@ -325,9 +325,18 @@ def _alter(spark, fqname: str, changes: list[AddColumn | WidenType | SetMode]) -
 
 
 def last_commit(spark, fqname: str) -> dict:
-    row = DeltaTable.forName(spark, fqname).history(1).collect()[0]
-    metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v.lstrip("-").isdigit()}
-    return {"version": row["version"], "operation": row["operation"], "metrics": metrics}
+    """The table's newest commit: its version, operation and metrics, read from its commit
+    file in _delta_log (DESCRIBE HISTORY runs a Spark job for the same; a run asks this after
+    every write)."""
+    log = DeltaTable.forName(spark, fqname)._jdt.deltaLog()
+    version = log.update(False, *[spark.sparkContext._jvm.scala.Option.apply(None)] * 2).version()
+    info = _commit_info(spark, log.logPath().toString(), version)
+    if info is None:  # never the newest commit's file, but say what the history says if so
+        row = DeltaTable.forName(spark, fqname).history(1).collect()[0]
+        info = {"operation": row["operation"], "operationMetrics": row["operationMetrics"]}
+        version = row["version"]
+    metrics = {k: int(v) for k, v in (info.get("operationMetrics") or {}).items() if str(v).lstrip("-").isdigit()}
+    return {"version": version, "operation": info.get("operation"), "metrics": metrics}
 
 
 def current_version(spark, fqname: str) -> int:
@@ -348,6 +357,12 @@ NO_DATA_CHANGE = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPR
 def _commit_operation(spark, log_path: str, version: int) -> str | None:
     """The operation of one commit, from its JSON file in _delta_log (no Spark job); None if
     the file is gone (log cleanup) or names none."""
+    return (_commit_info(spark, log_path, version) or {}).get("operation")
+
+
+def _commit_info(spark, log_path: str, version: int) -> dict | None:
+    """One commit's commitInfo, from its JSON file in _delta_log (no Spark job); None if the
+    file is gone (log cleanup) or holds none."""
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(f"{log_path}/{version:020d}.json")
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
@@ -361,7 +376,7 @@ def _commit_operation(spark, log_path: str, version: int) -> str | None:
     for line in text.splitlines():
         action = json.loads(line)
         if "commitInfo" in action:
-            return action["commitInfo"].get("operation")
+            return action["commitInfo"]
     return None
 
 
