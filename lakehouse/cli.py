@@ -109,6 +109,14 @@ def run(
         _generate(settings)
     if settings.profile == "cluster":
         raise typer.Exit(_run_on_cluster(settings, dataset, batch, start, end))
+    from lakehouse import run_state
+
+    start_state = run_state.seen(settings, ["run", sorted(dataset or []), batch, start, end])
+    if previous := run_state.unchanged(settings, start_state):
+        console.print(f"[green]Nothing new to process[/] ({time.time() - t0:.1f}s, Spark not started): landing files, "
+                      f"specs, settings and every table are as run {previous} left them.", highlight=False)
+        return
+    run_state.forget(settings)  # until this run ends cleanly
     spark = start_session(settings, "lakehouse-run")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                   transient=True) as progress:
@@ -121,6 +129,8 @@ def run(
                 f"{r.rows_read:>8,} rows  {r.duration_s:5.1f}s",
                 highlight=False),
         )
+    if not result.notices:  # a file waiting for a batch may load tomorrow: nothing to vouch for
+        run_state.record(settings, start_state, result.run_id)
     print_summary(console, result, time.time() - t0)
 
 

@@ -1,0 +1,110 @@
+"""A plain `lakehouse run` of the embedded lakehouse that would find nothing new, answered
+without starting Spark (a JVM, its metastore and a first Delta read cost most of such a run).
+
+A run changes nothing when run again on what it left (every batch and build is idempotent).
+So a run that ends cleanly, with no file left waiting, records what it saw and what it left:
+the landing files it found when it began (paths, sizes, modification times), the specs, the
+package's code, its settings and selection, and every table's Delta version when it ended.
+The next run with the same command finds that state again, exactly, and is then the rerun
+that changes nothing: it says so and stops. Anything else (a file landed or changed, a spec
+or setting edited, the code upgraded, a table written by another command such as
+`lakehouse reprocess` or maintenance) starts Spark as before. The check runs under the
+lakehouse's lock, so nothing writes while it looks. Local profile only: the cluster's tables
+and files are a service's, and an Airflow task is its own job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from importlib import metadata
+from pathlib import Path
+
+from lakehouse.config import Settings
+from lakehouse.files import write_private
+
+STATE_FILE = Path("state") / "last_run.json"
+_COMMIT_FILE = re.compile(r"^(\d{20})\.(json|checkpoint\.parquet|checkpoint\.\d+\.\d+\.parquet)$")
+_PACKAGE = Path(__file__).parent
+
+
+def _local(uri: str) -> Path:
+    return Path("/" + uri[len("file:"):].lstrip("/")) if uri.startswith("file:") else Path(uri)
+
+
+def _digest(parts) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(str(part).encode("utf-8", "surrogateescape"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _files(root: Path, suffixes: tuple[str, ...] | None = None) -> list[tuple[str, int, int]]:
+    """Every file under `root` (any depth): its path under it, size and modification time."""
+    out = []
+    for folder, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(names):
+            if suffixes and not name.endswith(suffixes):
+                continue
+            st = os.stat(os.path.join(folder, name))
+            out.append((os.path.relpath(os.path.join(folder, name), root), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _code() -> str:
+    """The package's source and the versions of what it runs on."""
+    sources = [(p, Path(_PACKAGE, p).read_bytes()) for p, _, _ in _files(_PACKAGE, (".py",))]
+    versions = [metadata.version(d) for d in ("pyspark", "delta-spark", "great-expectations")]
+    return _digest([*versions, *(f"{p}:{hashlib.sha256(b).hexdigest()}" for p, b in sources)])
+
+
+def table_versions(settings: Settings) -> dict[str, int]:
+    """Each Delta table under the warehouse (by its folder) and its newest version, from the
+    names of its _delta_log's files."""
+    versions = {}
+    warehouse = _local(settings.warehouse_uri)
+    for folder, dirs, _ in os.walk(warehouse):
+        if "_delta_log" in dirs:
+            commits = [int(m[1]) for e in os.scandir(os.path.join(folder, "_delta_log"))
+                       if (m := _COMMIT_FILE.match(e.name))]
+            versions[os.path.relpath(folder, warehouse)] = max(commits, default=-1)
+            dirs.clear()  # a table's own folders hold no other table
+    return dict(sorted(versions.items()))
+
+
+def seen(settings: Settings, command: list) -> dict:
+    """What a run starts from: its command, settings, code, specs and landing files."""
+    landing = _local(settings.landing_uri)
+    return {"command": command,
+            "settings": settings.model_dump_json(),
+            "code": _code(),
+            "specs": _digest(f"{p}:{Path(settings.specs_dir, p).read_text()}"
+                             for p, _, _ in _files(Path(settings.specs_dir), (".yaml", ".yml"))),
+            "landing": _digest(_files(landing)) if landing.is_dir() else None}
+
+
+def unchanged(settings: Settings, start: dict) -> str | None:
+    """The run id of the last clean run, if this run would start where it left everything."""
+    path = settings.home / STATE_FILE
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if state.get("seen") != start or state.get("tables") != table_versions(settings):
+        return None
+    return state.get("run_id")
+
+
+def record(settings: Settings, start: dict, run_id: str) -> None:
+    """After a clean run: what it started from, and the tables as it left them."""
+    write_private(settings.home / STATE_FILE, json.dumps({"run_id": run_id, "seen": start,
+                                                          "tables": table_versions(settings)}))
+
+
+def forget(settings: Settings) -> None:
+    """A run that did not end cleanly leaves no state to trust."""
+    (settings.home / STATE_FILE).unlink(missing_ok=True)
