@@ -15,7 +15,7 @@ any depth. Each file is loaded once:
 - a file the pattern does not place (outside any day folder) is reported as unplaced;
 - a file of a pattern naming no day (arrival order) belongs to the run's arrival day (the
   last day its selection takes, today at the latest), and waits (reported) when that day's
-  batch is loaded already. A file of it the log lacks is first looked for in bronze (a crash
+  batch, or a later one, is loaded already. A file of it the log lacks is first looked for in bronze (a crash
   between bronze's commit and the log's), where it keeps its batch: its path is all that
   tells it.
 
@@ -128,7 +128,8 @@ def plan(listed: list[LandedFile], logged: dict[str, Logged], done: set[str], se
 def _arrived(out: LandingPlan, f: LandedFile, done: set[str], selection: BatchFilter, in_bronze: dict[str, str] | None,
              arrival_day: str | None) -> None:
     """A file of arrival order the log does not hold: bronze's, if bronze holds it, else the
-    arrival day's, or waiting if that batch is loaded already."""
+    arrival day's, or waiting if that batch is loaded already or older than one that is (a
+    run of an earlier interval: what arrives now is newer than every batch loaded)."""
     if in_bronze is None:
         out.unlogged.append(f)
     elif f.path in in_bronze:
@@ -137,7 +138,7 @@ def _arrived(out: LandingPlan, f: LandedFile, done: set[str], selection: BatchFi
             out.recovered.append((f, batch))
         elif selection.accepts(batch):
             out.batches.setdefault(batch, []).append(f)
-    elif arrival_day is None or arrival_day in done:
+    elif arrival_day is None or arrival_day <= max(done, default=""):
         out.waiting.append(LandedFile(f.path, arrival_day or ARRIVAL, f.size, f.modified_ms, f.relative))
     else:
         out.batches.setdefault(arrival_day, []).append(f)

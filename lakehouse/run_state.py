@@ -42,17 +42,25 @@ def _digest(parts) -> str:
     return h.hexdigest()
 
 
-def _files(root: Path, suffixes: tuple[str, ...] | None = None) -> list[tuple[str, int, int]]:
-    """Every file under `root` (any depth): its path under it, size and modification time."""
-    out = []
-    for folder, dirs, names in os.walk(root):
+def _files(root: Path, suffixes: tuple[str, ...] | None = None, folders: bool = False) -> list[tuple]:
+    """Every file under `root` (any depth, through links as a listing follows them): its path
+    under it, size and modification time; with `folders`, every folder's path too (an empty
+    day folder is a batch of nothing to a run)."""
+    out: list[tuple] = []
+    for folder, dirs, names in os.walk(root, followlinks=True):
         dirs.sort()
+        if folders:
+            out.append((os.path.relpath(folder, root), "folder"))
         for name in sorted(names):
             if suffixes and not name.endswith(suffixes):
                 continue
             st = os.stat(os.path.join(folder, name))
             out.append((os.path.relpath(os.path.join(folder, name), root), st.st_size, st.st_mtime_ns))
     return out
+
+
+def _is_local(uri: str) -> bool:
+    return uri.startswith(("file:", "/"))
 
 
 def _code() -> str:
@@ -76,19 +84,25 @@ def table_versions(settings: Settings) -> dict[str, int]:
     return dict(sorted(versions.items()))
 
 
-def seen(settings: Settings, command: list) -> dict:
-    """What a run starts from: its command, settings, code, specs and landing files."""
+def seen(settings: Settings, command: list) -> dict | None:
+    """What a run starts from: its command, settings, code, specs and landing files; None when
+    the landing files or the tables are not on this machine's disk (object storage: a listing
+    and a table's log are then a service's, not read here)."""
+    if not (_is_local(settings.landing_uri) and _is_local(settings.warehouse_uri)):
+        return None
     landing = _local(settings.landing_uri)
     return {"command": command,
             "settings": settings.model_dump_json(),
             "code": _code(),
             "specs": _digest(f"{p}:{Path(settings.specs_dir, p).read_text()}"
                              for p, _, _ in _files(Path(settings.specs_dir), (".yaml", ".yml"))),
-            "landing": _digest(_files(landing)) if landing.is_dir() else None}
+            "landing": _digest(_files(landing, folders=True)) if landing.is_dir() else None}
 
 
-def unchanged(settings: Settings, start: dict) -> str | None:
+def unchanged(settings: Settings, start: dict | None) -> str | None:
     """The run id of the last clean run, if this run would start where it left everything."""
+    if start is None:
+        return None
     path = settings.home / STATE_FILE
     try:
         state = json.loads(path.read_text())
@@ -99,8 +113,10 @@ def unchanged(settings: Settings, start: dict) -> str | None:
     return state.get("run_id")
 
 
-def record(settings: Settings, start: dict, run_id: str) -> None:
+def record(settings: Settings, start: dict | None, run_id: str) -> None:
     """After a clean run: what it started from, and the tables as it left them."""
+    if start is None:
+        return
     write_private(settings.home / STATE_FILE, json.dumps({"run_id": run_id, "seen": start,
                                                           "tables": table_versions(settings)}))
 

@@ -13,7 +13,8 @@ from pyspark.sql import functions as F
 from lakehouse.errors import LandingError
 from lakehouse.formats.base import SourceFormat
 from lakehouse.formats.text import TextFile, blank, is_header, read_lines, records
-from lakehouse.transforms.parse import CsvDialect, join_quoted_lines, opens_quoted_field, parse_csv, split_csv_header
+from lakehouse.transforms.parse import (CsvDialect, decoded_text, join_quoted_lines, opens_quoted_field, parse_csv,
+                                       split_csv_header)
 
 _LINE_BREAKS = ("\n", "\r")
 
@@ -36,22 +37,22 @@ class Csv(SourceFormat):
             raise ValueError("a backslash cannot be the delimiter")
 
     def read(self, spark, spec, path):
-        text = read_lines(spark, path, header=True, flag=opens_quoted_field(F.col("value"), dialect(spec)))
         encoding = spec.source.encoding
+        text = read_lines(spark, path, header=True, flag=opens_quoted_field(decoded_text(encoding), dialect(spec)))
         try:
             header = split_csv_header(text.header.decode(encoding, errors="replace"), dialect(spec))
         except ValueError as exc:
             raise LandingError(f"{path}: {exc}; name the columns without it") from None
-        counted, lines = _multiline(text, dialect(spec)) if text.flagged else (text.counted, records(text))
+        counted, lines = _multiline(text, dialect(spec), encoding) if text.flagged else (text.counted, records(text))
         return counted, parse_csv(lines, header, spec.column_names, dialect(spec), encoding)
 
 
-def _multiline(text: TextFile, dialect: CsvDialect):
+def _multiline(text: TextFile, dialect: CsvDialect, encoding: str):
     """A file with a line that opens a quoted field it does not close: its lines joined into
     records (transforms.parse.join_quoted_lines) and counted again, one more pass: a blank
     line or one equal to the header inside a quoted field is a field's text, and the lines
     after a record's first continue it."""
-    joined = join_quoted_lines(text.lines, dialect)
+    joined = join_quoted_lines(text.lines, dialect, decoded_text(encoding))
     single = F.col("_lines") == 1
     n, blanks, headers = joined.select(F.count(F.lit(1)), F.sum((single & blank()).cast("long")),
                                        F.sum((single & is_header(text.header)).cast("long"))).first()

@@ -214,16 +214,23 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
     return [run for run, *_ in results]
 
 
-def reingest_files(spark, spec: DatasetSpec, chosen: dict[str, list[LandedFile]]) -> list[tuple[TableRun, list]]:
+def reingest_files(spark, spec: DatasetSpec, chosen: dict[str, list[LandedFile]],
+                   logged: dict[str, int]) -> list[tuple[TableRun, list]]:
     """Landing files read again on purpose (lakehouse reprocess --file): what bronze holds of
     each is replaced by what the file holds now, in one commit, each file in the batch that
-    loaded it. Returns per batch a run of layer reprocess (its records read and inserted; the
-    records replaced in its detail) and its files' line counts."""
+    loaded it. `logged` is the records the file log says each file held when loaded. Returns
+    per batch a run of layer reprocess (its records read and inserted; the records replaced in
+    its detail) and its files' line counts."""
     fqname = f"{BRONZE}.{spec.name}"
     paths = {b: [f.path for f in files] for b, files in chosen.items()}
     replaced = reduce(lambda a, b: a | b, [(F.col("_batch_id") == b) & F.col("_source_file").isin(p)
                                            for b, p in sorted(paths.items())])
     before = _held_by_file(spark, fqname, sorted(chosen))
+    for path in (p for batch_paths in paths.values() for p in batch_paths):
+        if logged.get(path, 0) and not before.get(path):  # its records are in bronze under another path
+            raise LandingError(f"{path}: the file log says it loaded {logged[path]} record(s), but {fqname} holds "
+                                 "none under this path (the landing path moved since?); reading it again would "
+                                 "load its records twice, so nothing was written")
     read, parts = [], []
     for batch_id, files in sorted(chosen.items()):
         run = TableRun(REPLAY, fqname, batch_id)
@@ -245,7 +252,7 @@ def reingest_files(spark, spec: DatasetSpec, chosen: dict[str, list[LandedFile]]
     now = _held_by_file(spark, fqname, sorted(chosen))
     _reconcile(fqname, [f for _, files in read for f in files],
                {p: now.get(p, 0) for batch_paths in paths.values() for p in batch_paths},
-               commit["metrics"].get("numOutputRows"))
+               None)  # numOutputRows also counts the rows the overwrite copied from files it rewrote
     for run, _ in read:
         run.inserted, run.delta_version = run.rows_read, commit["version"]
     finish_together([run for run, _ in read])

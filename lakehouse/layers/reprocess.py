@@ -26,6 +26,7 @@ after the quarantine commit has its audit records appended by the next replay.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from dataclasses import dataclass, field
 
 from pyspark.sql import functions as F
@@ -43,6 +44,8 @@ from lakehouse.quality.gate import QualityGate
 from lakehouse.runs import REPLAY, TableRun
 from lakehouse.specs import Catalog
 from lakehouse.transforms import silver as T
+
+READ_AT_STRFTIME = "%Y-%m-%d %H:%M:%S.%f"  # T.READ_AT_FORMAT in Python's terms
 
 
 @dataclass
@@ -122,12 +125,16 @@ def reingest_files(spark, settings: Settings, catalog: Catalog, dataset: str, pa
                         unchanged=unchanged)
     if not chosen:  # read again already, or never changed: a rerun changes nothing
         return replayed
-    bronze = reingest_in_bronze(spark, spec, chosen)
+    logged = file_log.of(dataset)
+    loaded = {f.path: logged[f.path].records for batch_files in chosen.values() for f in batch_files}
+    bronze = reingest_in_bronze(spark, spec, chosen, loaded)
     counts = {run.batch_id: run.rows_read for run, _ in bronze}
     replayed.found = sum(counts.values())
     files = {b: [f.path for f in batch_files] for b, batch_files in chosen.items()}
     held = spark.table(bronze_table).where(Replay(counts, files=files).of_files())
-    read_at = held.select(F.date_format(F.max("_ingested_at"), T.READ_AT_FORMAT)).first()[0]
+    # when bronze read them again; now when the files hold no record (bronze has none to date them)
+    read_at = held.select(F.date_format(F.max("_ingested_at"), T.READ_AT_FORMAT)).first()[0] \
+        or datetime.now(UTC).strftime(READ_AT_STRFTIME)
     silver = apply_batches(spark, settings, catalog, spec, sorted(counts), run_id, ledger, gate,
                            Replay(counts, files=files, read_at=read_at))
     replayed.runs = [run for run, _ in bronze] + silver
@@ -153,12 +160,16 @@ def _chosen_files(spark, settings: Settings, spec, paths: list[str], file_log: F
     logged = file_log.of(spec.name)
     chosen: dict[str, list[LandedFile]] = {}
     unchanged = []
-    for name in dict.fromkeys(paths):
+    seen = set()
+    for name in paths:
         whole = f"file:{os.path.normpath(name)}" if name.startswith("/") else name  # as listings write a path
         found = by_name.get(os.path.normpath(name)) or by_name.get(whole)
         if found is None:
             raise LakehouseError(f"{name}: no file of {spec.name} under {root} by that name (give its path under "
                                  "the landing path, as the run that refused it names it)")
+        if found.path in seen:  # named twice (relative and whole): read once
+            continue
+        seen.add(found.path)
         entry = logged.get(found.path)
         if entry is None or entry.is_copy or entry.batch_id not in done:
             raise LakehouseError(f"{found.path}: {spec.name} has not loaded it, so there is nothing to read again: "

@@ -90,6 +90,11 @@ def _field_count(unquoted: Column, dialect: CsvDialect = RFC4180) -> Column:
     return F.size(F.split(unquoted, _re(dialect.delimiter), -1))
 
 
+def decoded_text(encoding: str) -> Column:
+    """Each line (`value`, its bytes as read) as text in `encoding` (UTF-8 as it is)."""
+    return F.col("value") if is_utf8(encoding) else F.decode(F.col("value").cast("binary"), java_charset(encoding))
+
+
 def opens_quoted_field(value: Column, dialect: CsvDialect = RFC4180) -> Column:
     """True when `value`, read from a field's start outside quotes, ends inside a quoted field:
     its last field opens with a quote (at a field's start: a quote inside an unquoted field
@@ -99,7 +104,13 @@ def opens_quoted_field(value: Column, dialect: CsvDialect = RFC4180) -> Column:
     return _unquoted(value, dialect).rlike(f"(?:^|{d}){q}{content}$")
 
 
-def join_quoted_lines(lines: DataFrame, dialect: CsvDialect = RFC4180) -> DataFrame:
+# The most lines one record may span. An open quote that spans more is taken for a stray one
+# (an unquoted field that begins with a quote), not a field: its lines stay records of their
+# own, each quarantined as a quote out of place, instead of one record swallowing the file.
+MAX_RECORD_LINES = 1000
+
+
+def join_quoted_lines(lines: DataFrame, dialect: CsvDialect = RFC4180, text: Column | None = None) -> DataFrame:
     """The lines of one file (`value`, `_position`) as its records: a line that ends inside a
     quoted field is joined (by a line break, "\\n") with the lines after it, up to the one that
     closes the field (RFC 4180: a quoted field may hold line breaks). `_lines`: the lines a
@@ -109,10 +120,14 @@ def join_quoted_lines(lines: DataFrame, dialect: CsvDialect = RFC4180) -> DataFr
     is read in order (one task): each line either leaves the state as it found it (most
     lines), sets it (it closes a field, or opens one, whatever came before) or flips it, so
     the state after a line is the last setting line's, flipped once per flipping line since.
-    A field still open when the file ends is not joined: each of its lines stays a record of
-    its own (a quote out of place), so a stray quote costs its lines, not the rest of the file."""
-    opens = opens_quoted_field(F.col("value"), dialect)
-    reopens = opens_quoted_field(F.concat(F.lit(dialect.quote), F.col("value")), dialect)  # read from inside
+    A field still open when the file ends, or spanning more than MAX_RECORD_LINES lines, is
+    not joined: each of its lines stays a record of its own (a quote out of place), so a stray
+    quote costs its lines, not the rest of the file. `text`: each line as text, when `value`
+    holds bytes of another encoding than UTF-8 (a multi-byte set's trail byte may be a
+    backslash: the quotes are found in the decoded text)."""
+    text = F.col("value") if text is None else text
+    opens = opens_quoted_field(text, dialect)
+    reopens = opens_quoted_field(F.concat(F.lit(dialect.quote), text), dialect)  # read from inside
     order = Window.orderBy("_position")
     upto = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     whole = order.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
@@ -126,7 +141,8 @@ def join_quoted_lines(lines: DataFrame, dialect: CsvDialect = RFC4180) -> DataFr
     df = df.withColumn("_inside", F.coalesce(F.lag("_open").over(order), F.lit(False)))
     df = df.withColumn("_record", F.sum((~F.col("_inside")).cast("long")).over(upto))
     unclosed = F.last("_open").over(whole) & (F.col("_record") == F.max("_record").over(whole))
-    df = df.withColumn("_key", F.when(unclosed, -1 - F.col("_position")).otherwise(F.col("_record")))
+    too_long = F.count(F.lit(1)).over(Window.partitionBy("_record")) > MAX_RECORD_LINES
+    df = df.withColumn("_key", F.when(unclosed | too_long, -1 - F.col("_position")).otherwise(F.col("_record")))
     in_order = F.array_sort(F.collect_list(F.struct("_position", "value")))
     return df.groupBy("_key").agg(
         F.array_join(F.transform(in_order, lambda line: line["value"]), "\n").alias("value"),

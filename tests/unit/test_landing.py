@@ -235,6 +235,10 @@ def test_a_file_of_arrival_order_takes_its_runs_day_once_bronze_is_asked():
     assert found.batches == {"2025-12-31": [crashed], "2026-01-02": [new]}
     later = plan([new], {}, {"2026-01-02"}, ALL, in_bronze={}, arrival_day="2026-01-02")
     assert later.batches == {} and [f.batch for f in later.waiting] == ["2026-01-02"]  # its day is loaded
+    # A run of an earlier interval (a cleared Airflow run, --batch): what arrives now is newer
+    # than every batch loaded, so it waits for a later one.
+    earlier = plan([new], {}, {"2026-01-05"}, ALL, in_bronze={}, arrival_day="2026-01-03")
+    assert earlier.batches == {} and len(earlier.waiting) == 1
 
 
 def test_the_arrival_day_is_the_last_day_a_selection_takes_up_to_today():

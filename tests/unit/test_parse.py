@@ -379,3 +379,23 @@ def test_a_backslash_escaped_field_holds_line_breaks(spark, tmp_path):
     counted, rows = _read_csv(spark, tmp_path, content, escape="\\")
     assert counted.continued == 1 and [r["_malformed_reason"] for r in rows] == [None, None]
     assert rows[0]["name"] == 'say "hi"\nthen, go'
+
+
+def test_a_stray_quote_spanning_more_lines_than_a_record_may_is_no_field(spark, tmp_path):
+    """Two stray quotes far apart would make one record of every line between them: a span of
+    more than MAX_RECORD_LINES lines is not joined, each line stays a record."""
+    from lakehouse.transforms.parse import MAX_RECORD_LINES
+
+    middle = [f"{i},n{i},{i}" for i in range(MAX_RECORD_LINES + 10)]
+    lines = ["id,name,amount", '1,"stray,2', *middle, 'x,"another,3', "y,z,4"]
+    counted, rows = _read_csv(spark, tmp_path, ("\n".join(lines) + "\n").encode())
+    assert counted.continued == 0 and len(rows) == len(lines) - 1
+    assert [r["_malformed_reason"] for r in rows].count(QUOTE_OUT_OF_PLACE) == 2
+
+
+def test_a_multi_byte_trail_byte_is_no_escape(spark, tmp_path):
+    """cp932's ソ is 0x83 0x5C: read as bytes, its trail byte is a backslash, which would escape
+    the closing quote and join the next line; quotes are found in the decoded text."""
+    content = "id,name,amount\n1,\"ソ\",2\n2,b,3\n".encode("cp932")
+    counted, rows = _read_csv(spark, tmp_path, content, escape="\\", encoding="cp932")
+    assert counted.continued == 0 and [r["name"] for r in rows] == ["ソ", "b"]
