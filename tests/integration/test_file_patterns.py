@@ -131,3 +131,30 @@ def test_a_drop_folder_takes_arrival_order(spark, lakehouse, tmp_path):
     spark.sql(f"DELETE FROM {tables.LANDING_FILES_TABLE}")
     assert run("2026-01-03").by_layer("bronze") == []
     assert _log(spark) == {"export.csv": "2026-01-01", "export-eu.csv": "2026-01-01", "later.csv": "2026-01-02"}
+
+
+def test_a_file_gone_between_listing_and_read_refuses_its_batch_and_the_rerun_converges(
+        spark, lakehouse, tmp_path, monkeypatch):
+    """A source that moves a file away while a run reads its folder (fault injection: the file
+    is really deleted after the listing, and really read by Spark)."""
+    from lakehouse.layers import bronze
+
+    catalog = _catalog(tmp_path, "customers_{yyyy}{mm}{dd}*.csv")
+    _land(lakehouse, "customers_20260101.csv", ["C1", "C2"])
+    moved = _land(lakehouse, "customers_20260102.csv", ["C3"])
+    real_read = bronze.read_file
+
+    def read_after_the_source_moved_it(spark, spec, path):
+        if path.endswith(moved.name) and moved.exists():
+            moved.rename(tmp_path / moved.name)
+        return real_read(spark, spec, path)
+
+    monkeypatch.setattr(bronze, "read_file", read_after_the_source_moved_it)
+    with pytest.raises(LandingError, match=r"customers_20260102.csv: listed, then gone when read"):
+        _run(spark, lakehouse, catalog)
+    monkeypatch.undo()
+    assert spark.table("bronze.customers").count() == 0  # bronze reads every pending file before it writes
+    assert _log(spark) == {}
+    (tmp_path / moved.name).rename(moved)  # the source puts it back: the rerun loads both days, once
+    assert _bronze(_run(spark, lakehouse, catalog)) == {"2026-01-01": 2, "2026-01-02": 1}
+    assert spark.table("silver.customers").count() == 3
