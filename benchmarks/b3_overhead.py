@@ -12,7 +12,7 @@ from pathlib import Path
 from benchmarks import trivial_job
 from benchmarks.common import (LAKEHOUSE, Section, fresh_dir, lakehouse_env, local_session, markdown_table, median,
                                run_checked, side_by_side, timed)
-from lakehouse.platform.services import spark_bin
+from lakehouse.platform.spark_cluster import spark_bin
 
 SCRIPT = Path(trivial_job.__file__)
 

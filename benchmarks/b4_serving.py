@@ -50,7 +50,7 @@ TABLE = re.compile(r"\b(gold|ops)\.(\w+)")
 
 
 def thrift_client(settings: Settings):
-    from lakehouse.platform.services import thrift_connect
+    from lakehouse.platform.thrift_server import thrift_connect
 
     cursor = thrift_connect(settings).cursor()
 

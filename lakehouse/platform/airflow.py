@@ -24,9 +24,9 @@ from lakehouse.errors import LakehouseError
 from lakehouse.files import write_private
 from lakehouse.orchestration.dags import SPARK_CONN_ID, SPARK_POOL
 from lakehouse.platform import dqops
-from lakehouse.platform.services import (
-    Launch, Service, _http_json, _run, ensure_database, master_host_port, required_secret,
-)
+from lakehouse.platform.postgres import ensure_database
+from lakehouse.platform.process import Launch, Service, http_json, required_secret, run_command
+from lakehouse.platform.spark_cluster import master_host_port
 
 DAGS_FOLDER = PROJECT_ROOT / "airflow" / "dags"
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
@@ -87,8 +87,8 @@ def _airflow(settings: Settings, *args: str, what: str, stdin: str | None = None
     env = {**os.environ, **airflow_env(settings), "PYTHONWARNINGS": "ignore"}
     # A session of its own has no terminal: getpass then reads the password from stdin
     # instead of prompting the terminal `lakehouse up` runs in.
-    return _run([airflow_bin(), *args], what, env=env, input=stdin, cwd=settings.platform_dir,
-                start_new_session=True).stdout
+    return run_command([airflow_bin(), *args], what, env=env, input=stdin, cwd=settings.platform_dir,
+                       start_new_session=True).stdout
 
 
 def _prepare(settings: Settings) -> None:
@@ -144,7 +144,7 @@ def _launch(*args: str):
 
 def health(settings: Settings) -> dict:
     """The API server's own view of every component (public endpoint, no login)."""
-    return _http_json(f"{api_url(settings)}/api/v2/monitor/health") or {}
+    return http_json(f"{api_url(settings)}/api/v2/monitor/health") or {}
 
 
 def _healthy(component: str):

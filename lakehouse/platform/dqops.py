@@ -23,7 +23,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from lakehouse.config import Settings
-from lakehouse.platform.services import Launch, Service, data_dir, http_ok, required_secret, thrift_tls_files
+from lakehouse.platform.process import Launch, Service, data_dir, http_ok, required_secret
+from lakehouse.platform.thrift_server import thrift_tls_files
 from lakehouse.quality import dqops_userhome
 from lakehouse.specs import load_catalog
 

@@ -33,7 +33,7 @@ from lakehouse.config import Settings
 from lakehouse.processes import same_process
 from lakehouse.errors import LakehouseError
 from lakehouse.platform.registry import SERVICES
-from lakehouse.platform.services import Service
+from lakehouse.platform.process import Service
 
 LOG_TAIL_LINES = 15
 

@@ -1,14 +1,17 @@
-"""Every service of the native platform: the core (services.py), Airflow (airflow.py),
-Superset (superset.py) and DQOps (dqops.py). A service's `needs` name services before it
-in this order; `lakehouse up` starts each once those are healthy, the others side by side."""
+"""Every service of the native platform, in start order: the core (one module each:
+postgres, minio, metastore, spark_cluster, thrift_server), Airflow (airflow.py), Superset
+(superset.py) and DQOps (dqops.py). A service's `needs` name services before it in this
+order; `lakehouse up` starts each once those are healthy, the others side by side."""
 
 from __future__ import annotations
 
 from lakehouse.errors import LakehouseError
-from lakehouse.platform import airflow, dqops, services, superset
-from lakehouse.platform.services import Service
+from lakehouse.platform import airflow, dqops, metastore, minio, postgres, spark_cluster, superset, thrift_server
+from lakehouse.platform.process import Service
 
-SERVICES: tuple[Service, ...] = services.CORE_SERVICES + airflow.SERVICES + superset.SERVICES + dqops.SERVICES
+CORE_SERVICES: tuple[Service, ...] = (postgres.SERVICE, minio.SERVICE, metastore.SERVICE,
+                                      spark_cluster.MASTER, spark_cluster.WORKER, thrift_server.SERVICE)
+SERVICES: tuple[Service, ...] = CORE_SERVICES + airflow.SERVICES + superset.SERVICES + dqops.SERVICES
 
 
 def service(name: str) -> Service:

@@ -17,8 +17,9 @@ from urllib.parse import quote
 
 from lakehouse.config import GOLD, PROJECT_ROOT, Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.platform.services import (Launch, Service, _run, ensure_database, required_secret,
-                                         thrift_tls_files)
+from lakehouse.platform.postgres import ensure_database
+from lakehouse.platform.process import Launch, Service, required_secret, run_command
+from lakehouse.platform.thrift_server import thrift_tls_files
 from lakehouse.platform.superset_datasets import write_bundle
 from lakehouse.specs import load_catalog
 
@@ -78,8 +79,8 @@ def _manage(settings: Settings, *args: str, extra_env: dict[str, str] | None = N
            "SUPERSET_ADMIN_PASSWORD": required_secret(settings, "superset_admin_password"),
            "LAKEHOUSE_THRIFT_URI": thrift_uri(settings),
            "LAKEHOUSE_THRIFT_PASSWORD": required_secret(settings, "thrift_password")}
-    out = _run([_bin(settings, "python"), str(SUPERSET_DIR / "manage.py"), *args], f"superset {args[0]}",
-               env=env, cwd=home).stdout.strip()
+    out = run_command([_bin(settings, "python"), str(SUPERSET_DIR / "manage.py"), *args], f"superset {args[0]}",
+                      env=env, cwd=home).stdout.strip()
     return out.splitlines()[-1] if out else ""
 
 
@@ -121,8 +122,8 @@ def _probe(settings: Settings) -> bool:
 
 
 def _version(settings: Settings) -> str:
-    return _run([_bin(settings, "python"), "-c", "import importlib.metadata as m; print(m.version('apache-superset'))"],
-                "superset version").stdout.strip()
+    script = "import importlib.metadata as m; print(m.version('apache-superset'))"
+    return run_command([_bin(settings, "python"), "-c", script], "superset version").stdout.strip()
 
 
 SERVICES: tuple[Service, ...] = (

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from lakehouse.config import ENV_PREFIX, PROJECT_ROOT, Settings
-from lakehouse.platform import airflow, dqops, registry, secrets, services, superset
+from lakehouse.platform import airflow, dqops, metastore, registry, secrets, spark_cluster, superset, thrift_server
 from lakehouse.quality import dqops_userhome, dqops_validation
 
 HERE = Path(__file__).parent
@@ -311,19 +311,19 @@ def test_lakehouse_containers_settings_load_and_point_at_compose_services(svcs, 
         for key, value in environment(svc).items():
             monkeypatch.setenv(key, INTERPOLATION.sub("x" * 12, value))
         s = Settings(_env_file=None)
-        assert s.profile == "cluster" and s.bind_host == services.ALL_INTERFACES, name
+        assert s.profile == "cluster" and s.bind_host == spark_cluster.ALL_INTERFACES, name
         assert str(s.home) == environment(svc)["LAKEHOUSE_HOME"], name
         assert urlparse(s.s3_endpoint).hostname == "minio"
         assert urlparse(s.metastore_uri).hostname == "hive-metastore"
-        assert services.master_host_port(s)[0] == "spark-master"
+        assert spark_cluster.master_host_port(s)[0] == "spark-master"
         assert s.postgres_host == "postgres"
         assert {urlparse(s.s3_endpoint).hostname, urlparse(s.metastore_uri).hostname,
-                services.master_host_port(s)[0], s.postgres_host} <= set(svcs)
+                spark_cluster.master_host_port(s)[0], s.postgres_host} <= set(svcs)
         if name == "spark-thrift":
             assert s.thrift_host == "127.0.0.1"  # its own probe, from inside the container
             # Its configuration builds from its own credentials alone (the jobs' are not there).
             assert "LAKEHOUSE_S3_ACCESS_KEY" not in environment(svc)
-            assert services.thrift_properties(s)["spark.hadoop.fs.s3a.access.key"] == s.s3_keys("thrift")[0]
+            assert thrift_server.thrift_properties(s)["spark.hadoop.fs.s3a.access.key"] == s.s3_keys("thrift")[0]
         if name == "airflow-scheduler":
             from lakehouse.spark import spark_conf
 
@@ -365,7 +365,7 @@ def test_only_user_facing_ports_are_published_on_loopback_at_native_ports(svcs):
         assert {target for _, _, target in entries} == expected[name], name
     for svc in svcs.values():
         assert svc.get("network_mode") is None, "host networking would publish everything"
-    assert services.master_host_port(Settings(_env_file=None, profile="cluster", s3_access_key="x",
+    assert spark_cluster.master_host_port(Settings(_env_file=None, profile="cluster", s3_access_key="x",
                                               s3_secret_key="x"))[1] == 7077
     assert all(7077 not in {t for _, _, t in e} for e in published.values())
 
@@ -428,9 +428,9 @@ def test_mounts_are_the_native_configuration_dirs(composes, svcs):
                 assert m["source"] in declared, f"{name}: volume {m['source']} is not declared"
     conf = {name: {(PROJECT_ROOT / m["source"]).resolve() for m in mounts(svc) if m["type"] == "bind"}
             for name, svc in svcs.items()}
-    assert services.HIVE_CONF_DIR in conf["hive-metastore"]
+    assert metastore.HIVE_CONF_DIR in conf["hive-metastore"]
     for name in ("spark-master", "spark-worker", "spark-thrift"):
-        assert services.SPARK_CONF_DIR in conf[name], name
+        assert spark_cluster.SPARK_CONF_DIR in conf[name], name
     assert superset.SUPERSET_DIR in conf["superset"]  # its config, manage.py and the assets
     init = [m for m in mounts(svcs["postgres"]) if m["target"].startswith("/docker-entrypoint-initdb.d/")]
     assert [(PROJECT_ROOT / m["source"]).resolve() for m in init] == [PROJECT_ROOT / "hive" / "init-metastore-db.sh"]
@@ -526,7 +526,7 @@ def test_lakehouse_image_installs_the_locked_project_where_project_root_expects_
     cluster = Settings.model_fields["cluster_jars_dir"].default.relative_to(PROJECT_ROOT).as_posix()
     assert f"spark/fetch-jars.sh {jars}" in runs and f"spark/fetch-jars.sh --cluster {cluster}" in runs
     hive = " ".join(args for op, args in instructions(PROJECT_ROOT / "hive" / "Dockerfile") if op == "RUN")
-    assert f"fetch.sh {IMAGE_ROOT / services.HIVE_DIR.relative_to(PROJECT_ROOT)}" in hive
+    assert f"fetch.sh {IMAGE_ROOT / metastore.HIVE_DIR.relative_to(PROJECT_ROOT)}" in hive
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image():

@@ -19,7 +19,7 @@ from lakehouse.orchestration.dqops_operator import DqopsRunChecksOperator
 from lakehouse.orchestration.plan import build_plan
 from lakehouse.processes import same_process
 from lakehouse.platform import dqops
-from lakehouse.platform.services import spark_bin
+from lakehouse.platform.spark_cluster import spark_bin
 from lakehouse.specs import load_catalog
 
 LAKEHOUSE = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" / "lakehouse"

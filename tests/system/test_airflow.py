@@ -37,7 +37,7 @@ from lakehouse.orchestration.dqops_operator import DqopsRunChecksOperator
 from lakehouse.orchestration.plan import build_plan
 from lakehouse.platform import dqops, object_store
 from lakehouse.platform.airflow import api_url
-from lakehouse.platform.services import master_state
+from lakehouse.platform.spark_cluster import master_state
 from lakehouse.specs import load_catalog
 from tests.system import reference
 from tests.system.airflow_api import AirflowAPI, AirflowError, token

@@ -16,7 +16,8 @@ from lakehouse import ops_views, tables
 from lakehouse.config import BRONZE, DATABASES, GOLD, OPS, SILVER
 from lakehouse.platform import landing, lifecycle, object_store
 from lakehouse.platform.registry import SERVICES
-from lakehouse.platform.services import metastore_databases, thrift_connect
+from lakehouse.platform.metastore import metastore_databases
+from lakehouse.platform.thrift_server import thrift_connect
 from lakehouse.platform.secrets import GENERATED
 from lakehouse.platform.secrets import read as secrets_read
 from lakehouse.specs import load_catalog

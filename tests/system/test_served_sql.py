@@ -14,7 +14,8 @@ import yaml
 from lakehouse.errors import LakehouseError
 from lakehouse.platform import tls
 from lakehouse.platform.secrets import read as secrets_read
-from lakehouse.platform.services import spark_bin, thrift_connect
+from lakehouse.platform.spark_cluster import spark_bin
+from lakehouse.platform.thrift_server import thrift_connect
 from lakehouse.quality import dqops_userhome as du
 from lakehouse.quality import dqops_validation as dv
 from tests.system.test_platform import delta_tables

@@ -13,7 +13,7 @@ import pytest
 
 from lakehouse import class_archive
 from lakehouse.config import load_settings
-from lakehouse.platform import secrets, services
+from lakehouse.platform import secrets, thrift_server
 from lakehouse.spark import spark_conf
 
 
@@ -55,7 +55,7 @@ def test_drivers_use_their_archive_once_built_and_the_thrift_server_never(tmp_pa
         options = spark_conf(settings)["spark.driver.extraJavaOptions"]
         assert f"-XX:SharedArchiveFile={archive}" in options, settings.profile
     assert "SharedArchiveFile" not in spark_conf(cluster)["spark.executor.extraJavaOptions"]
-    assert "SharedArchiveFile" not in services.thrift_properties(cluster)["spark.driver.extraJavaOptions"]
+    assert "SharedArchiveFile" not in thrift_server.thrift_properties(cluster)["spark.driver.extraJavaOptions"]
     off = load_settings(profile="cluster", class_archives=False, **common)
     assert "SharedArchiveFile" not in spark_conf(off)["spark.driver.extraJavaOptions"]
 

@@ -13,7 +13,7 @@ import pytest
 
 from lakehouse.config import load_settings
 from lakehouse.platform import lifecycle
-from lakehouse.platform.services import Launch, Service
+from lakehouse.platform.process import Launch, Service
 
 
 def free_port() -> int:

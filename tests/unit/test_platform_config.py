@@ -12,7 +12,7 @@ import pytest
 
 from lakehouse.config import load_settings
 from lakehouse.errors import ConfigError, LakehouseError
-from lakehouse.platform import registry, secrets, services
+from lakehouse.platform import postgres, registry, secrets, spark_cluster, thrift_server
 from lakehouse.spark import spark_conf
 
 
@@ -74,8 +74,8 @@ def test_only_a_cluster_jobs_driver_is_compiled_by_c1_alone(tmp_path, no_secret_
     jobs = spark_conf(cluster)
     assert f"{cluster.jvm_options} {c1}" in jobs["spark.driver.extraJavaOptions"]
     assert c1 not in jobs["spark.executor.extraJavaOptions"]
-    assert c1 not in services.thrift_properties(cluster)["spark.driver.extraJavaOptions"]
-    assert "log4j2" in services.thrift_properties(cluster)["spark.driver.extraJavaOptions"]
+    assert c1 not in thrift_server.thrift_properties(cluster)["spark.driver.extraJavaOptions"]
+    assert "log4j2" in thrift_server.thrift_properties(cluster)["spark.driver.extraJavaOptions"]
     assert c1 not in spark_conf(load_settings(home=tmp_path))["spark.driver.extraJavaOptions"]
     off = load_settings(profile="cluster", home=tmp_path, cluster_driver_jvm_options="")
     assert c1 not in spark_conf(off)["spark.driver.extraJavaOptions"]
@@ -127,11 +127,11 @@ def test_thrift_server_requires_a_password_that_is_never_on_its_command_line(tmp
     settings = load_settings(profile="cluster", home=tmp_path)
     launch = registry.service("spark-thrift").launch(settings)
     assert "hive.server2.authentication=CUSTOM" in launch.argv
-    assert f"hive.server2.custom.authentication.class={services.THRIFT_AUTH_CLASS}" in launch.argv
+    assert f"hive.server2.custom.authentication.class={thrift_server.THRIFT_AUTH_CLASS}" in launch.argv
     assert "hive.server2.thrift.bind.host=127.0.0.1" in launch.argv
     password = settings.thrift_password.get_secret_value()
     assert password not in " ".join(launch.argv) and launch.env["LAKEHOUSE_THRIFT_PASSWORD"] == password
-    props = services.thrift_properties(settings)
+    props = thrift_server.thrift_properties(settings)
     assert props["spark.sql.catalog.spark_catalog"].endswith("DeltaCatalog")
     assert props["spark.hadoop.hive.metastore.uris"] == settings.metastore_uri
     assert props["spark.cores.max"] == "1"  # jobs always find cores beside it
@@ -141,12 +141,12 @@ def test_postgres_data_must_be_reachable_by_its_user():
     base = Path(tempfile.mkdtemp())  # pytest's tmp_path sits under a 0700 folder itself
     try:
         base.chmod(0o711)
-        services._check_reachable_by_postgres(base / "data" / "postgres")  # passes
+        postgres._check_reachable_by_postgres(base / "data" / "postgres")  # passes
         closed = base / "closed"
         (closed / "data").mkdir(parents=True)
         closed.chmod(0o700)
         with pytest.raises(LakehouseError, match="cannot enter .*closed"):
-            services._check_reachable_by_postgres(closed / "data" / "postgres")
+            postgres._check_reachable_by_postgres(closed / "data" / "postgres")
     finally:
         shutil.rmtree(base)
 
@@ -163,7 +163,7 @@ def test_each_service_gets_its_own_s3_account_and_none_the_root(tmp_path, no_sec
     settings = load_settings(profile="cluster", home=tmp_path)
     root = settings.s3_keys("root")
     jobs = spark_conf(settings)
-    thrift = services.thrift_properties(settings)
+    thrift = thrift_server.thrift_properties(settings)
     metastore = registry.service("hive-metastore").launch(settings).env
     assert ((jobs["spark.hadoop.fs.s3a.access.key"], jobs["spark.hadoop.fs.s3a.secret.key"])
             == settings.s3_keys("pipeline"))
@@ -226,7 +226,7 @@ def test_postgres_without_its_password_fails_in_one_line(tmp_path, no_secret_env
     secrets.ensure(tmp_path)
     settings = load_settings(profile="cluster", home=tmp_path).model_copy(update={"postgres_password": None})
     with pytest.raises(LakehouseError, match="LAKEHOUSE_POSTGRES_PASSWORD is not set"):
-        services.psql(settings, "SELECT 1")
+        postgres.psql(settings, "SELECT 1")
     with pytest.raises(LakehouseError, match="LAKEHOUSE_METASTORE_DB_PASSWORD is not set"):
         registry.service("postgres").after_start(settings.model_copy(update={"metastore_db_password": None}))
 
@@ -234,10 +234,10 @@ def test_postgres_without_its_password_fails_in_one_line(tmp_path, no_secret_env
 def test_spark_rpc_is_encrypted_and_the_uis_cannot_kill(tmp_path, no_secret_env):
     secrets.ensure(tmp_path)
     settings = load_settings(profile="cluster", home=tmp_path)
-    for conf in (spark_conf(settings), services.thrift_properties(settings)):
+    for conf in (spark_conf(settings), thrift_server.thrift_properties(settings)):
         assert conf["spark.authenticate"] == conf["spark.network.crypto.enabled"] == "true"
         assert conf["spark.ui.killEnabled"] == "false"
-    daemon = services._daemon_properties(settings).read_text()
+    daemon = spark_cluster.daemon_properties(settings).read_text()
     assert "spark.network.crypto.enabled true" in daemon and "spark.ui.killEnabled false" in daemon
 
 
