@@ -17,6 +17,10 @@ class LandingError(LakehouseError):
     """Landing files that cannot be ingested as they are (missing path, empty file)."""
 
 
+class LandingFileGone(LandingError):
+    """A landing file listed by a run and gone when read (its source moved or deleted it)."""
+
+
 class SchemaDriftError(LakehouseError):
     pass
 

@@ -138,7 +138,14 @@ def _arrived(out: LandingPlan, f: LandedFile, done: set[str], selection: BatchFi
             out.recovered.append((f, batch))
         elif selection.accepts(batch):
             out.batches.setdefault(batch, []).append(f)
-    elif arrival_day is None or arrival_day <= max(done, default=""):
+    elif (batch := arrival_batch(arrival_day, done)) is None:
         out.waiting.append(LandedFile(f.path, arrival_day or ARRIVAL, f.size, f.modified_ms, f.relative))
     else:
-        out.batches.setdefault(arrival_day, []).append(f)
+        out.batches.setdefault(batch, []).append(f)
+
+
+def arrival_batch(arrival_day: str | None, done: set[str]) -> str | None:
+    """The batch a file of arrival order that arrives now takes: the run's arrival day, unless
+    a batch as new or newer is loaded already (a run of an earlier interval), when it waits
+    for the next run's (None)."""
+    return arrival_day if arrival_day and arrival_day > max(done, default="") else None

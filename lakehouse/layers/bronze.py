@@ -28,7 +28,7 @@ from lakehouse.file_log import FileLog
 from lakehouse.file_pattern import FilePattern
 from lakehouse.landing import COPY_OF, LandedFile
 from lakehouse.layers.discovery import check_changed, plan_landing
-from lakehouse.formats import FileLines, read_file
+from lakehouse.formats import FileLines, gone_when_read, read_file
 from lakehouse.ledger import Ledger
 from lakehouse.runs import REPLAY, BatchFilter, TableRun, finish_together
 from lakehouse.specs import DatasetSpec
@@ -95,7 +95,8 @@ def ingest_batches(spark, spec: DatasetSpec, batches: dict[str, list[LandedFile]
     out = reduce(DataFrame.unionByName, parts) if parts else spark.createDataFrame([], schema)  # all copies
     out = out.withColumn("_ingested_at", F.current_timestamp()).select(*schema.fieldNames())
     before = tables.current_version(spark, fqname)
-    tables.replace_batches(out, fqname, batch_ids)
+    with gone_when_read(spark, spec, [f.path for landed in batches.values() for f in landed]):
+        tables.replace_batches(out, fqname, batch_ids)
     commit = tables.commit_since(spark, fqname, before) or {"version": before, "metrics": {}}
     _reconcile(fqname, files, _held_by_file(spark, fqname, batch_ids), commit["metrics"].get("numOutputRows", 0))
     for run in runs:
@@ -204,10 +205,12 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
                 on_notice(f"not loaded: {c.counted.path} holds the same lines as {c.of}, loaded before; "
                           f"{spec.name} appends every record, so a copy would count its {c.counted.records} twice "
                           "(source.copies: load loads copies)")
+    arrival = not (spec.source.file_pattern.is_day_folders or spec.source.file_pattern.names_day)
     for f in found.waiting:
         if on_notice:
-            on_notice(f"waiting: {f.path} landed after batch {f.batch} was loaded: it loads with the next batch of "
-                      f"{spec.name} to land")
+            why = (f"arrived in a run of batch {f.batch}, not after every batch loaded" if arrival
+                   else f"landed after batch {f.batch} was loaded")
+            on_notice(f"waiting: {f.path} {why}: it loads with the next batch of {spec.name} to land")
     for run, *_ in results:
         if on_result:
             on_result(run)
@@ -247,7 +250,8 @@ def reingest_files(spark, spec: DatasetSpec, chosen: dict[str, list[LandedFile]]
     schema = tables.bronze_schema(spec)
     out = reduce(DataFrame.unionByName, parts).withColumn("_ingested_at", F.current_timestamp())
     version = tables.current_version(spark, fqname)
-    out.select(*schema.fieldNames()).writeTo(fqname).overwrite(replaced)
+    with gone_when_read(spark, spec, [p for batch_paths in paths.values() for p in batch_paths]):
+        out.select(*schema.fieldNames()).writeTo(fqname).overwrite(replaced)
     commit = tables.commit_since(spark, fqname, version) or {"version": version, "metrics": {}}
     now = _held_by_file(spark, fqname, sorted(chosen))
     _reconcile(fqname, [f for _, files in read for f in files],

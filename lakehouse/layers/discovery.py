@@ -13,21 +13,22 @@ from pyspark.sql import functions as F
 
 from lakehouse import storage
 from lakehouse.config import BRONZE, Settings
-from lakehouse.errors import LandingError
+from lakehouse.errors import LandingError, LandingFileGone
 from lakehouse.file_log import FileLog
 from lakehouse.file_pattern import ARRIVAL, FilePattern
-from lakehouse.landing import LandedFile, LandingPlan, plan
+from lakehouse.landing import LandedFile, LandingPlan, arrival_batch, plan
 from lakehouse.formats import read_file
 from lakehouse.runs import BatchFilter
 from lakehouse.specs import DatasetSpec
 
 
-def landing_batches(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter,
+def landing_batches(spark, settings: Settings, spec: DatasetSpec, selection: BatchFilter, done: set[str],
                     missing_ok: bool = False) -> list[str]:
     """The batches that `selection` accepts under the dataset's landing path: its day folders
     (one listing of the folder), or the days its files' names hold (a listing of every file),
-    or in arrival order the selection's arrival day if a file the file log lacks is there. A
-    missing landing path is an error, or, with `missing_ok`, no batches (nothing has arrived)."""
+    or in arrival order the batch a file the file log lacks takes now (landing.arrival_batch:
+    `done` holds bronze's loaded batches). A missing landing path is an error, or, with
+    `missing_ok`, no batches (nothing has arrived)."""
     root = settings.landing_location(spec.landing_folder)
     if not storage.exists(spark, root):
         if missing_ok:
@@ -38,7 +39,7 @@ def landing_batches(spark, settings: Settings, spec: DatasetSpec, selection: Bat
     elif not spec.source.file_pattern.names_day:
         logged = FileLog(spark).of(spec.name)
         arrived = any(f.path not in logged for f in landed_files(spark, settings, spec) if f.batch)
-        batches = {selection.arrival_day(_today())} - {None} if arrived else set()
+        batches = {arrival_batch(selection.arrival_day(_today()), done)} - {None} if arrived else set()
     else:
         batches = {f.batch for f in landed_files(spark, settings, spec) if f.batch}
     return sorted(b for b in batches if selection.accepts(b))
@@ -157,6 +158,8 @@ def check_changed(spark, spec: DatasetSpec, found: LandingPlan, held: dict[str, 
                 f"{_when(f.modified_ms)} now")
         try:
             counted, _ = read_file(spark, spec, f.path)
+        except LandingFileGone:
+            raise
         except LandingError:
             raise _changed(spec, f, entry.batch_id, then) from None
         if entry.fingerprint is None or counted.fingerprint != entry.fingerprint:

@@ -26,8 +26,8 @@ after the quarantine commit has its audit records appended by the next replay.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from pyspark.sql import functions as F
 

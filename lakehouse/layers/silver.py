@@ -87,8 +87,9 @@ def _references(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec, 
         if referenced:
             dataset, column = referenced
             until = BatchFilter(end=date.fromisoformat(through) + timedelta(days=1)) if through else BatchFilter()
-            landed = set(landing_batches(spark, settings, catalog.datasets[dataset], until, missing_ok=True))
-            in_bronze = {b for b in ledger.done(f"{BRONZE}.{dataset}") if until.accepts(b)}
+            loaded = ledger.done(f"{BRONZE}.{dataset}")
+            landed = set(landing_batches(spark, settings, catalog.datasets[dataset], until, loaded, missing_ok=True))
+            in_bronze = {b for b in loaded if until.accepts(b)}
             behind = sorted((landed | in_bronze) - ledger.done(f"{SILVER}.{dataset}"))
             table = f"{SILVER}.{dataset}"
             if behind or not spark.catalog.tableExists(table):

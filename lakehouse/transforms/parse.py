@@ -106,7 +106,9 @@ def opens_quoted_field(value: Column, dialect: CsvDialect = RFC4180) -> Column:
 
 # The most lines one record may span. An open quote that spans more is taken for a stray one
 # (an unquoted field that begins with a quote), not a field: its lines stay records of their
-# own, each quarantined as a quote out of place, instead of one record swallowing the file.
+# own (the one with the quote quarantined as a quote out of place, the others judged as any
+# line), instead of one record swallowing the file. A real quoted field of more lines is split
+# the same way, its lines judged as records of their own (README, "Bad input").
 MAX_RECORD_LINES = 1000
 
 

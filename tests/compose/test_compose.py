@@ -366,7 +366,7 @@ def test_only_user_facing_ports_are_published_on_loopback_at_native_ports(svcs):
     for svc in svcs.values():
         assert svc.get("network_mode") is None, "host networking would publish everything"
     assert spark_cluster.master_host_port(Settings(_env_file=None, profile="cluster", s3_access_key="x",
-                                              s3_secret_key="x"))[1] == 7077
+                                                   s3_secret_key="x"))[1] == 7077
     assert all(7077 not in {t for _, _, t in e} for e in published.values())
 
 

@@ -5,6 +5,7 @@ files, a file no pattern takes and a lost file log behave as with day folders.""
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import yaml
 from lakehouse import tables
 from lakehouse.config import PROJECT_ROOT
 from lakehouse.errors import LandingError
+from lakehouse.layers.discovery import landing_batches
 from lakehouse.pipeline import run_pipeline
 from lakehouse.runs import BatchFilter
 from lakehouse.specs import load_catalog
@@ -122,7 +124,11 @@ def test_a_drop_folder_takes_arrival_order(spark, lakehouse, tmp_path):
     assert _bronze(run("2026-01-01")) == {"2026-01-01": 3}
     _land(lakehouse, "later.csv", ["C4"])
     result = run("2026-01-01")  # its interval loaded already: it waits
-    assert result.runs == [] and "later.csv landed after batch 2026-01-01 was loaded" in result.notices[0]
+    assert result.runs == [] and "later.csv arrived in a run of batch 2026-01-01, not after every batch loaded" \
+        in result.notices[0]
+    # ... and a dataset referencing customers in that interval finds it due in no batch of it
+    assert landing_batches(spark, lakehouse, catalog.datasets["customers"], BatchFilter(end=date(2026, 1, 2)),
+                           {"2026-01-01"}) == []
     assert _bronze(run("2026-01-02")) == {"2026-01-02": 1}
     assert _log(spark) == {"export.csv": "2026-01-01", "export-eu.csv": "2026-01-01", "later.csv": "2026-01-02"}
     assert spark.table("silver.customers").count() == 4
@@ -155,6 +161,19 @@ def test_a_file_gone_between_listing_and_read_refuses_its_batch_and_the_rerun_co
     monkeypatch.undo()
     assert spark.table("bronze.customers").count() == 0  # bronze reads every pending file before it writes
     assert _log(spark) == {}
+    # Gone after it was counted, before the write read it again: the write fails, nothing commits
+    (tmp_path / moved.name).rename(moved)
+    real_replace = tables.replace_batches
+
+    def replace_after_the_source_moved_it(*args, **kwargs):
+        moved.rename(tmp_path / moved.name)
+        return real_replace(*args, **kwargs)
+
+    monkeypatch.setattr(tables, "replace_batches", replace_after_the_source_moved_it)
+    with pytest.raises(LandingError, match=r"customers_20260102.csv: listed, then gone when read"):
+        _run(spark, lakehouse, catalog)
+    monkeypatch.undo()
+    assert spark.table("bronze.customers").count() == 0 and _log(spark) == {}
     (tmp_path / moved.name).rename(moved)  # the source puts it back: the rerun loads both days, once
     assert _bronze(_run(spark, lakehouse, catalog)) == {"2026-01-01": 2, "2026-01-02": 1}
     assert spark.table("silver.customers").count() == 3
