@@ -7,11 +7,14 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import traceback
 from enum import Enum
+from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from lakehouse import runlog
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import LakehouseError, one_line
 
@@ -50,10 +53,23 @@ def user_errors(fn):
         except Exception as exc:  # noqa: BLE001 - the user gets one line, the debug flag the rest
             if os.environ.get("LAKEHOUSE_DEBUG") == "1":
                 raise
-            err_console.print(f"[red]error:[/] {one_line(exc)}", highlight=False, soft_wrap=True)
+            log = _log_trace(exc)
+            err_console.print(f"[red]error:[/] {one_line(exc)}" + (f" (full trace: {log})" if log else ""),
+                              highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
     return wrapper
+
+
+def _log_trace(exc: BaseException) -> Path | None:
+    """The full trace of an unexpected error, appended to the home's log (beside the JVM's
+    own logging), or None when it cannot be written."""
+    home = Path(os.environ.get("LAKEHOUSE_HOME") or Settings.model_fields["home"].default)
+    trace = "".join(traceback.format_exception(exc)).rstrip().splitlines()
+    try:
+        return runlog.append(runlog.home_log(home), trace)
+    except OSError:
+        return None
 
 
 def profile_settings(profile: Profile | None, wait: bool = False, **overrides) -> Settings:

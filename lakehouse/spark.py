@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from lakehouse import class_archive, home_lock
+from lakehouse import class_archive, home_lock, runlog
 from lakehouse.config import PROJECT_ROOT, Settings, properties_path
 from lakehouse.files import write_private
 
@@ -66,15 +66,18 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
 
 
 def _local_conf(settings: Settings) -> dict[str, str]:
-    # The embedded Derby metastore lives in the runtime directory, not in the cwd.
+    # The embedded Derby metastore lives in the runtime directory, not in the cwd. The JVM logs
+    # to the home's log file; to the terminal only under LAKEHOUSE_DEBUG=1 (spark/conf/log4j2.properties).
+    console = "WARN" if os.environ.get("LAKEHOUSE_DEBUG") == "1" else "OFF"
     return {
         "spark.ui.enabled": "false",
         "spark.hadoop.javax.jdo.option.ConnectionURL": (
             f"jdbc:derby:;databaseName={settings.metastore_dir};create=true"
         ),
         "spark.driver.extraJavaOptions": (
-            f'"-Dderby.system.home={settings.home}" {_LOG4J_OPTION} {settings.jvm_options} '
-            f'{class_archive.driver_options(settings)}'
+            f'"-Dderby.system.home={settings.home}" {_LOG4J_OPTION} '
+            f'"-Dlakehouse.log.file={runlog.home_log(settings.home)}" -Dlakehouse.console.level={console} '
+            f'{settings.jvm_options} {class_archive.driver_options(settings)}'
         ).rstrip(),
     }
 

@@ -81,7 +81,15 @@ def test_history_shows_the_merge(home):
 
 
 def test_bad_sql_and_unknown_tables_are_one_line(home):
-    assert_one_line_error(cli("sql", "SELEC nonsense", home=home), "PARSE_SYNTAX_ERROR")
+    proc = cli("sql", "SELEC nonsense", home=home)
+    log = home / "logs" / "lakehouse.log"
+    assert_one_line_error(proc, "PARSE_SYNTAX_ERROR", f"(full trace: {log})")
+    assert "Traceback" in log.read_text() and "ParseException" in log.read_text()
+    # Spark's own logging goes to the log: a file read by a path that does not exist warns with a stack trace
+    quiet = cli("sql", "SELECT * FROM csv.`/nonexistent/x.csv`", home=home)
+    assert_one_line_error(quiet, "PATH_NOT_FOUND")
+    assert " WARN " not in quiet.stderr and "\tat org." not in quiet.stderr, quiet.stderr
+    assert "WARN org.apache.spark.sql.execution.streaming.sinks.FileStreamSink" in log.read_text()
     assert_one_line_error(cli("sql", "SELECT * FROM gold.nope", home=home), "TABLE_OR_VIEW_NOT_FOUND")
     assert_one_line_error(cli("history", "gold.nope", home=home), "gold.nope does not exist")
 
