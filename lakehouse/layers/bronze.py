@@ -205,7 +205,7 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
                 on_notice(f"not loaded: {c.counted.path} holds the same lines as {c.of}, loaded before; "
                           f"{spec.name} appends every record, so a copy would count its {c.counted.records} twice "
                           "(source.copies: load loads copies)")
-    arrival = not (spec.source.file_pattern.is_day_folders or spec.source.file_pattern.names_day)
+    arrival = not spec.source.file_pattern.names_day  # a drop folder: the batch is the run's
     for f in found.waiting:
         if on_notice:
             why = (f"arrived in a run of batch {f.batch}, not after every batch loaded" if arrival

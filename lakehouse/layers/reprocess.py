@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from pyspark.sql import functions as F
 
@@ -44,8 +43,6 @@ from lakehouse.quality.gate import QualityGate
 from lakehouse.runs import REPLAY, TableRun
 from lakehouse.specs import Catalog
 from lakehouse.transforms import silver as T
-
-READ_AT_STRFTIME = "%Y-%m-%d %H:%M:%S.%f"  # T.READ_AT_FORMAT in Python's terms
 
 
 @dataclass
@@ -133,8 +130,8 @@ def reingest_files(spark, settings: Settings, catalog: Catalog, dataset: str, pa
     files = {b: [f.path for f in batch_files] for b, batch_files in chosen.items()}
     held = spark.table(bronze_table).where(Replay(counts, files=files).of_files())
     # when bronze read them again; now when the files hold no record (bronze has none to date them)
-    read_at = held.select(F.date_format(F.max("_ingested_at"), T.READ_AT_FORMAT)).first()[0] \
-        or datetime.now(UTC).strftime(READ_AT_STRFTIME)
+    read_at = held.select(F.date_format(F.coalesce(F.max("_ingested_at"), F.current_timestamp()),
+                                        T.READ_AT_FORMAT)).first()[0]
     silver = apply_batches(spark, settings, catalog, spec, sorted(counts), run_id, ledger, gate,
                            Replay(counts, files=files, read_at=read_at))
     replayed.runs = [run for run, _ in bronze] + silver

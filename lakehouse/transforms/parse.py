@@ -168,7 +168,7 @@ def _decoded(lines: DataFrame, encoding: str) -> DataFrame:
         text = F.when(invalid, F.make_valid_utf8(raw)).otherwise(raw)
     else:
         data, charset = raw.cast("binary"), java_charset(encoding)
-        text = F.decode(data, charset)
+        text = decoded_text(encoding)
         # Java's decoder writes U+FFFD for bytes the set does not define. A set that can
         # encode U+FFFD itself (GB18030) tells them apart by encoding the text back; a set
         # with two byte sequences for one character (Big5, cp932) must not be asked alone.
