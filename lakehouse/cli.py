@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from lakehouse import home_lock
+from lakehouse import home_lock, timings
 from lakehouse.cli_support import (HomeOpt, OutputFormat, Profile, ProfileOpt, WaitOpt, app, console, err_console,
                                    profile_settings, start_session, user_errors)
 from lakehouse.config import Settings, load_settings
@@ -96,6 +96,7 @@ def run(
     from lakehouse.pipeline import run_pipeline
     from lakehouse.report import print_summary
     from lakehouse.runs import BatchFilter
+    from lakehouse.spark import build_session
     from lakehouse.specs import load_catalog
 
     t0 = time.time()
@@ -117,10 +118,11 @@ def run(
                       f"specs, settings and every table are as run {previous} left them.", highlight=False)
         return
     run_state.forget(settings)  # until this run ends cleanly
-    spark = start_session(settings, "lakehouse-run")
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  transient=True) as progress:
-        task = progress.add_task("starting")
+    with timings.recording() as spent, Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                                TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("starting Spark")
+        with timings.phase("start-up"):
+            spark = build_session(settings, "lakehouse-run")
         result = run_pipeline(
             spark, settings, catalog, dataset, selection,
             on_step=lambda step: progress.update(task, description=step),
@@ -131,7 +133,7 @@ def run(
         )
     if not result.notices:  # a file waiting for a batch may load tomorrow: nothing to vouch for
         run_state.record(settings, start_state, result.run_id)
-    print_summary(console, result, time.time() - t0)
+    print_summary(console, result, time.time() - t0, spent)
 
 
 def _run_on_cluster(settings: Settings, datasets: list[str] | None, batch: str | None,
@@ -194,6 +196,16 @@ def reprocess(
     print_replay(console, replayed, result, time.time() - t0)
 
 
+def _embedded_views(spark, settings: Settings) -> None:
+    """The ops views (lakehouse.ops_views) in a reader's own catalog, once a run made the ops
+    tables: the embedded catalog keeps no view from one process to the next."""
+    from lakehouse import ops_views, tables
+    from lakehouse.specs import load_catalog
+
+    if all(spark.catalog.tableExists(t) for t in tables.OPS_TABLES):
+        ops_views.ensure_views(spark, load_catalog(settings.specs_dir))
+
+
 def _date(value: str | None, name: str) -> date | None:
     if value is None:
         return None
@@ -217,13 +229,14 @@ def sql(
                               f"{TABLE_ROWS:,}, saying so when there are more (table)"),
     profile: Profile = ProfileOpt,
     home: Path = HomeOpt,
-    wait: bool = WaitOpt,
 ) -> None:
-    """Query the lakehouse's tables."""
+    """Query the lakehouse's tables (also while a run writes them: every table as last committed)."""
     from lakehouse.report import render_rows
 
-    settings = profile_settings(profile, wait, home=home)
-    spark = start_session(settings, "lakehouse-sql")
+    settings = profile_settings(profile, home=home)
+    spark = start_session(settings, "lakehouse-sql", writes=False)
+    if settings.profile == "local":
+        _embedded_views(spark, settings)
     df = spark.sql(query)
     if limit is not None:
         df = df.limit(limit)
@@ -243,15 +256,14 @@ def history(
     limit: int = typer.Option(20),
     profile: Profile = ProfileOpt,
     home: Path = HomeOpt,
-    wait: bool = WaitOpt,
 ) -> None:
     """Show a Delta table's history: versions, operations and their row counts."""
     from lakehouse.report import render_rows
 
     if table.count(".") != 1:
         raise LakehouseError(f"{table!r}: expected database.table, e.g. silver.orders")
-    settings = profile_settings(profile, wait, home=home)
-    spark = start_session(settings, "lakehouse-history")
+    settings = profile_settings(profile, home=home)
+    spark = start_session(settings, "lakehouse-history", writes=False)
     if not spark.catalog.tableExists(table):
         raise LakehouseError(f"table {table} does not exist (run `lakehouse run` first?)")
     rows = spark.sql(f"DESCRIBE HISTORY {table} LIMIT {int(limit)}").select(

@@ -77,14 +77,14 @@ def profile_settings(profile: Profile | None, wait: bool = False, **overrides) -
     return load_settings(profile=profile.value if profile else None, wait_for_lakehouse=wait or None, **overrides)
 
 
-def start_session(settings: Settings, app_name: str):
+def start_session(settings: Settings, app_name: str, writes: bool = True):
     from lakehouse.spark import build_session
 
     with console.status("starting Spark"):
-        return build_session(settings, app_name)
+        return build_session(settings, app_name, writes)
 
 
 ProfileOpt = typer.Option(None, "--profile", "-p", help="local (default) or cluster; env LAKEHOUSE_PROFILE")
 HomeOpt = typer.Option(None, "--home", help="runtime directory; env LAKEHOUSE_HOME")
-WaitOpt = typer.Option(False, "--wait", help="local profile: if another process has this lakehouse open, wait for it "
-                       "to end instead of exiting; env LAKEHOUSE_WAIT_FOR_LAKEHOUSE")
+WaitOpt = typer.Option(False, "--wait", help="local profile: if another process is writing this lakehouse, wait "
+                       "for it to end instead of exiting; env LAKEHOUSE_WAIT_FOR_LAKEHOUSE")

@@ -2,7 +2,7 @@
 
 One profile switch (LAKEHOUSE_PROFILE) selects where things run:
 - ``local``: the embedded default. Local Spark, Delta tables on local disk under
-  LAKEHOUSE_HOME, Spark's embedded (Derby) metastore. No services.
+  LAKEHOUSE_HOME, registered in each session's in-memory catalog. No services.
 - ``cluster``: a Spark standalone master, tables on S3 (MinIO) through s3a://, a Hive
   Metastore and the Spark Thrift Server. Same jobs, same keys; only these values change.
 
@@ -138,9 +138,9 @@ class Settings(BaseSettings):
                                  "there is one")
     class_archive_dir: Path = Field(BUILD_DIR / "jvm", description="where the class archives are")
     log_level: str = "WARN"
-    # The local profile's metastore (embedded Derby) admits one process at a time (home_lock.py).
-    wait_for_lakehouse: bool = Field(False, description="local profile: when another process has the lakehouse "
-                                     "open, wait for it to end instead of exiting (the CLI's --wait)")
+    # The embedded lakehouse admits one writer at a time (home_lock.py).
+    wait_for_lakehouse: bool = Field(False, description="local profile: when another process is writing the "
+                                     "lakehouse, wait for it to end instead of exiting (the CLI's --wait)")
 
     # Cluster profile: S3 (MinIO), metastore, Thrift server. Credentials have no defaults.
     # Each service has its own S3 account (S3_IDENTITIES); s3_access_key is the jobs'.
@@ -289,11 +289,6 @@ class Settings(BaseSettings):
             raise ConfigError(f"the cluster profile needs {names} (no defaults for secrets: `lakehouse up` "
                               "generates them, compose takes them from .env)")
         return values[0].get_secret_value(), values[1].get_secret_value()
-
-    @property
-    def metastore_dir(self) -> Path:
-        """Embedded Derby metastore of the local profile."""
-        return self.home / "metastore_db"
 
     def table_location(self, database: str, table: str) -> str:
         return f"{self.warehouse_uri.rstrip('/')}/{database}/{table}"

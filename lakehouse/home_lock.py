@@ -1,18 +1,19 @@
-"""One process at a time opens the embedded lakehouse.
+"""One process at a time writes the embedded lakehouse.
 
-The local profile's metastore is an embedded Derby database, which one JVM may open: a second
-`lakehouse run` started beside a first used to die deep inside Derby with thousands of lines of
-traces. Every process that starts a local-profile session first takes this lock, and a second
-one exits with one line naming the holder, or waits for it (`--wait`,
-LAKEHOUSE_WAIT_FOR_LAKEHOUSE).
+Two writers of one lakehouse (`lakehouse run`, `reprocess`, `maintenance`, a job spark-submitted
+in the local profile) would each plan against tables the other is changing. Every process that
+starts a writing local-profile session first takes this lock, and a second one exits with one
+line naming the holder, or waits for it (`--wait`, LAKEHOUSE_WAIT_FOR_LAKEHOUSE). Readers
+(`lakehouse sql`, `history`) take no lock: each session has its own catalog
+(lakehouse.embedded_catalog), and Delta's commits make every read see a committed version.
 
 The lock is the kernel's (flock) on a file in the lakehouse home: the kernel releases it when its
 holder exits, however it exits, so a killed holder leaves nothing to clean up and the next
 process simply takes it; the file's text says who holds it. A process keeps the lock until it
-exits. Its JVM keeps Derby's database open a moment longer (an in-process session's JVM exits
+exits. Its JVM may still finish a write a moment longer (an in-process session's JVM exits
 after Python; a spark-submitted job's JVM is Python's parent), so the file also names the JVM,
 and whoever takes the lock next first waits for that JVM to be gone. The cluster profile's
-metastore serves many clients and needs none of this.
+lakehouse has no such lock yet.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from lakehouse.errors import LakehouseError
 from lakehouse.processes import same_process
 
 LOCK_FILE = "lakehouse.lock"
-# How long the next holder waits for the last one's JVM to exit (it closes the metastore on its
-# way out, a second or two after the Python process that held the lock).
+# How long the next holder waits for the last one's JVM to exit (a second or two after the
+# Python process that held the lock).
 JVM_EXIT_TIMEOUT_S = 60
 
 # The locks this process holds, open for its lifetime (closing the file would release the lock),
@@ -113,9 +114,9 @@ def hold(home: Path, command: str | None = None, wait: bool = False,
         except BlockingIOError:
             who = holder(path)
             if not wait:
-                raise LakehouseBusy(f"the lakehouse at {path.parent} is in use by {who}: its embedded metastore "
-                                    "admits one process at a time; wait for it to end, or pass --wait "
-                                    "(LAKEHOUSE_WAIT_FOR_LAKEHOUSE=true for a job)") from None
+                raise LakehouseBusy(f"the lakehouse at {path.parent} is being written by {who}: it admits one "
+                                    "writer at a time (readers such as `lakehouse sql` need not wait); wait for "
+                                    "it to end, or pass --wait (LAKEHOUSE_WAIT_FOR_LAKEHOUSE=true for a job)") from None
             on_wait(who)
             fcntl.flock(fd, fcntl.LOCK_EX)
         _outlive(path, on_wait)
@@ -139,7 +140,7 @@ def note_process(home: Path, pid: int) -> None:
 
 
 def hold_embedded(settings: Settings) -> None:
-    """What every local-profile session does before it starts (the cluster profile needs nothing)."""
+    """What every writing local-profile session does before it starts."""
     if settings.profile == "local":
         hold(settings.home, wait=settings.wait_for_lakehouse, on_wait=lambda who: print(
             f"waiting for {who} to finish with {settings.home}", file=sys.stderr, flush=True))

@@ -17,6 +17,7 @@ import sys
 import time
 from datetime import date, datetime, UTC
 
+from lakehouse import timings
 from lakehouse.errors import LakehouseError, one_line
 
 
@@ -79,7 +80,10 @@ def main(layer: str, argv: list[str]) -> int:
         from lakehouse.runs import BatchFilter
 
         selection = BatchFilter(batch=args.batch, start=args.start, end=args.end)
-        result = _layers(build_session(settings, f"lakehouse-{layer}"), settings, catalog, datasets, selection, layer)
+        with timings.recording() as spent:
+            with timings.phase("start-up"):
+                spark = build_session(settings, f"lakehouse-{layer}")
+            result = _layers(spark, settings, catalog, datasets, selection, layer)
     except LakehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -93,11 +97,13 @@ def main(layer: str, argv: list[str]) -> int:
 
         from lakehouse.report import print_summary
 
-        print_summary(Console(width=None if sys.stdout.isatty() else 140), result, time.time() - t0)
+        print_summary(Console(width=None if sys.stdout.isatty() else 140), result, time.time() - t0, spent)
     elif layer == PUBLISH:
-        print(f"publish: {len(result.published)} new gold version(s) in {time.time() - t0:.1f}s (run {result.run_id})")
+        print(f"publish: {len(result.published)} new gold version(s) in {time.time() - t0:.1f}s (run {result.run_id}; "
+              f"{timings.summary(spent)})")
     else:
-        print(f"{layer}: {len(result.runs)} table batch(es) processed in {time.time() - t0:.1f}s (run {result.run_id})")
+        print(f"{layer}: {len(result.runs)} table batch(es) processed in {time.time() - t0:.1f}s (run {result.run_id}; "
+              f"{timings.summary(spent)})")
         for notice in result.notices:
             print(f"  {notice}")
         for v in result.validations:  # one line per table a layer task judged, for the Airflow task log

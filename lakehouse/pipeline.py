@@ -11,7 +11,7 @@ import contextlib
 from dataclasses import dataclass, field
 from collections.abc import Callable
 
-from lakehouse import ops_views, tables
+from lakehouse import ops_views, tables, timings
 from lakehouse.config import Settings
 from lakehouse.file_log import FileLog
 from lakehouse.layers.bronze import run_bronze
@@ -46,9 +46,11 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
                  on_result: Callable[[TableRun], None] | None = None, run_id: str | None = None) -> PipelineResult:
     result = PipelineResult(run_id or new_run_id())
     specs = catalog.select(datasets)
-    tables.ensure_ops_tables(spark, settings)
-    ops_views.ensure_views(spark, catalog)
-    ledger = Ledger(spark)
+    with timings.phase("catalog"):
+        tables.ensure_ops_tables(spark, settings)
+        ops_views.ensure_views(spark, catalog)
+    with timings.phase("ledger"):
+        ledger = Ledger(spark)
     gate = QualityGate(settings.quality_dir, settings.gx_pandas_max_rows)
     result.validations = gate.validations
 
@@ -63,7 +65,8 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
         with contextlib.suppress(Exception):  # a failed validation is the one most worth keeping
             gate.record(spark, result.run_id)
         raise
-    gate.record(spark, result.run_id)
+    with timings.phase("validations"):
+        gate.record(spark, result.run_id)
     if gate.validations:
         result.data_docs = gate.docs_index.as_uri()
     return result
@@ -111,13 +114,14 @@ def _run_layers(spark, settings, catalog, specs, selection, layers, ledger, gate
     if "bronze" in layers or "silver" in layers:
         # Every selected dataset's spec change is planned before any table changes: one that
         # cannot be applied stops the run before it writes (lakehouse.schema_evolution).
-        plans = [tables.plan_evolution(spark, spec) for spec in specs]
-        for plan in plans:
-            tables.apply_evolution(spark, plan)
+        with timings.phase("catalog"):
+            plans = [tables.plan_evolution(spark, spec) for spec in specs]
+            for plan in plans:
+                tables.apply_evolution(spark, plan)
     if "bronze" in layers:
         file_log = FileLog(spark)
         try:
-            with ledger.one_commit():
+            with timings.phase("bronze"), ledger.one_commit():
                 for spec in specs:
                     if on_step:
                         on_step(f"bronze {spec.name}")
@@ -128,18 +132,22 @@ def _run_layers(spark, settings, catalog, specs, selection, layers, ledger, gate
                 file_log.flush()
             raise
         # After the audit records: a file logged for a batch the audit lacks is not taken as loaded.
-        file_log.flush()
+        with timings.phase("bronze"):
+            file_log.flush()
     if "silver" in layers:
         for spec in specs:
             if on_step:
                 on_step(f"silver {spec.name}")
-            run_silver(spark, settings, catalog, spec, batches(spec), ledger, result.run_id, gate, on_result=record)
+            with timings.phase("silver"):
+                run_silver(spark, settings, catalog, spec, batches(spec), ledger, result.run_id, gate,
+                           on_result=record)
     if "gold" in layers:
         if on_step:
             on_step("gold")
-        with ledger.one_commit():
+        with timings.phase("gold"), ledger.one_commit():
             run_gold(spark, settings, list(catalog.gold.values()), ledger, result.run_id, gate, on_result=record)
     if "publish" in layers:
         if on_step:
             on_step("publish")
-        result.published = run_publish(spark, list(catalog.gold.values()), selection, result.run_id)
+        with timings.phase("publish"):
+            result.published = run_publish(spark, list(catalog.gold.values()), selection, result.run_id)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from lakehouse import timings
 from lakehouse.config import SILVER
 from lakehouse.layers.reprocess import Replayed
 from lakehouse.pipeline import PipelineResult
@@ -77,7 +78,15 @@ def print_notices(console: Console, result: PipelineResult) -> None:
         console.print(Text(notice, style="yellow"))  # a path may hold [ ], which markup would eat
 
 
-def print_summary(console: Console, result: PipelineResult, elapsed_s: float) -> None:
+def print_summary(console: Console, result: PipelineResult, elapsed_s: float,
+                  spent: dict[str, float] | None = None) -> None:
+    """`spent`: where the run's time went (lakehouse.timings), one line at the end."""
+    _print_summary(console, result, elapsed_s)
+    if spent:
+        console.print(f"time {elapsed_s:.1f}s: {timings.summary(spent)}", highlight=False)
+
+
+def _print_summary(console: Console, result: PipelineResult, elapsed_s: float) -> None:
     if not result.runs:
         console.print(f"[green]Nothing new to process[/] (run {result.run_id}, {elapsed_s:.1f}s): "
                       + ("nothing landed that a batch can load yet." if result.notices else

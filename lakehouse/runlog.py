@@ -3,7 +3,7 @@ shows (the full list behind a message that names only a few). Lines are appended
 stamped with the UTC time; a run that has nothing to say writes no file.
 
 The home's log, `<home>/logs/lakehouse.log`: an embedded Spark session's own logging (Spark,
-Delta, Derby, DataNucleus: spark/conf/log4j2.properties) and the full trace behind an
+Delta: spark/conf/log4j2.properties) and the full trace behind an
 unexpected error the CLI shows as one line."""
 
 from __future__ import annotations

@@ -26,7 +26,9 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
     conf = {
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.sql.catalogImplementation": "hive",
+        # The cluster's tables are in the Hive Metastore; the embedded lakehouse's in its
+        # warehouse, registered in each session's own catalog (lakehouse.embedded_catalog).
+        "spark.sql.catalogImplementation": "in-memory" if settings.profile == "local" else "hive",
         "spark.sql.warehouse.dir": settings.warehouse_uri,
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.sql.adaptive.enabled": "true",
@@ -66,16 +68,13 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
 
 
 def _local_conf(settings: Settings) -> dict[str, str]:
-    # The embedded Derby metastore lives in the runtime directory, not in the cwd. The JVM logs
-    # to the home's log file; to the terminal only under LAKEHOUSE_DEBUG=1 (spark/conf/log4j2.properties).
+    # The JVM logs to the home's log file; to the terminal only under LAKEHOUSE_DEBUG=1
+    # (spark/conf/log4j2.properties).
     console = "WARN" if os.environ.get("LAKEHOUSE_DEBUG") == "1" else "OFF"
     return {
         "spark.ui.enabled": "false",
-        "spark.hadoop.javax.jdo.option.ConnectionURL": (
-            f"jdbc:derby:;databaseName={settings.metastore_dir};create=true"
-        ),
         "spark.driver.extraJavaOptions": (
-            f'"-Dderby.system.home={settings.home}" {_LOG4J_OPTION} '
+            f'{_LOG4J_OPTION} '
             f'"-Dlakehouse.log.file={runlog.home_log(settings.home)}" -Dlakehouse.console.level={console} '
             f'{settings.jvm_options} {class_archive.driver_options(settings)}'
         ).rstrip(),
@@ -165,12 +164,15 @@ def launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def build_session(settings: Settings, app_name: str = "lakehouse"):
-    """The platform's SparkSession: Delta, the metastore and storage of the chosen profile."""
+def build_session(settings: Settings, app_name: str = "lakehouse", writes: bool = True):
+    """The platform's SparkSession: Delta, the catalog and storage of the chosen profile.
+    `writes`: a session that writes the embedded lakehouse first takes its one-writer lock
+    (lakehouse.home_lock); a reader's does not, and reads while a run writes."""
     from pyspark.sql import SparkSession
 
     settings.home.mkdir(parents=True, exist_ok=True)
-    home_lock.hold_embedded(settings)
+    if writes:
+        home_lock.hold_embedded(settings)
     # Under spark-submit, its --name wins (Airflow names applications by task and interval).
     builder = SparkSession.builder if launched_by_spark_submit() else SparkSession.builder.appName(app_name)
     conf = spark_conf(settings)
@@ -189,8 +191,12 @@ def build_session(settings: Settings, app_name: str = "lakehouse"):
     for key, value in conf.items():
         builder = builder.config(key, value)
     with _environ(PYSPARK_SUBMIT_ARGS=locals().get("submit_args"), SPARK_LOCAL_IP=driver_local_ip(settings)):
-        spark = builder.enableHiveSupport().getOrCreate()
+        spark = (builder.enableHiveSupport() if settings.profile == "cluster" else builder).getOrCreate()
     spark.sparkContext.setLogLevel(settings.log_level)
-    if settings.profile == "local":  # the JVM holds the embedded metastore until it exits
-        home_lock.note_process(settings.home, spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+    if settings.profile == "local":
+        if writes:  # the JVM may still finish a write after Python exits
+            home_lock.note_process(settings.home, spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+        from lakehouse.embedded_catalog import register_warehouse
+
+        register_warehouse(spark, settings)
     return spark

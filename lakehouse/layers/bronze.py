@@ -21,7 +21,7 @@ from functools import reduce
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse import tables
+from lakehouse import tables, timings
 from lakehouse.config import BRONZE, Settings
 from lakehouse.errors import AccountingError, LandingError
 from lakehouse.file_log import FileLog
@@ -85,7 +85,8 @@ def ingest_batches(spark, spec: DatasetSpec, batches: dict[str, list[LandedFile]
     bronze held of them (a write that failed its reconciliation): all of them land, or none.
     Returns each batch's run, its files' line counts and its copies (see _batch_records)."""
     fqname = f"{BRONZE}.{spec.name}"
-    read = [_batch_records(spark, spec, b, landed, loaded) for b, landed in sorted(batches.items())]
+    with timings.phase("read"):
+        read = [_batch_records(spark, spec, b, landed, loaded) for b, landed in sorted(batches.items())]
     if not read:
         return []
     batch_ids = sorted(batches)
@@ -94,11 +95,13 @@ def ingest_batches(spark, spec: DatasetSpec, batches: dict[str, list[LandedFile]
     parts = [p for _, _, batch_parts, _ in read for p in batch_parts]
     out = reduce(DataFrame.unionByName, parts) if parts else spark.createDataFrame([], schema)  # all copies
     out = out.withColumn("_ingested_at", F.current_timestamp()).select(*schema.fieldNames())
-    before = tables.current_version(spark, fqname)
-    with gone_when_read(spark, spec, [f.path for landed in batches.values() for f in landed]):
-        tables.replace_batches(out, fqname, batch_ids)
-    commit = tables.commit_since(spark, fqname, before) or {"version": before, "metrics": {}}
-    _reconcile(fqname, files, _held_by_file(spark, fqname, batch_ids), commit["metrics"].get("numOutputRows", 0))
+    with timings.phase("write"):
+        before = tables.current_version(spark, fqname)
+        with gone_when_read(spark, spec, [f.path for landed in batches.values() for f in landed]):
+            tables.replace_batches(out, fqname, batch_ids)
+        commit = tables.commit_since(spark, fqname, before) or {"version": before, "metrics": {}}
+        held = _held_by_file(spark, fqname, batch_ids)
+    _reconcile(fqname, files, held, commit["metrics"].get("numOutputRows", 0))
     for run in runs:
         run.inserted, run.delta_version = run.rows_read - run.duplicates, commit["version"]
     finish_together(runs)
@@ -174,15 +177,16 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
     audit does not know (a crash between the two writes) is recorded, not written again, if
     it reconciles with its files (see _recover). Every file loaded goes to the file log."""
     fqname = f"{BRONZE}.{spec.name}"
-    tables.ensure_table(spark, settings, fqname, tables.bronze_schema(spec), partition_by=("_batch_id",),
-                        comments=spec.column_comments)
-    done = ledger.done(fqname)
-    found, held = plan_landing(spark, settings, spec, selection, done, file_log, sharing)
-    check_changed(spark, spec, found, held, file_log, run_id)
-    present = batches_with_rows(spark, fqname, sorted(found.batches))
-    skips_copies = spec.mode == "append" and spec.source.copies == "skip"
-    loaded = _loaded_fingerprints(file_log, spec, done) if skips_copies else None
-    recovered, again = _recover(spark, spec, {b: found.batches[b] for b in present}, loaded)
+    with timings.phase("plan"):
+        tables.ensure_table(spark, settings, fqname, tables.bronze_schema(spec), partition_by=("_batch_id",),
+                            comments=spec.column_comments)
+        done = ledger.done(fqname)
+        found, held = plan_landing(spark, settings, spec, selection, done, file_log, sharing)
+        check_changed(spark, spec, found, held, file_log, run_id)
+        present = batches_with_rows(spark, fqname, sorted(found.batches))
+        skips_copies = spec.mode == "append" and spec.source.copies == "skip"
+        loaded = _loaded_fingerprints(file_log, spec, done) if skips_copies else None
+        recovered, again = _recover(spark, spec, {b: found.batches[b] for b in present}, loaded)
     written = ingest_batches(spark, spec, {b: landed for b, landed in found.batches.items()
                                            if b not in present or b in again}, loaded)
     results = sorted(recovered + written, key=lambda pair: pair[0].batch_id)

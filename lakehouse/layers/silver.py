@@ -23,7 +23,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse import rules, runlog, tables
+from lakehouse import rules, runlog, tables, timings
 from lakehouse.config import BRONZE, SILVER, Settings
 from lakehouse.errors import AccountingError, ExpectationFailed, LakehouseError, SchemaDriftError
 from lakehouse.ledger import Ledger
@@ -310,7 +310,8 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
     try:
         if replay and replay.rule:
             _found_in_bronze(classified, spec, replay)
-        routed = _count_fates(runs, classified, spec)
+        with timings.phase("classify"):
+            routed = _count_fates(runs, classified, spec)
         if replay and replay.rule and all(r.quarantined_by_rule == {replay.rule: r.rows_read} for r in runs.values()):
             return []  # every record still breaks the rule: nothing to write
         evidence = _evidence(spark, spec, batch_ids, ledger, references)
@@ -320,10 +321,12 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
         if any(r.failed for r in runs.values()):
             _raise_failure(classified, spec, docs_page)
 
-        planned = _plan(spark, fqname, spec, classified, runs, replay, ledger).persist(StorageLevel.MEMORY_AND_DISK)
+        with timings.phase("plan"):
+            planned = _plan(spark, fqname, spec, classified, runs, replay, ledger).persist(StorageLevel.MEMORY_AND_DISK)
+            changes = planned.groupBy("_batch_id", "_change", "_absent").agg(
+                F.count("*").alias("count"), F.sum(F.col("_marks").cast("long")).alias("marks")).collect()
         marks = 0
-        for row in planned.groupBy("_batch_id", "_change", "_absent").agg(
-                F.count("*").alias("count"), F.sum(F.col("_marks").cast("long")).alias("marks")).collect():
+        for row in changes:
             run = runs[row["_batch_id"]]
             marks += row["marks"] or 0
             if row["_absent"]:  # no record: a key the snapshot lacks, deleted (or already gone)
@@ -340,22 +343,25 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
             # read again afterwards would plan against the new silver (a snapshot's absent keys
             # are gone from it, and with them their deletes).
             markers = T.new_markers(planned, spec).localCheckpoint() if marks else None
-            version, removed = _merge(spark, fqname, planned, spec, batch_ids, replay)
+            with timings.phase("merge"):
+                version, removed = _merge(spark, fqname, planned, spec, batch_ids, replay)
             for batch_id, n in removed.items():
                 runs[batch_id].detail = "; ".join(filter(None, [runs[batch_id].detail, f"{n} record(s) the files "
                                                                 "held when read before removed"]))
             if markers is not None:
                 # After silver's MERGE: written first, a marker would make the retry of a crash
                 # between the two take the delete for superseded and keep the row.
-                tables.merge_delete_markers(spark, spec, markers.select(
-                    F.lit(spec.name).alias("dataset"), "*", F.lit(run_id).alias("run_id"),
-                    F.current_timestamp().alias("marked_at")), T.normalized_marker_key_sql("t.key", spec))
+                with timings.phase("delete markers"):
+                    tables.merge_delete_markers(spark, spec, markers.select(
+                        F.lit(spec.name).alias("dataset"), "*", F.lit(run_id).alias("run_id"),
+                        F.current_timestamp().alias("marked_at")), T.normalized_marker_key_sql("t.key", spec))
         finally:
             planned.unpersist()
         for run in runs.values():
             run.delta_version = version
         finish_together(list(runs.values()))
-        _write_quarantine(spark, spec, classified, runs, run_id, replay)
+        with timings.phase("quarantine"):
+            _write_quarantine(spark, spec, classified, runs, run_id, replay)
     finally:
         classified.unpersist()
     return [runs[b] for b in batch_ids]
@@ -478,7 +484,8 @@ def run_silver(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec, s
     if not pending:
         return []
     results = apply_batches(spark, settings, catalog, spec, pending, run_id, ledger, gate)
-    ledger.record(results, run_id)
+    with timings.phase("audit"):
+        ledger.record(results, run_id)
     for run in results:
         if on_result:
             on_result(run)

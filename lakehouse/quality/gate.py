@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
 
+from lakehouse import timings
 from lakehouse.errors import LakehouseError
 from lakehouse.quality import checks as Q
 from lakehouse.quality.checks import Check
@@ -150,8 +151,9 @@ class QualityGate:
         return engine, batch, batch.validate(suite, result_format=result_format)
 
     def validate(self, layer: str, table_name: str, scope: str, frame, checks: list[Check]) -> Validation:
-        engine, batch, result = self._judge(table_name, frame, checks, RESULT_FORMAT)
-        identifier = self._store(table_name, batch, result)
+        with timings.phase("quality"):
+            engine, batch, result = self._judge(table_name, frame, checks, RESULT_FORMAT)
+            identifier = self._store(table_name, batch, result)
         validation = Validation(table_name, layer, scope, docs_page=self._page(identifier), engine=engine)
         by_rule = {c.rule: c for c in checks}
         for er in _results(table_name, result):

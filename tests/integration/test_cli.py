@@ -39,6 +39,10 @@ def home(tmp_path_factory):
     assert "generated" in proc.stdout and "lakehouse run" in proc.stdout
     for word in ("customers", "orders", "gold.daily_revenue", "quarantined by rule"):
         assert word in proc.stdout
+    # Where its time went, one line (rich may wrap it).
+    timing = " ".join(proc.stdout[proc.stdout.rindex("\ntime "):].split())
+    for phase in ("start-up", "catalog", "bronze", "silver", "merge", "quality", "gold", "publish"):
+        assert f"{phase} " in timing, timing
     return home
 
 
@@ -147,3 +151,37 @@ def test_a_rerun_finding_everything_as_left_starts_no_spark(home):
     assert looked.returncode == 0 and "Spark not started" not in looked.stdout, looked.stdout + looked.stderr
     assert "Nothing new to process" in looked.stdout
     assert "Spark not started" in cli("run", home=home).stdout
+
+
+def test_a_reader_queries_while_a_run_writes(home, tmp_path, spark):
+    """`lakehouse sql` during a `lakehouse run` of the same lakehouse: it does not wait for
+    the writer, and it reads a committed version of each table (here silver.orders, which
+    the run changes in one MERGE: the count is that of a version the log holds)."""
+    import shutil
+    import time
+
+    lakehouse = tmp_path / "lakehouse"
+    shutil.copytree(home, lakehouse)
+    for day in sorted((lakehouse / "landing").glob("*/2026-01-02")):  # a third day: the second again
+        new_day = day.with_name("2026-01-03")
+        new_day.mkdir()
+        for file in day.iterdir():
+            shutil.copy(file, new_day / file.name.replace("2026-01-02", "2026-01-03"))
+    env = {**os.environ, "LAKEHOUSE_SCALE": "0.05", "LAKEHOUSE_DAYS": "2", "LAKEHOUSE_HOME": str(lakehouse)}
+    writer = subprocess.Popen([LAKEHOUSE, "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while "bronze" not in writer.stdout.readline():  # the run has begun writing
+            assert writer.poll() is None and time.monotonic() < deadline, writer.stderr.read()
+        read = cli("sql", "SELECT count(*) AS n FROM silver.orders", "--format", "json", home=lakehouse)
+        assert writer.poll() is None, "the run ended before the read: nothing was read during a write"
+        out, err = writer.communicate(timeout=600)
+    finally:
+        writer.kill()
+    assert writer.returncode == 0, out + err
+    assert read.returncode == 0 and "waiting" not in read.stderr, read.stderr
+    orders = lakehouse / "warehouse" / "silver" / "orders"
+    versions = sorted(int(p.stem) for p in (orders / "_delta_log").glob("*.json"))
+    committed = {spark.read.format("delta").option("versionAsOf", v).load(str(orders)).count() for v in versions}
+    assert json.loads(read.stdout)[0]["n"] in committed, (read.stdout, committed)
+    assert len(committed) > 1  # the run did change silver.orders

@@ -1,5 +1,6 @@
-"""One process at a time opens the embedded lakehouse (lakehouse/home_lock.py): a second one is
-told in one line who holds it, or waits with --wait; a killed holder leaves nothing behind."""
+"""One process at a time writes the embedded lakehouse (lakehouse/home_lock.py): a second writer
+is told in one line who holds it, or waits with --wait; a killed holder leaves nothing behind;
+a reader does not wait."""
 
 from __future__ import annotations
 
@@ -44,9 +45,9 @@ def test_a_second_run_is_told_in_one_line_who_holds_the_lakehouse(tmp_path):
         holder.wait()
     assert second.returncode == 1
     assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr, second.stderr
-    assert f"in use by pid {holder.pid} (lakehouse run --batch 2026-01-02, started " in second.stderr
+    assert f"being written by pid {holder.pid} (lakehouse run --batch 2026-01-02, started " in second.stderr
     assert "--wait" in second.stderr
-    # It stopped before doing anything: no sample data, no metastore.
+    # It stopped before doing anything: no sample data, no table.
     assert sorted(p.name for p in tmp_path.iterdir()) == [home_lock.LOCK_FILE]
 
 
@@ -66,12 +67,25 @@ def test_a_killed_holder_leaves_nothing_to_clean_up(tmp_path):
 def test_wait_takes_the_lakehouse_when_its_holder_ends(tmp_path):
     holder = _holder(tmp_path, 3)
     t0 = time.monotonic()
-    waited = _cli(tmp_path, "sql", "--wait", "--format", "csv", "SELECT 41 + 1 AS answer")
+    # A replay writes: it waits, then goes on (to find that orders has no such rule).
+    waited = _cli(tmp_path, "reprocess", "orders", "--rule", "no_such_rule", "--wait")
     holder.wait()
-    assert waited.returncode == 0, waited.stderr
-    assert waited.stdout.split() == ["answer", "42"]
     assert f"waiting for pid {holder.pid} (lakehouse run --batch 2026-01-02" in waited.stderr
     assert time.monotonic() - t0 >= 2
+    assert waited.returncode == 1 and "Traceback" not in waited.stderr
+    assert "orders has no rule 'no_such_rule' that quarantines" in waited.stderr, waited.stderr
+
+
+def test_a_reader_does_not_wait_for_the_writer(tmp_path):
+    holder = _holder(tmp_path, 120)
+    try:
+        read = _cli(tmp_path, "sql", "--format", "csv", "SELECT 41 + 1 AS answer")
+        assert holder.poll() is None  # the writer still held the lakehouse when the read ended
+    finally:
+        holder.kill()
+        holder.wait()
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.split() == ["answer", "42"] and "waiting" not in read.stderr
 
 
 def test_one_process_takes_its_own_lock_once(tmp_path):
@@ -81,14 +95,14 @@ def test_one_process_takes_its_own_lock_once(tmp_path):
                             "try:\n    home_lock.hold(sys.argv[1])\nexcept home_lock.LakehouseBusy as e:\n"
                             "    print(e); sys.exit(3)", str(tmp_path)], capture_output=True, text=True, timeout=60,
                            cwd=PROJECT_ROOT)
-    assert other.returncode == 3 and f"in use by pid {os.getpid()} (this test, started " in other.stdout
+    assert other.returncode == 3 and f"being written by pid {os.getpid()} (this test, started " in other.stdout
 
 
 def test_the_next_holder_waits_for_the_last_ones_jvm(tmp_path):
-    """The JVM keeps the metastore open after the Python process that held the lock has exited:
+    """The JVM may still finish a write after the Python process that held the lock has exited:
     here a stand-in `sleep` named as the holder's JVM outlives it by about 3 s."""
     holder = subprocess.run([sys.executable, "-c", "import subprocess, sys; from lakehouse import home_lock; "
-                             "home_lock.hold(sys.argv[1], command='lakehouse sql'); "
+                             "home_lock.hold(sys.argv[1], command='lakehouse reprocess'); "
                              "jvm = subprocess.Popen(['sleep', '3'], stdout=subprocess.DEVNULL, "
                              "stderr=subprocess.DEVNULL); home_lock.note_process(sys.argv[1], jvm.pid); "
                              "print(jvm.pid)", str(tmp_path)],
@@ -97,7 +111,8 @@ def test_the_next_holder_waits_for_the_last_ones_jvm(tmp_path):
     waited = []
     home_lock.hold(tmp_path, command="next", on_wait=waited.append)
     assert not jvm.is_running() or jvm.status() == psutil.STATUS_ZOMBIE
-    assert len(waited) == 1 and waited[0].startswith("the JVM of pid ") and "(lakehouse sql, started " in waited[0]
+    assert len(waited) == 1 and waited[0].startswith("the JVM of pid ")
+    assert "(lakehouse reprocess, started " in waited[0]
 
 
 def test_a_session_names_its_jvm_in_the_lock(tmp_path):

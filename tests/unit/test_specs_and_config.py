@@ -112,7 +112,9 @@ def test_local_profile_is_the_default_and_needs_no_secret(tmp_path, monkeypatch)
     s = load_settings(home=tmp_path)
     assert s.profile == "local"
     assert s.warehouse_uri == str(tmp_path / "warehouse")
-    assert spark_conf(s)["spark.hadoop.javax.jdo.option.ConnectionURL"].startswith("jdbc:derby:")
+    conf = spark_conf(s)  # the embedded catalog: no metastore to open (lakehouse.embedded_catalog)
+    assert conf["spark.sql.catalogImplementation"] == "in-memory"
+    assert not any("jdo" in key or "derby" in value for key, value in conf.items())
 
 
 def test_cluster_profile_refuses_to_start_spark_without_credentials(monkeypatch, tmp_path):
