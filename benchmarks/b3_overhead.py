@@ -1,7 +1,7 @@
 """B3: fixed overhead. The same trivial job (benchmarks/trivial_job.py: the sum of
 0..99,999) as a direct Python call, on a warm local SparkSession, as a bare spark-submit
 (local master, no configuration of ours), as `lakehouse submit` with the embedded profile
-(Delta, metastore, jars) and with the cluster profile (the native platform's standalone
+(Delta, catalog, jars) and with the cluster profile (the native platform's standalone
 master: executors start for it). Each step down the list adds one layer.
 """
 

@@ -82,10 +82,10 @@ def side_by_side(reps: int, contenders: dict[str, Callable[[], float | None]],
     return samples
 
 
-def run_checked(argv: list, env: dict[str, str] | None = None, timeout: float = 7200) -> str:
+def run_checked(argv: list, env: dict[str, str] | None = None, timeout: float = 7200, cwd: Path = PROJECT_ROOT) -> str:
     """A subprocess that must succeed (its output in the error if not); `env` is its whole
     environment, or ours."""
-    proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, cwd=PROJECT_ROOT,
+    proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, cwd=cwd,
                           env=env if env is not None else dict(os.environ), timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, argv))} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"

@@ -1,5 +1,5 @@
 """B3's trivial job: the sum of 0..N-1. Run as a script it prints `RESULT <sum>`:
-`--platform` takes the platform's session (build_session: Delta, metastore, the profile's
+`--platform` takes the platform's session (build_session: Delta, catalog, the profile's
 master), otherwise a bare SparkSession with nothing of ours."""
 
 from __future__ import annotations

@@ -80,9 +80,19 @@ PID_MARKER = "training JVM pid: "
 _TRAINING = """
 import sys
 from lakehouse.config import load_settings
-from lakehouse.spark import build_session
+from lakehouse.spark import build_session, spark_conf
 settings = load_settings(home=sys.argv[1])
-spark = build_session(settings, "class-archive-training")
+if sys.argv[3] == "cluster":
+    # The cluster's drivers use the Hive catalog: its classes go into their archive too (a
+    # throwaway Derby stands in for the metastore).
+    from pyspark.sql import SparkSession
+    builder = SparkSession.builder.master(settings.spark_master).appName("class-archive-training")
+    for key, value in {**spark_conf(settings), "spark.sql.catalogImplementation": "hive"}.items():
+        builder = builder.config(key, value)
+    url = "jdbc:derby:;databaseName=" + sys.argv[1] + "/metastore_db;create=true"
+    spark = builder.config("spark.hadoop.javax.jdo.option.ConnectionURL", url).enableHiveSupport().getOrCreate()
+else:
+    spark = build_session(settings, "class-archive-training")
 spark.sql("CREATE DATABASE IF NOT EXISTS training")
 spark.sql("CREATE TABLE training.t (id BIGINT, v STRING) USING delta")
 spark.sql("INSERT INTO training.t VALUES (1, 'a'), (2, 'b')")
@@ -115,8 +125,8 @@ def build(profile: str) -> Path | None:
                "LAKEHOUSE_JVM_OPTIONS": f'{settings.jvm_options} "-XX:ArchiveClassesAtExit={partial}" {_QUIET}'}
         if extra:
             env["PYSPARK_SUBMIT_ARGS"] = f"--driver-class-path {shlex.quote(extra)} pyspark-shell"
-        proc = subprocess.run([sys.executable, "-c", _TRAINING, home, PID_MARKER], env=env, capture_output=True,
-                              text=True)
+        proc = subprocess.run([sys.executable, "-c", _TRAINING, home, PID_MARKER, profile], env=env,
+                              capture_output=True, text=True, cwd=home)  # Derby's log goes to the cwd
         if proc.returncode != 0:
             raise RuntimeError(f"class archive training failed:\n{proc.stderr[-2000:]}")
         pids = [line.removeprefix(PID_MARKER) for line in proc.stdout.splitlines() if line.startswith(PID_MARKER)]

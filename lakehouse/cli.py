@@ -198,12 +198,19 @@ def reprocess(
 
 def _embedded_views(spark, settings: Settings) -> None:
     """The ops views (lakehouse.ops_views) in a reader's own catalog, once a run made the ops
-    tables: the embedded catalog keeps no view from one process to the next."""
+    tables: the embedded catalog keeps no view from one process to the next. They follow the
+    specs (ops.volume): with a spec that does not load, the query runs without them."""
     from lakehouse import ops_views, tables
     from lakehouse.specs import load_catalog
 
-    if all(spark.catalog.tableExists(t) for t in tables.OPS_TABLES):
-        ops_views.ensure_views(spark, load_catalog(settings.specs_dir))
+    if not all(spark.catalog.tableExists(t) for t in tables.OPS_TABLES):
+        return
+    try:
+        catalog = load_catalog(settings.specs_dir)
+    except LakehouseError as exc:
+        err_console.print(f"the ops views are not available: {exc}", highlight=False, soft_wrap=True)
+        return
+    ops_views.ensure_views(spark, catalog)
 
 
 def _date(value: str | None, name: str) -> date | None:
@@ -229,14 +236,21 @@ def sql(
                               f"{TABLE_ROWS:,}, saying so when there are more (table)"),
     profile: Profile = ProfileOpt,
     home: Path = HomeOpt,
+    wait: bool = WaitOpt,
 ) -> None:
-    """Query the lakehouse's tables (also while a run writes them: every table as last committed)."""
+    """Query the lakehouse's tables (also while a run writes them: each table as last
+    committed). A statement that writes takes the writer's lock first, as a run does."""
+    from lakehouse.embedded_catalog import writes
     from lakehouse.report import render_rows
 
-    settings = profile_settings(profile, home=home)
+    settings = profile_settings(profile, wait, home=home)
     spark = start_session(settings, "lakehouse-sql", writes=False)
     if settings.profile == "local":
-        _embedded_views(spark, settings)
+        if writes(spark, query):
+            home_lock.hold_embedded(settings)
+            home_lock.note_process(settings.home, spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+        if "ops." in query.lower():
+            _embedded_views(spark, settings)
     df = spark.sql(query)
     if limit is not None:
         df = df.limit(limit)

@@ -29,8 +29,7 @@ _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def _has_commit(spark, table_uri: str) -> bool:
     """A Delta table with at least one commit (a create killed before its first commit leaves
     an empty log, which the next writer's create completes)."""
-    log = f"{table_uri.rstrip('/')}/_delta_log"
-    return storage.exists(spark, log) and any(f.name.endswith(".json") for f in storage.list_dir(spark, log))
+    return storage.matches(spark, f"{table_uri.rstrip('/')}/_delta_log/*.json")
 
 
 def register_warehouse(spark, settings: Settings) -> list[str]:
@@ -48,3 +47,23 @@ def register_warehouse(spark, settings: Settings) -> list[str]:
                           f"LOCATION '{settings.table_location(db, entry.name)}'")
                 registered.append(fqname)
     return registered
+
+
+# Parsed statements that only read (class names of Spark's parsed plans): a query, and the
+# commands that show or describe. Anything else may write (INSERT, MERGE, DDL, OPTIMIZE...).
+_READING_COMMANDS = {
+    "SetCatalogAndNamespace", "ShowNamespaces", "ShowNamespacesCommand", "ShowCatalogsCommand",
+    "ShowCurrentNamespaceCommand", "ShowTables", "ShowTablesExtended", "ShowViews", "DescribeRelation",
+    "DescribeColumn", "ShowColumns", "ShowTableProperties", "DescribeNamespace", "ShowFunctions",
+    "DescribeFunction", "ShowPartitions", "ShowCreateTable", "ExplainCommand", "DescribeDeltaHistory",
+    "DescribeDeltaDetailCommand", "UnresolvedDeltaPathOrIdentifier",
+}
+
+
+def writes(spark, statement: str) -> bool:
+    """Whether a SQL statement may write: parsed (not run) by the session's own parser."""
+    plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(statement)
+    jvm = spark.sparkContext._jvm
+    command = jvm.java.lang.Class.forName("org.apache.spark.sql.catalyst.plans.logical.Command")
+    name = plan.getClass().getSimpleName()
+    return name not in _READING_COMMANDS and (command.isInstance(plan) or name == "InsertIntoStatement")

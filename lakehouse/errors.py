@@ -51,11 +51,10 @@ def disk_refused(exc: BaseException) -> str | None:
 def one_line(exc: BaseException) -> str:
     """A failure as one readable line. For a JVM error, the JVM's own message (py4j's
     wrapper only says which call failed); Spark's errors put the plan below the first line.
-    A write the disk refused says so, and what to do: a Delta table commits a write whole or
-    not at all, so every table is still at its last committed version."""
+    A write the disk refused says so, and what to do."""
     if cause := disk_refused(exc):
-        return (f"the disk refused a write ({cause}): nothing of the write was committed, every table is at its "
-                "last committed version; free space (or raise the limit), then run again")
+        return (f"the disk refused a write ({cause}); free space (or raise the limit), then run again: a Delta "
+                "table commits a write whole or not at all, so every table is at its last committed version")
     java = getattr(exc, "java_exception", None)
     text = (str(java.getMessage()) if java is not None else str(exc)).strip() or type(exc).__name__
     first = next((ln for ln in text.splitlines() if ln.strip()), text)

@@ -5,7 +5,8 @@ the ops tables' own. One view, ops.volume, follows the specs: the band of each d
 `row_count_change` rule.
 
 A run (re)creates them when their definitions change; the definitions' hash is kept on the
-last view, so a run whose specs did not change costs one metastore lookup.
+last view, so a run whose specs did not change costs one catalog lookup (the embedded
+lakehouse's catalog lasts one session: each session creates them, see lakehouse.embedded_catalog).
 
 Pure text, except `ensure_views`.
 """

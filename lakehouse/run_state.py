@@ -1,5 +1,5 @@
 """A plain `lakehouse run` of the embedded lakehouse that would find nothing new, answered
-without starting Spark (a JVM, its metastore and a first Delta read cost most of such a run).
+without starting Spark (a JVM, its catalog and a first Delta read cost most of such a run).
 
 A run changes nothing when run again on what it left (every batch and build is idempotent).
 So a run that ends cleanly, with no file left waiting, records what it saw and what it left:

@@ -30,6 +30,13 @@ def exists(spark, uri: str) -> bool:
     return fs.exists(path)
 
 
+def matches(spark, pattern: str) -> bool:
+    """Whether any file matches a Hadoop glob pattern (one call to the file system)."""
+    fs, path = _fs(spark, pattern)
+    found = fs.globStatus(path)
+    return found is not None and len(found) > 0
+
+
 def list_dir(spark, uri: str) -> list[FileInfo]:
     """Entries of a folder, skipping hidden and marker files (names starting with . or _)."""
     fs, path = _fs(spark, uri)

@@ -1,5 +1,5 @@
 """Shared fixtures: one local SparkSession for the whole run (as delta-io's own test
-utilities do), and a fresh lakehouse (warehouse, landing, metastore databases) per test."""
+utilities do), and a fresh lakehouse (warehouse, landing, catalog databases) per test."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def reset_catalog(spark) -> None:
 
 @pytest.fixture
 def lakehouse(spark, tmp_path):
-    """Settings for an empty lakehouse under tmp_path, registered in the session's metastore."""
+    """Settings for an empty lakehouse under tmp_path, registered in the session's catalog."""
     reset_catalog(spark)
     return load_settings(home=tmp_path, shuffle_partitions=2, scale=0.2, days=3)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks import b1_throughput, b4_serving
+from benchmarks import b1_throughput, b4_serving, b9_new_process
 from benchmarks.run import ALL, render
 from lakehouse.config import PROJECT_ROOT
 
@@ -42,7 +42,7 @@ def test_report_renders_sections_in_order_with_the_machine():
                             for k in ("B2", "B1")}}
     text = render(results)
     assert text.index("## B1: t") < text.index("## B2: t") and "pyspark 4.1.1" in text
-    assert ALL == ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"]
+    assert ALL == ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9"]
 
 
 def test_b1_marginal_ratio_removes_fixed_costs():
@@ -64,10 +64,10 @@ def test_b1_marginal_ratio_per_repetition():
 
 
 def test_unknown_benchmark_is_one_line_and_exit_2(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "B9", "--out", str(tmp_path / "x.md")],
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "B10", "--out", str(tmp_path / "x.md")],
                           capture_output=True, text=True, cwd=PROJECT_ROOT)
-    assert proc.returncode == 2 and proc.stderr.strip() == ("error: unknown benchmark(s) B9; "
-                                                            "choose from B1, B2, B3, B4, B5, B6, B7, B8")
+    assert proc.returncode == 2 and proc.stderr.strip() == ("error: unknown benchmark(s) B10; "
+                                                            "choose from B1, B2, B3, B4, B5, B6, B7, B8, B9")
 
 
 @pytest.mark.integration
@@ -109,6 +109,18 @@ def test_b2_b5_b7_and_b8_tiny(tmp_path):
     assert b8["records"] == 500 and sorted(b8["samples"]) == sorted(f"{f}|{n}" for f in formats for n in (1, 500))
     assert all(len(s) == 1 and s[0] > 0 for s in b8["samples"].values())
     assert "## B8: ingestion throughput per landing format" in text
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(2400)
+def test_b9_tiny_beside_a_git_revision(tmp_path):
+    """B9 measures the checkout beside a revision's worktree: HEAD here, so both run."""
+    text, results = bench(tmp_path, "--only", "B9", "--before", "HEAD")
+    samples = results["sections"]["B9"]["data"]["samples"]
+    assert sorted(samples) == ["HEAD", "this checkout"]
+    for runs in samples.values():
+        assert len(runs) == 1 and list(runs[0]) == list(b9_new_process.STEPS) and all(runs[0].values())
+    assert "## B9: `lakehouse run` from a new process" in text and "| after / before |" in text
 
 
 def test_b6_report_says_what_dqops_adds():

@@ -155,33 +155,42 @@ def test_a_rerun_finding_everything_as_left_starts_no_spark(home):
 
 def test_a_reader_queries_while_a_run_writes(home, tmp_path, spark):
     """`lakehouse sql` during a `lakehouse run` of the same lakehouse: it does not wait for
-    the writer, and it reads a committed version of each table (here silver.orders, which
-    the run changes in one MERGE: the count is that of a version the log holds)."""
+    the writer, and every count it reads is that of a version of silver.orders the log holds
+    (a committed one), while the run adds a version with new orders."""
     import shutil
     import time
 
+    from lakehouse.generate import generate
+
     lakehouse = tmp_path / "lakehouse"
     shutil.copytree(home, lakehouse)
-    for day in sorted((lakehouse / "landing").glob("*/2026-01-02")):  # a third day: the second again
-        new_day = day.with_name("2026-01-03")
-        new_day.mkdir()
-        for file in day.iterdir():
-            shutil.copy(file, new_day / file.name.replace("2026-01-02", "2026-01-03"))
+    generated = tmp_path / "generated"
+    generate(generated, scale=0.05, days=3)  # the sample's third day: new orders
+    for day in generated.glob("*/2026-01-03"):
+        shutil.copytree(day, lakehouse / "landing" / day.parent.name / day.name)
+    orders = lakehouse / "warehouse" / "silver" / "orders"
+
+    def versions() -> list[int]:
+        return sorted(int(p.stem) for p in (orders / "_delta_log").glob("*.json"))
+
+    before = versions()
     env = {**os.environ, "LAKEHOUSE_SCALE": "0.05", "LAKEHOUSE_DAYS": "2", "LAKEHOUSE_HOME": str(lakehouse)}
     writer = subprocess.Popen([LAKEHOUSE, "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    reads = []
     try:
         deadline = time.monotonic() + 300
         while "bronze" not in writer.stdout.readline():  # the run has begun writing
             assert writer.poll() is None and time.monotonic() < deadline, writer.stderr.read()
-        read = cli("sql", "SELECT count(*) AS n FROM silver.orders", "--format", "json", home=lakehouse)
-        assert writer.poll() is None, "the run ended before the read: nothing was read during a write"
+        while writer.poll() is None and len(reads) < 3:
+            read = cli("sql", "SELECT count(*) AS n FROM silver.orders", "--format", "json", home=lakehouse)
+            assert read.returncode == 0 and "waiting" not in read.stderr, read.stderr
+            reads.append((json.loads(read.stdout)[0]["n"], writer.poll() is None))
         out, err = writer.communicate(timeout=600)
     finally:
         writer.kill()
     assert writer.returncode == 0, out + err
-    assert read.returncode == 0 and "waiting" not in read.stderr, read.stderr
-    orders = lakehouse / "warehouse" / "silver" / "orders"
-    versions = sorted(int(p.stem) for p in (orders / "_delta_log").glob("*.json"))
-    committed = {spark.read.format("delta").option("versionAsOf", v).load(str(orders)).count() for v in versions}
-    assert json.loads(read.stdout)[0]["n"] in committed, (read.stdout, committed)
-    assert len(committed) > 1  # the run did change silver.orders
+    assert reads and reads[0][1], "the run ended before the first read: nothing was read during a write"
+    after = versions()
+    committed = {v: spark.read.format("delta").option("versionAsOf", v).load(str(orders)).count() for v in after}
+    assert len(after) > len(before) and committed[after[-1]] != committed[before[-1]]  # the run added orders
+    assert all(n in committed.values() for n, _ in reads), (reads, committed)

@@ -1,7 +1,7 @@
 """SIGKILL the driver in the middle of its silver MERGE (ENGINEERING.md case 2).
 
 The jobs run as a user runs them: spark-submit of jobs/*.py in their own driver JVM, with
-their own embedded metastore under a temporary LAKEHOUSE_HOME. The driver is killed when
+their own catalog of a temporary LAKEHOUSE_HOME. The driver is killed when
 the MERGE has written data files that no Delta commit references yet."""
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ DATASETS = ["--dataset", "customers", "--dataset", "orders"]
 
 def _prepare(base: Path, landing: Path):
     """Both days in bronze, the first in silver; a pristine copy beside it restores it for
-    another attempt (the metastore holds absolute paths: the copy goes back to the same place)."""
+    another attempt (the copy goes back to the same place)."""
     settings = load_settings(home=base, shuffle_partitions=2)
     shutil.copytree(landing, settings.landing_uri)
     _job(settings, "bronze", *DATASETS)

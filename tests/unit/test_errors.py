@@ -23,7 +23,7 @@ def test_a_full_disk_deep_in_a_spark_job_is_named_with_what_to_do():
                     "Caused by: java.io.IOException: No space left on device\n\tat ...")
     assert disk_refused(exc) == "No space left on device"
     line = one_line(exc)
-    assert line.startswith("the disk refused a write (No space left on device): nothing of the write was committed")
+    assert line.startswith("the disk refused a write (No space left on device); free space")
     assert "free space" in line and "\n" not in line
 
 

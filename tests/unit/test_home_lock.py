@@ -128,3 +128,17 @@ def test_a_session_names_its_jvm_in_the_lock(tmp_path):
     note, names = json.loads(proc.stdout.strip().splitlines()[-1])
     assert note["command"] and len(note["processes"]) == 1 and note["processes"][0][0] != note["pid"]
     assert names == ["java"]
+
+
+def test_a_writing_statement_waits_for_the_writer_like_a_run(tmp_path):
+    """`lakehouse sql` reads without the lock, but a statement that writes takes it first."""
+    holder = _holder(tmp_path, 120)
+    try:
+        write = _cli(tmp_path, "sql", "CREATE TABLE t (id INT) USING delta")
+        assert holder.poll() is None
+    finally:
+        holder.kill()
+        holder.wait()
+    assert write.returncode == 1 and "Traceback" not in write.stderr
+    assert f"being written by pid {holder.pid} (lakehouse run --batch 2026-01-02, started " in write.stderr
+    assert not (tmp_path / "warehouse").exists() or not list((tmp_path / "warehouse").rglob("_delta_log"))
