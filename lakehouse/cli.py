@@ -248,7 +248,7 @@ def sql(
     if settings.profile == "local":
         if writes(spark, query):
             home_lock.hold_embedded(settings)
-            home_lock.note_process(settings.home, spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+            home_lock.note_jvm(settings, spark)
         if "ops." in query.lower():
             _embedded_views(spark, settings)
     df = spark.sql(query)

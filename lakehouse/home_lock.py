@@ -139,6 +139,11 @@ def note_process(home: Path, pid: int) -> None:
     _write(fd, note)
 
 
+def note_jvm(settings: Settings, spark) -> None:
+    """Name a writing session's JVM in the lock: it may still finish a write after Python exits."""
+    note_process(settings.home, spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+
+
 def hold_embedded(settings: Settings) -> None:
     """What every writing local-profile session does before it starts."""
     if settings.profile == "local":

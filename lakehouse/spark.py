@@ -194,8 +194,8 @@ def build_session(settings: Settings, app_name: str = "lakehouse", writes: bool 
         spark = (builder.enableHiveSupport() if settings.profile == "cluster" else builder).getOrCreate()
     spark.sparkContext.setLogLevel(settings.log_level)
     if settings.profile == "local":
-        if writes:  # the JVM may still finish a write after Python exits
-            home_lock.note_process(settings.home, spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+        if writes:
+            home_lock.note_jvm(settings, spark)
         from lakehouse.embedded_catalog import register_warehouse
 
         register_warehouse(spark, settings)
