@@ -104,7 +104,8 @@ def run(
     catalog = load_catalog(settings.specs_dir)
     catalog.select(dataset)  # unknown datasets fail before Spark starts
     selection = BatchFilter(batch=batch, start=_date(start, "start"), end=_date(end, "end"))
-    home_lock.hold_embedded(settings)  # before the sample data, which a second run would write too
+    if settings.profile == "local":  # before the sample data, which a second run would write too
+        home_lock.hold_writer(settings)  # (on the cluster, the job's driver takes the lease)
     # Sample data only into an empty landing folder: never mixed into a user's own files.
     if settings.profile == "local" and not _has_landing_data(Path(settings.landing_uri)):
         _generate(settings)
@@ -188,7 +189,7 @@ def reprocess(
         args = ["--rule", rule] if rule else [a for f in file for a in ("--file", f)]
         raise typer.Exit(_submit_job(settings, "reprocess", ["--dataset", dataset, *args],
                                        f"the replay of {dataset}'s {rule + ' records' if rule else 'files'}"))
-    home_lock.hold_embedded(settings)
+    home_lock.hold_writer(settings)
     spark = start_session(settings, "lakehouse-reprocess")
     what = f"the records of {dataset} that {rule} quarantined" if rule else f"{len(file)} file(s) of {dataset}"
     with console.status(f"replaying {what}"):
@@ -245,12 +246,11 @@ def sql(
 
     settings = profile_settings(profile, wait, home=home)
     spark = start_session(settings, "lakehouse-sql", writes=False)
-    if settings.profile == "local":
-        if writes(spark, query):
-            home_lock.hold_embedded(settings)
-            home_lock.note_jvm(settings, spark)
-        if "ops." in query.lower():
-            _embedded_views(spark, settings)
+    if writes(spark, query):
+        home_lock.hold_writer(settings)
+        home_lock.note_jvm(settings, spark)
+    if settings.profile == "local" and "ops." in query.lower():
+        _embedded_views(spark, settings)
     df = spark.sql(query)
     if limit is not None:
         df = df.limit(limit)

@@ -86,5 +86,5 @@ def start_session(settings: Settings, app_name: str, writes: bool = True):
 
 ProfileOpt = typer.Option(None, "--profile", "-p", help="local (default) or cluster; env LAKEHOUSE_PROFILE")
 HomeOpt = typer.Option(None, "--home", help="runtime directory; env LAKEHOUSE_HOME")
-WaitOpt = typer.Option(False, "--wait", help="local profile: if another process is writing this lakehouse, wait "
-                       "for it to end instead of exiting; env LAKEHOUSE_WAIT_FOR_LAKEHOUSE")
+WaitOpt = typer.Option(False, "--wait", help="if another process is writing this lakehouse, wait for it to end "
+                       "instead of exiting; env LAKEHOUSE_WAIT_FOR_LAKEHOUSE")

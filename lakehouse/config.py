@@ -138,9 +138,13 @@ class Settings(BaseSettings):
                                  "there is one")
     class_archive_dir: Path = Field(BUILD_DIR / "jvm", description="where the class archives are")
     log_level: str = "WARN"
-    # The embedded lakehouse admits one writer at a time (home_lock.py).
-    wait_for_lakehouse: bool = Field(False, description="local profile: when another process is writing the "
-                                     "lakehouse, wait for it to end instead of exiting (the CLI's --wait)")
+    # The lakehouse admits one writer at a time (home_lock.py, lease.py).
+    wait_for_lakehouse: bool = Field(False, description="when another process is writing the lakehouse, wait "
+                                     "for it to end instead of exiting (the CLI's --wait)")
+    # The cluster lakehouse's writer lease (lease.py): a holder killed on another machine
+    # frees it after this long; the holder renews it four times as often.
+    writer_lease_seconds: int = Field(60, ge=4, description="cluster profile: how long a writer's lease lasts "
+                                      "unrenewed (a killed writer on another machine holds the lakehouse this long)")
 
     # Cluster profile: S3 (MinIO), metastore, Thrift server. Credentials have no defaults.
     # Each service has its own S3 account (S3_IDENTITIES); s3_access_key is the jobs'.

@@ -1,4 +1,5 @@
-"""One process at a time writes the embedded lakehouse.
+"""One process at a time writes the lakehouse: the embedded one's lock (here), and the cluster
+one's lease (lakehouse.lease), taken by hold_writer.
 
 Two writers of one lakehouse (`lakehouse run`, `reprocess`, `maintenance`, a job spark-submitted
 in the local profile) would each plan against tables the other is changing. Every process that
@@ -13,7 +14,8 @@ process simply takes it; the file's text says who holds it. A process keeps the 
 exits. Its JVM may still finish a write a moment longer (an in-process session's JVM exits
 after Python; a spark-submitted job's JVM is Python's parent), so the file also names the JVM,
 and whoever takes the lock next first waits for that JVM to be gone. The cluster profile's
-lakehouse has no such lock yet.
+lakehouse is written from several machines: its lease lives in the object store with the
+tables (lakehouse.lease).
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ _held: dict[Path, tuple[int, dict]] = {}
 
 class LakehouseBusy(LakehouseError):
     """Another process has the embedded lakehouse open."""
+
+
+def busy(where: str, who: str) -> LakehouseBusy:
+    return LakehouseBusy(f"the lakehouse at {where} is being written by {who}: it admits one writer at a time "
+                         "(readers such as `lakehouse sql` need not wait); wait for it to end, or pass --wait "
+                         "(LAKEHOUSE_WAIT_FOR_LAKEHOUSE=true for a job)")
 
 
 def lock_path(home: Path) -> Path:
@@ -114,16 +122,14 @@ def hold(home: Path, command: str | None = None, wait: bool = False,
         except BlockingIOError:
             who = holder(path)
             if not wait:
-                raise LakehouseBusy(f"the lakehouse at {path.parent} is being written by {who}: it admits one "
-                                    "writer at a time (readers such as `lakehouse sql` need not wait); wait for "
-                                    "it to end, or pass --wait (LAKEHOUSE_WAIT_FOR_LAKEHOUSE=true for a job)") from None
+                raise busy(str(path.parent), who) from None
             on_wait(who)
             fcntl.flock(fd, fcntl.LOCK_EX)
         _outlive(path, on_wait)
     except BaseException:
         os.close(fd)
         raise
-    command = command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]
+    command = command or _command()
     note = {"pid": os.getpid(), "command": command, "started": time.time(), "processes": []}
     _write(fd, note)
     _held[path] = (fd, note)
@@ -141,11 +147,32 @@ def note_process(home: Path, pid: int) -> None:
 
 def note_jvm(settings: Settings, spark) -> None:
     """Name a writing session's JVM in the lock: it may still finish a write after Python exits."""
-    note_process(settings.home, spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
-
-
-def hold_embedded(settings: Settings) -> None:
-    """What every writing local-profile session does before it starts."""
+    pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
     if settings.profile == "local":
-        hold(settings.home, wait=settings.wait_for_lakehouse, on_wait=lambda who: print(
-            f"waiting for {who} to finish with {settings.home}", file=sys.stderr, flush=True))
+        note_process(settings.home, pid)
+    else:
+        from lakehouse import lease
+
+        lease.note_process(pid)
+
+
+def hold_writer(settings: Settings) -> None:
+    """What every process that writes the lakehouse does before its session starts: the embedded
+    lakehouse's lock, or the cluster lakehouse's lease."""
+    where = str(settings.home) if settings.profile == "local" else f"s3://{settings.warehouse_bucket}"
+
+    def on_wait(who: str) -> None:
+        print(f"waiting for {who} to finish with {where}", file=sys.stderr, flush=True)
+
+    if settings.profile == "local":
+        hold(settings.home, wait=settings.wait_for_lakehouse, on_wait=on_wait)
+        return
+    from lakehouse import lease
+
+    # Under spark-submit the JVM started first and launched this Python: the lease follows it.
+    writer = os.getppid() if "PYSPARK_GATEWAY_PORT" in os.environ else os.getpid()
+    lease.hold(settings, _command(), writer, lambda who: busy(where, who), settings.wait_for_lakehouse, on_wait)
+
+
+def _command() -> str:
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]

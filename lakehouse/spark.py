@@ -172,7 +172,7 @@ def build_session(settings: Settings, app_name: str = "lakehouse", writes: bool 
 
     settings.home.mkdir(parents=True, exist_ok=True)
     if writes:
-        home_lock.hold_embedded(settings)
+        home_lock.hold_writer(settings)
     # Under spark-submit, its --name wins (Airflow names applications by task and interval).
     builder = SparkSession.builder if launched_by_spark_submit() else SparkSession.builder.appName(app_name)
     conf = spark_conf(settings)
@@ -193,9 +193,9 @@ def build_session(settings: Settings, app_name: str = "lakehouse", writes: bool 
     with _environ(PYSPARK_SUBMIT_ARGS=locals().get("submit_args"), SPARK_LOCAL_IP=driver_local_ip(settings)):
         spark = (builder.enableHiveSupport() if settings.profile == "cluster" else builder).getOrCreate()
     spark.sparkContext.setLogLevel(settings.log_level)
+    if writes:
+        home_lock.note_jvm(settings, spark)
     if settings.profile == "local":
-        if writes:
-            home_lock.note_jvm(settings, spark)
         from lakehouse.embedded_catalog import register_warehouse
 
         register_warehouse(spark, settings)

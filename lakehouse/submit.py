@@ -41,6 +41,8 @@ def submit_env(settings: Settings) -> dict[str, str]:
         "LAKEHOUSE_HOME": str(settings.home),
         "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p),
     })
+    if settings.wait_for_lakehouse:  # the CLI's --wait, for the driver's lock or lease
+        env["LAKEHOUSE_WAIT_FOR_LAKEHOUSE"] = "true"
     local_ip = driver_local_ip(settings)
     if local_ip:
         env["SPARK_LOCAL_IP"] = local_ip

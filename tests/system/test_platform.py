@@ -5,15 +5,17 @@ restart tests come last."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import stat
 import subprocess
+import sys
 
 import psutil
 import pytest
 
-from lakehouse import ops_views, tables
-from lakehouse.config import BRONZE, DATABASES, GOLD, OPS, SILVER
+from lakehouse import lease, ops_views, tables
+from lakehouse.config import BRONZE, DATABASES, GOLD, OPS, PROJECT_ROOT, SILVER
 from lakehouse.platform import landing, lifecycle, object_store
 from lakehouse.platform.registry import SERVICES
 from lakehouse.platform.metastore import metastore_databases
@@ -23,6 +25,7 @@ from lakehouse.platform.secrets import read as secrets_read
 from lakehouse.specs import load_catalog
 from tests.system import reference
 from tests.system.conftest import cli, platform_pids, platform_processes, still_running
+from tests.unit.test_lease import WRITER
 
 pytestmark = pytest.mark.system
 
@@ -303,6 +306,27 @@ def test_adhoc_submit_runs_on_the_cluster(platform, platform_home, cluster_run):
     # An in-process session on the cluster (`lakehouse sql`) sees the same table.
     csv = cli(home, "sql", "SELECT count(*) AS n FROM gold.daily_revenue", "--profile", "cluster", "-f", "csv").stdout
     assert csv.split() == ["n", str(expected)]
+
+
+def test_a_second_writer_of_the_cluster_lakehouse_is_refused_in_one_line(platform, platform_home, cluster_run):
+    """While another writer holds the lease in the warehouse bucket (lakehouse.lease), a real
+    cluster run's driver exits before its session starts, naming the holder; once the holder is
+    killed, the next writer (the tests after this one) takes the lease at once."""
+    home, _, _ = platform_home
+    env = {**os.environ, "LAKEHOUSE_HOME": str(home), "LAKEHOUSE_PROFILE": "cluster"}
+    holder = subprocess.Popen([sys.executable, "-c", WRITER, "600"], stdout=subprocess.PIPE, text=True, env=env,
+                              cwd=PROJECT_ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        refused = cli(home, "run", "--profile", "cluster", check=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert (f"error: the lakehouse at s3://{platform.warehouse_bucket} is being written by pid {holder.pid} on "
+            f"{socket.gethostname()} (-c 600, started ") in refused.stderr
+    note = lease.read(object_store.s3_client(platform), platform)[1]
+    assert note["pid"] == holder.pid and not note.get("released")  # killed: the next writer takes it over
 
 
 def test_thrift_server_survives_a_metastore_restart(platform, cluster_run):
