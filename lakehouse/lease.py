@@ -12,12 +12,15 @@ on two machines never both hold it. MinIO ignores If-Match on DELETE, so a relea
 conditional write too (the lease marked released), never a delete.
 
 The holder renews it every quarter of its length from a daemon thread while its JVM lives,
-and releases it at exit. A holder killed with SIGKILL stops renewing: its lease lapses after
-`writer_lease_seconds`, judged by the object store's own clock (the object's Last-Modified
-against the response's Date), so the machines' clocks do not matter; on the same machine it is
-free as soon as the processes it names are gone. A holder that cannot renew for a whole lease
-(the object store unreachable) may have lost it to another: it stops at once, as a crash would,
-and Delta leaves every table at its last commit.
+and releases it at exit; on this machine the next writer still waits for the holder's JVM to
+exit (it may finish a write a moment after Python). A holder killed with SIGKILL stops
+renewing: its lease lapses after `writer_lease_seconds`, judged by the object store's own
+clock (the object's Last-Modified against the response's Date), so the machines' clocks do not
+matter; on the same machine it is free as soon as the processes it names are gone. A holder
+that has not renewed for three quarters of a lease (the object store unreachable or slow: each
+request may take an eighth of it) or finds it taken may lose or have lost it: it kills its JVM
+and exits, as a crash would, before the lease can lapse, and Delta leaves every table at its
+last commit.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import secrets
+import signal
 import socket
 import sys
 import threading
@@ -40,10 +45,8 @@ from lakehouse.processes import same_process
 
 LEASE_KEY = "_lakehouse/writer.lease"
 POLL_S = 2.0
-
-
-class LeaseLost(LakehouseError):
-    """Another writer took the lease this process held."""
+# How long the next writer on the holder's machine waits for a released lease's JVM to exit.
+JVM_EXIT_TIMEOUT_S = 60
 
 
 class _Held:
@@ -55,29 +58,61 @@ class _Held:
         self.lock = threading.Lock()
         self.stopped = threading.Event()
 
-    def write(self, note: dict) -> None:
+    def write(self, changes: dict) -> None:
+        """Write the note with `changes`, if nobody else wrote the lease since this process did."""
         with self.lock:
-            self.etag = _put(self.s3, self.settings, note, if_match=self.etag)
-            self.note, self.renewed = note, time.monotonic()
+            if self.stopped.is_set() and "released" not in changes:
+                return
+            note = {**self.note, **changes, "seq": self.note["seq"] + 1}
+            sent = time.monotonic()
+            try:
+                etag = _put(self.s3, self.settings, note, if_match=self.etag)
+            except Exception as exc:  # noqa: BLE001
+                # A write that landed but whose answer was lost is found on the store as sent.
+                current = read(self.s3, self.settings) if _precondition_failed(exc) else None
+                if current is None or {k: current[1].get(k) for k in ("token", "seq")} != {
+                        "token": note["token"], "seq": note["seq"]}:
+                    raise
+                etag = current[0]
+            self.etag, self.note, self.renewed = etag, note, sent
 
     def renew_forever(self) -> None:
-        period = self.settings.writer_lease_seconds / 4
-        while not self.stopped.wait(period):
+        lease_s = self.settings.writer_lease_seconds
+        while not self.stopped.wait(lease_s / 4):
             if not _running(self.note):  # the JVM that writes is gone: nothing can write under it
                 self.release()
                 return
             try:
-                self.write({**self.note, "renewed": time.time()})
-            except Exception as exc:  # noqa: BLE001 - unreachable or taken: judged below
-                if _precondition_failed(exc) or time.monotonic() - self.renewed > self.settings.writer_lease_seconds:
-                    _stop(f"lost the lakehouse's writer lease (s3://{self.settings.warehouse_bucket}/{LEASE_KEY}, "
-                          f"not renewed for {time.monotonic() - self.renewed:.0f} s: {exc}); another writer may "
-                          "hold it, so this one stops before it writes more; run it again")
+                self.write({"renewed": time.time()})
+            except Exception as exc:  # noqa: BLE001 - taken, or unreachable (the watchdog judges)
+                if _precondition_failed(exc):
+                    self.lost(f"another writer took it: {exc}")
+
+    def watch(self) -> None:
+        """Stop before the lease can lapse unrenewed, even while a renewal hangs."""
+        limit = self.settings.writer_lease_seconds * 3 / 4
+        while not self.stopped.wait(min(1.0, limit / 4)):
+            if time.monotonic() - self.renewed > limit:
+                self.lost(f"not renewed for {time.monotonic() - self.renewed:.0f} s")
+
+    def lost(self, why: str) -> None:
+        """Stop writing at once: the JVM first (a commit in flight would finish under another
+        writer's lease), then this process."""
+        self.stopped.set()
+        print(f"error: lost the lakehouse's writer lease (s3://{self.settings.warehouse_bucket}/{LEASE_KEY}, {why}); "
+              "another writer may hold it, so this one stops before it writes more; run it again",
+              file=sys.stderr, flush=True)
+        time.sleep(0.5)  # under spark-submit, the JVM passes the line on
+        for pid, started in self.note["processes"]:
+            if pid != os.getpid() and (proc := same_process(pid, started)):
+                proc.send_signal(signal.SIGKILL)
+        os._exit(1)
 
     def release(self) -> None:
+        """Marked released (its processes kept: the next writer here waits for its JVM to exit)."""
         self.stopped.set()
         try:
-            self.write({**self.note, "released": time.time()})
+            self.write({"released": time.time()})
         except Exception:  # noqa: BLE001 - then it lapses, or another has it already
             pass
 
@@ -85,15 +120,12 @@ class _Held:
 _held: _Held | None = None
 
 
-def _stop(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    os._exit(1)
-
-
 def _client(settings: Settings):
+    """Short timeouts and no retry of its own: a renewal that hangs or is retried blindly could
+    outlast the lease (a retried conditional write would also fail on its own first attempt)."""
     from lakehouse.platform.object_store import s3_client
 
-    return s3_client(settings, "pipeline")
+    return s3_client(settings, "pipeline", timeout_s=settings.writer_lease_seconds / 8, attempts=1)
 
 
 def _precondition_failed(exc: Exception) -> bool:
@@ -132,10 +164,17 @@ def _running(note: dict) -> bool:
 
 
 def free(note: dict, age_s: float) -> bool:
-    """A lease anyone may take: released, lapsed, or its holder on this machine gone."""
-    if note.get("released") or age_s > float(note.get("lease_s", 0)):
+    """A lease anyone may take: lapsed, or released, or its holder on this machine gone (a
+    released lease of this machine once its processes are gone too)."""
+    if age_s > float(note.get("lease_s", 0)):
         return True
-    return note.get("host") == socket.gethostname() and not _running(note)
+    here = note.get("host") == socket.gethostname()
+    return (bool(note.get("released")) or here) and not (here and _running(note))
+
+
+def _exiting(note: dict) -> bool:
+    """A lease its holder released on this machine, whose JVM has not exited yet."""
+    return bool(note.get("released")) and note.get("host") == socket.gethostname() and _running(note)
 
 
 def describe(note: dict) -> str:
@@ -167,8 +206,9 @@ def hold(settings: Settings, command: str, writer_pid: int, busy: Callable[[str]
     s3 = _client(settings)
     note = {"pid": os.getpid(), "host": socket.gethostname(), "command": command, "airflow": _airflow_task(),
             "started": time.time(), "renewed": time.time(), "lease_s": settings.writer_lease_seconds,
-            "processes": [[writer_pid, psutil.Process(writer_pid).create_time()]]}
-    waited = False
+            "processes": [[writer_pid, psutil.Process(writer_pid).create_time()]],
+            "token": secrets.token_hex(8), "seq": 0}  # which write is whose (see _Held.write)
+    waited, deadline = False, time.monotonic() + JVM_EXIT_TIMEOUT_S
     while True:
         current = read(s3, settings)
         if current is None or free(current[1], current[2]):
@@ -179,7 +219,11 @@ def hold(settings: Settings, command: str, writer_pid: int, busy: Callable[[str]
                 if not _precondition_failed(exc):
                     raise
                 continue  # another writer took it between the read and the write: read again
+                # (and a lost answer to this write reads as taken by this very process, below)
         who = describe(current[1])
+        if _exiting(current[1]) and time.monotonic() < deadline:
+            time.sleep(0.2)  # released: its JVM exits within a second or two
+            continue
         if not wait:
             raise busy(who)
         if not waited:
@@ -188,6 +232,7 @@ def hold(settings: Settings, command: str, writer_pid: int, busy: Callable[[str]
         time.sleep(POLL_S)
     _held = _Held(settings, s3, etag, note)
     threading.Thread(target=_held.renew_forever, name="lakehouse-lease", daemon=True).start()
+    threading.Thread(target=_held.watch, name="lakehouse-lease-watch", daemon=True).start()
     atexit.register(_held.release)
 
 
@@ -195,5 +240,4 @@ def note_process(pid: int) -> None:
     """Name one more process the lease follows (a session's JVM, started after the lease)."""
     if _held is None or any(p == pid for p, _ in _held.note["processes"]):
         return
-    note = {**_held.note, "processes": [*_held.note["processes"], [pid, psutil.Process(pid).create_time()]]}
-    _held.write(note)
+    _held.write({"processes": [*_held.note["processes"], [pid, psutil.Process(pid).create_time()]]})

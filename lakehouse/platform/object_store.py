@@ -27,16 +27,18 @@ _BUCKET_WRITE = ["s3:ListBucketMultipartUploads"]
 _OBJECT_WRITE = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
 
 
-def s3_client(settings: Settings, identity: str = "pipeline"):
-    """A boto3 S3 client signed as one identity ("root" for MinIO's root account)."""
+def s3_client(settings: Settings, identity: str = "pipeline", timeout_s: float | None = None, attempts: int = 3):
+    """A boto3 S3 client signed as one identity ("root" for MinIO's root account). `timeout_s`:
+    for connecting and for each read (botocore's default is 60 s each)."""
     import boto3
     from botocore.config import Config
 
     access_key, secret_key = settings.s3_keys(identity)
+    timeouts = {"connect_timeout": timeout_s, "read_timeout": timeout_s} if timeout_s else {}
     return boto3.client(
         "s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1",
         aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}))
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": attempts}, **timeouts))
 
 
 def policy(settings: Settings, identity: S3Identity) -> dict:
