@@ -211,6 +211,9 @@ def hold(settings: Settings, command: str, writer_pid: int, busy: Callable[[str]
     waited, deadline = False, time.monotonic() + JVM_EXIT_TIMEOUT_S
     while True:
         current = read(s3, settings)
+        if current and current[1].get("token") == note["token"]:
+            etag = current[0]  # this process's own write, whose answer was lost
+            break
         if current is None or free(current[1], current[2]):
             try:
                 etag = _put(s3, settings, note, if_match=current[0] if current else None)
@@ -219,7 +222,6 @@ def hold(settings: Settings, command: str, writer_pid: int, busy: Callable[[str]
                 if not _precondition_failed(exc):
                     raise
                 continue  # another writer took it between the read and the write: read again
-                # (and a lost answer to this write reads as taken by this very process, below)
         who = describe(current[1])
         if _exiting(current[1]) and time.monotonic() < deadline:
             time.sleep(0.2)  # released: its JVM exits within a second or two
