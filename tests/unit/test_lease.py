@@ -59,7 +59,8 @@ def object_store(tmp_path_factory):
     """A MinIO of its own with a warehouse bucket, and the environment of a cluster job using it."""
     assert MINIO_BIN.exists(), "make platform builds MinIO"
     data, port = tmp_path_factory.mktemp("minio"), _free_port()
-    user, password = "lease-test", secrets.token_urlsafe(16)
+    # Generated per run, like every secret of the platform: no account name or password in the code.
+    user, password = f"lease-{secrets.token_hex(6)}", secrets.token_urlsafe(16)
     proc = subprocess.Popen([str(MINIO_BIN), "server", str(data), "--quiet", "--address", f"127.0.0.1:{port}",
                              "--console-address", f"127.0.0.1:{_free_port()}"],
                             env={**os.environ, "MINIO_ROOT_USER": user, "MINIO_ROOT_PASSWORD": password,
