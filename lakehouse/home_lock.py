@@ -45,7 +45,7 @@ _held: dict[Path, tuple[int, dict]] = {}
 
 
 class LakehouseBusy(LakehouseError):
-    """Another process has the embedded lakehouse open."""
+    """Another process is writing the lakehouse."""
 
 
 def busy(where: str, who: str) -> LakehouseBusy:
@@ -168,9 +168,10 @@ def hold_writer(settings: Settings) -> None:
         hold(settings.home, wait=settings.wait_for_lakehouse, on_wait=on_wait)
         return
     from lakehouse import lease
+    from lakehouse.spark import launched_by_spark_submit  # (spark imports this module)
 
     # Under spark-submit the JVM started first and launched this Python: the lease follows it.
-    writer = os.getppid() if "PYSPARK_GATEWAY_PORT" in os.environ else os.getpid()
+    writer = os.getppid() if launched_by_spark_submit() else os.getpid()
     lease.hold(settings, _command(), writer, lambda who: busy(where, who), settings.wait_for_lakehouse, on_wait)
 
 
