@@ -1,5 +1,6 @@
 """Errors a user can act on. The CLI and the jobs print them as one line and exit non-zero."""
 
+import os
 import re
 
 
@@ -40,21 +41,49 @@ class AccountingError(LakehouseError):
 _DISK_REFUSED = re.compile(r"No space left on device|Disk quota exceeded|File too large")
 
 
+# What Hive's client says when no metastore answers at the configured URI, and the network's
+# reason below it (Java's ConnectException, UnknownHostException, SocketTimeoutException).
+_METASTORE_UNREACHABLE = re.compile(r"Could not connect to meta store|Unable to instantiate "
+                                    r"org\.apache\.hadoop\.hive\.ql\.metadata\.SessionHiveMetaStoreClient")
+_NETWORK_CAUSE = re.compile(r"java\.net\.\w+Exception: ([^\n:]+)")
+COMMITTED = "a Delta table commits a write whole or not at all, so every table is at its last committed version"
+
+
+def _texts(exc: BaseException) -> list[str]:
+    # A captured Spark error's own text is its message alone; the causes are in its JVM trace.
+    return [str(exc), str(getattr(exc, "java_exception", "") or ""), str(getattr(exc, "_stackTrace", "") or "")]
+
+
 def disk_refused(exc: BaseException) -> str | None:
     """The cause, when `exc` is a write its disk refused (full, over quota, over a file size limit)."""
-    # A captured Spark error's own text is its message alone; the causes are in its JVM trace.
-    texts = [str(exc), str(getattr(exc, "java_exception", "") or ""), str(getattr(exc, "_stackTrace", "") or "")]
-    found = next((m for t in texts if (m := _DISK_REFUSED.search(t))), None)
+    found = next((m for t in _texts(exc) if (m := _DISK_REFUSED.search(t))), None)
     return found.group(0) if found else None
+
+
+def metastore_unreachable(exc: BaseException) -> str | None:
+    """The network's reason (or "no answer"), when `exc` is the Hive Metastore not answering."""
+    texts = _texts(exc)
+    if not any(_METASTORE_UNREACHABLE.search(t) for t in texts):
+        return None
+    found = next((m for t in texts if (m := _NETWORK_CAUSE.search(t))), None)
+    return found.group(1).strip() if found else "no answer"
+
+
+def _metastore_uri() -> str:
+    from lakehouse.config import ENV_PREFIX, Settings  # config imports this module
+
+    return os.environ.get(ENV_PREFIX + "METASTORE_URI") or Settings.model_fields["metastore_uri"].default
 
 
 def one_line(exc: BaseException) -> str:
     """A failure as one readable line. For a JVM error, the JVM's own message (py4j's
     wrapper only says which call failed); Spark's errors put the plan below the first line.
-    A write the disk refused says so, and what to do."""
+    A write the disk refused, or a metastore that does not answer, says so, and what to do."""
     if cause := disk_refused(exc):
-        return (f"the disk refused a write ({cause}); free space (or raise the limit), then run again: a Delta "
-                "table commits a write whole or not at all, so every table is at its last committed version")
+        return f"the disk refused a write ({cause}); free space (or raise the limit), then run again: {COMMITTED}"
+    if cause := metastore_unreachable(exc):
+        return (f"the Hive Metastore at {_metastore_uri()} cannot be reached ({cause}); start it (`lakehouse up` "
+                f"starts what is down) or correct LAKEHOUSE_METASTORE_URI, then run again: {COMMITTED}")
     java = getattr(exc, "java_exception", None)
     text = (str(java.getMessage()) if java is not None else str(exc)).strip() or type(exc).__name__
     first = next((ln for ln in text.splitlines() if ln.strip()), text)

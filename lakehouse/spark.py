@@ -67,15 +67,19 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
     return conf
 
 
-def _local_conf(settings: Settings) -> dict[str, str]:
-    # The JVM logs to the home's log file; to the terminal only under LAKEHOUSE_DEBUG=1
-    # (spark/conf/log4j2.properties).
+def driver_log_options(settings: Settings) -> str:
+    """A driver a person started (not a daemon's, not an Airflow task's, whose stderr is its
+    log) logs to the home's log file, and to the terminal only under LAKEHOUSE_DEBUG=1
+    (spark/conf/log4j2.properties): a user-level error is the job's one line, not a JVM trace."""
     console = "WARN" if os.environ.get("LAKEHOUSE_DEBUG") == "1" else "OFF"
+    return f'"-Dlakehouse.log.file={runlog.home_log(settings.home)}" -Dlakehouse.console.level={console}'
+
+
+def _local_conf(settings: Settings) -> dict[str, str]:
     return {
         "spark.ui.enabled": "false",
         "spark.driver.extraJavaOptions": (
-            f'{_LOG4J_OPTION} '
-            f'"-Dlakehouse.log.file={runlog.home_log(settings.home)}" -Dlakehouse.console.level={console} '
+            f'{_LOG4J_OPTION} {driver_log_options(settings)} '
             f'{settings.jvm_options} {class_archive.driver_options(settings)}'
         ).rstrip(),
     }

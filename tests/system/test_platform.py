@@ -330,12 +330,30 @@ def test_a_second_writer_of_the_cluster_lakehouse_is_refused_in_one_line(platfor
     assert note["pid"] == holder.pid and not note.get("released")  # killed: the next writer takes it over
 
 
-def test_thrift_server_survives_a_metastore_restart(platform, cluster_run):
-    before = thrift_query(platform, "SHOW TABLES IN gold")
-    assert lifecycle.stop(platform, "hive-metastore")
+def test_a_run_with_the_metastore_down_is_one_line_and_the_thrift_server_survives_its_restart(
+        platform, platform_home, cluster_run):
+    """A job started while the metastore is down exits with one line saying so and what to do
+    (its driver's JVM logging in the home's log file, not on the terminal) and writes nothing;
+    the Thrift server, whose metastore went away under it, answers again once it is back."""
+    home, _, _ = platform_home
+    before = _commits(platform)
+    assert before and lifecycle.stop(platform, "hive-metastore")
+    refused = cli(home, "run", "--profile", "cluster", check=False)
+    said = refused.stdout + refused.stderr  # spark-submit passes on its Python driver's stderr as stdout
+    assert refused.returncode == 1, said
+    assert (f"error: the Hive Metastore at {platform.metastore_uri} cannot be reached (Connection refused); start "
+            "it (`lakehouse up` starts what is down)") in said
+    assert not any(word in said for word in ("Traceback", "\tat ", " WARN ", "Exception")), said
     assert lifecycle.up(platform) == ["hive-metastore"]  # only what was down is started
-    assert thrift_query(platform, "SHOW TABLES IN gold") == before
+    assert _commits(platform) == before, "the refused run wrote a commit"
     assert thrift_query(platform, "SELECT count(*) FROM gold.customer_lifetime_value")[0][0] > 0
+
+
+def _commits(settings) -> set[str]:
+    """Every Delta commit file in the warehouse bucket (one listing, without the metastore)."""
+    pages = object_store.s3_client(settings).get_paginator("list_objects_v2").paginate(Bucket=settings.warehouse_bucket)
+    return {o["Key"] for page in pages for o in page.get("Contents", [])
+            if "/_delta_log/" in o["Key"] and o["Key"].endswith(".json")}
 
 
 def delta_tables(settings) -> list[str]:

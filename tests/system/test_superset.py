@@ -11,16 +11,18 @@ import itertools
 import json
 import re
 import shutil
+import threading
 import time
+import urllib.request
 
 import pytest
 import yaml
 
 from lakehouse.config import GOLD, PROJECT_ROOT
-from lakehouse.platform import superset, superset_datasets
+from lakehouse.platform import lifecycle, superset, superset_datasets
 from lakehouse.specs import load_catalog
 from tests.system.conftest import cli
-from tests.system.superset_client import SupersetAPI, SupersetError, chromium, log_in, open_dashboard
+from tests.system.superset_client import SupersetAPI, SupersetError, chromium, log_in, open_dashboard, wait_for
 from tests.system.test_platform import thrift_query
 
 pytestmark = pytest.mark.system
@@ -250,3 +252,40 @@ def test_a_new_gold_spec_is_explorable_after_provisioning_and_leaves_with_its_sp
     cli(home, "superset", "provision")  # the shipped specs again
     assert volume in {c["slice_name"] for c in api.listing("chart")}
     assert len(api.listing("dataset")) == len(ASSETS["datasets"]) + _generated_datasets(PROJECT_ROOT / "pipelines")
+
+
+def _running_jobs(platform) -> int:
+    """Spark jobs the Thrift server is running now (its driver's monitoring API)."""
+    base = f"http://127.0.0.1:{platform.thrift_ui_port}/api/v1/applications"
+    with urllib.request.urlopen(base, timeout=10) as resp:
+        (app,) = json.load(resp)
+    with urllib.request.urlopen(f"{base}/{app['id']}/jobs?status=running", timeout=10) as resp:
+        return len(json.load(resp))
+
+
+def test_a_query_cut_by_a_thrift_server_restart_fails_cleanly_and_the_next_succeeds(platform, api):
+    """The Thrift server restarted while an analyst's query runs through Superset: that query
+    ends at once with Superset's error (the database's message, no hang, no trace), and the
+    next dashboard query, on a new connection to the new server, returns its rows."""
+    (database,) = api.listing("database")
+    slow = "SELECT sum(hash(a.id, b.id)) AS s FROM range(200000) a CROSS JOIN range(200000) b"  # minutes on its 1 core
+    answer: dict = {}
+
+    def query() -> None:
+        try:
+            answer["rows"] = api.sql_lab(database["id"], slow)
+        except SupersetError as exc:
+            answer["error"] = exc
+
+    running = threading.Thread(target=query)
+    running.start()
+    wait_for(lambda: _running_jobs(platform), timeout=120, what="the slow query running on the Thrift server")
+    assert lifecycle.stop(platform, "spark-thrift")
+    running.join(timeout=60)
+    assert not running.is_alive(), "the query outlived its Thrift server"
+    error = answer.get("error")
+    assert error is not None and error.status >= 400, answer
+    assert "hive error" in str(error) and "Traceback" not in str(error) and "\tat " not in str(error), error
+    assert lifecycle.up(platform) == ["spark-thrift"]
+    chart = next(c for c in api.listing("chart") if c["slice_name"] in {a["slice_name"] for a in ASSETS["charts"]})
+    assert all(r["rowcount"] > 0 and not r.get("error") for r in api.chart_data(chart["id"])["result"])

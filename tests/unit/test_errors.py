@@ -1,12 +1,13 @@
-"""One line for a failure (lakehouse/errors.py): a write the disk refused says so, and what to
-do, wherever in a Spark job's causes the operating system's error is."""
+"""One line for a failure (lakehouse/errors.py): a write the disk refused, or a metastore that
+does not answer, says so, and what to do, wherever in a Spark job's causes the reason is.
+(test_platform makes the metastore really go away under a cluster run.)"""
 
 from __future__ import annotations
 
 import errno
 import os
 
-from lakehouse.errors import disk_refused, one_line
+from lakehouse.errors import disk_refused, metastore_unreachable, one_line
 
 
 class _Captured(Exception):
@@ -33,7 +34,27 @@ def test_python_disk_errors_too():
         assert disk_refused(exc) == os.strerror(code), code
 
 
+# What Spark 4.1's Hive client raises when no metastore listens (abridged from a real run).
+UNREACHABLE = _Captured(
+    "org.apache.hadoop.hive.ql.metadata.HiveException: java.lang.RuntimeException: Unable to instantiate "
+    "org.apache.hadoop.hive.ql.metadata.SessionHiveMetaStoreClient",
+    "org.apache.spark.sql.AnalysisException: ...\n\tat ...\nCaused by: org.apache.hadoop.hive.metastore.api."
+    "MetaException: Could not connect to meta store using any of the URIs provided. Most recent failure: "
+    "org.apache.thrift.transport.TTransportException: java.net.ConnectException: Connection refused\n\tat ...")
+
+
+def test_a_metastore_that_does_not_answer_is_named_with_its_uri_and_what_to_do(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_METASTORE_URI", "thrift://metastore.example:9083")
+    assert metastore_unreachable(UNREACHABLE) == "Connection refused"
+    line = one_line(UNREACHABLE)
+    assert line.startswith("the Hive Metastore at thrift://metastore.example:9083 cannot be reached (Connection "
+                           "refused); start it (`lakehouse up` starts what is down) or correct LAKEHOUSE_METASTORE_URI")
+    assert "\n" not in line
+    monkeypatch.delenv("LAKEHOUSE_METASTORE_URI")
+    assert "at thrift://127.0.0.1:9083 cannot" in one_line(UNREACHABLE)  # the default
+
+
 def test_other_errors_keep_their_own_first_line():
     exc = _Captured("[TABLE_OR_VIEW_NOT_FOUND] The table `gold.nope` cannot be found.", "at ...\nat ...")
-    assert disk_refused(exc) is None
+    assert disk_refused(exc) is None and metastore_unreachable(exc) is None
     assert one_line(exc) == "[TABLE_OR_VIEW_NOT_FOUND] The table `gold.nope` cannot be found."
