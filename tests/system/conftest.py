@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import psutil
@@ -23,9 +24,16 @@ from lakehouse.platform.spark_cluster import spark_bin
 from lakehouse.specs import load_catalog
 
 LAKEHOUSE = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" / "lakehouse"
+# The soak (test_airflow): after day 3's run, a backfill of SOAK_DAYS days from day 4, with
+# SOAK_FAULTS task processes killed at points drawn from SOAK_SEED. `make test` runs it small;
+# `make soak` runs a month.
+SOAK_DAYS = int(os.environ.get("SOAK_DAYS", "1"))
+SOAK_FAULTS = int(os.environ.get("SOAK_FAULTS", "1"))
+SOAK_SEED = int(os.environ.get("SOAK_SEED", "20"))
+LAST_DAY = date(2026, 1, 4) + timedelta(days=SOAK_DAYS - 1)
 # Small data: the point here is the services, not volume. Same seed as the embedded default.
-# The DAGs may schedule nothing past day 4 (test_airflow lands days 3 and 4) and retry soon.
-DATA = {"LAKEHOUSE_SCALE": "0.2", "LAKEHOUSE_DAYS": "2", "LAKEHOUSE_AIRFLOW_END_DATE": "2026-01-04",
+# The DAGs may schedule nothing past the soak's last day and retry soon.
+DATA = {"LAKEHOUSE_SCALE": "0.2", "LAKEHOUSE_DAYS": "2", "LAKEHOUSE_AIRFLOW_END_DATE": LAST_DAY.isoformat(),
         "LAKEHOUSE_AIRFLOW_RETRIES": "2", "LAKEHOUSE_AIRFLOW_RETRY_DELAY_SECONDS": "5",
         # -Xshare:on: a cluster driver of the CLI whose class archive does not fit refuses to
         # start instead of starting without it; test_airflow checks that the tasks' drivers name
