@@ -41,11 +41,12 @@ class AccountingError(LakehouseError):
 _DISK_REFUSED = re.compile(r"No space left on device|Disk quota exceeded|File too large")
 
 
-# What Hive's client says when no metastore answers at the configured URI, and the network's
-# reason below it (Java's ConnectException, UnknownHostException, SocketTimeoutException).
-_METASTORE_UNREACHABLE = re.compile(r"Could not connect to meta store|Unable to instantiate "
-                                    r"org\.apache\.hadoop\.hive\.ql\.metadata\.SessionHiveMetaStoreClient")
-_NETWORK_CAUSE = re.compile(r"java\.net\.\w+Exception: ([^\n:]+)")
+# What Hive's client says when it could not reach a metastore, and the network's reason below
+# it (Java's ConnectException, UnknownHostException, SocketTimeoutException...). Both must be
+# there: a client that failed to start for another reason (its classes, SASL) is not "down".
+_METASTORE_CLIENT_FAILED = re.compile(r"Could not connect to meta store|Unable to instantiate "
+                                      r"org\.apache\.hadoop\.hive\.ql\.metadata\.SessionHiveMetaStoreClient")
+_NETWORK_CAUSE = re.compile(r"java\.net\.(\w+Exception)(?:: ([^\n]*))?")
 COMMITTED = "a Delta table commits a write whole or not at all, so every table is at its last committed version"
 
 
@@ -61,12 +62,17 @@ def disk_refused(exc: BaseException) -> str | None:
 
 
 def metastore_unreachable(exc: BaseException) -> str | None:
-    """The network's reason (or "no answer"), when `exc` is the Hive Metastore not answering."""
+    """The network's reason, when `exc` is the Hive Metastore not reachable."""
     texts = _texts(exc)
-    if not any(_METASTORE_UNREACHABLE.search(t) for t in texts):
+    if not any(_METASTORE_CLIENT_FAILED.search(t) for t in texts):
         return None
     found = next((m for t in texts if (m := _NETWORK_CAUSE.search(t))), None)
-    return found.group(1).strip() if found else "no answer"
+    if found is None:
+        return None
+    kind, message = found.group(1), (found.group(2) or "").strip()
+    if kind == "UnknownHostException":  # its message is the host, then the resolver's words
+        return f"unknown host {message.split(':')[0].strip()}"
+    return message or kind
 
 
 def _metastore_uri() -> str:

@@ -30,6 +30,8 @@ LAKEHOUSE = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" 
 SOAK_DAYS = int(os.environ.get("SOAK_DAYS", "1"))
 SOAK_FAULTS = int(os.environ.get("SOAK_FAULTS", "1"))
 SOAK_SEED = int(os.environ.get("SOAK_SEED", "20"))
+if SOAK_DAYS < 1:
+    raise pytest.UsageError(f"SOAK_DAYS={SOAK_DAYS}: the soak backfills 1 day or more")
 LAST_DAY = date(2026, 1, 4) + timedelta(days=SOAK_DAYS - 1)
 # Small data: the point here is the services, not volume. Same seed as the embedded default.
 # The DAGs may schedule nothing past the soak's last day and retry soon.

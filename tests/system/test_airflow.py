@@ -150,23 +150,23 @@ def _wait_until_no_job_application(platform, timeout: float = 120) -> list[str]:
         time.sleep(2)
 
 
-def _active_stages(driver: psutil.Process) -> int:
-    """Stages a Spark driver is running now, from its UI's monitoring API (on the port from 4040
-    up it listens on: Spark's UI takes the next free one)."""
+def _app_running_a_stage(driver: psutil.Process) -> str | None:
+    """The application id of a Spark driver that is running a stage now, from its UI's
+    monitoring API (on the port from 4040 up it listens on: Spark's UI takes the next free one)."""
     try:
         listening = {c.laddr.port for c in driver.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
     except psutil.Error:  # the driver ended meanwhile
-        return 0
+        return None
     for port in sorted(p for p in listening if 4040 <= p < 4100):
         try:
             base = f"http://127.0.0.1:{port}/api/v1/applications"
             with urllib.request.urlopen(base, timeout=2) as resp:
                 (app,) = json.load(resp)
             with urllib.request.urlopen(f"{base}/{app['id']}/stages?status=active", timeout=2) as resp:
-                return len(json.load(resp))
+                return app["id"] if json.load(resp) else None
         except (OSError, ValueError):
             continue  # the driver's other ports (RPC, block manager) speak no HTTP
-    return 0
+    return None
 
 
 def _kill_service(platform, name: str, down_for: float = 0.0) -> dict:
@@ -174,11 +174,17 @@ def _kill_service(platform, name: str, down_for: float = 0.0) -> dict:
     down `down_for` seconds, then start it again as `lakehouse up` does."""
     service = lifecycle.running_process(platform, name)
     group = [service, *service.children(recursive=True)]
+    commands = []
+    for child in group[1:]:
+        try:
+            commands.append(child.cmdline())
+        except psutil.Error:
+            pass
     os.killpg(service.pid, signal.SIGKILL)
     psutil.wait_procs(group, timeout=10)
     time.sleep(down_for)
     assert lifecycle.up(platform) == [name]
-    return {"pid": service.pid, "children": [p.pid for p in group[1:]]}
+    return {"pid": service.pid, "children": commands}
 
 
 MINIO_OUTAGE_S = 10  # longer than a blip, shorter than the writer's lease lets a driver go unrenewed
@@ -199,8 +205,10 @@ def day3_run(platform, api, all_days):
     killed, commands, outage = [], [], []
 
     def stop_minio_once() -> None:
-        if not outage and bronze_attempt.is_file() and "bronze bronze.customers" in bronze_attempt.read_text():
-            outage.append(_kill_service(platform, "minio", down_for=MINIO_OUTAGE_S))
+        if outage or not bronze_attempt.is_file() or "bronze bronze.customers" not in bronze_attempt.read_text():
+            return
+        bronze = _job_processes("bronze", jvm_only=True)
+        outage.append({**_kill_service(platform, "minio", down_for=MINIO_OUTAGE_S), "while_bronze_ran": bool(bronze)})
 
     def kill_silver_once(run):
         stop_minio_once()
@@ -217,7 +225,7 @@ def day3_run(platform, api, all_days):
 
 
 def test_a_run_processes_exactly_its_interval(platform, api, day3_run):
-    assert day3_run["minio_outage"], "MinIO was never stopped while bronze wrote"
+    assert day3_run["minio_outage"] and day3_run["minio_outage"][0]["while_bronze_ran"], day3_run["minio_outage"]
     assert day3_run["run"]["state"] == "success", api.task_states(MEDALLION_DAG, day3_run["run_id"])
     assert api.task_states(MEDALLION_DAG, day3_run["run_id"]) == {
         "bronze": "success", "silver": "success", "gold": "success", "publish": "success", "dqops_checks": "success",
@@ -317,10 +325,15 @@ def _run_with_faults(platform, api, day: date, faults: list[dict], worker_killed
             return
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if any(_active_stages(driver) for driver in _job_processes("silver", jvm_only=True)):
-                worker_killed.append(_kill_service(platform, "spark-worker"))
-                return
-            time.sleep(0.1)
+            for driver in _job_processes("silver", jvm_only=True):
+                if app := _app_running_a_stage(driver):
+                    worker_killed.append({**_kill_service(platform, "spark-worker"), "silver_app": app})
+                    return
+            time.sleep(0.2)
+
+    def first_attempt_over(task: str) -> bool:
+        (ti,) = [t for t in api.task_instances(MEDALLION_DAG, run_id) if t["task_id"] == task]
+        return ti["try_number"] > 1 or ti["state"] not in ("running", "queued", "scheduled")
 
     def inject(run) -> None:
         if day == DAY4:
@@ -329,11 +342,20 @@ def _run_with_faults(platform, api, day: date, faults: list[dict], worker_killed
             if not (logs / f"task_id={fault['task']}" / "attempt=1.log").is_file():
                 continue
             seen = fault.setdefault("seen", time.monotonic())
-            if time.monotonic() - seen >= fault["after_s"]:
-                jvms = _job_processes(fault["task"], jvm_only=True)
-                for jvm in jvms:
+            if time.monotonic() - seen < fault["after_s"]:
+                continue
+            killed = 0
+            for jvm in _job_processes(fault["task"], jvm_only=True):
+                try:
                     jvm.send_signal(signal.SIGKILL)
-                fault["outcome"] = "killed" if jvms else "missed: its first attempt had ended"
+                    killed += 1
+                except psutil.NoSuchProcess:
+                    pass
+            if killed:
+                fault["outcome"] = "killed"
+            elif first_attempt_over(fault["task"]):
+                fault["outcome"] = "missed: its first attempt had ended"
+            # else: the attempt has not started its spark-submit yet; the next poll tries again
 
     run = api.wait(MEDALLION_DAG, run_id, RUN_TIMEOUT, inject)
     for fault in faults:
@@ -355,16 +377,15 @@ def soak(platform, api, day3_run) -> dict:
     t0 = time.monotonic()
     api.backfill(MEDALLION_DAG, DAY4, LAST_DAY)
     runs, worker_killed = [], []
+    SOAK_REPORT.parent.mkdir(parents=True, exist_ok=True)
     for day in (DAY4 + timedelta(days=i) for i in range(SOAK_DAYS)):
         runs.append(_run_with_faults(platform, api, day, [f for f in plan if f["day"] == day.isoformat()],
                                      worker_killed))
-    for fault in plan:
-        fault.pop("seen", None)
-    report = {"days": SOAK_DAYS, "seed": SOAK_SEED, "seconds": round(time.monotonic() - t0, 1),
-              "worker_killed_mid_stage": len(worker_killed), "task_kills": plan,
-              "runs": {r["logical_date"][:10]: {"state": r["state"], "tries": r["tries"]} for r in runs}}
-    SOAK_REPORT.parent.mkdir(parents=True, exist_ok=True)
-    SOAK_REPORT.write_text(json.dumps(report, indent=2))
+        report = {"days": SOAK_DAYS, "done": len(runs), "seed": SOAK_SEED, "seconds": round(time.monotonic() - t0, 1),
+                  "worker_killed_mid_stage": len(worker_killed),
+                  "task_kills": [{k: v for k, v in f.items() if k != "seen"} for f in plan],
+                  "runs": {r["logical_date"][:10]: {"state": r["state"], "tries": r["tries"]} for r in runs}}
+        SOAK_REPORT.write_text(json.dumps(report, indent=2))  # after each day: a long soak shows its progress
     return {**report, "run_list": runs, "worker_killed": worker_killed}
 
 
@@ -380,7 +401,9 @@ def test_the_soak_converges_to_the_reference_with_no_duplicate_and_every_batch_a
     quarantine and the gold tables the reference pipeline builds from the same files in one go
     (gold row for row); no key twice; every batch of every dataset recorded once, and every
     run's accounting closes."""
-    assert soak["worker_killed"] and soak["worker_killed"][0]["children"], "silver's stage was never seen running"
+    assert len(soak["worker_killed"]) == 1, "silver's stage was never seen running"
+    worker = soak["worker_killed"][0]  # with an executor of silver's application, which ran its stage
+    assert any(f"--app-id {worker['silver_app']}" in " ".join(cmd) for cmd in worker["children"]), worker
     killed = [f for f in soak["task_kills"] if f["outcome"] == "killed"]
     assert len(killed) == len(soak["task_kills"]) == min(SOAK_FAULTS, SOAK_DAYS * len(SOAK_TASKS)), soak["task_kills"]
     for run in soak["run_list"]:

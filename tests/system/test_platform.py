@@ -14,7 +14,7 @@ import sys
 import psutil
 import pytest
 
-from lakehouse import lease, ops_views, tables
+from lakehouse import lease, ops_views, runlog, tables
 from lakehouse.config import BRONZE, DATABASES, GOLD, OPS, PROJECT_ROOT, SILVER
 from lakehouse.platform import landing, lifecycle, object_store
 from lakehouse.platform.registry import SERVICES
@@ -333,18 +333,26 @@ def test_a_second_writer_of_the_cluster_lakehouse_is_refused_in_one_line(platfor
 def test_a_run_with_the_metastore_down_is_one_line_and_the_thrift_server_survives_its_restart(
         platform, platform_home, cluster_run):
     """A job started while the metastore is down exits with one line saying so and what to do
-    (its driver's JVM logging in the home's log file, not on the terminal) and writes nothing;
+    (its driver's JVM logging in the home's log file, not on the terminal) and commits nothing;
     the Thrift server, whose metastore went away under it, answers again once it is back."""
     home, _, _ = platform_home
     before = _commits(platform)
+    log = runlog.home_log(home)
+    logged = log.stat().st_size if log.exists() else 0
     assert before and lifecycle.stop(platform, "hive-metastore")
-    refused = cli(home, "run", "--profile", "cluster", check=False)
+    try:
+        refused = cli(home, "run", "--profile", "cluster", check=False)
+    finally:  # whatever happened, the later tests need their metastore
+        restarted = lifecycle.up(platform)
+    assert restarted == ["hive-metastore"]  # only what was down is started
     said = refused.stdout + refused.stderr  # spark-submit passes on its Python driver's stderr as stdout
     assert refused.returncode == 1, said
     assert (f"error: the Hive Metastore at {platform.metastore_uri} cannot be reached (Connection refused); start "
             "it (`lakehouse up` starts what is down)") in said
     assert not any(word in said for word in ("Traceback", "\tat ", " WARN ", "Exception")), said
-    assert lifecycle.up(platform) == ["hive-metastore"]  # only what was down is started
+    with log.open() as f:  # the driver's JVM told its log file instead
+        f.seek(logged)
+        assert "Failed to connect to the MetaStore Server" in f.read()
     assert _commits(platform) == before, "the refused run wrote a commit"
     assert thrift_query(platform, "SELECT count(*) FROM gold.customer_lifetime_value")[0][0] > 0
 

@@ -279,13 +279,16 @@ def test_a_query_cut_by_a_thrift_server_restart_fails_cleanly_and_the_next_succe
 
     running = threading.Thread(target=query)
     running.start()
-    wait_for(lambda: _running_jobs(platform), timeout=120, what="the slow query running on the Thrift server")
-    assert lifecycle.stop(platform, "spark-thrift")
-    running.join(timeout=60)
+    try:
+        wait_for(lambda: _running_jobs(platform), timeout=120, what="the slow query running on the Thrift server")
+    finally:  # and if it never ran, the server goes anyway: it must not keep computing it
+        stopped = lifecycle.stop(platform, "spark-thrift")
+        running.join(timeout=60)
+        restarted = lifecycle.up(platform)  # whatever happened, the later tests need their Thrift server
+    assert stopped and restarted == ["spark-thrift"]
     assert not running.is_alive(), "the query outlived its Thrift server"
     error = answer.get("error")
     assert error is not None and error.status >= 400, answer
     assert "hive error" in str(error) and "Traceback" not in str(error) and "\tat " not in str(error), error
-    assert lifecycle.up(platform) == ["spark-thrift"]
     chart = next(c for c in api.listing("chart") if c["slice_name"] in {a["slice_name"] for a in ASSETS["charts"]})
     assert all(r["rowcount"] > 0 and not r.get("error") for r in api.chart_data(chart["id"])["result"])

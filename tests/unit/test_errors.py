@@ -54,6 +54,18 @@ def test_a_metastore_that_does_not_answer_is_named_with_its_uri_and_what_to_do(m
     assert "at thrift://127.0.0.1:9083 cannot" in one_line(UNREACHABLE)  # the default
 
 
+def test_an_unknown_metastore_host_is_named_and_a_client_that_fails_otherwise_is_not_called_down():
+    unknown = _Captured(UNREACHABLE.args[0], "Caused by: org.apache.hadoop.hive.metastore.api.MetaException: Could "
+                        "not connect to meta store using any of the URIs provided. Most recent failure: org.apache."
+                        "thrift.transport.TTransportException: java.net.UnknownHostException: metastore.example: "
+                        "Name or service not known\n\tat ...")
+    assert metastore_unreachable(unknown) == "unknown host metastore.example"
+    # The client's classes or its SASL setup failing: no network cause, so its own first line.
+    other = _Captured(UNREACHABLE.args[0], "Caused by: java.lang.NoClassDefFoundError: org/apache/thrift/TBase")
+    assert metastore_unreachable(other) is None
+    assert one_line(other) == UNREACHABLE.args[0]
+
+
 def test_other_errors_keep_their_own_first_line():
     exc = _Captured("[TABLE_OR_VIEW_NOT_FOUND] The table `gold.nope` cannot be found.", "at ...\nat ...")
     assert disk_refused(exc) is None and metastore_unreachable(exc) is None

@@ -3,6 +3,7 @@ cluster profile's Spark settings, and the services' security options."""
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import stat
 import tempfile
@@ -79,6 +80,29 @@ def test_only_a_cluster_jobs_driver_is_compiled_by_c1_alone(tmp_path, no_secret_
     assert c1 not in spark_conf(load_settings(home=tmp_path))["spark.driver.extraJavaOptions"]
     off = load_settings(profile="cluster", home=tmp_path, cluster_driver_jvm_options="")
     assert c1 not in spark_conf(off)["spark.driver.extraJavaOptions"]
+
+
+def test_a_cluster_driver_the_cli_submits_logs_to_the_homes_log_file(tmp_path, no_secret_env, monkeypatch):
+    """Its JVM's logging goes to <home>/logs/lakehouse.log, not the terminal (LAKEHOUSE_DEBUG=1
+    brings the console back); Airflow's tasks read the properties file, which keeps stderr
+    (their task log); a local driver has it in the properties file already."""
+    from lakehouse.submit import submit_command
+
+    monkeypatch.delenv("LAKEHOUSE_DEBUG", raising=False)
+    secrets.ensure(tmp_path)
+    cluster = load_settings(profile="cluster", home=tmp_path)
+    command = submit_command(cluster, "jobs/pipeline.py", [])
+    conf = command[command.index("--conf") + 1]
+    assert conf.startswith("spark.driver.extraJavaOptions=")
+    options = shlex.split(conf.split("=", 1)[1])
+    assert f"-Dlakehouse.log.file={tmp_path / 'logs' / 'lakehouse.log'}" in options
+    assert "-Dlakehouse.console.level=OFF" in options
+    assert set(shlex.split(spark_conf(cluster)["spark.driver.extraJavaOptions"])) <= set(options)  # and the rest
+    properties = Path(command[command.index("--properties-file") + 1]).read_text()
+    assert "lakehouse.log.file" not in properties
+    monkeypatch.setenv("LAKEHOUSE_DEBUG", "1")
+    assert "-Dlakehouse.console.level=WARN" in submit_command(cluster, "jobs/pipeline.py", [])[-2]
+    assert "--conf" not in submit_command(load_settings(home=tmp_path), "jobs/pipeline.py", [])
 
 
 @pytest.mark.parametrize("name", ["spark-master", "spark-worker"])
