@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -56,6 +58,16 @@ def pytest_collection_modifyitems(session, config, items):
                      key=lambda item: MODULE_ORDER.index(item.path.name) if item.path.name in MODULE_ORDER else 0)
     for i, item in zip(positions, ordered):
         items[i] = item
+
+
+def driver_api(port: int, query: str, timeout: float = 10) -> tuple[str, list]:
+    """The application whose Spark UI listens on `port`, and the answer of its monitoring API
+    to `query` (e.g. "jobs?status=running")."""
+    base = f"http://127.0.0.1:{port}/api/v1/applications"
+    with urllib.request.urlopen(base, timeout=timeout) as resp:
+        (app,) = json.load(resp)
+    with urllib.request.urlopen(f"{base}/{app['id']}/{query}", timeout=timeout) as resp:
+        return app["id"], json.load(resp)
 
 
 def cli(home: Path, *args: str, timeout: float = 900, check: bool = True,

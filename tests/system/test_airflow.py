@@ -29,7 +29,6 @@ import random
 import shlex
 import signal
 import time
-import urllib.request
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -50,7 +49,7 @@ from lakehouse.platform.spark_cluster import master_state
 from lakehouse.specs import load_catalog
 from tests.system import reference
 from tests.system.airflow_api import AirflowAPI, AirflowError, token
-from tests.system.conftest import DATA, LAST_DAY, SOAK_DAYS, SOAK_FAULTS, SOAK_SEED
+from tests.system.conftest import DATA, LAST_DAY, driver_api, SOAK_DAYS, SOAK_FAULTS, SOAK_SEED
 from tests.system.test_dqops import _get as dqops_get
 from tests.system.test_platform import _snapshot, thrift_query
 
@@ -159,11 +158,8 @@ def _app_running_a_stage(driver: psutil.Process) -> str | None:
         return None
     for port in sorted(p for p in listening if 4040 <= p < 4100):
         try:
-            base = f"http://127.0.0.1:{port}/api/v1/applications"
-            with urllib.request.urlopen(base, timeout=2) as resp:
-                (app,) = json.load(resp)
-            with urllib.request.urlopen(f"{base}/{app['id']}/stages?status=active", timeout=2) as resp:
-                return app["id"] if json.load(resp) else None
+            app, stages = driver_api(port, "stages?status=active", timeout=2)
+            return app if stages else None
         except (OSError, ValueError):
             continue  # the driver's other ports (RPC, block manager) speak no HTTP
     return None

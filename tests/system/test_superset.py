@@ -13,7 +13,6 @@ import re
 import shutil
 import threading
 import time
-import urllib.request
 
 import pytest
 import yaml
@@ -21,7 +20,7 @@ import yaml
 from lakehouse.config import GOLD, PROJECT_ROOT
 from lakehouse.platform import lifecycle, superset, superset_datasets
 from lakehouse.specs import load_catalog
-from tests.system.conftest import cli
+from tests.system.conftest import cli, driver_api
 from tests.system.superset_client import SupersetAPI, SupersetError, chromium, log_in, open_dashboard, wait_for
 from tests.system.test_platform import thrift_query
 
@@ -256,11 +255,7 @@ def test_a_new_gold_spec_is_explorable_after_provisioning_and_leaves_with_its_sp
 
 def _running_jobs(platform) -> int:
     """Spark jobs the Thrift server is running now (its driver's monitoring API)."""
-    base = f"http://127.0.0.1:{platform.thrift_ui_port}/api/v1/applications"
-    with urllib.request.urlopen(base, timeout=10) as resp:
-        (app,) = json.load(resp)
-    with urllib.request.urlopen(f"{base}/{app['id']}/jobs?status=running", timeout=10) as resp:
-        return len(json.load(resp))
+    return len(driver_api(platform.thrift_ui_port, "jobs?status=running")[1])
 
 
 def test_a_query_cut_by_a_thrift_server_restart_fails_cleanly_and_the_next_succeeds(platform, api):
