@@ -35,6 +35,13 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
         "spark.sql.session.timeZone": "UTC",
         "spark.driver.memory": settings.driver_memory,
         "spark.ui.showConsoleProgress": "false",
+        # Compiled generated code kept per JVM (default 100 classes). One run at the sample's
+        # scale compiles about 600 distinct classes, so the default cache evicted them within
+        # the run and every layer compiled them again: 2,524 compilations for two runs against
+        # 902, and a long-lived driver (the Thrift server, a test session) stops recompiling
+        # at all (BENCHMARKS.md, B9). A class is a few kB; the bound keeps an analyst's
+        # endless variety of queries from growing the JVM without end.
+        "spark.sql.codegen.cache.maxEntries": "4096",
         # Delta replays its log with this many partitions (default 50): far too many here.
         "spark.databricks.delta.snapshotPartitions": str(settings.shuffle_partitions),
         # VACUUM lists a table's files with this many tasks (default 10,000: minutes per

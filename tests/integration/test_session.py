@@ -1,0 +1,30 @@
+"""The platform's SparkSession (lakehouse.spark) as a long-lived driver uses it: the Thrift
+server, a test session, a run's many layers."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _compilations(spark) -> int:
+    return spark._jvm.org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME().getCount()
+
+
+def test_generated_code_is_compiled_once_while_more_than_the_default_cache_holds(spark):
+    """A query planned again after 150 others reuses its compiled code. Spark's default cache
+    (100 classes) would have evicted it and compiled it again: a run compiles about 600."""
+    def query(i: int) -> None:  # a literal is inlined in the generated code: each i is new code
+        spark.range(10).selectExpr(f"id * {i} + {i} AS x").where(f"x > {i}").collect()
+
+    start = _compilations(spark)
+    query(1000)
+    first = _compilations(spark)
+    assert first > start  # the query compiles code of its own (not folded away by the optimiser)
+    for i in range(1, 151):
+        query(i)
+    assert _compilations(spark) >= first + 150  # each was new code, compiled
+    before = _compilations(spark)
+    query(1000)
+    assert _compilations(spark) == before
