@@ -38,10 +38,10 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
         # Compiled generated code kept per JVM (default 100 classes). One run at the sample's
         # scale compiles about 600 distinct classes, so the default cache evicted them within
         # the run and every layer compiled them again: 2,524 compilations for two runs against
-        # 902. A long-lived driver (the Thrift server, a test session) then compiles only code
-        # it has not seen: 42 classes for each two runs more, against 2,500 (BENCHMARKS.md,
-        # B9). A class is a few kB; the bound keeps an analyst's endless variety of queries
-        # from growing the JVM without end.
+        # 902 (measured in one session). A long-lived driver (the Thrift server, a test session)
+        # then compiles only code it has not seen: 42 classes for each two runs more, against
+        # 2,500. A run from a new process gained 6-13 % (BENCHMARKS.md, B9). A class is a few
+        # kB; the bound keeps an analyst's endless variety of queries from growing the JVM.
         "spark.sql.codegen.cache.maxEntries": "4096",
         # Delta replays its log with this many partitions (default 50): far too many here.
         "spark.databricks.delta.snapshotPartitions": str(settings.shuffle_partitions),
