@@ -22,8 +22,9 @@ install: $(VENV)/.installed $(JARS_DIR)/.fetched class-archive-local
 platform: install build/cluster-jars/.fetched build/hive/.fetched build/bin/minio build/.debian-packages \
 	$(SUPERSET_VENV)/.installed build/dqops/.installed class-archive-cluster
 
-# Class-data-sharing archives of the drivers' classes (lakehouse/class_archive.py): about a
-# minute each to build, then every new driver JVM starts several seconds sooner. An archive is
+# Class-data-sharing archives of the drivers' classes (lakehouse/class_archive.py; the cluster's
+# executors share the cluster drivers' one): about a minute each to build, then every new
+# driver or executor JVM starts seconds sooner. An archive is
 # named by its JDK and class path, so these always ask the module, which builds one only when
 # none fits (a new jar, a JDK update) and otherwise returns in a second.
 class-archive-local: $(VENV)/.installed $(JARS_DIR)/.fetched

@@ -134,8 +134,8 @@ class Settings(BaseSettings):
     # Class-data-sharing archives of the drivers' classes (lakehouse/class_archive.py): a driver
     # JVM starts several seconds sooner on the reference machine (README, the setting's row; B5).
     class_archives: bool = Field(True, description="drivers map the class archive `make install` (or, for "
-                                 "cluster drivers, `make platform`) built for their JDK and class path, when "
-                                 "there is one")
+                                 "cluster drivers and executors, `make platform`) built for their JDK and class "
+                                 "path, when there is one")
     class_archive_dir: Path = Field(BUILD_DIR / "jvm", description="where the class archives are")
     log_level: str = "WARN"
     # The lakehouse admits one writer at a time (home_lock.py, lease.py).

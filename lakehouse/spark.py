@@ -67,7 +67,8 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
     elif jars:
         # Every node has the jars at the same path (native: this checkout; containers: the
         # image), so put them on the classpath instead of shipping 650 MB to each executor.
-        conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = ":".join(jars)
+        class_path = ":".join(class_archive.cluster_class_path(settings))
+        conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = class_path
     if settings.profile == "local":
         conf.update(_local_conf(settings))
     else:
@@ -97,7 +98,8 @@ def _cluster_conf(settings: Settings, s3_identity: str) -> dict[str, str]:
     access_key, secret_key = settings.s3_keys(s3_identity)
     conf = {
         "spark.driver.extraJavaOptions": cluster_driver_java_options(settings),
-        "spark.executor.extraJavaOptions": settings.jvm_options,
+        # Executors map the cluster drivers' class archive too (class_archive.cluster_class_path).
+        "spark.executor.extraJavaOptions": f"{settings.jvm_options} {class_archive.driver_options(settings)}".rstrip(),
         "spark.hadoop.hive.metastore.uris": settings.metastore_uri,
         "spark.hadoop.fs.s3a.endpoint": settings.s3_endpoint,
         "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",  # MinIO ignores it; the AWS SDK needs one

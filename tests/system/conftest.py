@@ -1,5 +1,8 @@
 """The native platform, brought up once for the whole test run with the real CLI
-(`lakehouse up`), and stopped at the end (`lakehouse down`, then no process may remain)."""
+(`lakehouse up`), and stopped after the last system test (`lakehouse down`, then no process
+may remain). Package scope, not session: `make test` runs every system test first on one
+worker, which then runs other modules; stopped at once, the idle services (about a tenth of
+a core) no longer share the two cores with them."""
 
 from __future__ import annotations
 
@@ -119,7 +122,7 @@ def still_running(procs: list[psutil.Process]) -> list[str]:
     return running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def platform_home():
     # Not under pytest's tmp (mode 0700): PostgreSQL runs as its own user and must reach it.
     # DQOps is one of the platform's services, and tested as one: without it, say how to get it.
@@ -147,14 +150,14 @@ def platform_home():
         assert not left, f"processes left after lakehouse down: {left}\n{down.stdout}\n{down.stderr}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def platform(platform_home):
     home, _, _ = platform_home
     return load_settings(profile="cluster", home=home, scale=float(DATA["LAKEHOUSE_SCALE"]),
                          days=int(DATA["LAKEHOUSE_DAYS"]))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def unauthenticated_submission(platform):
     """A spark-submit without the cluster's secret, started early: the master ignores it and
     the driver gives up after its registration retries (about a minute)."""
@@ -168,7 +171,7 @@ def unauthenticated_submission(platform):
     proc.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster_run(platform, platform_home, unauthenticated_submission):
     """`lakehouse run --profile cluster`: sample data to MinIO, the pipeline on the master."""
     home, _, _ = platform_home
@@ -177,7 +180,7 @@ def cluster_run(platform, platform_home, unauthenticated_submission):
     return proc.stdout, time.time() - t0
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dqops_recorded(platform, platform_home, cluster_run) -> dict:
     """DQOps's checks of every table, run as the DAG's dqops_checks task runs them, then the
     DAG's dqops_results job submitted to the cluster, twice (the second adds nothing)."""

@@ -252,6 +252,17 @@ def _email_check(platform) -> dict:
     return status["columns"]["email"]["checks"][REGEX_CHECK]
 
 
+def _warning_checks(platform) -> list[str]:
+    """silver.customers's checks whose latest result is a warning, named [column.]check: what
+    a failed count comparison shows (one CI run counted a warning more than expected on day 4,
+    around midnight, when DQOps's daily checks that compare with the previous day's readout
+    first had one; not reproduced since)."""
+    status = dqops_get(platform, f"/api/connections/{DQOPS_CONNECTION}/schemas/silver/tables/customers/status")
+    named = [(name, c) for name, c in status.get("checks", {}).items()]
+    named += [(f"{col}.{name}", c) for col, cs in status.get("columns", {}).items() for name, c in cs["checks"].items()]
+    return sorted(name for name, c in named if c.get("current_severity") == "warning")
+
+
 def test_a_killed_spark_submit_is_retried_without_duplicates_or_leftovers(platform, api, day3_run):
     assert day3_run["killed"], "silver's spark-submit was never seen running"
     # The task's driver JVM started with the cluster driver's options (C1 alone, see config),
@@ -446,7 +457,8 @@ def test_a_landed_rule_breaking_record_is_kept_reported_by_dqops_and_fails_the_t
     checks = api.return_value(MEDALLION_DAG, day4_backfill["dag_run_id"], "dqops_checks")
     day3 = api.return_value(MEDALLION_DAG, day3_run["run_id"], "dqops_checks")["silver.customers"]
     assert checks["silver.customers"]["highest_severity"] == "warning", checks["silver.customers"]
-    assert checks["silver.customers"]["warnings"] == day3["warnings"] + 1, (day3, checks["silver.customers"])
+    assert checks["silver.customers"]["warnings"] == day3["warnings"] + 1, (day3, checks["silver.customers"],
+                                                                           _warning_checks(platform))
     assert _email_check(platform)["current_severity"] == "warning", email
     # The run's dqops_results task copied DQOps's verdicts into the lakehouse.
     states = api.task_states(MEDALLION_DAG, day4_backfill["dag_run_id"])

@@ -1,5 +1,6 @@
 """The drivers' class-data-sharing archives (lakehouse/class_archive.py): named by JDK and
-class path, used by a profile's drivers only when built, never by the long-lived Thrift server.
+class path, used by a profile's drivers (and the cluster's executors) only when built, never
+by the long-lived Thrift server's driver.
 Whether a JVM really maps one is checked where drivers start: test_cli (local) and the system
 tests (cluster drivers), both with -Xshare:on, which refuses to start on an archive that does
 not fit."""
@@ -40,7 +41,7 @@ def test_an_archive_is_named_by_profile_and_class_path(tmp_path, jars):
     assert class_archive.archive_path(load_settings(home=tmp_path, jars_dir=jars, class_archives=False)) is None
 
 
-def test_drivers_use_their_archive_once_built_and_the_thrift_server_never(tmp_path, jars, monkeypatch):
+def test_drivers_and_executors_use_their_archive_once_built_and_the_thrift_server_never(tmp_path, jars, monkeypatch):
     for key in secrets.GENERATED:
         monkeypatch.delenv(key, raising=False)
     secrets.ensure(tmp_path)
@@ -54,7 +55,16 @@ def test_drivers_use_their_archive_once_built_and_the_thrift_server_never(tmp_pa
         archive.write_bytes(b"")
         options = spark_conf(settings)["spark.driver.extraJavaOptions"]
         assert f"-XX:SharedArchiveFile={archive}" in options, settings.profile
-    assert "SharedArchiveFile" not in spark_conf(cluster)["spark.executor.extraJavaOptions"]
+    # The cluster's executors map the cluster drivers' archive; both class paths name Spark's
+    # jars after ours, as the archive was trained (an executor's conf folder comes after them).
+    conf = spark_conf(cluster)
+    assert f"-XX:SharedArchiveFile={class_archive.archive_path(cluster)}" in conf["spark.executor.extraJavaOptions"]
+    class_path = conf["spark.executor.extraClassPath"].split(":")
+    assert class_path == conf["spark.driver.extraClassPath"].split(":")
+    ours = cluster.jar_paths()
+    assert str(jars / "delta.jar") in ours and class_path[:len(ours)] == ours
+    assert Path(class_path[len(ours)]).name.startswith("slf4j-api-")
+    assert any(Path(p).name.startswith("spark-core_") for p in class_path)
     assert "SharedArchiveFile" not in thrift_server.thrift_properties(cluster)["spark.driver.extraJavaOptions"]
     off = load_settings(profile="cluster", class_archives=False, **common)
     assert "SharedArchiveFile" not in spark_conf(off)["spark.driver.extraJavaOptions"]
