@@ -55,7 +55,11 @@ def _class_path(settings: Settings) -> list[Path]:
     then Spark's own (pyspark/jars; SLF4J's API first, as Spark's launcher puts it). The local
     profile adds Delta's through spark.jars, which the archive covers too: they are named here
     so that a new Delta means a new archive."""
-    spark_jars = Path(importlib.util.find_spec("pyspark").submodule_search_locations[0]) / "jars"
+    # A driver's Python under spark-submit imports pyspark from SPARK_HOME's zip, where no jar
+    # is: SPARK_HOME (which spark-submit sets) names the same jars there as pyspark here, so a
+    # job's session finds the archive its executors are given (build_session sets their options).
+    home = os.environ.get("SPARK_HOME") or importlib.util.find_spec("pyspark").submodule_search_locations[0]
+    spark_jars = Path(home) / "jars"
     ordered = sorted(spark_jars.glob("*.jar"), key=lambda jar: (not jar.name.startswith("slf4j-api-"), jar.name))
     return [Path(p) for p in settings.jar_paths()] + ordered
 

@@ -132,7 +132,8 @@ class Settings(BaseSettings):
     cluster_driver_jvm_options: str = Field("-XX:TieredStopAtLevel=1", description="more options of a cluster "
                                             "job's driver JVM (spark-submit, Airflow tasks, in-process sessions)")
     # Class-data-sharing archives of the drivers' classes (lakehouse/class_archive.py): a driver
-    # JVM starts several seconds sooner on the reference machine (README, the setting's row; B5).
+    # JVM, and a cluster executor, starts seconds sooner on the reference machine (README, the
+    # setting's row; B5).
     class_archives: bool = Field(True, description="drivers map the class archive `make install` (or, for "
                                  "cluster drivers and executors, `make platform`) built for their JDK and class "
                                  "path, when there is one")

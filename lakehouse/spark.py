@@ -64,11 +64,10 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
     jars = settings.jar_paths()
     if jars and settings.profile == "local":
         conf["spark.jars"] = ",".join(jars)
-    elif jars:
+    elif settings.profile == "cluster" and (class_path := class_archive.cluster_class_path(settings)):
         # Every node has the jars at the same path (native: this checkout; containers: the
         # image), so put them on the classpath instead of shipping 650 MB to each executor.
-        class_path = ":".join(class_archive.cluster_class_path(settings))
-        conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = class_path
+        conf["spark.driver.extraClassPath"] = conf["spark.executor.extraClassPath"] = ":".join(class_path)
     if settings.profile == "local":
         conf.update(_local_conf(settings))
     else:

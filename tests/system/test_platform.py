@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from lakehouse import lease, ops_views, runlog, tables
+from lakehouse.class_archive import archive_path
 from lakehouse.config import BRONZE, DATABASES, GOLD, OPS, PROJECT_ROOT, SILVER
 from lakehouse.platform import landing, lifecycle, object_store
 from lakehouse.platform.registry import SERVICES
@@ -294,15 +295,31 @@ def test_unauthenticated_submission_is_refused(platform, unauthenticated_submiss
     assert "unauthenticated" not in names and "lakehouse-pipeline" in names
 
 
+# A task's Python worker is a child of its executor's JVM (through PySpark's daemon): it
+# names the class archives that JVM maps.
+EXECUTOR_ARCHIVES = """
+import psutil
+def archives(_):
+    jvm = psutil.Process()
+    while jvm is not None and 'org.apache.spark.executor.CoarseGrainedExecutorBackend' not in jvm.cmdline():
+        jvm = jvm.parent()
+    return [m.path for m in jvm.memory_maps() if m.path.endswith('.jsa')] if jvm else ['no executor JVM']
+print('EXECUTOR_ARCHIVES', sorted(set(spark.sparkContext.parallelize([0], 1).flatMap(archives).collect())))
+"""
+
+
 def test_adhoc_submit_runs_on_the_cluster(platform, platform_home, cluster_run):
+    """And its executor maps the cluster drivers' class archive (lakehouse.class_archive)."""
     home, _, _ = platform_home
     script = home / "adhoc.py"
     script.write_text("from lakehouse.config import load_settings\nfrom lakehouse.spark import build_session\n"
                       "spark = build_session(load_settings(), 'adhoc')\n"
-                      "print('GOLD_ROWS', spark.table('gold.daily_revenue').count())\n")
+                      "print('GOLD_ROWS', spark.table('gold.daily_revenue').count())\n" + EXECUTOR_ARCHIVES)
     out = cli(home, "submit", str(script), "--profile", "cluster").stdout
     [(expected,)] = thrift_query(platform, "SELECT count(*) FROM gold.daily_revenue")
     assert f"GOLD_ROWS {expected}" in out
+    [archives] = [line for line in out.splitlines() if line.startswith("EXECUTOR_ARCHIVES")]
+    assert repr(str(archive_path(platform))) in archives, archives
     # An in-process session on the cluster (`lakehouse sql`) sees the same table.
     csv = cli(home, "sql", "SELECT count(*) AS n FROM gold.daily_revenue", "--profile", "cluster", "-f", "csv").stdout
     assert csv.split() == ["n", str(expected)]

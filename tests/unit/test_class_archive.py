@@ -3,7 +3,7 @@ class path, used by a profile's drivers (and the cluster's executors) only when 
 by the long-lived Thrift server's driver.
 Whether a JVM really maps one is checked where drivers start: test_cli (local) and the system
 tests (cluster drivers), both with -Xshare:on, which refuses to start on an archive that does
-not fit."""
+not fit; an executor's, by test_platform's ad-hoc job, which reads its JVM's memory maps."""
 
 from __future__ import annotations
 
