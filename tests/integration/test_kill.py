@@ -1,8 +1,9 @@
 """SIGKILL the driver in the middle of its silver MERGE (ENGINEERING.md case 2).
 
-The jobs run as a user runs them: spark-submit of jobs/*.py in their own driver JVM, with
-their own catalog of a temporary LAKEHOUSE_HOME. The driver is killed when
-the MERGE has written data files that no Delta commit references yet."""
+The killed job and its retry run as a user runs them: spark-submit of jobs/*.py in their own
+driver JVM, with their own catalog of a temporary LAKEHOUSE_HOME (prepared in the test's
+session). The driver is killed when the MERGE has written data files that no Delta commit
+references yet."""
 
 from __future__ import annotations
 
