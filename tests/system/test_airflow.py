@@ -246,18 +246,22 @@ def test_a_run_processes_exactly_its_interval(platform, api, day3_run):
     assert _email_check(platform)["current_severity"] == "valid", "no implausible email before day 4"
 
 
+def _customers_status(platform) -> dict:
+    """DQOps's status of silver.customers' checks: each one's latest result."""
+    return dqops_get(platform, f"/api/connections/{DQOPS_CONNECTION}/schemas/silver/tables/customers/status")
+
+
 def _email_check(platform) -> dict:
     """DQOps's latest result of silver.customers' email regex check."""
-    status = dqops_get(platform, f"/api/connections/{DQOPS_CONNECTION}/schemas/silver/tables/customers/status")
-    return status["columns"]["email"]["checks"][REGEX_CHECK]
+    return _customers_status(platform)["columns"]["email"]["checks"][REGEX_CHECK]
 
 
 def _dqops_severities(platform) -> dict[str, str]:
     """silver.customers's checks in DQOps's status now: [column.]check -> its latest result's
     severity. (The status's last_executed_at moves only when a check's readout changes, so
     which checks one run executed cannot be read from it: the tests take it before and after.)"""
-    status = dqops_get(platform, f"/api/connections/{DQOPS_CONNECTION}/schemas/silver/tables/customers/status")
-    named = [(name, c) for name, c in status.get("checks", {}).items()]
+    status = _customers_status(platform)
+    named = list(status.get("checks", {}).items())
     named += [(f"{col}.{name}", c) for col, cs in status.get("columns", {}).items()
               for name, c in cs.get("checks", {}).items()]
     return {name: c.get("current_severity") for name, c in named}
