@@ -31,12 +31,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
 
 from lakehouse.config import Settings, load_settings
+from lakehouse.processes import wait_exited
 
 # Quiet: a stale or missing archive is normal (the JVM then loads classes as usual), and the
 # dump lists thousands of classes it skips.
@@ -170,15 +170,12 @@ def build(profile: str) -> Path | None:
 
 def _wait_for_exit(pid: int, timeout: float = 120) -> None:
     """The JVM writes the archive after Python has gone: wait for it, so nobody maps half a file."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped
-                return
-        except psutil.NoSuchProcess:
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"the training JVM {pid} did not exit in {timeout:.0f} s")
+    try:
+        jvm = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    if wait_exited([jvm], timeout):
+        raise RuntimeError(f"the training JVM {pid} did not exit in {timeout:.0f} s")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from collections.abc import Callable
 import psutil
 
 from lakehouse.config import Settings
-from lakehouse.processes import same_process
+from lakehouse.processes import same_process, wait_exited
 from lakehouse.errors import LakehouseError
 from lakehouse.platform.registry import SERVICES
 from lakehouse.platform.process import Service
@@ -217,7 +217,7 @@ def stop(settings: Settings, name: str, timeout: float = 30.0) -> bool:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         pass
-    _, alive = psutil.wait_procs(group, timeout=timeout)
+    alive = wait_exited(group, timeout)
     for p in alive:
         try:
             p.kill()
@@ -227,7 +227,7 @@ def stop(settings: Settings, name: str, timeout: float = 30.0) -> bool:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    psutil.wait_procs(alive, timeout=5)
+    wait_exited(alive, 5)
     pid_file.unlink(missing_ok=True)
     return True
 
@@ -237,9 +237,10 @@ def down(settings: Settings, on_event: Callable[[str, str], None] = lambda name,
     stopped = []
     with _exclusive(settings):
         for svc in reversed(SERVICES):
+            t0 = time.monotonic()
             if stop(settings, svc.name):
                 stopped.append(svc.name)
-                on_event(svc.name, "stopped")
+                on_event(svc.name, f"stopped in {time.monotonic() - t0:.1f}s")
     return stopped
 
 

@@ -46,6 +46,7 @@ from lakehouse.orchestration.plan import build_plan
 from lakehouse.platform import dqops, lifecycle, object_store
 from lakehouse.platform.airflow import api_url
 from lakehouse.platform.spark_cluster import master_state
+from lakehouse.processes import wait_exited
 from lakehouse.specs import load_catalog
 from tests.system import reference
 from tests.system.airflow_api import AirflowAPI, AirflowError, token
@@ -177,7 +178,7 @@ def _kill_service(platform, name: str, down_for: float = 0.0) -> dict:
         except psutil.Error:
             pass
     os.killpg(service.pid, signal.SIGKILL)
-    psutil.wait_procs(group, timeout=10)
+    wait_exited(group, timeout=10)
     time.sleep(down_for)
     assert lifecycle.up(platform) == [name]
     return {"pid": service.pid, "children": commands}

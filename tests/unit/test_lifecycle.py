@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import subprocess
 import sys
 import urllib.request
 
@@ -14,6 +15,7 @@ import pytest
 from lakehouse.config import load_settings
 from lakehouse.platform import lifecycle
 from lakehouse.platform.process import Launch, Service
+from lakehouse.processes import wait_exited
 
 
 def free_port() -> int:
@@ -181,3 +183,21 @@ def test_ctrl_c_starts_nothing_more_and_up_returns_once_its_threads_stopped(sett
         assert "later" not in marks.read_text()
     finally:
         lifecycle.down(settings)
+
+
+def test_an_exited_process_counts_as_stopped_before_its_parent_reaps_it():
+    """A service outlives the `lakehouse up` that started it, so init reaps it, sometimes
+    seconds after it exited: `down` takes the zombie for stopped (psutil.wait_procs waited for
+    the reaping, about 2 s a service on the reference machine)."""
+    parent = subprocess.Popen([sys.executable, "-c", "import os, time\npid = os.fork()\nif pid == 0:\n    os._exit(0)\n"
+                               "print(pid, flush=True)\ntime.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        child = psutil.Process(int(parent.stdout.readline()))  # exited, and its parent never reaps it
+        running = psutil.Process(parent.pid)
+        assert wait_exited([child, running], timeout=2) == [running]
+        # Waiting for the reaping would return it: its parent runs for a minute yet.
+        assert wait_exited([child], timeout=5) == []
+        assert child.status() == psutil.STATUS_ZOMBIE  # not ours to reap: still there, and stopped
+    finally:
+        parent.kill()
+        parent.wait()
