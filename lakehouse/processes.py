@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import psutil
@@ -20,25 +21,39 @@ def same_process(pid: int, started: float) -> psutil.Process | None:
     return None
 
 
+# Linux lists a process's threads here: a zombie main thread's others may still be exiting,
+# holding the process's files and sockets until the last of them ends.
+_THREADS_LISTED = os.path.isdir("/proc/self/task")
+
+
 def _exited(proc: psutil.Process) -> bool:
+    """Gone, or a zombie none of whose threads still runs (elsewhere than Linux: gone)."""
     try:
-        if proc.status() != psutil.STATUS_ZOMBIE:
+        if not proc.is_running():  # gone, or its pid now another process's
+            return True
+        if proc.status() != psutil.STATUS_ZOMBIE or not _THREADS_LISTED:
             return False
-    except psutil.NoSuchProcess:
+        if os.listdir(f"/proc/{proc.pid}/task") != [str(proc.pid)]:
+            return False
+    except (psutil.NoSuchProcess, FileNotFoundError):  # reaped meanwhile
         return True
+    except (psutil.Error, OSError):  # unreadable: taken for running, as waiting for it to go would
+        return False
     try:  # reaped, when it is our own child
         proc.wait(timeout=0)
-    except (psutil.TimeoutExpired, ChildProcessError, psutil.Error):
+    except psutil.Error:
         pass
     return True
 
 
 def wait_exited(procs: list[psutil.Process], timeout: float, poll: float = 0.1) -> list[psutil.Process]:
     """Wait up to `timeout` seconds for the processes to exit; returns those still running. A
-    zombie has exited: a service `lakehouse up` started outlives that command, so its parent is
-    then init, which may reap it seconds later. psutil.wait_procs waits for the reaping: about
-    2 s a service on the reference machine, and `lakehouse down` of the platform took 28.6 s
-    with it, 10.3 s without."""
+    zombie whose threads have all ended has exited (its memory, files and sockets released): a
+    service `lakehouse up` started outlives that command, so its parent is then init, which may
+    reap it seconds later. psutil.wait_procs waits for the reaping: about 2 s a service on the
+    reference machine; `lakehouse down` of the platform took 28.6 s with it, 10-12 s without.
+    Not for a process whose pid others check after a kill (PostgreSQL's lock file names its
+    postmaster): a zombie still has its pid."""
     deadline = time.monotonic() + timeout
     alive = [p for p in procs if not _exited(p)]
     while alive and time.monotonic() < deadline:

@@ -227,7 +227,9 @@ def stop(settings: Settings, name: str, timeout: float = 30.0) -> bool:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    wait_exited(alive, 5)
+    # Killed, a service may leave its lock file naming its pid (PostgreSQL's postmaster.pid),
+    # which the next start takes for a live process until the pid is gone: wait for the reaping.
+    psutil.wait_procs(alive, timeout=5)
     pid_file.unlink(missing_ok=True)
     return True
 

@@ -188,16 +188,25 @@ def test_ctrl_c_starts_nothing_more_and_up_returns_once_its_threads_stopped(sett
 def test_an_exited_process_counts_as_stopped_before_its_parent_reaps_it():
     """A service outlives the `lakehouse up` that started it, so init reaps it, sometimes
     seconds after it exited: `down` takes the zombie for stopped (psutil.wait_procs waited for
-    the reaping, about 2 s a service on the reference machine)."""
+    the reaping, about 2 s a service on the reference machine). Not while a thread of it still
+    runs: that thread holds the process's files and sockets."""
     parent = subprocess.Popen([sys.executable, "-c", "import os, time\npid = os.fork()\nif pid == 0:\n    os._exit(0)\n"
                                "print(pid, flush=True)\ntime.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    # Its main thread ends and leaves a zombie main thread behind, while another one runs on.
+    half = subprocess.Popen([sys.executable, "-c", "import ctypes, threading, time\n"
+                             "threading.Thread(target=time.sleep, args=(60,)).start()\n"
+                             "print('started', flush=True)\nctypes.CDLL(None).pthread_exit(None)"],
+                            stdout=subprocess.PIPE, text=True)
     try:
         child = psutil.Process(int(parent.stdout.readline()))  # exited, and its parent never reaps it
         running = psutil.Process(parent.pid)
-        assert wait_exited([child, running], timeout=2) == [running]
+        assert half.stdout.readline() == "started\n"
+        halfway = psutil.Process(half.pid)
+        assert wait_exited([child, running, halfway], timeout=2) == [running, halfway]
+        assert halfway.status() == psutil.STATUS_ZOMBIE  # its main thread: a zombie, with a thread running
         # Waiting for the reaping would return it: its parent runs for a minute yet.
         assert wait_exited([child], timeout=5) == []
-        assert child.status() == psutil.STATUS_ZOMBIE  # not ours to reap: still there, and stopped
     finally:
-        parent.kill()
-        parent.wait()
+        for proc in (parent, half):
+            proc.kill()
+            proc.wait()
