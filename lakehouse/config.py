@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     # frees it after this long; the holder renews it four times as often.
     writer_lease_seconds: int = Field(60, ge=4, description="cluster profile: how long a writer's lease lasts "
                                       "unrenewed (a killed writer on another machine holds the lakehouse this long)")
+    # lakehouse/task_state.py: a layer task that would find nothing new ends before its session.
+    skip_unchanged_tasks: bool = Field(True, description="cluster profile: a layer job (an Airflow task) whose "
+                                       "last clean run left everything it reads as it is ends without starting Spark")
 
     # Cluster profile: S3 (MinIO), metastore, Thrift server. Credentials have no defaults.
     # Each service has its own S3 account (S3_IDENTITIES); s3_access_key is the jobs'.

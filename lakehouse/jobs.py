@@ -80,10 +80,19 @@ def main(layer: str, argv: list[str]) -> int:
         from lakehouse.runs import BatchFilter
 
         selection = BatchFilter(batch=args.batch, start=args.start, end=args.end)
+        state = _task_state(settings, layer, argv)
+        if state and (previous := _unchanged(state)):
+            print(f"{layer}: nothing new since run {previous.get('run_id', '?')} ({time.time() - t0:.1f}s, Spark not "
+                  "started): its arguments, specs, settings and code are the same, and every commit since is a "
+                  "later task's")
+            return 0
         with timings.recording() as spent:
             with timings.phase("start-up"):
                 spark = build_session(settings, f"lakehouse-{layer}")
+            _label_commits(spark, layer)
             result = _layers(spark, settings, catalog, datasets, selection, layer)
+        if state and not result.notices:  # a file waiting for a batch may load tomorrow: nothing to vouch for
+            _record(state, result.run_id)
     except LakehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -112,6 +121,46 @@ def main(layer: str, argv: list[str]) -> int:
     return 0
 
 
+def _task_state(settings, layer: str, argv: list[str]):
+    """The cluster's record of this layer task (lakehouse.task_state), checked under the lease."""
+    from lakehouse import home_lock, task_state
+
+    if settings.profile != "cluster" or layer not in task_state.SKIPPABLE or not settings.skip_unchanged_tasks:
+        return None
+    home_lock.hold_writer(settings)  # before the check: nothing commits while it looks
+    try:
+        return task_state.TaskState(settings, layer, argv)
+    except Exception as exc:  # noqa: BLE001 - starting Spark is always right, only slower
+        print(f"{layer}: could not read what is new ({one_line(exc)}): starting Spark", file=sys.stderr)
+        return None
+
+
+def _unchanged(state) -> dict | None:
+    try:
+        previous, why = state.check()
+    except Exception as exc:  # noqa: BLE001 - as above
+        print(f"{state.task}: could not read what is new ({one_line(exc)}): starting Spark", file=sys.stderr)
+        return None
+    if not previous:
+        print(f"{state.task}: starting Spark: {why}", flush=True)
+    return previous
+
+
+def _record(state, run_id: str) -> None:
+    try:
+        state.record(run_id)
+    except Exception as exc:  # noqa: BLE001 - the run is done; its next rerun starts Spark
+        print(f"{state.task}: could not record this run for a rerun to skip ({one_line(exc)})", file=sys.stderr)
+
+
+def _label_commits(spark, task: str) -> None:
+    """Every commit of this task names it, so a rerun of an earlier task can tell it apart."""
+    from lakehouse import task_state
+    from lakehouse.tables import USER_METADATA
+
+    spark.conf.set(USER_METADATA, task_state.label(task))
+
+
 def _layers(spark, settings, catalog, datasets, selection, layer: str):
     from lakehouse.pipeline import LAYERS, run_pipeline
 
@@ -138,6 +187,7 @@ def _dqops_results(settings, tables: list[str], t0: float) -> int:
     now = datetime.now(UTC)
     rows = [row for table, status in statuses.items() for row in dqops_results.status_rows(table, status, run_id, now)]
     spark = build_session(settings, "lakehouse-dqops-results")
+    _label_commits(spark, DQOPS_RESULTS)
     from lakehouse import tables as ops
 
     ops.ensure_ops_tables(spark, settings)

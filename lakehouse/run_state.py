@@ -34,7 +34,7 @@ def _local(uri: str) -> Path:
     return Path("/" + uri[len("file:"):].lstrip("/")) if uri.startswith("file:") else Path(uri)
 
 
-def _digest(parts) -> str:
+def digest(parts) -> str:
     h = hashlib.sha256()
     for part in parts:
         h.update(str(part).encode("utf-8", "surrogateescape"))
@@ -63,11 +63,16 @@ def _is_local(uri: str) -> bool:
     return uri.startswith(("file:", "/"))
 
 
-def _code() -> str:
+def code() -> str:
     """The package's source and the versions of what it runs on."""
     sources = [(p, Path(_PACKAGE, p).read_bytes()) for p, _, _ in _files(_PACKAGE, (".py",))]
     versions = [metadata.version(d) for d in ("pyspark", "delta-spark", "great-expectations")]
-    return _digest([*versions, *(f"{p}:{hashlib.sha256(b).hexdigest()}" for p, b in sources)])
+    return digest([*versions, *(f"{p}:{hashlib.sha256(b).hexdigest()}" for p, b in sources)])
+
+
+def specs_digest(settings: Settings) -> str:
+    return digest(f"{p}:{Path(settings.specs_dir, p).read_text()}"
+                  for p, _, _ in _files(Path(settings.specs_dir), (".yaml", ".yml")))
 
 
 def table_versions(settings: Settings) -> dict[str, int]:
@@ -93,10 +98,9 @@ def seen(settings: Settings, command: list) -> dict | None:
     landing = _local(settings.landing_uri)
     return {"command": command,
             "settings": settings.model_dump_json(),
-            "code": _code(),
-            "specs": _digest(f"{p}:{Path(settings.specs_dir, p).read_text()}"
-                             for p, _, _ in _files(Path(settings.specs_dir), (".yaml", ".yml"))),
-            "landing": _digest(_files(landing, folders=True)) if landing.is_dir() else None}
+            "code": code(),
+            "specs": specs_digest(settings),
+            "landing": digest(_files(landing, folders=True)) if landing.is_dir() else None}
 
 
 def unchanged(settings: Settings, start: dict | None) -> str | None:

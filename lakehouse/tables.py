@@ -502,12 +502,15 @@ USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 def replace_quarantine(spark, rows: DataFrame, dataset: str, batch_ids: list[str], metadata: str | None = None) -> None:
     """Idempotent per (dataset, batch): a retried batch replaces its own quarantine rows.
     `metadata` is kept with the commit (its userMetadata, in the table's history)."""
+    previous = spark.conf.get(USER_METADATA, None)  # a job's own label (lakehouse.task_state)
     if metadata:
         spark.conf.set(USER_METADATA, metadata)
     try:
         rows.writeTo(QUARANTINE_TABLE).overwrite((F.col("dataset") == dataset) & F.col("batch_id").isin(batch_ids))
     finally:
-        if metadata:
+        if metadata and previous is not None:
+            spark.conf.set(USER_METADATA, previous)
+        elif metadata:
             spark.conf.unset(USER_METADATA)
 
 

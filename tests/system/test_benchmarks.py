@@ -17,6 +17,8 @@ def test_b3_and_b4_tiny_on_the_platform(platform, cluster_run, tmp_path):
     assert list(layers) == ["direct Python call", "warm SparkSession (local)", "bare spark-submit (local[*])",
                             "lakehouse submit (embedded profile)", "lakehouse submit (cluster profile)"]
     assert all(len(s) == 1 and s[0] > 0 for s in layers.values())
+    idle = results["sections"]["B3"]["data"]["nothing_new"]  # each run said which way it went
+    assert list(idle) == ["Spark started", "checked before Spark"] and all(len(s) == 1 for s in idle.values())
     served = results["sections"]["B4"]["data"]["results"]
     assert set(served) == {f"{e}, {n} client(s)" for e in ("Thrift server", "DuckDB + delta-rs") for n in (1, 4)}
     assert all(0 < r["p50_s"] <= r["p95_s"] for r in served.values())

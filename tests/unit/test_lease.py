@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -20,9 +19,8 @@ import pytest
 
 from lakehouse import lease
 from lakehouse.config import PROJECT_ROOT, load_settings
-from lakehouse.platform.minio import MINIO_BIN
 from lakehouse.platform.object_store import s3_client
-from lakehouse.platform.process import http_ok
+from tests.unit.minio_server import minio
 
 LEASE_S = 8
 # A writer as a job's driver is one: it takes the lease (or exits with one line), says so, then
@@ -48,37 +46,16 @@ time.sleep(float(sys.argv[1]))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def object_store(tmp_path_factory):
     """A MinIO of its own with a warehouse bucket, and the environment of a cluster job using it."""
-    assert MINIO_BIN.exists(), "make platform builds MinIO"
-    data, port = tmp_path_factory.mktemp("minio"), _free_port()
-    # Generated per run, like every secret of the platform: no account name or password in the code.
-    user, password = f"lease-{secrets.token_hex(6)}", secrets.token_urlsafe(16)
-    proc = subprocess.Popen([str(MINIO_BIN), "server", str(data), "--quiet", "--address", f"127.0.0.1:{port}",
-                             "--console-address", f"127.0.0.1:{_free_port()}"],
-                            env={**os.environ, "MINIO_ROOT_USER": user, "MINIO_ROOT_PASSWORD": password,
-                                 "MINIO_UPDATE": "off"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not http_ok(f"http://127.0.0.1:{port}/minio/health/ready"):
-            assert time.monotonic() < deadline and proc.poll() is None, "MinIO did not start"
-            time.sleep(0.2)
+    with minio(tmp_path_factory.mktemp("minio")) as (endpoint, user, password):
         env = {"LAKEHOUSE_PROFILE": "cluster", "LAKEHOUSE_HOME": str(tmp_path_factory.mktemp("home")),
-               "LAKEHOUSE_S3_ENDPOINT": f"http://127.0.0.1:{port}", "LAKEHOUSE_S3_ACCESS_KEY": user,
+               "LAKEHOUSE_S3_ENDPOINT": endpoint, "LAKEHOUSE_S3_ACCESS_KEY": user,
                "LAKEHOUSE_S3_SECRET_KEY": password, "LAKEHOUSE_WRITER_LEASE_SECONDS": str(LEASE_S)}
         settings = load_settings(**{k.removeprefix("LAKEHOUSE_").lower(): v for k, v in env.items()})
         s3_client(settings).create_bucket(Bucket=settings.warehouse_bucket)
         yield settings, env
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 @pytest.fixture
