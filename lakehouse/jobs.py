@@ -70,6 +70,9 @@ def main(layer: str, argv: list[str]) -> int:
             return _maintenance(build_session(settings, f"lakehouse-{args.step}"), settings, args.step, t0)
         if layer == DQOPS_RESULTS:
             return _dqops_results(settings, args.table, t0)
+        # What a layer task starts from is hashed before it reads any of it, and before the lease
+        # (which may wait): a spec or file that changes meanwhile makes its next rerun look again.
+        state = _task_state(settings, layer, argv)
         from lakehouse.specs import load_catalog
 
         catalog = load_catalog(settings.specs_dir)
@@ -80,8 +83,7 @@ def main(layer: str, argv: list[str]) -> int:
         from lakehouse.runs import BatchFilter
 
         selection = BatchFilter(batch=args.batch, start=args.start, end=args.end)
-        state = _task_state(settings, layer, argv)
-        if state and (previous := _unchanged(state)):
+        if state and (previous := _unchanged(settings, state)):
             print(f"{layer}: nothing new since run {previous.get('run_id', '?')} ({time.time() - t0:.1f}s, Spark not "
                   "started): its arguments, specs, settings and code are the same, and every commit since is a "
                   "later task's")
@@ -122,12 +124,11 @@ def main(layer: str, argv: list[str]) -> int:
 
 
 def _task_state(settings, layer: str, argv: list[str]):
-    """The cluster's record of this layer task (lakehouse.task_state), checked under the lease."""
-    from lakehouse import home_lock, task_state
+    """The cluster's record of this layer task (lakehouse.task_state), if it keeps one."""
+    from lakehouse import task_state
 
     if settings.profile != "cluster" or layer not in task_state.SKIPPABLE or not settings.skip_unchanged_tasks:
         return None
-    home_lock.hold_writer(settings)  # before the check: nothing commits while it looks
     try:
         return task_state.TaskState(settings, layer, argv)
     except Exception as exc:  # noqa: BLE001 - starting Spark is always right, only slower
@@ -135,7 +136,12 @@ def _task_state(settings, layer: str, argv: list[str]):
         return None
 
 
-def _unchanged(state) -> dict | None:
+def _unchanged(settings, state) -> dict | None:
+    """The task's last clean run, if it would find nothing new: checked under the lease, so
+    nothing commits while it looks."""
+    from lakehouse import home_lock
+
+    home_lock.hold_writer(settings)
     try:
         previous, why = state.check()
     except Exception as exc:  # noqa: BLE001 - as above

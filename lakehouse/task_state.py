@@ -21,11 +21,14 @@ for the same arguments names a task after it in the DAG's order:
   table whose log is not as the task left it (its folder gone or written again, a commit file
   cleaned up, commits not yet written to it), a changed spec, setting, code or argument, and
   for bronze and silver any change to the landing files. What only the metastore holds is not
-  looked at: a table dropped from it alone is registered again by the next job with Spark.
+  looked at: a table dropped from it alone comes back when the job that writes it next
+  starts Spark (a job reading it meanwhile fails, naming it).
 
-The check runs under the writer's lease (nothing commits while it looks). A task that ends
-with a notice (a file waiting for a later batch) records nothing: it may load tomorrow
-without any commit. Cluster profile only: the local profile's `lakehouse run` has run_state.
+What the task starts from is hashed before it reads any of it and before it waits for the
+writer's lease; the tables are checked under the lease (nothing commits while it looks). A
+task that ends with a notice (a file waiting for a later batch) records nothing: it may load
+tomorrow without any commit. Cluster profile only: the local profile's `lakehouse run` has
+run_state.
 """
 
 from __future__ import annotations
@@ -72,7 +75,8 @@ def why_run(task: str, recorded: dict[str, list], logs: dict[str, dict[int, str]
     for table, (version, etag) in sorted(recorded.items()):
         if table not in logs:
             return f"{table} is gone"
-        if logs[table].get(version) != etag:  # a table recreated, or its log cleaned up since
+        # a table recreated, or its log cleaned up since (or a record no run of ours wrote)
+        if not isinstance(version, int) or not isinstance(etag, str) or logs[table].get(version) != etag:
             return f"{table}: its version {version} is not the commit it was"
     if staged:
         return f"{min(staged)}: commits not yet in its log"

@@ -64,6 +64,10 @@ def test_a_gone_commit_file_or_table_or_a_recreated_table_means_run():
     for commits in ({1: "y", 2: "y2"}, {0: "y", 1: "y", 2: "y2", 3: "y3"}, {3: "later"}):
         assert why_run("bronze", RECORDED, {**LOGS, "silver/orders": commits}, _commits({})) == (
             "silver/orders: its version 2 is not the commit it was")
+    # a version past the log with no ETag would skip every commit of the table: only a record
+    # our runs never write has one
+    assert why_run("bronze", {**RECORDED, "silver/orders": [99, None]}, LOGS, _commits({})) == (
+        "silver/orders: its version 99 is not the commit it was")
 
 
 def test_a_table_created_since_by_an_earlier_task_or_staged_commits_mean_run():
