@@ -16,12 +16,7 @@ from lakehouse.config import load_settings
 from lakehouse.platform import lifecycle
 from lakehouse.platform.process import Launch, Service
 from lakehouse.processes import wait_exited
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.unit.minio_server import free_port
 
 
 def web_service(port: int) -> Service:
