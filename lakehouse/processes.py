@@ -11,10 +11,12 @@ import psutil
 def same_process(pid: int, started: float) -> psutil.Process | None:
     """The process `pid` if it is still the one that started at `started` (epoch seconds, as
     psutil's create_time) and has not exited: pids are reused, and the kernel gives a pid to
-    threads too, so a pid alone may name another program; a zombie has exited."""
+    threads too, so a pid alone may name another program. A zombie has exited once every
+    thread of it has (see _exited): until then it may still write, and holds its files and
+    sockets (a JVM whose main thread ended while its shutdown hooks run)."""
     try:
         proc = psutil.Process(int(pid))
-        if abs(proc.create_time() - float(started)) < 1 and proc.status() != psutil.STATUS_ZOMBIE:
+        if abs(proc.create_time() - float(started)) < 1 and not _exited(proc):
             return proc
     except (psutil.Error, TypeError, ValueError):
         pass
@@ -24,6 +26,14 @@ def same_process(pid: int, started: float) -> psutil.Process | None:
 # Linux lists a process's threads here: a zombie main thread's others may still be exiting,
 # holding the process's files and sockets until the last of them ends.
 _THREADS_LISTED = os.path.isdir("/proc/self/task")
+
+
+def exiting(proc: psutil.Process) -> bool:
+    """Its main thread has ended while another still runs: on its way out, not yet gone."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE and not _exited(proc)
+    except psutil.Error:
+        return False
 
 
 def _exited(proc: psutil.Process) -> bool:

@@ -30,12 +30,14 @@ from collections.abc import Callable
 import psutil
 
 from lakehouse.config import Settings
-from lakehouse.processes import same_process, wait_exited
+from lakehouse.processes import exiting, same_process, wait_exited
 from lakehouse.errors import LakehouseError
 from lakehouse.platform.registry import SERVICES
 from lakehouse.platform.process import Service
 
 LOG_TAIL_LINES = 15
+# How long `up` waits for a service's stopping process to exit before it starts it again.
+EXIT_WAIT_S = 60.0
 
 
 @dataclass
@@ -115,7 +117,10 @@ def _wait_healthy(settings: Settings, svc: Service, proc: psutil.Process | subpr
         if interrupted is not None and interrupted.is_set():
             raise _NeedFailed(svc.name)
         # Ours must be alive, not merely something answering on its port.
-        exited = proc.poll() if isinstance(proc, subprocess.Popen) else (None if proc.is_running() else -1)
+        if not isinstance(proc, subprocess.Popen) and (exiting(proc) or not proc.is_running()):
+            raise ServiceFailed(f"{svc.name} (pid {proc.pid}) stopped while `lakehouse up` checked it; "
+                                "run `lakehouse up` again to start it")
+        exited = proc.poll() if isinstance(proc, subprocess.Popen) else None
         if exited is not None:
             _pid_file(settings, svc.name).unlink(missing_ok=True)
             raise ServiceFailed(f"{svc.name} exited (code {exited}) while starting; "
@@ -185,6 +190,14 @@ def _bring_up(settings: Settings, svc: Service, needs: dict[str, Future], on_eve
     if interrupted.is_set():
         raise _NeedFailed(svc.name)
     proc = running_process(settings, svc.name)
+    if proc is not None and exiting(proc):
+        # Stopping (a JVM whose main thread ended while its shutdown hooks run): it holds its
+        # port until its last thread ends, so it is started again once it has gone.
+        on_event(svc.name, f"waiting for its process {proc.pid} to exit")
+        if wait_exited([proc], EXIT_WAIT_S):
+            raise ServiceFailed(f"{svc.name}: its process {proc.pid} is still exiting after {EXIT_WAIT_S:.0f}s; "
+                                "run `lakehouse down`, then `lakehouse up`")
+        proc = None
     if proc is None and (reason := svc.missing(settings)):
         on_event(svc.name, f"skipped: {reason}")
         return False
@@ -262,7 +275,8 @@ def status(settings: Settings) -> list[ServiceStatus]:
     rows = []
     for svc in SERVICES:
         proc = running_process(settings, svc.name)
-        state = "stopped" if proc is None else ("running" if svc.probe(settings) else "starting")
+        state = ("stopped" if proc is None else "stopping" if exiting(proc)
+                 else "running" if svc.probe(settings) else "starting")
         try:
             version = "not installed" if svc.missing(settings) else svc.version(settings)
         except Exception:  # noqa: BLE001 - a missing install shows as such, not as a crash

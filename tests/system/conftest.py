@@ -23,7 +23,7 @@ from lakehouse.config import DQOPS_CONNECTION, PROJECT_ROOT, load_settings
 from lakehouse.orchestration.dags import dqops_tables
 from lakehouse.orchestration.dqops_operator import DqopsRunChecksOperator
 from lakehouse.orchestration.plan import build_plan
-from lakehouse.processes import same_process
+from lakehouse.processes import same_process, wait_exited
 from lakehouse.platform import dqops
 from lakehouse.platform.spark_cluster import spark_bin
 from lakehouse.specs import load_catalog
@@ -107,14 +107,15 @@ def platform_processes(home: Path, strict: bool = True) -> list[psutil.Process]:
 
 
 def still_running(procs: list[psutil.Process]) -> list[str]:
-    """Those running, not merely zombies waiting for this test process to reap them. A handle knows
-    its process's start time, so a pid the kernel has since given to another process or thread (pids
-    wrap at 32,768, and a CI run's JVM threads go round them) is not counted as ours."""
+    """Those running, as `lakehouse down` counts them (no grace: it has waited): a zombie has
+    exited once every thread of it has (lakehouse.processes.wait_exited), not while a thread
+    of it still runs. A handle knows its process's start time, so a pid the kernel has since
+    given to another process or thread (pids wrap at 32,768, and a CI run's JVM threads go
+    round them) is not counted as ours."""
     running = []
-    for proc in procs:
+    for proc in wait_exited(procs, timeout=0):
         try:
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                running.append(f"{proc.pid} ({' '.join(proc.cmdline())[:160]})")
+            running.append(f"{proc.pid} ({' '.join(proc.cmdline())[:160]})")
         except psutil.NoSuchProcess:
             pass
         except psutil.Error as e:  # running, but not ours to read: still a survivor

@@ -15,7 +15,7 @@ import pytest
 from lakehouse.config import load_settings
 from lakehouse.platform import lifecycle
 from lakehouse.platform.process import Launch, Service
-from lakehouse.processes import wait_exited
+from lakehouse.processes import exiting, same_process, wait_exited
 from tests.unit.minio_server import free_port
 
 
@@ -199,9 +199,68 @@ def test_an_exited_process_counts_as_stopped_before_its_parent_reaps_it():
         halfway = psutil.Process(half.pid)
         assert wait_exited([child, running, halfway], timeout=2) == [running, halfway]
         assert halfway.status() == psutil.STATUS_ZOMBIE  # its main thread: a zombie, with a thread running
+        # `up`, the lease and the lakehouse's lock ask the same of a recorded pid: still there
+        assert same_process(half.pid, halfway.create_time()) == halfway and exiting(halfway)
+        assert same_process(child.pid, child.create_time()) is None
         # Waiting for the reaping would return it: its parent runs for a minute yet.
         assert wait_exited([child], timeout=5) == []
     finally:
         for proc in (parent, half):
             proc.kill()
             proc.wait()
+
+
+def _stopping(port: int, seconds: float) -> subprocess.Popen:
+    """A process whose main thread has ended while another holds `port` for `seconds` more
+    (a service's JVM running its shutdown hooks)."""
+    code = ("import ctypes, socket, threading, time\n"
+            f"s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+            f"s.bind(('127.0.0.1', {port})); s.listen()\n"
+            f"threading.Thread(target=time.sleep, args=({seconds},)).start()\n"
+            "print('started', flush=True)\nctypes.CDLL(None).pthread_exit(None)")
+    # A group of its own, as `up` starts a service: `down` signals the group.
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stdout.readline() == "started\n"
+    return proc
+
+
+def test_up_waits_for_a_stopping_service_to_exit_then_starts_it(settings, monkeypatch):
+    """A service found with its main thread ended but not gone (it still holds its port) is
+    not taken for running, nor started beside itself: `up` waits for it to exit, then starts
+    it; `status` says it is stopping meanwhile."""
+    port = free_port()
+    svc = web_service(port)
+    monkeypatch.setattr(lifecycle, "SERVICES", (svc,))
+    old = _stopping(port, seconds=4)
+    try:
+        held = psutil.Process(old.pid)
+        lifecycle._pid_file(settings, "web").parent.mkdir(parents=True, exist_ok=True)
+        lifecycle._pid_file(settings, "web").write_text(f"{old.pid} {held.create_time()}\n")
+        assert lifecycle.status(settings)[0].state == "stopping"
+        events = []
+        assert lifecycle.up(settings, lambda name, event: events.append(event)) == ["web"]
+        assert f"waiting for its process {old.pid} to exit" in events
+        assert lifecycle.running_process(settings, "web").pid != old.pid and svc.probe(settings)
+    finally:
+        old.kill()
+        old.wait()
+        lifecycle.down(settings)
+
+
+def test_a_service_that_does_not_finish_stopping_is_one_line(settings, monkeypatch):
+    port = free_port()
+    monkeypatch.setattr(lifecycle, "SERVICES", (web_service(port),))
+    monkeypatch.setattr(lifecycle, "EXIT_WAIT_S", 1.0)
+    old = _stopping(port, seconds=60)
+    try:
+        held = psutil.Process(old.pid)
+        lifecycle._pid_file(settings, "web").parent.mkdir(parents=True, exist_ok=True)
+        lifecycle._pid_file(settings, "web").write_text(f"{old.pid} {held.create_time()}\n")
+        with pytest.raises(lifecycle.ServiceFailed, match=rf"^web: its process {old.pid} is still exiting after 1s; "
+                                                          r"run `lakehouse down`, then `lakehouse up`$"):
+            lifecycle.up(settings)
+        assert lifecycle.down(settings) == ["web"]  # down stops it: it is ours, still running
+        assert wait_exited([held], timeout=5) == []
+    finally:
+        old.kill()
+        old.wait()
