@@ -83,6 +83,15 @@ def driver_log_options(settings: Settings) -> str:
     return f'"-Dlakehouse.log.file={runlog.home_log(settings.home)}" -Dlakehouse.console.level={console}'
 
 
+def person_cluster_driver_conf(settings: Settings) -> list[str]:
+    """spark-submit arguments for a cluster driver a person started (`lakehouse submit`, `run`,
+    `sql`, `history`): it logs to the home's log file, not the terminal. On the command line,
+    not in the properties file, which Airflow's tasks share and whose drivers log to stderr
+    (their task log). No secret is in it."""
+    options = f"{cluster_driver_java_options(settings)} {driver_log_options(settings)}"
+    return ["--conf", f"spark.driver.extraJavaOptions={options}"]
+
+
 def _local_conf(settings: Settings) -> dict[str, str]:
     return {
         "spark.ui.enabled": "false",
@@ -158,6 +167,13 @@ def driver_local_ip(settings: Settings) -> str | None:
     return None
 
 
+def in_process_cluster_submit_args(settings: Settings) -> str:
+    """PYSPARK_SUBMIT_ARGS for a cluster session started in this process (`lakehouse sql`,
+    `history`): the 0600 properties file, and a person's driver logging."""
+    args = ["--properties-file", str(write_properties(settings)), *person_cluster_driver_conf(settings)]
+    return f"{shlex.join(args)} pyspark-shell"
+
+
 @contextmanager
 def _environ(**values: str | None):
     saved = {k: os.environ.get(k) for k in values}
@@ -196,7 +212,7 @@ def build_session(settings: Settings, app_name: str = "lakehouse", writes: bool 
     elif settings.profile == "cluster":
         # PySpark would pass builder options to its JVM as --conf arguments, secrets included:
         # hand it the 0600 properties file instead (for this launch only).
-        submit_args = f"--properties-file {shlex.quote(str(write_properties(settings)))} pyspark-shell"
+        submit_args = in_process_cluster_submit_args(settings)
         builder = builder.master(settings.spark_master)
         conf = {}
     else:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from lakehouse.config import PROJECT_ROOT, Settings
-from lakehouse.spark import cluster_driver_java_options, driver_local_ip, driver_log_options, write_properties
+from lakehouse.spark import driver_local_ip, person_cluster_driver_conf, write_properties
 
 
 def spark_submit_bin() -> Path:
@@ -22,13 +22,9 @@ def spark_submit_bin() -> Path:
 
 
 def submit_command(settings: Settings, script: str | Path, args: list[str], name: str | None = None) -> list[str]:
-    """A person's spark-submit (the CLI's): in the cluster profile too its driver logs to the
-    home's log file, not the terminal (the properties file, shared with Airflow's tasks, keeps
-    their drivers' logging on stderr, which is their task log)."""
-    logging = []
-    if settings.profile == "cluster":
-        options = f"{cluster_driver_java_options(settings)} {driver_log_options(settings)}"
-        logging = ["--conf", f"spark.driver.extraJavaOptions={options}"]
+    """A person's spark-submit (the CLI's): in the cluster profile its driver logs to the home's
+    log file, not the terminal, as in the local profile."""
+    logging = person_cluster_driver_conf(settings) if settings.profile == "cluster" else []
     return [
         str(spark_submit_bin()),
         "--master", settings.spark_master,

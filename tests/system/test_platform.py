@@ -350,7 +350,8 @@ def test_a_second_writer_of_the_cluster_lakehouse_is_refused_in_one_line(platfor
 def test_a_run_with_the_metastore_down_is_one_line_and_the_thrift_server_survives_its_restart(
         platform, platform_home, cluster_run):
     """A job started while the metastore is down exits with one line saying so and what to do
-    (its driver's JVM logging in the home's log file, not on the terminal) and commits nothing;
+    (its driver's JVM logging in the home's log file, not on the terminal) and commits nothing,
+    and so do `lakehouse sql` and `history`, whose sessions are in-process;
     the Thrift server, whose metastore went away under it, answers again once it is back."""
     home, _, _ = platform_home
     before = _commits(platform)
@@ -358,20 +359,30 @@ def test_a_run_with_the_metastore_down_is_one_line_and_the_thrift_server_survive
     logged = log.stat().st_size if log.exists() else 0
     assert before and lifecycle.stop(platform, "hive-metastore")
     try:
-        refused = cli(home, "run", "--profile", "cluster", check=False)
+        # A run's submitted driver, and a person's query in a session of its own (no spark-submit).
+        calls = []
+        for args in (("run",), ("sql", "SELECT count(*) FROM gold.daily_revenue"), ("history", "silver.orders")):
+            calls.append((args[0], cli(home, *args, "--profile", "cluster", check=False), _jvm_log(log, logged)))
+            logged = log.stat().st_size
     finally:  # whatever happened, the later tests need their metastore
         restarted = lifecycle.up(platform)
     assert restarted == ["hive-metastore"]  # only what was down is started
-    said = refused.stdout + refused.stderr  # spark-submit passes on its Python driver's stderr as stdout
-    assert refused.returncode == 1, said
-    assert (f"error: the Hive Metastore at {platform.metastore_uri} cannot be reached (Connection refused); start "
-            "it (`lakehouse up` starts what is down)") in said
-    assert not any(word in said for word in ("Traceback", "\tat ", " WARN ", "Exception")), said
-    with log.open() as f:  # the driver's JVM told its log file instead
-        f.seek(logged)
-        assert "Failed to connect to the MetaStore Server" in f.read()
+    for command, proc, jvm_log in calls:
+        said = proc.stdout + proc.stderr  # spark-submit passes on its Python driver's stderr as stdout
+        assert proc.returncode == 1, (command, said)
+        assert (f"error: the Hive Metastore at {platform.metastore_uri} cannot be reached (Connection refused); "
+                "start it (`lakehouse up` starts what is down)") in said
+        assert not any(word in said for word in ("Traceback", "\tat ", " WARN ", "Exception")), (command, said)
+        assert "Failed to connect to the MetaStore Server" in jvm_log, command  # its JVM told the log file
     assert _commits(platform) == before, "the refused run wrote a commit"
     assert thrift_query(platform, "SELECT count(*) FROM gold.customer_lifetime_value")[0][0] > 0
+
+
+def _jvm_log(log, offset: int) -> str:
+    """What the home's log file got after `offset`."""
+    with log.open() as f:
+        f.seek(offset)
+        return f.read()
 
 
 def _commits(settings) -> set[str]:

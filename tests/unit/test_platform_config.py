@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.config import load_settings
+from lakehouse.config import load_settings, properties_path
 from lakehouse.errors import ConfigError, LakehouseError
 from lakehouse.platform import postgres, registry, secrets, spark_cluster, thrift_server
 from lakehouse.spark import spark_conf
@@ -103,6 +103,24 @@ def test_a_cluster_driver_the_cli_submits_logs_to_the_homes_log_file(tmp_path, n
     monkeypatch.setenv("LAKEHOUSE_DEBUG", "1")
     assert "-Dlakehouse.console.level=WARN" in submit_command(cluster, "jobs/pipeline.py", [])[-2]
     assert "--conf" not in submit_command(load_settings(home=tmp_path), "jobs/pipeline.py", [])
+
+
+def test_an_in_process_cluster_session_logs_to_the_homes_log_file_too(tmp_path, no_secret_env, monkeypatch):
+    """`lakehouse sql` and `history` start their cluster driver through PYSPARK_SUBMIT_ARGS: the
+    same logging as a submitted driver's, and the properties file for the rest (secrets)."""
+    from lakehouse.spark import in_process_cluster_submit_args
+
+    monkeypatch.delenv("LAKEHOUSE_DEBUG", raising=False)
+    secrets.ensure(tmp_path)
+    cluster = load_settings(profile="cluster", home=tmp_path)
+    submit_args = in_process_cluster_submit_args(cluster)
+    args = shlex.split(submit_args)  # as PySpark splits them
+    assert args[-1] == "pyspark-shell" and args[args.index("--properties-file") + 1] == str(properties_path(tmp_path))
+    options = shlex.split(args[args.index("--conf") + 1].removeprefix("spark.driver.extraJavaOptions="))
+    assert f"-Dlakehouse.log.file={tmp_path / 'logs' / 'lakehouse.log'}" in options
+    assert "-Dlakehouse.console.level=OFF" in options
+    for secret in (cluster.s3_secret_key, cluster.spark_auth_secret, cluster.thrift_password):
+        assert secret.get_secret_value() not in submit_args
 
 
 @pytest.mark.parametrize("name", ["spark-master", "spark-worker"])
