@@ -41,7 +41,7 @@ import psutil
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.processes import same_process
+from lakehouse.processes import exiting, same_process
 
 LEASE_KEY = "_lakehouse/writer.lease"
 POLL_S = 2.0
@@ -105,7 +105,10 @@ class _Held:
         time.sleep(0.5)  # under spark-submit, the JVM passes the line on
         for pid, started in self.note["processes"]:
             if pid != os.getpid() and (proc := same_process(pid, started)):
-                proc.send_signal(signal.SIGKILL)
+                try:
+                    proc.send_signal(signal.SIGKILL)
+                except psutil.Error:  # gone meanwhile: this process must exit all the same
+                    pass
         os._exit(1)
 
     def release(self) -> None:
@@ -155,12 +158,17 @@ def read(s3, settings: Settings) -> tuple[str, dict, float] | None:
     return got["ETag"], note if isinstance(note, dict) else {}, (now - got["LastModified"]).total_seconds()
 
 
-def _running(note: dict) -> bool:
-    """Whether a process the note names still runs (asked on the note's own machine only)."""
+def _processes(note: dict) -> list[psutil.Process]:
+    """The processes the note names that still run (asked on the note's own machine only)."""
     try:
-        return any(same_process(pid, started) for pid, started in note.get("processes", []))
+        named = [same_process(pid, started) for pid, started in note.get("processes", [])]
     except (TypeError, ValueError):
-        return False
+        return []
+    return [proc for proc in named if proc is not None]
+
+
+def _running(note: dict) -> bool:
+    return bool(_processes(note))
 
 
 def free(note: dict, age_s: float) -> bool:
@@ -173,8 +181,13 @@ def free(note: dict, age_s: float) -> bool:
 
 
 def _exiting(note: dict) -> bool:
-    """A lease its holder released on this machine, whose JVM has not exited yet."""
-    return bool(note.get("released")) and note.get("host") == socket.gethostname() and _running(note)
+    """A holder on this machine on its way out whose processes have not all gone yet: it
+    released the lease and its JVM has not exited, or it was killed and its JVM's other
+    threads are still ending (processes.exiting)."""
+    if note.get("host") != socket.gethostname():
+        return False
+    procs = _processes(note)
+    return bool(procs) and (bool(note.get("released")) or any(exiting(p) for p in procs))
 
 
 def describe(note: dict) -> str:

@@ -41,9 +41,9 @@ def _exited(proc: psutil.Process) -> bool:
     try:
         if not proc.is_running():  # gone, or its pid now another process's
             return True
-        if proc.status() != psutil.STATUS_ZOMBIE or not _THREADS_LISTED:
+        if proc.status() != psutil.STATUS_ZOMBIE:
             return False
-        if os.listdir(f"/proc/{proc.pid}/task") != [str(proc.pid)]:
+        if _THREADS_LISTED and os.listdir(f"/proc/{proc.pid}/task") != [str(proc.pid)]:
             return False
     except (psutil.NoSuchProcess, FileNotFoundError):  # reaped meanwhile
         return True

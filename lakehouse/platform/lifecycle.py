@@ -43,7 +43,7 @@ EXIT_WAIT_S = 60.0
 @dataclass
 class ServiceStatus:
     name: str
-    state: str  # running | starting | stopped
+    state: str  # running | starting | stopping | stopped
     pid: int | None
     port: int | None
     url: str
@@ -117,9 +117,12 @@ def _wait_healthy(settings: Settings, svc: Service, proc: psutil.Process | subpr
         if interrupted is not None and interrupted.is_set():
             raise _NeedFailed(svc.name)
         # Ours must be alive, not merely something answering on its port.
-        if not isinstance(proc, subprocess.Popen) and (exiting(proc) or not proc.is_running()):
-            raise ServiceFailed(f"{svc.name} (pid {proc.pid}) stopped while `lakehouse up` checked it; "
-                                "run `lakehouse up` again to start it")
+        if not isinstance(proc, subprocess.Popen):
+            if exiting(proc):
+                raise _Stopping(svc.name)
+            if same_process(proc.pid, proc.create_time()) is None:  # gone (reaped or not)
+                raise ServiceFailed(f"{svc.name} (pid {proc.pid}) stopped while `lakehouse up` checked it; "
+                                    "run `lakehouse up` again to start it")
         exited = proc.poll() if isinstance(proc, subprocess.Popen) else None
         if exited is not None:
             _pid_file(settings, svc.name).unlink(missing_ok=True)
@@ -152,6 +155,10 @@ def up(settings: Settings, on_event: Callable[[str, str], None] = lambda name, e
 
 class _NeedFailed(Exception):
     """A service not started because one it needs failed (that failure is the one reported)."""
+
+
+class _Stopping(Exception):
+    """A running service began to stop while `up` checked it: it is started again once gone."""
 
 
 def _up(settings: Settings, on_event: Callable[[str, str], None]) -> list[str]:
@@ -190,32 +197,45 @@ def _bring_up(settings: Settings, svc: Service, needs: dict[str, Future], on_eve
     if interrupted.is_set():
         raise _NeedFailed(svc.name)
     proc = running_process(settings, svc.name)
-    if proc is not None and exiting(proc):
-        # Stopping (a JVM whose main thread ended while its shutdown hooks run): it holds its
-        # port until its last thread ends, so it is started again once it has gone.
-        on_event(svc.name, f"waiting for its process {proc.pid} to exit")
-        if wait_exited([proc], EXIT_WAIT_S):
-            raise ServiceFailed(f"{svc.name}: its process {proc.pid} is still exiting after {EXIT_WAIT_S:.0f}s; "
-                                "run `lakehouse down`, then `lakehouse up`")
-        proc = None
-    if proc is None and (reason := svc.missing(settings)):
+    if proc is not None and not exiting(proc):
+        on_event(svc.name, "checking")
+        try:
+            _wait_healthy(settings, svc, proc, interrupted)
+            on_event(svc.name, "already running")
+            if svc.after_start:
+                svc.after_start(settings)
+            return False
+        except _Stopping:
+            pass
+    if proc is not None:
+        _wait_for_exit(svc, proc, on_event, interrupted)
+    if reason := svc.missing(settings):
         on_event(svc.name, f"skipped: {reason}")
         return False
-    if proc is not None:
-        on_event(svc.name, "checking")
-        _wait_healthy(settings, svc, proc, interrupted)
-        on_event(svc.name, "already running")
-    else:
-        if svc.prepare:
-            on_event(svc.name, "preparing")
-            svc.prepare(settings)
-        on_event(svc.name, "starting")
-        t0 = time.monotonic()
-        _wait_healthy(settings, svc, _start(settings, svc), interrupted)
-        on_event(svc.name, f"started in {time.monotonic() - t0:.1f}s")
+    if svc.prepare:
+        on_event(svc.name, "preparing")
+        svc.prepare(settings)
+    on_event(svc.name, "starting")
+    t0 = time.monotonic()
+    _wait_healthy(settings, svc, _start(settings, svc), interrupted)
+    on_event(svc.name, f"started in {time.monotonic() - t0:.1f}s")
     if svc.after_start:
         svc.after_start(settings)
-    return proc is None
+    return True
+
+
+def _wait_for_exit(svc: Service, proc: psutil.Process, on_event: Callable[[str, str], None],
+                   interrupted: threading.Event) -> None:
+    """A service found stopping (a JVM whose main thread ended while its shutdown hooks run)
+    holds its port until its last thread ends: it is started again once it has gone."""
+    on_event(svc.name, f"waiting for its process {proc.pid} to exit")
+    deadline = time.monotonic() + EXIT_WAIT_S
+    while wait_exited([proc], timeout=min(0.5, max(0.0, deadline - time.monotonic()))):
+        if interrupted.is_set():
+            raise _NeedFailed(svc.name)
+        if time.monotonic() >= deadline:
+            raise ServiceFailed(f"{svc.name}: its process {proc.pid} is still exiting after {EXIT_WAIT_S:.0f}s; "
+                                "run `lakehouse down`, then `lakehouse up`")
 
 
 def stop(settings: Settings, name: str, timeout: float = 30.0) -> bool:

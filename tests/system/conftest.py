@@ -116,6 +116,8 @@ def still_running(procs: list[psutil.Process]) -> list[str]:
     for proc in wait_exited(procs, timeout=0):
         try:
             running.append(f"{proc.pid} ({' '.join(proc.cmdline())[:160]})")
+        except psutil.ZombieProcess:  # its main thread ended, another still runs: no command line
+            running.append(f"{proc.pid} (stopping: {proc.name()})")
         except psutil.NoSuchProcess:
             pass
         except psutil.Error as e:  # running, but not ours to read: still a survivor

@@ -159,3 +159,24 @@ def test_a_holder_whose_lease_another_took_stops_its_jvm_and_itself(store):
     assert err.count("\n") == 1, err
     assert _note(settings)["pid"] == 4242  # the new holder's lease is left as it is
     holder.jvm.wait(10)  # killed first: a commit in flight would finish under the other's lease
+
+
+def test_a_holder_on_its_way_out_is_waited_for_not_reported_busy():
+    """A killed holder's JVM whose other threads are still ending holds the lease a moment
+    longer: the next writer waits for it (lease._exiting) instead of exiting as refused.
+    A live holder is not on its way out."""
+    from tests.unit.test_lifecycle import _stopping, free_port
+
+    stopping = _stopping(free_port(), seconds=30)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        def note(proc: subprocess.Popen) -> dict:
+            return {"host": socket.gethostname(), "processes": [[proc.pid, psutil.Process(proc.pid).create_time()]]}
+        assert lease._exiting(note(stopping)) and not lease.free(note(stopping), 0)
+        assert not lease._exiting(note(live)) and not lease.free(note(live), 0)
+        assert lease._exiting({**note(live), "released": True})
+        assert not lease._exiting({**note(stopping), "host": "another-machine"})
+    finally:
+        for proc in (stopping, live):
+            proc.kill()
+            proc.wait()

@@ -7,6 +7,7 @@ import dataclasses
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 import psutil
@@ -221,6 +222,10 @@ def _stopping(port: int, seconds: float) -> subprocess.Popen:
     # A group of its own, as `up` starts a service: `down` signals the group.
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stdout.readline() == "started\n"
+    deadline = time.monotonic() + 5  # the main thread prints, then ends
+    while psutil.Process(proc.pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "its main thread did not end"
+        time.sleep(0.02)
     return proc
 
 
