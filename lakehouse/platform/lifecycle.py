@@ -116,13 +116,11 @@ def _wait_healthy(settings: Settings, svc: Service, proc: psutil.Process | subpr
     while time.monotonic() < deadline:
         if interrupted is not None and interrupted.is_set():
             raise _NeedFailed(svc.name)
-        # Ours must be alive, not merely something answering on its port.
-        if not isinstance(proc, subprocess.Popen):
-            if exiting(proc):
+        # Ours must be alive, not merely something answering on its port. One found running
+        # that stops meanwhile (exiting, or gone, reaped or not) is started again.
+        if isinstance(proc, psutil.Process):
+            if exiting(proc) or same_process(proc.pid, proc.create_time()) is None:
                 raise _Stopping(svc.name)
-            if same_process(proc.pid, proc.create_time()) is None:  # gone (reaped or not)
-                raise ServiceFailed(f"{svc.name} (pid {proc.pid}) stopped while `lakehouse up` checked it; "
-                                    "run `lakehouse up` again to start it")
         exited = proc.poll() if isinstance(proc, subprocess.Popen) else None
         if exited is not None:
             _pid_file(settings, svc.name).unlink(missing_ok=True)
@@ -158,7 +156,7 @@ class _NeedFailed(Exception):
 
 
 class _Stopping(Exception):
-    """A running service began to stop while `up` checked it: it is started again once gone."""
+    """A running service stopped, or began to, while `up` checked it: it is started again once gone."""
 
 
 def _up(settings: Settings, on_event: Callable[[str, str], None]) -> list[str]:

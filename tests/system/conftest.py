@@ -117,7 +117,7 @@ def still_running(procs: list[psutil.Process]) -> list[str]:
         try:
             running.append(f"{proc.pid} ({' '.join(proc.cmdline())[:160]})")
         except psutil.ZombieProcess:  # its main thread ended, another still runs: no command line
-            running.append(f"{proc.pid} (stopping: {proc.name()})")
+            running.append(f"{proc.pid} (stopping)")
         except psutil.NoSuchProcess:
             pass
         except psutil.Error as e:  # running, but not ours to read: still a survivor

@@ -165,7 +165,8 @@ def test_a_holder_on_its_way_out_is_waited_for_not_reported_busy():
     """A killed holder's JVM whose other threads are still ending holds the lease a moment
     longer: the next writer waits for it (lease._exiting) instead of exiting as refused.
     A live holder is not on its way out."""
-    from tests.unit.test_lifecycle import _stopping, free_port
+    from tests.unit.minio_server import free_port
+    from tests.unit.test_lifecycle import _stopping
 
     stopping = _stopping(free_port(), seconds=30)
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])

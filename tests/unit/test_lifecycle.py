@@ -269,3 +269,25 @@ def test_a_service_that_does_not_finish_stopping_is_one_line(settings, monkeypat
     finally:
         old.kill()
         old.wait()
+
+
+def test_a_service_that_stops_while_up_checks_it_is_started_again(settings, monkeypatch):
+    """Found running but not answering yet, then gone before it answers (killed, or crashed):
+    `up` starts it again instead of waiting out its probe or failing."""
+    import threading
+
+    port = free_port()
+    monkeypatch.setattr(lifecycle, "SERVICES", (web_service(port),))
+    old = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    lifecycle._pid_file(settings, "web").parent.mkdir(parents=True, exist_ok=True)
+    lifecycle._pid_file(settings, "web").write_text(f"{old.pid} {psutil.Process(old.pid).create_time()}\n")
+    threading.Timer(1.5, old.kill).start()
+    events = []
+    try:
+        assert lifecycle.up(settings, lambda name, event: events.append(event)) == ["web"]
+        assert events[0] == "checking" and "starting" in events
+        assert lifecycle.running_process(settings, "web").pid != old.pid
+    finally:
+        old.kill()
+        old.wait()
+        lifecycle.down(settings)
