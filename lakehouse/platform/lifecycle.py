@@ -226,6 +226,8 @@ def _wait_for_exit(svc: Service, proc: psutil.Process, on_event: Callable[[str, 
                    interrupted: threading.Event) -> None:
     """A service found stopping (a JVM whose main thread ended while its shutdown hooks run)
     holds its port until its last thread ends: it is started again once it has gone."""
+    if not wait_exited([proc], timeout=0):
+        return  # gone already (stopped while `up` checked it)
     on_event(svc.name, f"waiting for its process {proc.pid} to exit")
     deadline = time.monotonic() + EXIT_WAIT_S
     while wait_exited([proc], timeout=min(0.5, max(0.0, deadline - time.monotonic()))):
