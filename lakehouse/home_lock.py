@@ -32,7 +32,7 @@ import psutil
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.processes import same_process
+from lakehouse.processes import named_running
 
 LOCK_FILE = "lakehouse.lock"
 # How long the next holder waits for the last one's JVM to exit (a second or two after the
@@ -79,23 +79,14 @@ def _describe(note: dict) -> str:
         return "another process"  # it has just taken the lock and not yet written who it is
 
 
-def _running(note: dict) -> list[psutil.Process]:
-    """The processes a note names that still run."""
-    try:
-        named = [same_process(pid, started) for pid, started in note.get("processes", [])]
-    except (TypeError, ValueError):  # a note this version did not write
-        return []
-    return [proc for proc in named if proc is not None]
-
-
 def _outlive(path: Path, on_wait: Callable[[str], None]) -> None:
     """Wait for the last holder's JVM to exit (polled: an orphan's zombie counts as gone)."""
     note = _read(path)
-    if not _running(note):
+    if not named_running(note):
         return
     on_wait(f"the JVM of {_describe(note)}")
     deadline = time.monotonic() + JVM_EXIT_TIMEOUT_S
-    while left := _running(note):
+    while left := named_running(note):
         if time.monotonic() > deadline:
             raise LakehouseBusy(f"the lakehouse at {path.parent} is still open in pid {left[0].pid}, the JVM "
                                 f"of {_describe(note)}, which did not exit within {JVM_EXIT_TIMEOUT_S} s")

@@ -41,7 +41,7 @@ import psutil
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.processes import exiting, same_process
+from lakehouse.processes import exiting, named_running, same_process
 
 LEASE_KEY = "_lakehouse/writer.lease"
 POLL_S = 2.0
@@ -79,7 +79,7 @@ class _Held:
     def renew_forever(self) -> None:
         lease_s = self.settings.writer_lease_seconds
         while not self.stopped.wait(lease_s / 4):
-            if not _running(self.note):  # the JVM that writes is gone: nothing can write under it
+            if not named_running(self.note):  # the JVM that writes is gone: nothing can write under it
                 self.release()
                 return
             try:
@@ -158,26 +158,13 @@ def read(s3, settings: Settings) -> tuple[str, dict, float] | None:
     return got["ETag"], note if isinstance(note, dict) else {}, (now - got["LastModified"]).total_seconds()
 
 
-def _processes(note: dict) -> list[psutil.Process]:
-    """The processes the note names that still run (asked on the note's own machine only)."""
-    try:
-        named = [same_process(pid, started) for pid, started in note.get("processes", [])]
-    except (TypeError, ValueError):
-        return []
-    return [proc for proc in named if proc is not None]
-
-
-def _running(note: dict) -> bool:
-    return bool(_processes(note))
-
-
 def free(note: dict, age_s: float) -> bool:
     """A lease anyone may take: lapsed, or released, or its holder on this machine gone (a
     released lease of this machine once its processes are gone too)."""
     if age_s > float(note.get("lease_s", 0)):
         return True
     here = note.get("host") == socket.gethostname()
-    return (bool(note.get("released")) or here) and not (here and _running(note))
+    return (bool(note.get("released")) or here) and not (here and named_running(note))
 
 
 def _exiting(note: dict) -> bool:
@@ -186,7 +173,7 @@ def _exiting(note: dict) -> bool:
     threads are still ending (processes.exiting)."""
     if note.get("host") != socket.gethostname():
         return False
-    procs = _processes(note)
+    procs = named_running(note)  # asked on the note's own machine only
     return bool(procs) and (bool(note.get("released")) or any(exiting(p) for p in procs))
 
 

@@ -23,6 +23,16 @@ def same_process(pid: int, started: float) -> psutil.Process | None:
     return None
 
 
+def named_running(note: dict) -> list[psutil.Process]:
+    """The processes a writer's note (the lakehouse's lock, the cluster's lease) names as
+    [pid, start time] pairs under "processes" that still run."""
+    try:
+        named = [same_process(pid, started) for pid, started in note.get("processes", [])]
+    except (TypeError, ValueError):  # a note this version did not write
+        return []
+    return [proc for proc in named if proc is not None]
+
+
 # Linux lists a process's threads here: a zombie main thread's others may still be exiting,
 # holding the process's files and sockets until the last of them ends.
 _THREADS_LISTED = os.path.isdir("/proc/self/task")
