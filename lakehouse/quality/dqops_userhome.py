@@ -45,6 +45,14 @@ USERHOME_DIR = PROJECT_ROOT / "dqops_userhome"
 SOURCES = Path("sources") / CONNECTION
 CONNECTION_FILE = SOURCES / "connection.dqoconnection.yaml"
 TABLE_SUFFIX = ".dqotable.yaml"
+# DQOps's own default data quality policies ("data observability": anomaly, outlier, volume,
+# null and PII checks it adds to every table), as DQOps 1.13.1 writes them into a new user
+# home, committed here each disabled. They are no part of the specs' checks, and they cost: a
+# DAG run's dqops_checks ran 87 checks on silver.customers, 35 of them declared, and the
+# checks of every table took 18-22 s warm with them against 9-11 s without (46-69 s cold).
+# A steward turns one on with `disabled: false` in its file; DQOps finds its folder full and
+# adds none of its own. Not generated: copied as they are.
+POLICIES = Path("patterns")
 
 # The connection's parameters are references DQOps expands from its own environment
 # (DQOps's docs, data-sources/spark.md: "Supports also a ${SPARK_HOST} configuration"), named as
@@ -251,12 +259,17 @@ def table_file(schema: str, table: str) -> Path:
     return SOURCES / f"{schema}.{table}{TABLE_SUFFIX}"
 
 
+def policy_files() -> list[Path]:
+    return sorted((USERHOME_DIR / POLICIES).glob("*.yaml"))
+
+
 def render(catalog: Catalog) -> dict[Path, str]:
     """Every generated file of the user home, by path relative to it."""
     files = {
         Path(MARKER_FILE): MARKER_TEXT,
         Path(".gitignore"): GITIGNORE_TEXT,
         CONNECTION_FILE: _dump(connection_doc(), "lakehouse/quality/dqops_userhome.py", "ConnectionYaml"),
+        **{POLICIES / p.name: p.read_text() for p in policy_files()},
     }
     for name, spec in catalog.datasets.items():
         files[table_file(SILVER, name)] = _dump(silver_table(spec), f"pipelines/datasets/{name}.yaml", "TableYaml")
@@ -266,9 +279,10 @@ def render(catalog: Catalog) -> dict[Path, str]:
 
 
 def _generated_here(home: Path) -> list[Path]:
-    """The files of `home` that the generator owns: its two root files and everything DQOps
-    reads under sources/ (README.md and whatever DQOps writes at run time are not ours)."""
-    owned = [home / MARKER_FILE, home / ".gitignore"]
+    """The files of `home` that the generator owns: its two root files, the committed policies
+    and everything DQOps reads under sources/ (README.md, a policy a steward adds in the
+    console and whatever DQOps writes at run time are not ours)."""
+    owned = [home / MARKER_FILE, home / ".gitignore", *(home / POLICIES / p.name for p in policy_files())]
     sources = home / "sources"
     if sources.is_dir():
         owned += [p for p in sources.rglob("*") if p.is_file()]

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from lakehouse.config import GOLD, SILVER
-from lakehouse.quality.dqops_userhome import (CONNECTION, CONNECTION_FILE, SOURCES, TABLE_SUFFIX, gold_columns,
-                                              table_file)
+from lakehouse.quality.dqops_userhome import (CONNECTION, CONNECTION_FILE, POLICIES, SOURCES, TABLE_SUFFIX,
+                                              gold_columns, table_file)
 from lakehouse.specs import Catalog
 
 
@@ -112,9 +112,29 @@ def model_errors(obj: Any, where: str) -> list[str]:
     return errors
 
 
+# A policy file's kind, by its name's ending (DQOps's own names: data quality policies, once
+# called default check patterns).
+TABLE_POLICY, COLUMN_POLICY = ".dqotablepattern.yaml", ".dqocolumnpattern.yaml"
+POLICY_KINDS = {TABLE_POLICY: "default_table_checks", COLUMN_POLICY: "default_column_checks"}
+
+
+def _policy_errors(home: Path) -> list[str]:
+    """Problems of the data quality policies (dqops_userhome.POLICIES) DQOps's models see."""
+    errors = []
+    for path in sorted((home / POLICIES).glob("*")):
+        rel = path.relative_to(home)
+        suffix = next((s for s in POLICY_KINDS if path.name.endswith(s)), None)
+        if suffix is None:
+            errors.append(f"{rel}: not a DQOps policy file (*{TABLE_POLICY} or *{COLUMN_POLICY})")
+            continue
+        _, problems = _parse(path, POLICY_KINDS[suffix])
+        errors += [f"{rel}: {p}" for p in problems]
+    return errors
+
+
 def _parse(path: Path, kind: str) -> tuple[Any, list[str]]:
     """(DQOps model of the file's spec, errors)."""
-    from dqops.client.models import ConnectionSpec, TableSpec
+    from dqops.client.models import ColumnQualityPolicySpec, ConnectionSpec, TableQualityPolicySpec, TableSpec
 
     try:
         doc = yaml.safe_load(path.read_text())
@@ -124,7 +144,8 @@ def _parse(path: Path, kind: str) -> tuple[Any, list[str]]:
         return None, ["must hold exactly apiVersion, kind and spec"]
     if doc["apiVersion"] != "dqo/v1" or doc["kind"] != kind:
         return None, [f"apiVersion/kind must be dqo/v1/{kind}, not {doc['apiVersion']}/{doc['kind']}"]
-    model = ConnectionSpec if kind == "source" else TableSpec
+    model = {"source": ConnectionSpec, "table": TableSpec, POLICY_KINDS[TABLE_POLICY]: TableQualityPolicySpec,
+             POLICY_KINDS[COLUMN_POLICY]: ColumnQualityPolicySpec}[kind]
     try:
         spec = model.from_dict(doc["spec"])
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
@@ -218,4 +239,4 @@ def validate_userhome(home: Path, catalog: Catalog) -> list[str]:
                 errors.append(f"{rel}: {where}: no column {column!r} in a table {table} of the specs")
     errors += [f"{table_file(*t.split('.'))}: missing (every silver and gold table needs one)"
                for t in sorted(set(tables) - found)]
-    return errors
+    return errors + _policy_errors(home)

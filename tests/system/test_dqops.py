@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import psutil
 import pytest
+import yaml
 from airflow.sdk.exceptions import AirflowFailException
 
 from lakehouse.config import DQOPS_CONNECTION, PROJECT_ROOT
@@ -77,9 +78,13 @@ def test_dqops_runs_on_loopback_only_with_the_generated_checks(platform, platfor
     assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
     # Its user home's checks are the committed, generated ones.
     userhome = dqops.userhome(platform)
-    for committed in (dqops_userhome.USERHOME_DIR / "sources").rglob("*.yaml"):
-        copy = userhome / "sources" / committed.relative_to(dqops_userhome.USERHOME_DIR / "sources")
-        assert copy.read_text() == committed.read_text(), copy
+    committed = [*(dqops_userhome.USERHOME_DIR / "sources").rglob("*.yaml"), *dqops_userhome.policy_files()]
+    for path in committed:
+        copy = userhome / path.relative_to(dqops_userhome.USERHOME_DIR)
+        assert copy.read_text() == path.read_text(), copy
+    # DQOps found its policies there (ours, disabled) and wrote none of its own beside them.
+    assert sorted((userhome / dqops_userhome.POLICIES).iterdir()) == [
+        userhome / dqops_userhome.POLICIES / p.name for p in dqops_userhome.policy_files()]
 
 
 def test_dqops_knows_the_connection_and_every_silver_and_gold_table(platform, tables):
@@ -108,12 +113,22 @@ def test_dqops_scheduler_runs_the_monitoring_checks_on_the_declared_schedule(pla
         assert timedelta(0) < due - now <= timedelta(days=1), (table, planned)
 
 
+def _declared_checks(table: str) -> int:
+    """The daily monitoring checks the table's committed file declares, on it and its columns."""
+    path = dqops_userhome.USERHOME_DIR / dqops_userhome.table_file(*table.split("."))
+    spec = yaml.safe_load(path.read_text())["spec"]
+    nodes = [spec, *spec.get("columns", {}).values()]
+    return sum(len(checks) for node in nodes for checks in node.get("monitoring_checks", {}).get("daily", {}).values())
+
+
 def test_the_checks_of_every_table_run_against_the_thrift_server(checked, tables):
     results = checked["results"]
     assert set(results) == set(tables)
     for table, result in results.items():
         # Every check reached the table through the Thrift server: none failed to execute.
         assert result["executed_checks"] > 0 and result["execution_errors"] == 0, (table, result)
+        # The checks the specs declare, each once, and no other: DQOps's default policies are off.
+        assert result["executed_checks"] == _declared_checks(table), (table, result)
         assert result["highest_severity"] in ("valid", "warning"), (table, result)  # clean data: no error
 
 

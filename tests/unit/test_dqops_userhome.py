@@ -122,6 +122,35 @@ def test_validator_catches_an_unknown_check_and_an_unknown_rule_field(home, cata
     assert len(errors) == 2
 
 
+def test_dqops_default_policies_ship_disabled_and_the_user_home_carries_them(home):
+    """DQOps writes its 20 default policies into a user home that has none; shipping them
+    disabled keeps its runs to the specs' checks (the platform's DQOps test counts them)."""
+    shipped = du.policy_files()
+    assert len(shipped) == 20
+    for path in shipped:
+        doc = yaml.safe_load(path.read_text())
+        assert doc["kind"] in dv.POLICY_KINDS.values() and doc["spec"]["disabled"] is True, path.name
+        assert (home / du.POLICIES / path.name).read_text() == path.read_text()
+
+
+def test_a_policy_a_steward_adds_is_kept_and_one_of_ours_changed_is_restored(home, catalog):
+    policy = home / du.POLICIES / du.policy_files()[0].name
+    _edit(policy, "disabled: true", "disabled: false")
+    added = home / du.POLICIES / f"Stewards' own{dv.TABLE_POLICY}"
+    added.write_text(policy.read_text())
+    assert du.write_userhome(catalog, home) == [str(policy.relative_to(home))]
+    assert "disabled: true" in policy.read_text() and added.is_file()
+
+
+def test_validator_catches_an_unknown_key_in_a_policy_and_a_file_that_is_none(home, catalog):
+    _edit(home / du.POLICIES / f"Detect empty tables daily{dv.TABLE_POLICY}", "priority:", "prio:")
+    (home / du.POLICIES / "notes.txt").write_text("x")
+    errors = dv.validate_userhome(home, catalog)
+    assert any(e.startswith("patterns/Detect empty tables daily") and "prio: unknown key" in e for e in errors), errors
+    assert any(e.startswith("patterns/notes.txt: not a DQOps policy file") for e in errors), errors
+    assert len(errors) == 2
+
+
 def test_validator_catches_a_value_of_the_wrong_type(home, catalog):
     _edit(home / du.SOURCES / "gold.daily_revenue.dqotable.yaml", "min_count: 1", "min_count: one")
     [error] = dv.validate_userhome(home, catalog)
