@@ -348,7 +348,7 @@ app.add_typer(dqops_app, name="dqops")
 @dqops_app.command("userhome")
 @user_errors
 def dqops_userhome(
-    check: bool = typer.Option(False, "--check", help="only check: exit 1 if the files are stale"),
+    check: bool = typer.Option(False, "--check", help="only check: exit 1 if the files are stale or invalid"),
 ) -> None:
     """Generate dqops_userhome/ (DQOps's connection to the Thrift server and the checks of
     every silver and gold table) from the pipeline specs."""
@@ -362,12 +362,13 @@ def dqops_userhome(
         if stale:
             raise LakehouseError(f"{USERHOME_DIR} is stale ({len(stale)} file(s), first {stale[0]}): "
                                  "run `lakehouse dqops userhome`")
+    changed = [] if check else write_userhome(catalog)
+    errors = validate_userhome(USERHOME_DIR, catalog)
+    if errors:  # an edited policy, or a generator bug: say which file DQOps would refuse
+        raise LakehouseError(f"{USERHOME_DIR}: {errors[0]}")
+    if check:
         console.print(f"{USERHOME_DIR} is current")
         return
-    changed = write_userhome(catalog)
-    errors = validate_userhome(USERHOME_DIR, catalog)
-    if errors:  # a generator bug, not the user's input: say which file DQOps would refuse
-        raise LakehouseError(f"{USERHOME_DIR}: {errors[0]}")
     console.print(f"{USERHOME_DIR} {'written' if changed else 'already current'}: "
                   f"{len(catalog.datasets)} silver and {len(catalog.gold)} gold table(s)"
                   + (f"; changed: {', '.join(changed)}" if changed else ""), highlight=False)

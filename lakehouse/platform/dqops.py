@@ -12,7 +12,7 @@ The user home DQOps opens, <home>/platform/data/dqops/userhome, is rendered from
 (LAKEHOUSE_SPECS_DIR) as dqops_userhome/ is: DQOps writes its results, logs and settings
 there, and the committed folder stays code. Each start rewrites the checks of that copy (a
 table whose spec is gone loses its file) and DQOps's default policies (disabled: see
-lakehouse.quality.dqops_userhome.POLICIES), and keeps DQOps's results.
+lakehouse.quality.dqops_userhome.POLICIES_DIR), and keeps DQOps's results.
 
 DQOps's free edition has no login: it listens on 127.0.0.1 whatever LAKEHOUSE_BIND_HOST
 says, with DQOps Cloud (sign-in and synchronisation) off. It reads the tables with a Thrift

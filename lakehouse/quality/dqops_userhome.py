@@ -7,10 +7,10 @@ connection is the Spark Thrift Server and every silver and gold table gets a tab
 whose checks come from its spec, so a new dataset spec gets checks without hand-written
 YAML (`lakehouse dqops userhome`; a unit test fails while the committed files are stale).
 
-Pure functions, except `write_userhome`. The check and field names are DQOps 1.13.1's, as
-its own models (`dqops.client.models`, the package pinned in pyproject) define them; the
-same models validate the files (lakehouse.quality.dqops_validation), rejecting keys they
-do not know.
+Pure functions, except `write_userhome` and what reads the committed policies. The check
+and field names are DQOps 1.13.1's, as its own models (`dqops.client.models`, the package
+pinned in pyproject) define them; the same models validate the files
+(lakehouse.quality.dqops_validation), rejecting keys they do not know.
 
 Which checks, and why:
 - every table: row count >= 1 (volume) and schema change detection (column count, list,
@@ -46,13 +46,32 @@ SOURCES = Path("sources") / CONNECTION
 CONNECTION_FILE = SOURCES / "connection.dqoconnection.yaml"
 TABLE_SUFFIX = ".dqotable.yaml"
 # DQOps's own default data quality policies ("data observability": anomaly, outlier, volume,
-# null and PII checks it adds to every table), as DQOps 1.13.1 writes them into a new user
-# home, committed here each disabled. They are no part of the specs' checks, and they cost: a
-# DAG run's dqops_checks ran 87 checks on silver.customers, 35 of them declared, and the
-# checks of every table took 18-22 s warm with them against 9-11 s without (46-69 s cold).
-# A steward turns one on with `disabled: false` in its file; DQOps finds its folder full and
-# adds none of its own. Not generated: copied as they are.
-POLICIES = Path("patterns")
+# schema and null checks it applies to every table), committed as DQOps 1.13.1 writes them,
+# each disabled (DQOps ships 4 of the 20 disabled itself): DQOps runs the specs' checks and no
+# others. They are not the specs' rules, and they cost: silver.customers ran 87 checks with
+# them, its 35 declared without, and the checks of every table took 18-22 s with them against
+# 9-11 s without (the DAG's operator by hand on a warm native platform, sample scale).
+# At every start DQOps adds its table policies, enabled, when none of their names is in
+# patterns/, and its column policies likewise (LocalUserHomeCreatorImpl): a policy is turned
+# off with `disabled: true`, never by deleting its file, and the validator requires them all.
+# Not generated: the committed files are copied as they are, and the user home's patterns/
+# mirrors them (compose mounts it read-only; natively each start rewrites it).
+POLICIES_DIR = Path("patterns")
+TABLE_POLICY, COLUMN_POLICY = ".dqotablepattern.yaml", ".dqocolumnpattern.yaml"
+DQOPS_DEFAULT_POLICIES = tuple(f"{name}{TABLE_POLICY}" for name in (
+    "Detect big day-to-day data volume changes", "Detect data freshness anomalies daily",
+    "Detect data volume anomalies", "Detect empty tables daily", "Detect table availability issues daily",
+    "Detect table schema changes", "Track volume of daily partitions",
+)) + tuple(f"{name}{COLUMN_POLICY}" for name in (
+    "Detect anomalies in the count of distinct values", "Detect anomalies in the percentage of null values",
+    "Detect anomalies in the sum and average of numeric values at a partition level",
+    "Detect anomalies in the sum and average of numeric values",
+    "Detect change of the data type of values in text columns",
+    "Detect column schema changes", "Detect columns containing any null values", "Detect empty columns",
+    "Detect outliers in numeric values across daily partitions", "Detect outliers in numeric values",
+    "Detect significant changes in the percentage of null values",
+    "Profile text columns to detect PII values (sensitive data)", "Track the count and percentage of null values",
+))
 
 # The connection's parameters are references DQOps expands from its own environment
 # (DQOps's docs, data-sources/spark.md: "Supports also a ${SPARK_HOST} configuration"), named as
@@ -259,17 +278,20 @@ def table_file(schema: str, table: str) -> Path:
     return SOURCES / f"{schema}.{table}{TABLE_SUFFIX}"
 
 
-def policy_files() -> list[Path]:
-    return sorted((USERHOME_DIR / POLICIES).glob("*.yaml"))
+def policy_files(home: Path = USERHOME_DIR) -> list[Path]:
+    """The policy files of a user home (by the endings DQOps reads)."""
+    folder = home / POLICIES_DIR
+    return sorted(p for suffix in (TABLE_POLICY, COLUMN_POLICY) for p in folder.glob(f"*{suffix}"))
 
 
 def render(catalog: Catalog) -> dict[Path, str]:
-    """Every generated file of the user home, by path relative to it."""
+    """Every file of the user home the lakehouse owns, by path relative to it: generated, and
+    the committed policies as they are."""
     files = {
         Path(MARKER_FILE): MARKER_TEXT,
         Path(".gitignore"): GITIGNORE_TEXT,
         CONNECTION_FILE: _dump(connection_doc(), "lakehouse/quality/dqops_userhome.py", "ConnectionYaml"),
-        **{POLICIES / p.name: p.read_text() for p in policy_files()},
+        **{POLICIES_DIR / p.name: p.read_text() for p in policy_files()},
     }
     for name, spec in catalog.datasets.items():
         files[table_file(SILVER, name)] = _dump(silver_table(spec), f"pipelines/datasets/{name}.yaml", "TableYaml")
@@ -279,10 +301,10 @@ def render(catalog: Catalog) -> dict[Path, str]:
 
 
 def _generated_here(home: Path) -> list[Path]:
-    """The files of `home` that the generator owns: its two root files, the committed policies
-    and everything DQOps reads under sources/ (README.md, a policy a steward adds in the
-    console and whatever DQOps writes at run time are not ours)."""
-    owned = [home / MARKER_FILE, home / ".gitignore", *(home / POLICIES / p.name for p in policy_files())]
+    """The files of `home` that the generator owns: its two root files, the policies and
+    everything DQOps reads under sources/ (README.md and whatever DQOps writes at run time are
+    not ours)."""
+    owned = [home / MARKER_FILE, home / ".gitignore", *policy_files(home)]
     sources = home / "sources"
     if sources.is_dir():
         owned += [p for p in sources.rglob("*") if p.is_file()]

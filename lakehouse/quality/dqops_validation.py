@@ -18,8 +18,9 @@ from typing import Any
 import yaml
 
 from lakehouse.config import GOLD, SILVER
-from lakehouse.quality.dqops_userhome import (CONNECTION, CONNECTION_FILE, POLICIES, SOURCES, TABLE_SUFFIX,
-                                              gold_columns, table_file)
+from lakehouse.quality.dqops_userhome import (COLUMN_POLICY, CONNECTION, CONNECTION_FILE, DQOPS_DEFAULT_POLICIES,
+                                              POLICIES_DIR, SOURCES, TABLE_POLICY, TABLE_SUFFIX, gold_columns,
+                                              policy_files, table_file)
 from lakehouse.specs import Catalog
 
 
@@ -112,23 +113,20 @@ def model_errors(obj: Any, where: str) -> list[str]:
     return errors
 
 
-# A policy file's kind, by its name's ending (DQOps's own names: data quality policies, once
-# called default check patterns).
-TABLE_POLICY, COLUMN_POLICY = ".dqotablepattern.yaml", ".dqocolumnpattern.yaml"
-POLICY_KINDS = {TABLE_POLICY: "default_table_checks", COLUMN_POLICY: "default_column_checks"}
-
-
 def _policy_errors(home: Path) -> list[str]:
-    """Problems of the data quality policies (dqops_userhome.POLICIES) DQOps's models see."""
-    errors = []
-    for path in sorted((home / POLICIES).glob("*")):
-        rel = path.relative_to(home)
-        suffix = next((s for s in POLICY_KINDS if path.name.endswith(s)), None)
-        if suffix is None:
-            errors.append(f"{rel}: not a DQOps policy file (*{TABLE_POLICY} or *{COLUMN_POLICY})")
-            continue
-        _, problems = _parse(path, POLICY_KINDS[suffix])
-        errors += [f"{rel}: {p}" for p in problems]
+    """Problems of the data quality policies (dqops_userhome.POLICIES_DIR) DQOps's models see,
+    other files there, and DQOps's defaults missing (DQOps would add its own, enabled)."""
+    folder = home / POLICIES_DIR
+    policies = policy_files(home)
+    errors = [f"{p.relative_to(home)}: not a DQOps policy file (*{TABLE_POLICY} or *{COLUMN_POLICY})"
+              for p in sorted(folder.iterdir() if folder.is_dir() else []) if p not in policies]
+    for path in policies:
+        kind = "default_table_checks" if path.name.endswith(TABLE_POLICY) else "default_column_checks"
+        _, problems = _parse(path, kind)
+        errors += [f"{path.relative_to(home)}: {p}" for p in problems]
+    errors += [f"{POLICIES_DIR / name}: missing (DQOps would add its own default policies, enabled; turn one off "
+               "with `disabled: true`, never by deleting its file)"
+               for name in DQOPS_DEFAULT_POLICIES if not (folder / name).is_file()]
     return errors
 
 
@@ -144,8 +142,8 @@ def _parse(path: Path, kind: str) -> tuple[Any, list[str]]:
         return None, ["must hold exactly apiVersion, kind and spec"]
     if doc["apiVersion"] != "dqo/v1" or doc["kind"] != kind:
         return None, [f"apiVersion/kind must be dqo/v1/{kind}, not {doc['apiVersion']}/{doc['kind']}"]
-    model = {"source": ConnectionSpec, "table": TableSpec, POLICY_KINDS[TABLE_POLICY]: TableQualityPolicySpec,
-             POLICY_KINDS[COLUMN_POLICY]: ColumnQualityPolicySpec}[kind]
+    model = {"source": ConnectionSpec, "table": TableSpec, "default_table_checks": TableQualityPolicySpec,
+             "default_column_checks": ColumnQualityPolicySpec}[kind]
     try:
         spec = model.from_dict(doc["spec"])
     except (TypeError, ValueError, KeyError, AttributeError) as exc:

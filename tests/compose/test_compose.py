@@ -546,7 +546,7 @@ def test_dqops_reads_the_generated_user_home_and_writes_only_its_volume(svcs, co
     # The checks, DQOps's default policies (disabled) and what makes the folder an initialised
     # user home: exactly what the generator owns, read-only (a UI edit must go through the specs).
     assert binds == {userhome / "sources": dqops_userhome.USERHOME_DIR / "sources",
-                     userhome / dqops_userhome.POLICIES: dqops_userhome.USERHOME_DIR / dqops_userhome.POLICIES,
+                     userhome / dqops_userhome.POLICIES_DIR: dqops_userhome.USERHOME_DIR / dqops_userhome.POLICIES_DIR,
                      userhome / dqops_userhome.MARKER_FILE: dqops_userhome.USERHOME_DIR / dqops_userhome.MARKER_FILE,
                      userhome / ".gitignore": dqops_userhome.USERHOME_DIR / ".gitignore"}
     assert all(m["read_only"] for m in mounts(dqops) if m["type"] == "bind")

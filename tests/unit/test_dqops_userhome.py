@@ -123,32 +123,38 @@ def test_validator_catches_an_unknown_check_and_an_unknown_rule_field(home, cata
 
 
 def test_dqops_default_policies_ship_disabled_and_the_user_home_carries_them(home):
-    """DQOps writes its 20 default policies into a user home that has none; shipping them
-    disabled keeps its runs to the specs' checks (the platform's DQOps test counts them)."""
+    """DQOps adds its default policies (enabled) to a user home that has none of their names;
+    shipping all of them disabled keeps its runs to the specs' checks (the platform's DQOps
+    test counts them)."""
     shipped = du.policy_files()
-    assert len(shipped) == 20
+    assert [p.name for p in shipped] == sorted(du.DQOPS_DEFAULT_POLICIES)
     for path in shipped:
         doc = yaml.safe_load(path.read_text())
-        assert doc["kind"] in dv.POLICY_KINDS.values() and doc["spec"]["disabled"] is True, path.name
-        assert (home / du.POLICIES / path.name).read_text() == path.read_text()
+        kind = "default_table_checks" if path.name.endswith(du.TABLE_POLICY) else "default_column_checks"
+        assert doc["kind"] == kind and doc["spec"]["disabled"] is True, path.name
+    assert [(p.name, p.read_text()) for p in du.policy_files(home)] == [(p.name, p.read_text()) for p in shipped]
 
 
-def test_a_policy_a_steward_adds_is_kept_and_one_of_ours_changed_is_restored(home, catalog):
-    policy = home / du.POLICIES / du.policy_files()[0].name
+def test_the_user_homes_policies_are_the_committed_ones_again_after_a_write(home, catalog):
+    """As compose mounts them read-only: a policy changed or added in the console natively is
+    undone at the next start; a steward changes dqops_userhome/patterns/ instead."""
+    policy = du.policy_files(home)[0]
     _edit(policy, "disabled: true", "disabled: false")
-    added = home / du.POLICIES / f"Stewards' own{dv.TABLE_POLICY}"
+    added = home / du.POLICIES_DIR / f"Stewards' own{du.TABLE_POLICY}"
     added.write_text(policy.read_text())
-    assert du.write_userhome(catalog, home) == [str(policy.relative_to(home))]
-    assert "disabled: true" in policy.read_text() and added.is_file()
+    assert du.write_userhome(catalog, home) == sorted(str(p.relative_to(home)) for p in (policy, added))
+    assert "disabled: true" in policy.read_text() and not added.exists()
 
 
-def test_validator_catches_an_unknown_key_in_a_policy_and_a_file_that_is_none(home, catalog):
-    _edit(home / du.POLICIES / f"Detect empty tables daily{dv.TABLE_POLICY}", "priority:", "prio:")
-    (home / du.POLICIES / "notes.txt").write_text("x")
+def test_validator_catches_a_bad_policy_a_file_that_is_not_one_and_a_default_deleted(home, catalog):
+    _edit(home / du.POLICIES_DIR / f"Detect empty tables daily{du.TABLE_POLICY}", "priority:", "prio:")
+    (home / du.POLICIES_DIR / "notes.txt").write_text("x")
+    (home / du.POLICIES_DIR / f"Detect empty columns{du.COLUMN_POLICY}").unlink()
     errors = dv.validate_userhome(home, catalog)
     assert any(e.startswith("patterns/Detect empty tables daily") and "prio: unknown key" in e for e in errors), errors
     assert any(e.startswith("patterns/notes.txt: not a DQOps policy file") for e in errors), errors
-    assert len(errors) == 2
+    assert f"patterns/Detect empty columns{du.COLUMN_POLICY}: missing (DQOps would add its own" in "\n".join(errors)
+    assert len(errors) == 3, errors
 
 
 def test_validator_catches_a_value_of_the_wrong_type(home, catalog):
