@@ -18,7 +18,7 @@ PYTHON = Path(os.environ.get("VIRTUAL_ENV", PROJECT_ROOT / ".venv")) / "bin" / "
 # pipeline runs), in the order `make test` starts them: longest first (by the durations in
 # build/test-output/junit.xml), so the two workers end close together, not with one long
 # module left to the end. Every other module follows in collection order.
-LONGEST_FIRST = ["test_bench_scripts", "test_kill", "test_cli", "test_pipeline", "test_publish_and_maintenance",
+LONGEST_FIRST = ["test_kill", "test_cli", "test_pipeline", "test_publish_and_maintenance",
                  "test_reference_data", "test_schema_evolution", "test_bad_input", "test_exact_bounds",
                  "test_quality_at_scale", "test_accounting", "test_home_lock"]
 

@@ -2,8 +2,9 @@
 native platform: tests/system/test_benchmarks.py runs them on the test run's). Nothing here
 asserts a time: benchmarks measure, BENCHMARKS.md reports (see benchmarks/run.py).
 
-`make test` runs this module on the pytest worker that does not run the platform's tests,
-which take longer: B1 and B2 start several pipeline runs, B1 each in a fresh process."""
+The tiny runs (marker `bench`) are `make bench-smoke`, not `make test`: B1, B2 and B9 start
+several pipeline runs each, B1 and B9 each in a fresh process, about 22 minutes of a test
+worker on a slow day. The reports' arithmetic and the command line's errors stay in `make test`."""
 
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ def test_unknown_benchmark_is_one_line_and_exit_2(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.bench
 @pytest.mark.timeout(2400)
 def test_b1_tiny_platform_and_duckdb_side_by_side(tmp_path):
     text, results = bench(tmp_path, "--only", "B1")
@@ -84,6 +86,7 @@ def test_b1_tiny_platform_and_duckdb_side_by_side(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.bench
 @pytest.mark.timeout(2400)
 def test_b2_b5_b7_and_b8_tiny(tmp_path):
     text, results = bench(tmp_path, "--only", "B2,B5,B7,B8")
@@ -112,6 +115,7 @@ def test_b2_b5_b7_and_b8_tiny(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.bench
 @pytest.mark.timeout(2400)
 def test_b9_tiny(tmp_path):
     """B9's four runs of the checkout. Not beside a revision (`--before REV` runs a worktree's

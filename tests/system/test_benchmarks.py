@@ -1,5 +1,6 @@
 """B3 and B4 (benchmarks/) once at a tiny size on the test run's platform, after the cluster
-run filled it: so the scripts that need the native platform cannot rot either. No timing
+run filled it: so the scripts that need the native platform cannot rot either (`make
+bench-smoke`, marker `bench`; not `make test`). No timing
 is asserted; that both engines answered the dashboard's queries alike is (B4 checks it)."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import pytest
 
 from tests.benchmarks.test_bench_scripts import bench
 
-pytestmark = pytest.mark.system
+pytestmark = [pytest.mark.system, pytest.mark.bench]
 
 
 def test_b3_and_b4_tiny_on_the_platform(platform, cluster_run, tmp_path):
