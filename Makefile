@@ -99,7 +99,7 @@ test:
 # B4 on a native platform of their own: the system tests' fixture brings it up and down).
 bench-smoke:
 	$(MAKE) $(PARALLEL) install platform
-	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder -m bench
+	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder --junitxml=build/test-output/bench-smoke-junit.xml -m bench
 
 # The soak at full size (issue 20; `make test` runs it for 1 day with 1 random kill): after the
 # platform's first days, a month of daily runs through Airflow's backfill with 8 task processes

@@ -7,7 +7,7 @@ platform left idle for IDLE_SECONDS, its memory read as `lakehouse status` repor
 `down` and `up` again (a restart) and `down`. Without DQOps is a home whose
 LAKEHOUSE_DQOPS_HOME names no installation: `up` skips it in one line, as on a machine
 without one. The two alternate, so drift favours neither. It needs the platform's ports
-free: it cannot run beside a running platform (so `make test` does not run it).
+free: it cannot run beside a running platform (so neither `make test` nor `make bench-smoke` runs it).
 """
 
 from __future__ import annotations

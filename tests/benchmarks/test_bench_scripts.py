@@ -119,7 +119,7 @@ def test_b2_b5_b7_and_b8_tiny(tmp_path):
 @pytest.mark.timeout(2400)
 def test_b9_tiny(tmp_path):
     """B9's four runs of the checkout. Not beside a revision (`--before REV` runs a worktree's
-    four too): in `make test`, beside the platform's tests, the two took over nine minutes."""
+    four too): beside the platform's tests, the two took over nine minutes."""
     text, results = bench(tmp_path, "--only", "B9")
     samples = results["sections"]["B9"]["data"]["samples"]
     assert sorted(samples) == ["this checkout"]

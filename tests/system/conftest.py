@@ -47,9 +47,10 @@ DATA = {"LAKEHOUSE_SCALE": "0.2", "LAKEHOUSE_DAYS": "2", "LAKEHOUSE_AIRFLOW_END_
         # the archive `make platform` built.
         "LAKEHOUSE_CLUSTER_DRIVER_JVM_OPTIONS": "-XX:TieredStopAtLevel=1 -Xshare:on"}
 # Modules in the order they must run: what the Thrift server serves, the platform's own tests
-# (their restart tests last), Superset's (both dashboards), DQOps's and the benchmarks' on the
-# data the cluster run left, then Airflow's, which add days 3 and 4; schema evolution's last,
-# since its dataset of its own adds tables that the others' lists of every table do not hold.
+# (their restart tests last), Superset's (both dashboards), DQOps's and the benchmarks'
+# (`make bench-smoke`; `make test` deselects them) on the data the cluster run left, then
+# Airflow's, which add days 3 and 4; schema evolution's last, since its dataset of its own
+# adds tables that the others' lists of every table do not hold.
 MODULE_ORDER = ["test_served_sql.py", "test_platform.py", "test_superset.py", "test_quality_dashboard.py",
                 "test_dqops.py", "test_benchmarks.py", "test_airflow.py", "test_schema_evolution.py"]
 

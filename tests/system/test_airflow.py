@@ -272,9 +272,10 @@ def _dqops_severities(platform) -> dict[str, str]:
 def test_a_killed_spark_submit_is_retried_without_duplicates_or_leftovers(platform, api, day3_run):
     assert day3_run["killed"], "silver's spark-submit was never seen running"
     # The task's driver JVM started with the cluster driver's options (C1 alone, see config),
-    # mapping the class archive `make platform` built. Not -Xshare:on (conftest.DATA): the tasks
-    # read the home's spark-submit.properties, which the last cluster submit wrote, here B3's
-    # with the default options (test_benchmarks runs first).
+    # mapping the class archive `make platform` built. The tasks read the home's
+    # spark-submit.properties, which the last cluster submit wrote: in `make test` one of the
+    # system tests' (conftest.DATA: -Xshare:on, so a driver whose archive does not fit would
+    # not start); under `make bench-smoke`'s order B3's, with the default options.
     options = {*shlex.split(platform.cluster_driver_jvm_options), f"-XX:SharedArchiveFile={archive_path(platform)}"}
     for cmd in day3_run["commands"]:
         assert options <= set(cmd), f"missing {sorted(options - set(cmd))} in {cmd}"

@@ -9,7 +9,8 @@ import pytest
 
 from tests.benchmarks.test_bench_scripts import bench
 
-pytestmark = [pytest.mark.system, pytest.mark.bench]
+# The first system test under `make bench-smoke`: its time holds the platform's start and cluster run.
+pytestmark = [pytest.mark.system, pytest.mark.bench, pytest.mark.timeout(2400)]
 
 
 def test_b3_and_b4_tiny_on_the_platform(platform, cluster_run, tmp_path):
