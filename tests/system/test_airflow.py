@@ -275,7 +275,7 @@ def test_a_killed_spark_submit_is_retried_without_duplicates_or_leftovers(platfo
     # mapping the class archive `make platform` built. The tasks read the home's
     # spark-submit.properties, which the last cluster submit wrote: in `make test` one of the
     # system tests' (conftest.DATA: -Xshare:on, so a driver whose archive does not fit would
-    # not start); under `make bench-smoke`'s order B3's, with the default options.
+    # not start); in a plain `pytest` run, which runs test_benchmarks first, B3's (default options).
     options = {*shlex.split(platform.cluster_driver_jvm_options), f"-XX:SharedArchiveFile={archive_path(platform)}"}
     for cmd in day3_run["commands"]:
         assert options <= set(cmd), f"missing {sorted(options - set(cmd))} in {cmd}"
