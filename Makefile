@@ -9,6 +9,8 @@ SUPERSET_VENV ?= build/superset-venv
 # side by side: on a fresh machine about 15 minutes one after another, 7 side by side (measured
 # with empty pip, Maven and Go caches; Debian's packages were already installed).
 PARALLEL ?= -j4
+# pytest's two workers: the platform's tests as one group on one of them (tests/conftest.py).
+XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: install platform run lint test test-unit soak bench bench-smoke clean distclean class-archive-local class-archive-cluster
 
@@ -93,13 +95,13 @@ run:
 test:
 	$(MAKE) $(PARALLEL) install platform build/.debian-test-packages
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder --junitxml=build/test-output/junit.xml -m "not bench"
+	$(BIN)/pytest $(XDIST) --junitxml=build/test-output/junit.xml -m "not bench"
 
 # Every benchmark script once at a tiny size, so none rots between `make bench` runs (B3 and
 # B4 on a native platform of their own: the system tests' fixture brings it up and down).
 bench-smoke:
 	$(MAKE) $(PARALLEL) install platform
-	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder --junitxml=build/test-output/bench-smoke-junit.xml -m bench
+	$(BIN)/pytest $(XDIST) --junitxml=build/test-output/bench-smoke-junit.xml -m bench
 
 # The soak at full size (issue 20; `make test` runs it for 1 day with 1 random kill): after the
 # platform's first days, a month of daily runs through Airflow's backfill with 8 task processes
