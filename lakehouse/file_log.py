@@ -19,7 +19,8 @@ class FileLog:
     def _load(self) -> dict[str, dict[str, Logged]]:
         if self._logged is None:
             self._logged = {}
-            rows = self._spark.table(tables.LANDING_FILES_TABLE).select(
+            rows = [] if tables.never_written(self._spark, tables.LANDING_FILES_TABLE) else self._spark.table(
+                tables.LANDING_FILES_TABLE).select(
                 "dataset", "path", "size", "modified_ms", "fingerprint", "batch_id", "records", "outcome",
                 "recorded_at").collect()
             for r in sorted(rows, key=lambda r: r["recorded_at"]):

@@ -389,6 +389,13 @@ def data_changed(spark, fqname: str, since: int, until: int) -> bool:
     return any(_commit_operation(spark, log_path, v) not in NO_DATA_CHANGE for v in range(until, since, -1))
 
 
+def never_written(spark, fqname: str) -> bool:
+    """Whether the table's newest commit is its creation (ensure_table's, which writes no row):
+    it holds nothing, and a query of it (about a second on a table just made) is skipped. From
+    its log, no Spark job."""
+    return last_commit(spark, fqname)["operation"] == "CREATE TABLE"
+
+
 def commit_since(spark, fqname: str, before: int) -> dict | None:
     """The commit a write made, or None if it committed nothing (Delta records no empty
     commit). Under the one-writer-per-table rule the newest commit is ours."""
