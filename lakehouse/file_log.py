@@ -19,10 +19,10 @@ class FileLog:
     def _load(self) -> dict[str, dict[str, Logged]]:
         if self._logged is None:
             self._logged = {}
-            rows = [] if tables.never_written(self._spark, tables.LANDING_FILES_TABLE) else self._spark.table(
-                tables.LANDING_FILES_TABLE).select(
-                "dataset", "path", "size", "modified_ms", "fingerprint", "batch_id", "records", "outcome",
-                "recorded_at").collect()
+            rows = [] if tables.never_written(self._spark, tables.LANDING_FILES_TABLE) else (
+                self._spark.table(tables.LANDING_FILES_TABLE).select(
+                    "dataset", "path", "size", "modified_ms", "fingerprint", "batch_id", "records", "outcome",
+                    "recorded_at").collect())
             for r in sorted(rows, key=lambda r: r["recorded_at"]):
                 self._logged.setdefault(r["dataset"], {})[r["path"]] = Logged(
                     r["path"], r["size"], r["modified_ms"], r["fingerprint"], r["batch_id"], r["records"], r["outcome"])

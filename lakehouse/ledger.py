@@ -21,20 +21,15 @@ class Ledger:
         self._done: dict[str, set[str]] = {}
         self._builds: dict[str, tuple] = {}
         self._rows: dict[str, dict[str, int]] = {}
-        self._versions: dict[str, int] = {}  # per table, the newest version its records name
         self._pending: list[dict] | None = None  # audit records held for one commit (see one_commit)
         rows = [] if tables.never_written(spark, tables.AUDIT_TABLE) else (
             spark.table(tables.AUDIT_TABLE).where((F.col("status") == "ok") & (F.col("layer") != REPLAY))
-            .select("table_name", "batch_id", "rows_read", "source_versions", "spec_hash", "delta_version",
-                    "started_at").collect()
+            .select("table_name", "batch_id", "rows_read", "source_versions", "spec_hash", "started_at").collect()
         )
         for r in sorted(rows, key=lambda r: r["started_at"]):
-            self._remember(r["table_name"], r["batch_id"], r["rows_read"], r["source_versions"], r["spec_hash"],
-                           r["delta_version"])
+            self._remember(r["table_name"], r["batch_id"], r["rows_read"], r["source_versions"], r["spec_hash"])
 
-    def _remember(self, table: str, batch_id, rows_read, source_versions, spec_hash, version) -> None:
-        if version is not None:
-            self._versions[table] = max(version, self._versions.get(table, version))
+    def _remember(self, table: str, batch_id, rows_read, source_versions, spec_hash) -> None:
         if batch_id is not None:
             self._done.setdefault(table, set()).add(batch_id)
             self._rows.setdefault(table, {})[batch_id] = rows_read
@@ -53,11 +48,6 @@ class Ledger:
         """The source versions and spec hash a gold table was last built from."""
         return self._builds.get(table, (None, None))
 
-    def last_version(self, table: str) -> int | None:
-        """The newest version of `table` that a completed run's record names (the commit it
-        made): None if none names one."""
-        return self._versions.get(table)
-
     def record(self, runs: list[TableRun], run_id: str) -> None:
         """Append the runs to ops.audit (marking their batches done) and remember them."""
         records = [r.audit_record(run_id) for r in runs]
@@ -67,8 +57,7 @@ class Ledger:
             tables.append_audit(self._spark, records)
         for r in runs:
             if r.status == "ok" and r.layer != REPLAY:
-                self._remember(r.table_name, r.batch_id, r.rows_read, r.source_versions, r.spec_hash,
-                               r.delta_version)
+                self._remember(r.table_name, r.batch_id, r.rows_read, r.source_versions, r.spec_hash)
 
     @contextmanager
     def one_commit(self):

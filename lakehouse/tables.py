@@ -390,9 +390,11 @@ def data_changed(spark, fqname: str, since: int, until: int) -> bool:
 
 
 def never_written(spark, fqname: str) -> bool:
-    """Whether the table's newest commit is its creation (ensure_table's, which writes no row):
-    it holds nothing, and a query of it (about a second on a table just made) is skipped. From
-    its log, no Spark job."""
+    """Whether the table's newest commit is its creation (ensure_table's, which writes no row),
+    so it holds nothing and a query of it (about a second on a table just made) can be skipped.
+    From its log, no Spark job. Sound because Delta commits a creation only to an empty folder
+    (a table re-registered over its log commits nothing), a creation with rows is "CREATE TABLE
+    AS SELECT", and a newest commit without its file reads as another operation."""
     return last_commit(spark, fqname)["operation"] == "CREATE TABLE"
 
 

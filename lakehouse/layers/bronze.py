@@ -158,16 +158,6 @@ def _recover(spark, spec: DatasetSpec, present: dict[str, list[LandedFile]], loa
     return recovered, again
 
 
-def _may_hold_unaudited(spark, fqname: str, ledger: Ledger) -> bool:
-    """Whether bronze may hold rows of a batch the audit does not know (a crash between the
-    write and its audit record, see _recover). Not when its newest commit is the one the
-    newest audit record names, nor when it is the table's creation: then asking which batches
-    it holds (a query of about a second, even of an empty table) is skipped. Any other commit
-    since (a write whose record was lost, a reprocess, maintenance) is asked about."""
-    return tables.current_version(spark, fqname) != ledger.last_version(fqname) and not tables.never_written(
-        spark, fqname)
-
-
 def _loaded_fingerprints(file_log: FileLog, spec: DatasetSpec, done: set[str]) -> dict[str, str]:
     """Per fingerprint, the first path the file log holds with it among the done batches
     (a log entry of a batch the audit never finished is not loaded)."""
@@ -193,8 +183,10 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
         done = ledger.done(fqname)
         found, held = plan_landing(spark, settings, spec, selection, done, file_log, sharing)
         check_changed(spark, spec, found, held, file_log, run_id)
-        present = batches_with_rows(spark, fqname, sorted(found.batches)) if found.batches and _may_hold_unaudited(
-            spark, fqname, ledger) else {}
+        # A table never written holds no batch: the query (about a second, even of an empty
+        # table) is skipped. Any other may hold one a crash left unaudited, of any age.
+        present = batches_with_rows(spark, fqname, sorted(found.batches)) if found.batches and not (
+            tables.never_written(spark, fqname)) else {}
         skips_copies = spec.mode == "append" and spec.source.copies == "skip"
         loaded = _loaded_fingerprints(file_log, spec, done) if skips_copies else None
         recovered, again = _recover(spark, spec, {b: found.batches[b] for b in present}, loaded)
