@@ -4,6 +4,7 @@ health probe, idempotence, log tail on failure, nothing left behind."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 import subprocess
 import sys
@@ -72,14 +73,17 @@ def test_a_service_that_dies_is_reported_with_its_log_tail(settings, monkeypatch
 
 
 def test_a_service_that_never_answers_is_stopped_and_reported(settings, monkeypatch):
+    # A duration no other process uses: test_lease's stand-in JVM sleeps 600 s at the same time
+    # in the other worker, and this test must find only the process it started.
+    seconds = f"600.{os.getpid()}"
     silent = Service("silent", lambda s: 1, lambda s: "-",
-                     lambda s: Launch(["sh", "-c", "echo waiting forever; exec sleep 600"]),
+                     lambda s: Launch(["sh", "-c", f"echo waiting forever; exec sleep {seconds}"]),
                      lambda s: False, lambda s: "1.0", start_timeout=2)
     monkeypatch.setattr(lifecycle, "SERVICES", (silent,))
     with pytest.raises(lifecycle.ServiceFailed,
                        match=r"(?s)did not answer its health probe within 2s.*waiting forever"):
         lifecycle.up(settings)
-    sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "600"]
+    sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", seconds]
                 and p.status() != psutil.STATUS_ZOMBIE]
     assert not sleepers, "the service that never answered was left running"
 
