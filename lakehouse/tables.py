@@ -529,20 +529,38 @@ def commit_metadata(spark, fqname: str) -> list[str]:
             .select("userMetadata").collect()]
 
 
+def records_frame(spark, records: list[dict], schema: StructType) -> DataFrame:
+    """The ops tables' records (audit, file log, validations, published, DQOps's results) as a
+    frame, through Arrow: the driver's JVM holds them as a local relation (a LocalTableScan),
+    where a frame of Python rows is a Python RDD that starts Python workers on every read and
+    costs a run seconds per ops write. Times must be aware: Arrow takes a naive one as UTC,
+    where Spark's row conversion takes it as local time, so one is refused rather than moved."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    times = [f.name for f in schema.fields if isinstance(f.dataType, TimestampType)]
+    for record in records:
+        for name in times:
+            if isinstance(value := record.get(name), datetime) and value.tzinfo is None:
+                raise ValueError(f"{name}={value.isoformat()}: a naive time; the ops tables take aware ones (UTC)")
+    table = pa.Table.from_pylist(records, schema=to_arrow_schema(schema))
+    return spark.createDataFrame(table, schema)
+
+
 def replace_validations(spark, records: list[dict], judged: list[tuple[str, str]]) -> None:
     """Idempotent per (table, scope) judged: a retried batch or build replaces its own results."""
     replaced = reduce(lambda a, b: a | b, [(F.col("table_name") == t) & (F.col("scope") == s) for t, s in judged])
-    spark.createDataFrame(records, VALIDATIONS_SCHEMA).writeTo(VALIDATIONS_TABLE).overwrite(replaced)
+    records_frame(spark, records, VALIDATIONS_SCHEMA).writeTo(VALIDATIONS_TABLE).overwrite(replaced)
 
 
 def append_audit(spark, records: list[dict]) -> None:
     if records:
-        append(spark.createDataFrame(records, AUDIT_SCHEMA), AUDIT_TABLE)
+        append(records_frame(spark, records, AUDIT_SCHEMA), AUDIT_TABLE)
 
 
 def append_landing_files(spark, records: list[dict]) -> None:
     if records:
-        append(spark.createDataFrame(records, LANDING_FILES_SCHEMA), LANDING_FILES_TABLE)
+        append(records_frame(spark, records, LANDING_FILES_SCHEMA), LANDING_FILES_TABLE)
 
 
 # -- publish ------------------------------------------------------------------------------
@@ -556,7 +574,7 @@ def published_versions(spark) -> dict[str, set[int]]:
 
 def append_published(spark, records: list[dict]) -> None:
     if records:
-        append(spark.createDataFrame(records, PUBLISHED_SCHEMA), PUBLISHED_TABLE)
+        append(records_frame(spark, records, PUBLISHED_SCHEMA), PUBLISHED_TABLE)
 
 
 # -- gold ---------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def record(spark, rows: list[dict]) -> int:
     if not rows:
         return 0
     before = tables.current_version(spark, tables.DQOPS_CHECKS_TABLE)
-    source = spark.createDataFrame(rows, tables.DQOPS_CHECKS_SCHEMA)
+    source = tables.records_frame(spark, rows, tables.DQOPS_CHECKS_SCHEMA)
     (DeltaTable.forName(spark, tables.DQOPS_CHECKS_TABLE).alias("t")
      .merge(source.alias("s"), "t.table_name = s.table_name AND t.column_name <=> s.column_name "
                                "AND t.check_name = s.check_name AND t.executed_at = s.executed_at")

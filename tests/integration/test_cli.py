@@ -46,6 +46,25 @@ def home(tmp_path_factory):
     return home
 
 
+def test_a_rerun_finding_everything_as_left_starts_no_spark(home):
+    """A run that would find nothing new, because everything is as the last clean run left
+    it, says so without starting Spark; a landing file touched since (a new modification
+    time) makes the next run start Spark and look (the file is re-delivered unchanged). First
+    after the module's run: a later test's run with other settings would make `first` start
+    Spark, a JVM for nothing."""
+    first = cli("run", home=home)
+    assert first.returncode == 0, first.stderr
+    assert "Nothing new to process" in first.stdout
+    again = cli("run", home=home)
+    assert again.returncode == 0 and "Spark not started" in again.stdout, again.stdout + again.stderr
+    touched = sorted((home / "landing" / "orders").rglob("*.csv"))[0]
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
+    looked = cli("run", home=home)
+    assert looked.returncode == 0 and "Spark not started" not in looked.stdout, looked.stdout + looked.stderr
+    assert "Nothing new to process" in looked.stdout
+    assert "Spark not started" in cli("run", home=home).stdout
+
+
 def test_second_run_processes_nothing(home):
     """Its driver maps the class archive `make install` built (-Xshare:on: a JVM that cannot
     map its archive refuses to start)."""
@@ -134,23 +153,6 @@ def test_validate_refuses_a_bound_finer_than_the_columns_scale(tmp_path):
     assert_one_line_error(cli("validate", env={"LAKEHOUSE_SPECS_DIR": str(specs)}), "customers.yaml",
                           "expectations.balance_in_range.max", "column balance (decimal(15,2))",
                           "more decimal places")
-
-
-def test_a_rerun_finding_everything_as_left_starts_no_spark(home):
-    """A run that would find nothing new, because everything is as the last clean run left
-    it, says so without starting Spark; a landing file touched since (a new modification
-    time) makes the next run start Spark and look (the file is re-delivered unchanged)."""
-    first = cli("run", home=home)
-    assert first.returncode == 0, first.stderr
-    assert "Nothing new to process" in first.stdout
-    again = cli("run", home=home)
-    assert again.returncode == 0 and "Spark not started" in again.stdout, again.stdout + again.stderr
-    touched = sorted((home / "landing" / "orders").rglob("*.csv"))[0]
-    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
-    looked = cli("run", home=home)
-    assert looked.returncode == 0 and "Spark not started" not in looked.stdout, looked.stdout + looked.stderr
-    assert "Nothing new to process" in looked.stdout
-    assert "Spark not started" in cli("run", home=home).stdout
 
 
 def test_a_reader_queries_while_a_run_writes(home, tmp_path, spark):

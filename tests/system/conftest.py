@@ -186,15 +186,17 @@ def cluster_run(platform, platform_home, unauthenticated_submission):
 
 @pytest.fixture(scope="package")
 def dqops_recorded(platform, platform_home, cluster_run) -> dict:
-    """DQOps's checks of every table, run as the DAG's dqops_checks task runs them, then the
-    DAG's dqops_results job submitted to the cluster, twice (the second adds nothing)."""
+    """DQOps's checks of every table, run as the DAG's dqops_checks task runs them (once for
+    every test: `checked`, per table DQOps's result summary), then the DAG's dqops_results job
+    submitted to the cluster, twice (the second adds nothing)."""
     home, _, _ = platform_home
     tables = dqops_tables(build_plan(load_catalog(platform.specs_dir)))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LAKEHOUSE_DQOPS_URL", dqops.url(platform))
-        DqopsRunChecksOperator(task_id="dqops_checks", connection=DQOPS_CONNECTION, tables=tables).execute(context={})
+        task = DqopsRunChecksOperator(task_id="dqops_checks", connection=DQOPS_CONNECTION, tables=tables)
+        checked = task.execute(context={})
     args = ["submit", "--profile", "cluster", str(PROJECT_ROOT / "jobs" / "dqops_results.py"),
             *[a for t in tables for a in ("--table", t)]]
     env = {"LAKEHOUSE_DQOPS_URL": dqops.url(platform)}
     first, again = (cli(home, *args, env=env).stdout for _ in range(2))
-    return {"tables": tables, "first": first, "again": again}
+    return {"tables": tables, "checked": checked, "first": first, "again": again}

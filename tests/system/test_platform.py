@@ -191,7 +191,7 @@ def test_the_file_log_holds_every_landing_file_once_as_bronze_names_it(platform,
     s3 = object_store.s3_client(platform, "landing")
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=platform.landing_bucket)
     landed = {f"s3a://{platform.landing_bucket}/{o['Key']}": o["Size"] for page in pages
-              for o in page.get("Contents", []) if not o["Key"].startswith(("_", "probe/", "listing-probe/"))}
+              for o in page.get("Contents", []) if not o["Key"].startswith(("_", "probe/", f"{LISTING_PROBE}/"))}
     logged = thrift_query(platform, "SELECT path, size, outcome, batch_id, records FROM ops.landing_files")
     assert sorted(r[0] for r in logged) == sorted(landed)
     assert all(r[2] == "loaded" and r[1] == landed[r[0]] and r[3] in r[0] for r in logged)
@@ -202,28 +202,52 @@ def test_the_file_log_holds_every_landing_file_once_as_bronze_names_it(platform,
         assert held == mine, spec.name
 
 
-def test_s3_is_listed_as_hadoop_lists_it(platform, platform_home, cluster_run):
-    # boto3 lists S3 for a run (Hadoop's listing costs py4j calls per file): the paths, sizes
-    # and times must be Hadoop's, which bronze's _source_file holds.
+# A task's Python worker is a child of its executor's JVM (through PySpark's daemon): it
+# names the class archives that JVM maps.
+EXECUTOR_ARCHIVES = """
+import psutil
+def archives(_):
+    jvm = psutil.Process()
+    while jvm is not None and 'org.apache.spark.executor.CoarseGrainedExecutorBackend' not in jvm.cmdline():
+        jvm = jvm.parent()
+    return [m.path for m in jvm.memory_maps() if m.path.endswith('.jsa')] if jvm else ['no executor JVM']
+print('EXECUTOR_ARCHIVES', sorted(set(spark.sparkContext.parallelize([0], 1).flatMap(archives).collect())))
+"""
+
+
+LISTING_PROBE = "listing-probe"
+LISTING_NAMES = ["2026-01-01/a b.csv", "2026-01-01/sub/c[1].csv", "2026-01-02/ü.csv", "2026-01-02/_hidden.csv",
+                 "_tmp/x.csv", "top.csv"]
+
+
+@pytest.fixture(scope="module")
+def adhoc_submit(platform, platform_home, cluster_run) -> str:
+    """One ad-hoc job submitted to the cluster (`lakehouse submit`), for the tests of what a
+    job there sees: how it lists S3 (LISTED), the gold it reads (GOLD_ROWS) and the class
+    archives its executor maps (EXECUTOR_ARCHIVES). Its output."""
     home, _, _ = platform_home
-    s3, prefix = object_store.s3_client(platform, "landing"), "listing-probe"
-    names = ["2026-01-01/a b.csv", "2026-01-01/sub/c[1].csv", "2026-01-02/ü.csv", "2026-01-02/_hidden.csv",
-             "_tmp/x.csv", "top.csv"]
-    for name in names:
-        s3.put_object(Bucket=platform.landing_bucket, Key=f"{prefix}/{name}", Body=name.encode())
-    script = home / "listing.py"
+    s3 = object_store.s3_client(platform, "landing")
+    for name in LISTING_NAMES:
+        s3.put_object(Bucket=platform.landing_bucket, Key=f"{LISTING_PROBE}/{name}", Body=name.encode())
+    script = home / "adhoc.py"
     script.write_text(
         "from lakehouse import storage\nfrom lakehouse.config import load_settings\n"
-        "from lakehouse.spark import build_session\nspark = build_session(load_settings(), 'listing')\n"
-        f"uri = 's3a://{platform.landing_bucket}/{prefix}'\n"
+        "from lakehouse.spark import build_session\nspark = build_session(load_settings(), 'adhoc')\n"
+        f"uri = 's3a://{platform.landing_bucket}/{LISTING_PROBE}'\n"
         "listed = storage.list_files(spark, uri)\n"
-        "print('LISTED', len(listed), listed == sorted(storage._walk_hadoop(spark, uri)))\n")
+        "print('LISTED', len(listed), listed == sorted(storage._walk_hadoop(spark, uri)))\n"
+        "print('GOLD_ROWS', spark.table('gold.daily_revenue').count())\n" + EXECUTOR_ARCHIVES)
     try:
-        out = cli(home, "submit", str(script), "--profile", "cluster").stdout
+        return cli(home, "submit", str(script), "--profile", "cluster").stdout
     finally:
-        for name in names:
-            s3.delete_object(Bucket=platform.landing_bucket, Key=f"{prefix}/{name}")
-    assert "LISTED 4 True" in out, out[-2000:]
+        for name in LISTING_NAMES:
+            s3.delete_object(Bucket=platform.landing_bucket, Key=f"{LISTING_PROBE}/{name}")
+
+
+def test_s3_is_listed_as_hadoop_lists_it(adhoc_submit):
+    # boto3 lists S3 for a run (Hadoop's listing costs py4j calls per file): the paths, sizes
+    # and times must be Hadoop's, which bronze's _source_file holds.
+    assert "LISTED 4 True" in adhoc_submit, adhoc_submit[-2000:]
 
 
 def _expected_columns(platform, ref: reference.Reference) -> dict[str, list[str]]:
@@ -295,30 +319,12 @@ def test_unauthenticated_submission_is_refused(platform, unauthenticated_submiss
     assert "unauthenticated" not in names and "lakehouse-pipeline" in names
 
 
-# A task's Python worker is a child of its executor's JVM (through PySpark's daemon): it
-# names the class archives that JVM maps.
-EXECUTOR_ARCHIVES = """
-import psutil
-def archives(_):
-    jvm = psutil.Process()
-    while jvm is not None and 'org.apache.spark.executor.CoarseGrainedExecutorBackend' not in jvm.cmdline():
-        jvm = jvm.parent()
-    return [m.path for m in jvm.memory_maps() if m.path.endswith('.jsa')] if jvm else ['no executor JVM']
-print('EXECUTOR_ARCHIVES', sorted(set(spark.sparkContext.parallelize([0], 1).flatMap(archives).collect())))
-"""
-
-
-def test_adhoc_submit_runs_on_the_cluster(platform, platform_home, cluster_run):
+def test_adhoc_submit_runs_on_the_cluster(platform, platform_home, adhoc_submit):
     """And its executor maps the cluster drivers' class archive (lakehouse.class_archive)."""
     home, _, _ = platform_home
-    script = home / "adhoc.py"
-    script.write_text("from lakehouse.config import load_settings\nfrom lakehouse.spark import build_session\n"
-                      "spark = build_session(load_settings(), 'adhoc')\n"
-                      "print('GOLD_ROWS', spark.table('gold.daily_revenue').count())\n" + EXECUTOR_ARCHIVES)
-    out = cli(home, "submit", str(script), "--profile", "cluster").stdout
     [(expected,)] = thrift_query(platform, "SELECT count(*) FROM gold.daily_revenue")
-    assert f"GOLD_ROWS {expected}" in out
-    [archives] = [line for line in out.splitlines() if line.startswith("EXECUTOR_ARCHIVES")]
+    assert f"GOLD_ROWS {expected}" in adhoc_submit
+    [archives] = [line for line in adhoc_submit.splitlines() if line.startswith("EXECUTOR_ARCHIVES")]
     assert repr(str(archive_path(platform))) in archives, archives
     # An in-process session on the cluster (`lakehouse sql`) sees the same table.
     csv = cli(home, "sql", "SELECT count(*) AS n FROM gold.daily_revenue", "--profile", "cluster", "-f", "csv").stdout
