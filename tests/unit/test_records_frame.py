@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, UTC
 
 import pytest
 from pyspark.sql.types import DateType, LongType, MapType, StringType, StructField, StructType, TimestampType
@@ -43,7 +43,7 @@ def test_values_arrive_as_given_and_the_frame_is_local(spark, berlin):
     plan = frame._jdf.queryExecution().executedPlan().toString()
     assert "LocalTableScan" in plan and "ExistingRDD" not in plan, plan
     first, second = frame.collect()
-    assert first["at"].astimezone(timezone.utc) == instant.astimezone(timezone.utc)
+    assert first["at"].astimezone(UTC) == instant.astimezone(UTC)
     assert (first["name"], first["day"], first["rows"], first["by_rule"]) == ("audit", date(2026, 1, 2), 2**40,
                                                                              {"not_null": 3})
     assert (second["name"], second["by_rule"]) == (None, None)
