@@ -59,20 +59,24 @@ build/.debian-packages: scripts/debian-packages.sh
 	scripts/debian-packages.sh postgresql patch
 	@mkdir -p build && touch $@
 
-# The venv is rebuilt only when the pins change. uv installs the same pins as pip would,
+# The venvs are rebuilt only when their pins change. uv installs the same pins as pip would,
 # from PyPI, about 3x sooner (a clean clone: 25 s against 75 s with warm caches; it caches in
-# ~/.cache/uv); pip only installs uv itself, pinned.
+# ~/.cache/uv). pip installs uv itself, pinned, into the project's venv: its stamp names the
+# version, so a venv made before (or with another uv) gets this one.
 UV_VERSION := 0.13.9
 UV := $(BIN)/uv
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.uv-$(UV_VERSION):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml constraints.txt | $(VENV)/.uv-$(UV_VERSION)
 	$(UV) pip install -q --python $(BIN)/python -c constraints.txt -e '.[dev,airflow,bench]'
 	@touch $@
 
 # Superset's pins conflict with Airflow's: it gets a venv of its own, fully pinned.
-$(SUPERSET_VENV)/.installed: superset/requirements.txt | $(VENV)/.installed
+$(SUPERSET_VENV)/.installed: superset/requirements.txt | $(VENV)/.uv-$(UV_VERSION)
 	$(PYTHON) -m venv $(SUPERSET_VENV)
 	$(UV) pip install -q --python $(SUPERSET_VENV)/bin/python -r superset/requirements.txt
 	@touch $@
