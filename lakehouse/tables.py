@@ -532,8 +532,8 @@ def commit_metadata(spark, fqname: str) -> list[str]:
 def records_frame(spark, records: list[dict], schema: StructType) -> DataFrame:
     """The ops tables' records (audit, file log, validations, published, DQOps's results) as a
     frame, through Arrow: the driver's JVM holds them as a local relation (a LocalTableScan),
-    where a frame of Python rows is a Python RDD that starts Python workers on every read and
-    costs a run seconds per ops write. Times must be aware: Arrow takes a naive one as UTC,
+    where a frame of Python rows is a Python RDD that starts Python workers on every read (a
+    CI run spent 182 CPU-s in such workers, session 41's count). Times must be aware: Arrow takes a naive one as UTC,
     where Spark's row conversion takes it as local time, so one is refused rather than moved."""
     import pyarrow as pa
     from pyspark.sql.pandas.types import to_arrow_schema
