@@ -111,7 +111,18 @@ def log_in(driver, base: str, user: str, password: str) -> None:
     driver.find_element(By.CSS_SELECTOR, "input[name='username'], input#username").send_keys(user)
     driver.find_element(By.CSS_SELECTOR, "input[name='password'], input#password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "button[type='submit'], input[type='submit']").click()
-    wait_for(lambda: "/login" not in driver.current_url, 60, "the login to go through")
+    try:
+        wait_for(lambda: "/login" not in driver.current_url, 60, "the login to go through")
+    except TimeoutError as exc:
+        # Once seen under the suite's full load, cause unknown: keep what the page showed.
+        picture = LOGIN_TIMEOUT_SCREENSHOT
+        picture.parent.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(picture))
+        alerts = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "[role='alert'], .ant-form-item-explain")]
+        raise TimeoutError(f"{exc}; still at {driver.current_url}, alerts {alerts}, screenshot {picture}") from None
+
+
+LOGIN_TIMEOUT_SCREENSHOT = Path(__file__).resolve().parents[2] / "build" / "test-output" / "superset-login-timeout.png"
 
 
 def open_dashboard(driver, base: str, slug: str, charts: int, screenshot: Path) -> dict:
