@@ -4,8 +4,10 @@ the first two days, these tests land more days and let Airflow process them, one
 interval per run. They run after test_platform.py (see conftest).
 
 - a run for one interval processes exactly that day, and survives MinIO killed while bronze
-  writes (down 10 s, then started again) and its silver spark-submit killed mid-task
-  (retried, no duplicate row, no Spark application left behind); its DQOps
+  writes (down 10 s, then started again), its silver spark-submit killed mid-task
+  (retried, no duplicate row, no Spark application left behind) and the Hive Metastore killed
+  while gold commits (that attempt fails in one line, the retry finishes); an analyst's query
+  through the Thrift server while silver merges sees a committed version; its DQOps
   task runs the checks of every silver and gold table on the platform's DQOps, and passes;
 - clearing that run (rerunning the interval) changes no table, and its four Spark tasks
   find nothing new without starting Spark (lakehouse.task_state);
@@ -53,7 +55,7 @@ from tests.system import reference
 from tests.system.airflow_api import AirflowAPI, AirflowError, token
 from tests.system.conftest import DATA, LAST_DAY, driver_api, SOAK_DAYS, SOAK_FAULTS, SOAK_SEED
 from tests.system.test_dqops import _get as dqops_get
-from tests.system.test_platform import _snapshot, thrift_query
+from tests.system.test_platform import _commits, _snapshot, thrift_query
 
 # A DAG run takes minutes; a fixture may also wait for the cluster run before it, and the
 # soak's fixture for each of its days.
@@ -167,9 +169,9 @@ def _app_running_a_stage(driver: psutil.Process) -> str | None:
     return None
 
 
-def _kill_service(platform, name: str, down_for: float = 0.0) -> dict:
+def _kill_service(platform, name: str, down_for: float = 0.0, restart: bool = True) -> dict:
     """SIGKILL a service with its children (one process group: a worker's executors), leave it
-    down `down_for` seconds, then start it again as `lakehouse up` does."""
+    down `down_for` seconds, then (unless not to `restart`) start it again as `lakehouse up` does."""
     service = lifecycle.running_process(platform, name)
     group = [service, *service.children(recursive=True)]
     commands = []
@@ -181,8 +183,20 @@ def _kill_service(platform, name: str, down_for: float = 0.0) -> dict:
     os.killpg(service.pid, signal.SIGKILL)
     wait_exited(group, timeout=10)
     time.sleep(down_for)
-    assert lifecycle.up(platform) == [name]
+    if restart:
+        assert lifecycle.up(platform) == [name]
     return {"pid": service.pid, "children": commands}
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _latest_version(platform, table: str) -> int:
+    return thrift_query(platform, f"DESCRIBE HISTORY {table} LIMIT 1")[0][0]
 
 
 MINIO_OUTAGE_S = 10  # longer than a blip, shorter than the writer's lease lets a driver go unrenewed
@@ -190,17 +204,24 @@ MINIO_OUTAGE_S = 10  # longer than a blip, shorter than the writer's lease lets 
 
 @pytest.fixture(scope="module")
 def day3_run(platform, api, all_days):
-    """A manual run for [day 3, day 4), with two faults: MinIO SIGKILLed while bronze writes
-    (once its log says the first dataset is done), down for MINIO_OUTAGE_S, then started
-    again; and silver's spark-submit SIGKILLed in the middle of its work (once its log says
-    the first dataset is done, while the next is merging)."""
+    """A manual run for [day 3, day 4), with three faults and a reader:
+    - MinIO SIGKILLed while bronze writes (once its log says the first dataset is done), down
+      for MINIO_OUTAGE_S, then started again;
+    - silver's spark-submit SIGKILLed in the middle of its work (once its log says the first
+      dataset is done, while the next is merging);
+    - the Hive Metastore SIGKILLed while gold commits (once gold's first table has a new commit
+      in the warehouse bucket, while its driver runs), and started again once that driver ended;
+    - an analyst's query of silver.orders through the Thrift server on every poll while silver's
+      drivers run, and once more just before the metastore goes (silver done, gold writing)."""
     bronze_before = _audit_batches(platform, "bronze")
+    orders_from = _latest_version(platform, "silver.orders")
+    commits_before = _commits(platform)
     t0 = time.monotonic()
     run_id = api.trigger(MEDALLION_DAG, DAY3, DAY4)
     logs = platform.platform_dir / "airflow" / "logs" / f"dag_id={MEDALLION_DAG}" / f"run_id={run_id}"
     first_attempt = logs / "task_id=silver" / "attempt=1.log"
     bronze_attempt = logs / "task_id=bronze" / "attempt=1.log"
-    killed, commands, outage = [], [], []
+    killed, commands, outage, reads, metastore = [], [], [], [], {}
 
     def stop_minio_once() -> None:
         if outage or not bronze_attempt.is_file() or "bronze bronze.customers" not in bronze_attempt.read_text():
@@ -208,8 +229,7 @@ def day3_run(platform, api, all_days):
         bronze = _job_processes("bronze", jvm_only=True)
         outage.append({**_kill_service(platform, "minio", down_for=MINIO_OUTAGE_S), "while_bronze_ran": bool(bronze)})
 
-    def kill_silver_once(run):
-        stop_minio_once()
+    def kill_silver_once() -> None:
         if killed or not first_attempt.is_file() or "silver silver.customers" not in first_attempt.read_text():
             return
         for proc in _job_processes("silver", jvm_only=True):
@@ -217,9 +237,50 @@ def day3_run(platform, api, all_days):
             proc.send_signal(signal.SIGKILL)
             killed.append(proc.pid)
 
-    run = api.wait(MEDALLION_DAG, run_id, RUN_TIMEOUT, kill_silver_once)
+    def read_orders(writers: list[psutil.Process]) -> None:
+        """What an analyst sees of silver.orders; `during_write`: the drivers running when the
+        query was asked still ran when it answered (a query that waited for them does not count)."""
+        asked = time.monotonic()
+        try:
+            [(rows,)] = thrift_query(platform, "SELECT count(*) FROM silver.orders")
+        except Exception as exc:  # noqa: BLE001 - the test reports what failed
+            reads.append({"error": f"{type(exc).__name__}: {exc}"[:300]})
+            return
+        reads.append({"rows": rows, "seconds": round(time.monotonic() - asked, 2),
+                      "during_write": bool(writers) and all(_running(p) for p in writers)})
+
+    def kill_the_metastore_while_gold_commits() -> None:
+        if metastore:
+            if "restarted_after_s" not in metastore and not any(_running(p) for p in metastore["gold_drivers"]):
+                assert lifecycle.up(platform) == ["hive-metastore"]  # gold's first attempt has ended
+                metastore["restarted_after_s"] = round(time.monotonic() - metastore["at"], 1)
+            return
+        deadline = time.monotonic() + 120
+        while (gold := _job_processes("gold", jvm_only=True)) and time.monotonic() < deadline:
+            if any(k.startswith("gold/") for k in _commits(platform) - commits_before):
+                read_orders(gold)  # silver is done: what gold reads
+                metastore.update(_kill_service(platform, "hive-metastore", restart=False),
+                                 at=time.monotonic(), gold_drivers=gold)
+                return
+            time.sleep(0.3)
+
+    def inject(run) -> None:
+        stop_minio_once()
+        kill_silver_once()
+        if not metastore and (silver := _job_processes("silver", jvm_only=True)):
+            read_orders(silver)
+        kill_the_metastore_while_gold_commits()
+
+    try:
+        run = api.wait(MEDALLION_DAG, run_id, RUN_TIMEOUT, inject)
+    finally:
+        if lifecycle.running_process(platform, "hive-metastore") is None:
+            lifecycle.up(platform)  # whatever ended the wait: the tests after need it
+    orders = {v: thrift_query(platform, f"SELECT count(*) FROM silver.orders VERSION AS OF {v}")[0][0]
+              for v in range(orders_from, _latest_version(platform, "silver.orders") + 1)}
     return {"run_id": run_id, "run": run, "killed": killed, "commands": commands, "seconds": time.monotonic() - t0,
-            "bronze_before": bronze_before, "minio_outage": outage}
+            "bronze_before": bronze_before, "minio_outage": outage, "reads": reads, "orders_versions": orders,
+            "metastore": {k: v for k, v in metastore.items() if k != "gold_drivers"}, "logs": logs}
 
 
 def test_a_run_processes_exactly_its_interval(platform, api, day3_run):
@@ -246,6 +307,30 @@ def test_a_run_processes_exactly_its_interval(platform, api, day3_run):
                                        f"WHERE interval_start = DATE'{DAY3.isoformat()}'")
     assert published == [(DAY3.isoformat(),)]
     assert _email_check(platform)["current_severity"] == "valid", "no implausible email before day 4"
+
+
+def test_the_metastore_killed_while_gold_commits_fails_that_attempt_in_one_line_and_the_retry_finishes(
+        platform, api, day3_run):
+    """Gold's tables are Delta tables: what the first attempt committed stays, and the retry
+    builds what it had not (the soak later finds gold equal to the reference pipeline's)."""
+    fault = day3_run["metastore"]
+    assert "pid" in fault, "gold's driver was never seen with a table committed"
+    assert "restarted_after_s" in fault, fault
+    tries = {t["task_id"]: t["try_number"] for t in api.task_instances(MEDALLION_DAG, day3_run["run_id"])}
+    assert tries["gold"] >= 2, tries  # a retry that started before the metastore was back takes a third
+    said = (day3_run["logs"] / "task_id=gold" / "attempt=1.log").read_text()
+    assert "error: the Hive Metastore at thrift://" in said and "cannot be reached" in said, said[-3000:]
+
+
+def test_an_analyst_reading_while_silver_merges_sees_a_committed_version(day3_run):
+    """The Thrift server (what Superset and DQOps read through) answers while silver's drivers
+    merge day 3, the first of them killed mid-work, and every answer is the row count of one
+    committed version of silver.orders; the last, asked once silver was done, is day 3's."""
+    reads, committed = day3_run["reads"], day3_run["orders_versions"]
+    assert reads and not [r for r in reads if "error" in r], reads
+    assert len([r for r in reads if r["during_write"]]) >= 3, reads
+    assert {r["rows"] for r in reads} <= set(committed.values()), (reads, committed)
+    assert reads[-1]["rows"] == committed[max(committed)] != committed[min(committed)], (reads, committed)
 
 
 def _customers_status(platform) -> dict:
@@ -281,7 +366,8 @@ def test_a_killed_spark_submit_is_retried_without_duplicates_or_leftovers(platfo
         assert options <= set(cmd), f"missing {sorted(options - set(cmd))} in {cmd}"
     tries = {t["task_id"]: t["try_number"] for t in api.task_instances(MEDALLION_DAG, day3_run["run_id"])}
     # Bronze rides out MinIO's outage in its S3 client's retries, or fails and is retried.
-    assert tries["silver"] == 2 and tries["bronze"] in (1, 2) and tries["gold"] == 1, tries
+    # Gold's first attempt lost the metastore (test_the_metastore_killed_while_gold_commits_...).
+    assert tries["silver"] == 2 and tries["bronze"] in (1, 2) and tries["gold"] >= 2, tries
     for table, keys in {"silver.orders": "order_id", "silver.products": "product_id",
                         "silver.order_items": "order_id, line_no"}.items():
         [(rows, distinct)] = thrift_query(platform, f"SELECT count(*), count(DISTINCT {keys}) FROM {table}")
