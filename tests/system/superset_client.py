@@ -115,11 +115,15 @@ def log_in(driver, base: str, user: str, password: str) -> None:
         wait_for(lambda: "/login" not in driver.current_url, 60, "the login to go through")
     except TimeoutError as exc:
         # Once seen under the suite's full load, cause unknown: keep what the page showed.
-        picture = LOGIN_TIMEOUT_SCREENSHOT
-        picture.parent.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(picture))
-        alerts = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "[role='alert'], .ant-form-item-explain")]
-        raise TimeoutError(f"{exc}; still at {driver.current_url}, alerts {alerts}, screenshot {picture}") from None
+        try:
+            picture = LOGIN_TIMEOUT_SCREENSHOT
+            picture.parent.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(picture))
+            alerts = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "[role='alert'], .ant-form-item-explain")]
+            seen = f"still at {driver.current_url}, alerts {alerts}, screenshot {picture}"
+        except Exception as failed:  # noqa: BLE001 - a dead browser: the timeout is the news
+            seen = f"no screenshot ({type(failed).__name__})"
+        raise TimeoutError(f"{exc}; {seen}") from None
 
 
 LOGIN_TIMEOUT_SCREENSHOT = Path(__file__).resolve().parents[2] / "build" / "test-output" / "superset-login-timeout.png"

@@ -391,9 +391,11 @@ def _jvm_log(log, offset: int) -> str:
         return f.read()
 
 
-def _commits(settings) -> set[str]:
-    """Every Delta commit file in the warehouse bucket (one listing, without the metastore)."""
-    pages = object_store.s3_client(settings).get_paginator("list_objects_v2").paginate(Bucket=settings.warehouse_bucket)
+def _commits(settings, prefix: str = "") -> set[str]:
+    """Every Delta commit file in the warehouse bucket, or under `prefix` in it (one listing,
+    without the metastore)."""
+    pages = object_store.s3_client(settings).get_paginator("list_objects_v2").paginate(
+        Bucket=settings.warehouse_bucket, Prefix=prefix)
     return {o["Key"] for page in pages for o in page.get("Contents", [])
             if "/_delta_log/" in o["Key"] and o["Key"].endswith(".json")}
 
