@@ -199,6 +199,7 @@ def _latest_version(platform, table: str) -> int:
     return thrift_query(platform, f"DESCRIBE HISTORY {table} LIMIT 1")[0][0]
 
 
+DAY3_REPORT = PROJECT_ROOT / "build" / "test-output" / "day3_run.json"
 MINIO_OUTAGE_S = 10  # longer than a blip, shorter than the writer's lease lets a driver go unrenewed
 
 
@@ -287,6 +288,10 @@ def day3_run(platform, api, all_days):
                 print(f"day3_run: could not start the metastore again: {exc}")
     orders = {v: thrift_query(platform, f"SELECT count(*) FROM silver.orders VERSION AS OF {v}")[0][0]
               for v in range(orders_from, _latest_version(platform, "silver.orders") + 1)}
+    DAY3_REPORT.parent.mkdir(parents=True, exist_ok=True)  # what was injected, and when
+    DAY3_REPORT.write_text(json.dumps({"seconds": round(time.monotonic() - t0, 1), "minio_outage": outage,
+                                       "silver_killed": killed, "metastore": metastore, "reads": reads,
+                                       "orders_versions": orders}, indent=2))
     return {"run_id": run_id, "run": run, "killed": killed, "commands": commands, "seconds": time.monotonic() - t0,
             "bronze_before": bronze_before, "minio_outage": outage, "reads": reads, "orders_versions": orders,
             "metastore": metastore, "logs": logs}
