@@ -12,6 +12,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from lakehouse.config import PROJECT_ROOT
+
 
 class SupersetError(Exception):
     def __init__(self, status: int, message: str):
@@ -126,7 +128,7 @@ def log_in(driver, base: str, user: str, password: str) -> None:
         raise TimeoutError(f"{exc}; {seen}") from None
 
 
-LOGIN_TIMEOUT_SCREENSHOT = Path(__file__).resolve().parents[2] / "build" / "test-output" / "superset-login-timeout.png"
+LOGIN_TIMEOUT_SCREENSHOT = PROJECT_ROOT / "build" / "test-output" / "superset-login-timeout.png"
 
 
 def open_dashboard(driver, base: str, slug: str, charts: int, screenshot: Path) -> dict:

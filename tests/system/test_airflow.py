@@ -55,7 +55,7 @@ from tests.system import reference
 from tests.system.airflow_api import AirflowAPI, AirflowError, token
 from tests.system.conftest import DATA, LAST_DAY, driver_api, SOAK_DAYS, SOAK_FAULTS, SOAK_SEED
 from tests.system.test_dqops import _get as dqops_get
-from tests.system.test_platform import _commits, _snapshot, thrift_query
+from tests.system.test_platform import _commits, _snapshot, latest_version, thrift_query
 
 # A DAG run takes minutes; a fixture may also wait for the cluster run before it, and the
 # soak's fixture for each of its days.
@@ -63,6 +63,7 @@ pytestmark = [pytest.mark.system, pytest.mark.timeout(max(3000, 1800 + 600 * SOA
 
 DAY3, DAY4 = date(2026, 1, 3), date(2026, 1, 4)
 RUN_TIMEOUT = 1800
+OUTPUT = PROJECT_ROOT / "build" / "test-output"  # the module's reports: what was injected, and how long it took
 REGEX_CHECK = "daily_texts_not_matching_regex_percent"  # what email_is_plausible is in DQOps
 
 
@@ -195,11 +196,7 @@ def _running(proc: psutil.Process) -> bool:
         return False
 
 
-def _latest_version(platform, table: str) -> int:
-    return thrift_query(platform, f"DESCRIBE HISTORY {table} LIMIT 1")[0][0]
-
-
-DAY3_REPORT = PROJECT_ROOT / "build" / "test-output" / "day3_run.json"
+DAY3_REPORT = OUTPUT / "day3_run.json"
 MINIO_OUTAGE_S = 10  # longer than a blip, shorter than the writer's lease lets a driver go unrenewed
 
 
@@ -215,7 +212,7 @@ def day3_run(platform, api, all_days):
     - an analyst's query of silver.orders through the Thrift server on every poll while silver's
       drivers run, and once when gold's driver starts (silver done)."""
     bronze_before = _audit_batches(platform, "bronze")
-    orders_from = _latest_version(platform, "silver.orders")
+    orders_from = latest_version(platform, "silver.orders")
     commits_before = _commits(platform)
     t0 = time.monotonic()
     run_id = api.trigger(MEDALLION_DAG, DAY3, DAY4)
@@ -287,7 +284,7 @@ def day3_run(platform, api, all_days):
             except Exception as exc:  # noqa: BLE001 - keep the failure that ended the wait
                 print(f"day3_run: could not start the metastore again: {exc}")
     orders = {v: thrift_query(platform, f"SELECT count(*) FROM silver.orders VERSION AS OF {v}")[0][0]
-              for v in range(orders_from, _latest_version(platform, "silver.orders") + 1)}
+              for v in range(orders_from, latest_version(platform, "silver.orders") + 1)}
     DAY3_REPORT.parent.mkdir(parents=True, exist_ok=True)  # what was injected, and when
     DAY3_REPORT.write_text(json.dumps({"seconds": round(time.monotonic() - t0, 1), "minio_outage": outage,
                                        "silver_killed": killed, "metastore": metastore, "reads": reads,
@@ -391,7 +388,7 @@ def test_a_killed_spark_submit_is_retried_without_duplicates_or_leftovers(platfo
                                                "WHERE is_current")
     assert current == keys
     assert _wait_until_no_job_application(platform) == ["lakehouse-thrift-server"]
-    assert not [p.pid for p in _job_processes("silver") if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not [p.pid for p in _job_processes("silver") if _running(p)]
 
 
 def test_clearing_the_run_reruns_the_interval_and_changes_nothing(platform, api, day3_run):
@@ -424,8 +421,8 @@ def test_clearing_the_run_reruns_the_interval_and_changes_nothing(platform, api,
 
 
 SOAK_TASKS = ("bronze", "silver", "gold", "publish")  # each its jobs/<task>.py spark-submit
-SOAK_REPORT = PROJECT_ROOT / "build" / "test-output" / "soak.json"
-CLEARED_REPORT = PROJECT_ROOT / "build" / "test-output" / "cleared_run.json"
+SOAK_REPORT = OUTPUT / "soak.json"
+CLEARED_REPORT = OUTPUT / "cleared_run.json"
 
 
 def _fault_plan(seed: int, faults: int, days: int) -> list[dict]:

@@ -410,10 +410,14 @@ def delta_tables(settings) -> list[str]:
     return found
 
 
+def latest_version(settings, table: str) -> int:
+    return thrift_query(settings, f"DESCRIBE HISTORY {table} LIMIT 1")[0][0]
+
+
 def _snapshot(settings) -> dict:
     snap = {}
     for name in delta_tables(settings):
-        version = thrift_query(settings, f"DESCRIBE HISTORY {name} LIMIT 1")[0][0]
+        version = latest_version(settings, name)
         snap[name] = (thrift_query(settings, f"SELECT count(*) FROM {name}")[0][0], version)
     return snap
 
