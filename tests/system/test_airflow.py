@@ -489,7 +489,10 @@ def _run_with_faults(platform, api, day: date, faults: list[dict], worker_killed
     run = api.wait(MEDALLION_DAG, run_id, RUN_TIMEOUT, inject)
     for fault in faults:
         fault.setdefault("outcome", "missed: the task never ran")
-    run["tries"] = {t["task_id"]: t["try_number"] for t in api.task_instances(MEDALLION_DAG, run_id)}
+    tis = api.task_instances(MEDALLION_DAG, run_id)
+    run["tries"] = {t["task_id"]: t["try_number"] for t in tis}
+    # Each task's last try, start to end: where a soak day's time goes.
+    run["seconds"] = {t["task_id"]: round(t["duration"], 1) for t in tis if t.get("duration") is not None}
     return run
 
 
@@ -514,7 +517,8 @@ def soak(platform, api, day3_run) -> dict:
         report = {"days": SOAK_DAYS, "done": len(runs), "seed": SOAK_SEED, "seconds": round(time.monotonic() - t0, 1),
                   "worker_killed_mid_stage": len(worker_killed),
                   "task_kills": [{k: v for k, v in f.items() if k != "seen"} for f in plan],
-                  "runs": {r["logical_date"][:10]: {"state": r["state"], "tries": r["tries"]} for r in runs}}
+                  "runs": {r["logical_date"][:10]: {"state": r["state"], "tries": r["tries"], "seconds": r["seconds"]}
+                           for r in runs}}
         SOAK_REPORT.write_text(json.dumps(report, indent=2))  # after each day: a long soak shows its progress
     return {**report, "run_list": runs, "worker_killed": worker_killed, "dqops_before": dqops_before}
 
