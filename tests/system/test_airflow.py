@@ -335,12 +335,15 @@ def test_the_metastore_killed_while_gold_commits_fails_that_attempt_in_one_line_
 def test_an_analyst_reading_while_silver_merges_sees_a_committed_version(day3_run):
     """The Thrift server (what Superset and DQOps read through) answers while silver's drivers
     run day 3, the first of them killed mid-work, and every answer is the row count of one
-    committed version of silver.orders (never a half-applied batch); the one asked once silver
-    was done is day 3's."""
+    committed version of silver.orders (never a half-applied batch): the one before day 3's
+    commit while silver ran, and the one asked once silver was done day 3's."""
     reads, committed = day3_run["reads"], day3_run["orders_versions"]
     assert reads and not [r for r in reads if "error" in r], reads
-    assert len([r for r in reads if r["writer"] == "silver" and r["during_write"]]) >= 3, reads
+    during = [r for r in reads if r["writer"] == "silver" and r["during_write"]]
+    assert len(during) >= 3, reads
     assert {r["rows"] for r in reads} <= set(committed.values()), (reads, committed)
+    # Reads on both sides of the commit: one that saw the version before it was written while silver ran.
+    assert committed[min(committed)] in {r["rows"] for r in during}, (reads, committed)
     (after_silver,) = [r for r in reads if r["writer"] == "gold"]
     assert after_silver["rows"] == committed[max(committed)] != committed[min(committed)], (reads, committed)
 
