@@ -3,6 +3,7 @@ and the web UI in Debian's headless Chromium, driven by selenium through chromed
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -11,6 +12,10 @@ import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 
 from lakehouse.config import PROJECT_ROOT
 
@@ -77,11 +82,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
-def chromium():
-    """Debian's Chromium, headless, with its own chromedriver (same build, so no version skew)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
+def chromium(network_log: bool = False):
+    """Debian's Chromium, headless, with its own chromedriver (same build, so no version skew).
+    `network_log`: Chromium keeps its network events for NetworkLog (log_in needs them)."""
     for binary in (CHROMIUM, CHROMEDRIVER):
         if not Path(binary).exists() and not shutil.which(Path(binary).name):
             raise RuntimeError(f"{binary} not found: `make test` installs Debian's chromium and chromium-driver")
@@ -90,6 +93,9 @@ def chromium():
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,2400",
                 "--disable-gpu", "--no-first-run", "--disable-extensions"):
         options.add_argument(arg)
+    if network_log:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+        options.add_experimental_option("perfLoggingPrefs", {"enableNetwork": True, "enablePage": False})
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
@@ -104,31 +110,170 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
         time.sleep(interval)
 
 
+_USERNAME = "input[name='username'], input#username"
+_PASSWORD = "input[name='password'], input#password"
+_SUBMIT = "button[type='submit'], input[type='submit']"
+EVENT_REPORTS = "*/superset/log/*"  # Superset's frontend event log
+LOGIN_FAILURE = PROJECT_ROOT / "build" / "test-output" / "superset-login"  # <this>.png, <this>.requests.txt
+
+
+class LoginFailed(AssertionError):
+    """The browser is not signed in to Superset after its login form."""
+
+
 def log_in(driver, base: str, user: str, password: str) -> None:
-    from selenium.webdriver.common.by import By
+    """Sign in through Superset's login form as a person does, and check the browser is
+    signed in (its session answers /api/v1/me/). `driver`: chromium(network_log=True).
 
-    driver.get(f"{base}/login/")
-    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "input[name='username'], input#username"), 60,
-             "the login form")
-    driver.find_element(By.CSS_SELECTOR, "input[name='username'], input#username").send_keys(user)
-    driver.find_element(By.CSS_SELECTOR, "input[name='password'], input#password").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "button[type='submit'], input[type='submit']").click()
+    Each page reports what happens on it to Superset's event log: a POST to /superset/log/,
+    sent a second after the page's last logged event (debounced). Signed out, that request is
+    redirected to the login page, and the answer sets a new, anonymous session cookie. Sent
+    with the login's POST, if its answer comes last, the browser ends signed out, at
+    /login/?next=/superset/welcome/ (seen in CI under the suite's full load; here, with the
+    click 0.6-1.3 s after the form loaded, in 2 of 16 logins). So the browser holds those
+    reports back while it signs in, and the sign-in checks that none got through. Superset's
+    own race: a person who submits that fast can meet it too."""
+    base = base.rstrip("/")
+    for old in (LOGIN_FAILURE.with_suffix(".png"), LOGIN_FAILURE.with_suffix(".requests.txt")):
+        old.unlink(missing_ok=True)
+    network = NetworkLog(driver)
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": [EVENT_REPORTS]})
+    network.mark()
     try:
-        wait_for(lambda: "/login" not in driver.current_url, 60, "the login to go through")
+        _sign_in(driver, base, user, password, network)
+    except BaseException:
+        with contextlib.suppress(Exception):  # a dead browser: the failure before is the news
+            driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        raise
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+
+
+def _sign_in(driver, base: str, user: str, password: str, network: NetworkLog) -> None:
+    driver.get(f"{base}/login/")
+    try:
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, _SUBMIT), 60, "the login form")
     except TimeoutError as exc:
-        # Once seen under the suite's full load, cause unknown: keep what the page showed.
+        raise LoginFailed(f"{exc}; {_page_state(driver, network)}") from None
+    form = driver.current_url
+    for selector, text in ((_USERNAME, user), (_PASSWORD, password)):
+        field = driver.find_element(By.CSS_SELECTOR, selector)
+        field.send_keys(text)
+        if field.get_attribute("value") != text:  # never the value in the message: it may be the password
+            raise LoginFailed(f"the login form's {selector} did not keep what was typed into it; "
+                              f"{_page_state(driver, network)}")
+    driver.find_element(By.CSS_SELECTOR, _SUBMIT).click()
+    try:
+        wait_for(lambda: driver.current_url != form, 60, "the login form to be sent")
+    except TimeoutError as exc:
+        raise LoginFailed(f"{exc}; {_page_state(driver, network)}") from None
+    landed = urllib.parse.urlsplit(driver.current_url)
+    if landed.path.startswith("/login"):
+        after = urllib.parse.parse_qs(landed.query).get("next", ["/"])[0]
+        what = ("Superset refused the login" if after == "/"
+                else f"Superset signed {user} in, then sent the browser back to the form for {after}")
+        raise LoginFailed(f"{what}; {_page_state(driver, network)}")
+    session = _session_status(driver)
+    if session != 200:
+        raise LoginFailed(f"the login went on to {driver.current_url}, but /api/v1/me/ answers {session}; "
+                          f"{_page_state(driver, network)}")
+    reported = network.answered_since_mark("POST", "/superset/log/")
+    if reported:
+        raise LoginFailed(f"signed in, but event reports were answered during the sign-in ({reported}): the "
+                          f"browser no longer holds them back (Network.setBlockedURLs); {_page_state(driver, network)}")
+
+
+_ME = """const done = arguments[arguments.length - 1];
+fetch('/api/v1/me/', {credentials: 'same-origin'}).then(r => done(r.status)).catch(e => done(String(e)));"""
+
+
+def _session_status(driver):
+    """/api/v1/me/'s status for the browser's session (200 signed in, 401 not), or what failed."""
+    try:
+        return driver.execute_async_script(_ME)
+    except Exception as exc:  # noqa: BLE001 - a script timeout is an answer too
+        return f"no answer ({type(exc).__name__}: {exc})"
+
+
+def _page_state(driver, network: NetworkLog) -> str:
+    """What the page showed: its URL, alerts and toasts (the form shows "Invalid username or
+    password" whenever it comes back after a submit, whatever the server said), a screenshot,
+    and the browser's requests. Each part apart: one that fails does not lose the others."""
+    parts = []
+    LOGIN_FAILURE.parent.mkdir(parents=True, exist_ok=True)
+    for name, part in (("at", lambda: driver.current_url),
+                       ("showing", lambda: [e.text for e in driver.find_elements(
+                           By.CSS_SELECTOR, "[role='alert'], .ant-form-item-explain")]),
+                       ("screenshot", lambda: driver.save_screenshot(str(LOGIN_FAILURE.with_suffix(".png")))
+                        and LOGIN_FAILURE.with_suffix(".png")),
+                       ("requests", lambda: _write_lines(LOGIN_FAILURE.with_suffix(".requests.txt"), network.lines()))):
         try:
-            picture = LOGIN_TIMEOUT_SCREENSHOT
-            picture.parent.mkdir(parents=True, exist_ok=True)
-            driver.save_screenshot(str(picture))
-            alerts = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "[role='alert'], .ant-form-item-explain")]
-            seen = f"still at {driver.current_url}, alerts {alerts}, screenshot {picture}"
-        except Exception as failed:  # noqa: BLE001 - a dead browser: the timeout is the news
-            seen = f"no screenshot ({type(failed).__name__})"
-        raise TimeoutError(f"{exc}; {seen}") from None
+            parts.append(f"{name} {part()}")
+        except Exception as exc:  # noqa: BLE001 - a dead browser: what happened before is the news
+            parts.append(f"{name}: none ({type(exc).__name__}: {exc})")
+    return ", ".join(parts)
 
 
-LOGIN_TIMEOUT_SCREENSHOT = PROJECT_ROOT / "build" / "test-output" / "superset-login-timeout.png"
+def _write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return path
+
+
+class NetworkLog:
+    """The browser's requests, from Chromium's performance log (chromium(network_log=True)).
+    Its events arrive in batches, not always in order, so they are kept and read together."""
+
+    def __init__(self, driver):
+        self.driver = driver
+        self.events: list[tuple[float, dict]] = []  # (the log entry's time in ms, the CDP event)
+        self._mark = 0
+
+    def _read(self) -> None:
+        self.events += [(e["timestamp"], json.loads(e["message"])["message"])
+                        for e in self.driver.get_log("performance")]
+
+    def mark(self) -> None:
+        """From here on: what answered_since_mark looks at."""
+        self._read()
+        self._mark = len(self.events)
+
+    def _first_requests(self) -> dict[str, str]:
+        """Per request id, its first request (a redirect's next hop keeps the id)."""
+        first: dict[str, str] = {}
+        for _, e in self.events:
+            if e["method"] == "Network.requestWillBeSent":
+                request = e["params"]["request"]
+                first.setdefault(e["params"]["requestId"], f"{request['method']} {request['url']}")
+        return first
+
+    def answered_since_mark(self, method: str, path: str) -> list[str]:
+        """Requests of `method` to a URL holding `path` that got an answer since mark()."""
+        self._read()
+        first = self._first_requests()
+        wanted = {i for i, r in first.items() if r.startswith(f"{method} ") and path in r}
+        return sorted({first[e["params"]["requestId"]] for _, e in self.events[self._mark:]
+                       if e["method"] == "Network.responseReceivedExtraInfo" and e["params"]["requestId"] in wanted})
+
+    def lines(self) -> list[str]:
+        """Every request sent (each hop of a redirect), answer (its status and the names of the
+        cookies it set, never their values) and failure (a blocked request), in order, timed."""
+        self._read()
+        first, lines = self._first_requests(), []
+        for ms, e in sorted(self.events, key=lambda te: te[0]):
+            params = e.get("params", {})
+            if e["method"] == "Network.requestWillBeSent":
+                redirected = params.get("redirectResponse")
+                lines.append(f"{ms:.0f} sent {params['request']['method']} {params['request']['url']}"
+                             + (f" (after a {redirected['status']} redirect)" if redirected else ""))
+            elif e["method"] == "Network.responseReceivedExtraInfo":
+                headers = {k.lower(): v for k, v in params.get("headers", {}).items()}
+                cookies = sorted({c.split("=", 1)[0].strip() for c in headers.get("set-cookie", "").split("\n") if c})
+                lines.append(f"{ms:.0f} answered {params.get('statusCode')} to {first.get(params['requestId'], '?')}"
+                             + (f", set-cookie {cookies}" if cookies else ""))
+            elif e["method"] == "Network.loadingFailed":
+                lines.append(f"{ms:.0f} failed {first.get(params['requestId'], '?')}: "
+                             f"{params.get('blockedReason') or params.get('errorText')}")
+        return lines
 
 
 def open_dashboard(driver, base: str, slug: str, charts: int, screenshot: Path) -> dict:

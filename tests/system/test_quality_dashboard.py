@@ -76,7 +76,7 @@ def _silver_batches(platform) -> dict[tuple[str, str], dict]:
 
 
 def test_the_quality_dashboard_renders_every_chart_with_data_in_chromium(platform, api, charts):
-    driver = chromium()
+    driver = chromium(network_log=True)
     try:
         log_in(driver, superset.url(platform), platform.superset_admin_user,
                platform.superset_admin_password.get_secret_value())

@@ -121,7 +121,7 @@ def test_every_chart_query_returns_rows_through_the_rest_api(platform, api, dqop
 def test_dashboard_renders_every_chart_with_data_in_chromium(platform, api):
     (dashboard,) = ASSETS["dashboards"]
     expected = len(ASSETS["charts"])
-    driver = chromium()
+    driver = chromium(network_log=True)
     try:
         log_in(driver, superset.url(platform), platform.superset_admin_user,
                platform.superset_admin_password.get_secret_value())
