@@ -128,7 +128,7 @@ lint: install
 test-unit: install
 	$(BIN)/pytest tests/unit
 
-# Regenerates BENCHMARKS.md (about an hour on 2 cores; B3 and B4 bring the native platform up and down).
+# Regenerates BENCHMARKS.md (about an hour on 2 cores; B3, B4 and B10 bring the native platform up and down).
 # `make bench ONLY=B1,B2` runs some and keeps the others' sections from the last run.
 bench:
 	$(MAKE) $(PARALLEL) install platform

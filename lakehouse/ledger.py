@@ -22,11 +22,7 @@ class Ledger:
         self._builds: dict[str, tuple] = {}
         self._rows: dict[str, dict[str, int]] = {}
         self._pending: list[dict] | None = None  # audit records held for one commit (see one_commit)
-        rows = [] if tables.never_written(spark, tables.AUDIT_TABLE) else (
-            spark.table(tables.AUDIT_TABLE).where((F.col("status") == "ok") & (F.col("layer") != REPLAY))
-            .select("table_name", "batch_id", "rows_read", "source_versions", "spec_hash", "started_at").collect()
-        )
-        for r in sorted(rows, key=lambda r: r["started_at"]):
+        for r in sorted(completed(spark), key=lambda r: r["started_at"]):
             self._remember(r["table_name"], r["batch_id"], r["rows_read"], r["source_versions"], r["spec_hash"])
 
     def _remember(self, table: str, batch_id, rows_read, source_versions, spec_hash) -> None:
@@ -80,3 +76,11 @@ class Ledger:
             raise
         records, self._pending = self._pending, None
         tables.append_audit(self._spark, records)
+
+
+def completed(spark, audit_table: str = tables.AUDIT_TABLE) -> list:
+    """The audit's records of completed runs (one query of the whole table)."""
+    if tables.never_written(spark, audit_table):
+        return []
+    return (spark.table(audit_table).where((F.col("status") == "ok") & (F.col("layer") != REPLAY))
+            .select("table_name", "batch_id", "rows_read", "source_versions", "spec_hash", "started_at").collect())

@@ -69,6 +69,8 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
         gate.record(spark, result.run_id)
     if gate.validations:
         result.data_docs = gate.docs_index.as_uri()
+    with timings.phase("ops compaction"):  # last: a run that ends in an error leaves it to the next
+        tables.compact_ops_tables(spark)
     return result
 
 

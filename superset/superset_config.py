@@ -29,6 +29,17 @@ RATELIMIT_STORAGE_URI = "memory://"
 AUTH_RATE_LIMITED = True
 SHOW_STACKTRACE = False
 
+# Superset's frontend draws Scarf's telemetry pixel (an <img> from apachesuperset.gateway.scarf.sh)
+# in every analyst's browser, and its default content security policy allows that host; the pip
+# build has no switch for it. The same policy without Scarf's hosts makes the browser refuse it.
+# (superset.config defines TALISMAN_CONFIG before it reads this file.)
+from superset.config import TALISMAN_CONFIG as _DEFAULT_TALISMAN  # noqa: E402
+
+_TELEMETRY_HOSTS = ("https://apachesuperset.gateway.scarf.sh", "https://static.scarf.sh/")
+_DEFAULT_CSP = _DEFAULT_TALISMAN["content_security_policy"]
+TALISMAN_CONFIG = {**_DEFAULT_TALISMAN, "content_security_policy": {
+    **_DEFAULT_CSP, "img-src": [s for s in _DEFAULT_CSP["img-src"] if s not in _TELEMETRY_HOSTS]}}
+
 # The default minute can be too short for a chart's first query on a cold Thrift server,
 # which first loads the Delta snapshot of its table.
 SUPERSET_WEBSERVER_TIMEOUT = int(timedelta(minutes=3).total_seconds())

@@ -90,4 +90,5 @@ def record(spark, rows: list[dict]) -> int:
                                "AND t.check_name = s.check_name AND t.executed_at = s.executed_at")
      .whenNotMatchedInsertAll().execute())
     commit = tables.commit_since(spark, tables.DQOPS_CHECKS_TABLE, before)
+    tables.compact_ops_tables(spark, [tables.DQOPS_CHECKS_TABLE])  # after its commit is read
     return int(commit["metrics"].get("numTargetRowsInserted", 0)) if commit else 0

@@ -1,5 +1,5 @@
 """The benchmark scripts run once, at a tiny size, so they cannot rot (B3 and B4 need the
-native platform: tests/system/test_benchmarks.py runs them on the test run's). Nothing here
+native platform, and B10: tests/system/test_benchmarks.py runs them on the test run's). Nothing here
 asserts a time: benchmarks measure, BENCHMARKS.md reports (see benchmarks/run.py).
 
 The tiny runs (marker `bench`) are `make bench-smoke`, not `make test`: B1, B2 and B9 start
@@ -43,7 +43,7 @@ def test_report_renders_sections_in_order_with_the_machine():
                             for k in ("B2", "B1")}}
     text = render(results)
     assert text.index("## B1: t") < text.index("## B2: t") and "pyspark 4.1.1" in text
-    assert ALL == ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9"]
+    assert ALL == ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10"]
 
 
 def test_b1_marginal_ratio_removes_fixed_costs():
@@ -65,10 +65,10 @@ def test_b1_marginal_ratio_per_repetition():
 
 
 def test_unknown_benchmark_is_one_line_and_exit_2(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "B10", "--out", str(tmp_path / "x.md")],
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "B11", "--out", str(tmp_path / "x.md")],
                           capture_output=True, text=True, cwd=PROJECT_ROOT)
-    assert proc.returncode == 2 and proc.stderr.strip() == ("error: unknown benchmark(s) B10; "
-                                                            "choose from B1, B2, B3, B4, B5, B6, B7, B8, B9")
+    assert proc.returncode == 2 and proc.stderr.strip() == ("error: unknown benchmark(s) B11; "
+                                                            "choose from B1, B2, B3, B4, B5, B6, B7, B8, B9, B10")
 
 
 @pytest.mark.integration

@@ -254,6 +254,25 @@ class NetworkLog:
         return sorted({first[e["params"]["requestId"]] for _, e in self.events[self._mark:]
                        if e["method"] == "Network.responseReceivedExtraInfo" and e["params"]["requestId"] in wanted})
 
+    def outcomes(self, host: str) -> dict[str, str]:
+        """How each request to a URL holding `host` ended: "answered <status>", "blocked
+        <reason>" (Chromium refused to send it: "csp" for the page's content security policy)
+        or "failed <error>"; by its first request."""
+        self._read()
+        first = self._first_requests()
+        wanted = {i for i, r in first.items() if host in r}
+        ended = {}
+        for _, e in self.events:
+            params = e.get("params", {})
+            if params.get("requestId") not in wanted:
+                continue
+            if e["method"] == "Network.responseReceivedExtraInfo":
+                ended[first[params["requestId"]]] = f"answered {params.get('statusCode')}"
+            elif e["method"] == "Network.loadingFailed":
+                ended[first[params["requestId"]]] = (f"blocked {params['blockedReason']}" if params.get("blockedReason")
+                                                     else f"failed {params.get('errorText')}")
+        return {first[i]: ended.get(first[i], "no answer") for i in wanted}
+
     def lines(self) -> list[str]:
         """Every request sent (each hop of a redirect), answer (its status and the names of the
         cookies it set, never their values) and failure (a blocked request), in order, timed."""

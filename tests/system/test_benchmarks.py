@@ -1,4 +1,4 @@
-"""B3 and B4 (benchmarks/) once at a tiny size on the test run's platform, after the cluster
+"""B3, B4 and B10 (benchmarks/) once at a tiny size on the test run's platform, after the cluster
 run filled it: so the scripts that need the native platform cannot rot either (`make
 bench-smoke`, marker `bench`; not `make test`). No timing
 is asserted; that both engines answered the dashboard's queries alike is (B4 checks it)."""
@@ -13,8 +13,8 @@ from tests.benchmarks.test_bench_scripts import bench
 pytestmark = [pytest.mark.system, pytest.mark.bench, pytest.mark.timeout(2400)]
 
 
-def test_b3_and_b4_tiny_on_the_platform(platform, cluster_run, tmp_path):
-    text, results = bench(tmp_path, "--only", "B3,B4", "--platform-home", str(platform.home))
+def test_b3_b4_and_b10_tiny_on_the_platform(platform, cluster_run, tmp_path):
+    text, results = bench(tmp_path, "--only", "B3,B4,B10", "--platform-home", str(platform.home))
     layers = results["sections"]["B3"]["data"]["samples"]
     assert list(layers) == ["direct Python call", "warm SparkSession (local)", "bare spark-submit (local[*])",
                             "lakehouse submit (embedded profile)", "lakehouse submit (cluster profile)"]
@@ -25,3 +25,9 @@ def test_b3_and_b4_tiny_on_the_platform(platform, cluster_run, tmp_path):
     assert set(served) == {f"{e}, {n} client(s)" for e in ("Thrift server", "DuckDB + delta-rs") for n in (1, 4)}
     assert all(0 < r["p50_s"] <= r["p95_s"] for r in served.values())
     assert "## B3: fixed overhead per layer" in text and "## B4: serving the dashboard's queries" in text
+    month = results["sections"]["B10"]["data"]  # 3 days: more files than the compaction's limit
+    for profile in ("local", "cluster"):
+        files = month[profile]["files"]
+        assert files["compacted as each task ends"] < files["as before (a file per commit)"], files
+        assert month[profile]["compactions"] >= 1 and all(len(s) == 1 for s in month[profile]["samples"].values())
+    assert "## B10: the ops tables after a month" in text

@@ -13,6 +13,7 @@ import re
 import shutil
 import threading
 import time
+import urllib.request
 
 import pytest
 import yaml
@@ -21,7 +22,8 @@ from lakehouse.config import GOLD, PROJECT_ROOT
 from lakehouse.platform import lifecycle, superset, superset_datasets
 from lakehouse.specs import load_catalog
 from tests.system.conftest import cli, driver_api
-from tests.system.superset_client import SupersetAPI, SupersetError, chromium, log_in, open_dashboard, wait_for
+from tests.system.superset_client import (NetworkLog, SupersetAPI, SupersetError, chromium, log_in, open_dashboard,
+                                          wait_for)
 from tests.system.test_platform import thrift_query
 
 pytestmark = pytest.mark.system
@@ -50,6 +52,16 @@ def test_admin_password_is_printed_by_the_first_up_only(platform, platform_home)
     assert f"Superset: {superset.url(platform)}  user {platform.superset_admin_user}, password {password} " in first_up
     again = cli(home, "up").stdout
     assert password not in again and "LAKEHOUSE_SUPERSET_ADMIN_PASSWORD" in again
+
+
+def test_pages_allow_no_telemetry_host(platform):
+    """Superset's content security policy (superset_config.py) leaves out the hosts of its
+    telemetry pixel and keeps the rest of the default policy."""
+    with urllib.request.urlopen(f"{superset.url(platform)}/login/", timeout=30) as page:
+        policy = page.headers["Content-Security-Policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split(";") if d.strip()}
+    assert "scarf" not in policy, policy
+    assert directives["img-src"][:3] == ["'self'", "blob:", "data:"] and directives["default-src"] == ["'self'"]
 
 
 def test_default_and_wrong_logins_are_refused(platform):
@@ -125,12 +137,17 @@ def test_dashboard_renders_every_chart_with_data_in_chromium(platform, api):
     try:
         log_in(driver, superset.url(platform), platform.superset_admin_user,
                platform.superset_admin_password.get_secret_value())
+        network = NetworkLog(driver)
         state = open_dashboard(driver, superset.url(platform), dashboard["slug"], expected,
                                OUTPUT / "superset-dashboard.png")
         _record(dashboard_load_seconds=state["load_seconds"])
         assert not state["errors"], f"charts in an error state: {state['errors']}"
         assert not state["empty"], f"charts with no data: {state['empty']}"
         assert state["rendered"] == expected
+        # Superset's telemetry pixel (superset_config.py's policy): refused by the browser, not
+        # sent and left unanswered (this machine resolves no outside host: a sent one fails too).
+        telemetry = network.outcomes("scarf.sh")
+        assert all(outcome == "blocked csp" for outcome in telemetry.values()), telemetry
     finally:
         driver.quit()
     assert (OUTPUT / "superset-dashboard.png").stat().st_size > 10_000
