@@ -200,6 +200,12 @@ def _dqops_results(settings, tables: list[str], t0: float) -> int:
     added = dqops_results.record(spark, rows)
     print(f"dqops_results: {len(rows)} check result(s) of {len(tables)} table(s) from DQOps, {added} new in "
           f"{ops.DQOPS_CHECKS_TABLE} in {time.time() - t0:.1f}s (run {run_id})")
+    from lakehouse.maintenance import compact_ops_tables
+
+    try:  # as a pipeline run ends (lakehouse.pipeline): the results are committed, this only tidies
+        compact_ops_tables(spark, settings)
+    except Exception as exc:  # noqa: BLE001
+        print(f"dqops_results: {ops.DQOPS_CHECKS_TABLE} was not compacted ({one_line(exc)})", file=sys.stderr)
     return 0
 
 

@@ -9,6 +9,9 @@ lakehouse's databases (jobs/maintenance.py, the maintenance DAG).
 - analyze: row count, size and file count of each table as table properties
   (`lakehouse.stats.*`, SHOW TBLPROPERTIES), for catalog readers; Spark 4.1 refuses
   ANALYZE TABLE on Delta tables, and Delta keeps its own per-file statistics.
+
+Between maintenance runs, a run that ends compacts the ops tables it wrote once they hold
+more than COMPACT_OPS_ABOVE_FILES files (compact_ops_tables).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Callable
 
 from delta.tables import DeltaTable
 
+from lakehouse import tables
 from lakehouse.config import DATABASES, Settings
 
 STEPS = ("optimize", "vacuum", "analyze")
@@ -36,8 +40,13 @@ def delta_tables(spark) -> list[str]:
                   for t in spark.catalog.listTables(db) if t.tableType != "VIEW")
 
 
+def _compact(table: DeltaTable) -> dict:
+    """OPTIMIZE's metrics: numFilesRemoved is 0 when no bin held two files (and no commit)."""
+    return table.optimize().executeCompaction().collect()[0]["metrics"]
+
+
 def _optimize(spark, settings: Settings, fqname: str) -> str:
-    metrics = DeltaTable.forName(spark, fqname).optimize().executeCompaction().collect()[0]["metrics"]
+    metrics = _compact(DeltaTable.forName(spark, fqname))
     return f"{metrics['numFilesRemoved']} file(s) compacted into {metrics['numFilesAdded']}"
 
 
@@ -69,3 +78,31 @@ def run_maintenance(spark, settings: Settings, step: str,
         on_result(result)
         results.append(result)
     return results
+
+
+# Every task adds a file or more to the ops tables (the sample's day: 6 commits to ops.audit,
+# 8 files), and every task reads ops.audit whole, opening each file: the read grows by the day
+# until the weekly maintenance compacts them, and for good where it does not run (a backfill, a
+# paused DAG). More than a week of the sample's files: where the maintenance runs, a task pays
+# the count alone (no Spark job; a compaction costs about 1.5 s on MinIO, more than the reads
+# it saves within a week); where it does not, no read opens more. BENCHMARKS.md's B10 measures
+# a month of both. Delta's own auto compaction decides from file counts it keeps in the writing
+# JVM's memory, which a spark-submit per task never fills.
+COMPACT_OPS_ABOVE_FILES = 64
+
+
+def compact_if_fragmented(spark, location: str) -> bool:
+    """OPTIMIZE the Delta table at `location` if it holds more than COMPACT_OPS_ABOVE_FILES
+    files; whether it compacted any. Counting costs no Spark job (tables.file_count)."""
+    if (tables.file_count(spark, location) or 0) <= COMPACT_OPS_ABOVE_FILES:  # no count: left to maintenance
+        return False
+    return _compact(DeltaTable.forPath(spark, location))["numFilesRemoved"] > 0
+
+
+def compact_ops_tables(spark, settings: Settings) -> list[str]:
+    """Compact the ops tables this process wrote since the last call (tables.take_ops_written)
+    that are fragmented; returns those compacted. Each is a commit that changes no row
+    (NO_DATA_CHANGE), by the tables' writer under its lease and labelled as its other commits;
+    a process that wrote no ops table commits nothing."""
+    return [fqname for fqname in tables.take_ops_written()
+            if compact_if_fragmented(spark, settings.table_location(*fqname.split(".")))]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from lakehouse import ops_views, tables, timings
 from lakehouse.config import Settings
+from lakehouse.errors import one_line
 from lakehouse.file_log import FileLog
 from lakehouse.layers.bronze import run_bronze
 from lakehouse.layers.gold import run_gold
@@ -20,6 +21,7 @@ from lakehouse.layers.publish import Publication, run_publish
 from lakehouse.layers.reprocess import Replayed, reingest_files, replay_quarantined
 from lakehouse.layers.silver import run_silver
 from lakehouse.ledger import Ledger
+from lakehouse.maintenance import compact_ops_tables
 from lakehouse.quality.gate import QualityGate, Validation
 from lakehouse.runs import BatchFilter, TableRun, new_run_id
 from lakehouse.specs import Catalog
@@ -70,7 +72,11 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
     if gate.validations:
         result.data_docs = gate.docs_index.as_uri()
     with timings.phase("ops compaction"):  # last: a run that ends in an error leaves it to the next
-        tables.compact_ops_tables(spark)
+        try:
+            compact_ops_tables(spark, settings)
+        except Exception as exc:  # noqa: BLE001 - the run's writes are committed; this only tidies
+            result.notices.append(f"the ops tables it wrote were not compacted ({one_line(exc)}): the next run that "
+                                  "writes them, or the maintenance DAG, compacts them")
     return result
 
 

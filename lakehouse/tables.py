@@ -144,8 +144,9 @@ DELETE_MARKERS_SCHEMA = StructType([
 OPS_TABLES = {QUARANTINE_TABLE: QUARANTINE_SCHEMA, AUDIT_TABLE: AUDIT_SCHEMA, PUBLISHED_TABLE: PUBLISHED_SCHEMA,
               VALIDATIONS_TABLE: VALIDATIONS_SCHEMA, DQOPS_CHECKS_TABLE: DQOPS_CHECKS_SCHEMA,
               LANDING_FILES_TABLE: LANDING_FILES_SCHEMA, DELETE_MARKERS_TABLE: DELETE_MARKERS_SCHEMA}
-# The ops tables this process wrote since it last compacted them (compact_ops_tables). Not the
-# quarantine: one file per (dataset, batch) partition, and OPTIMIZE bins within a partition.
+# The ops tables this process wrote since a run last took them to compact (maintenance.
+# compact_ops_tables). Not the quarantine: one file per (dataset, batch) partition, where
+# OPTIMIZE bins within a partition.
 _ops_written: set[str] = set()
 
 
@@ -585,41 +586,41 @@ def append_landing_files(spark, records: list[dict]) -> None:
         _ops_written.add(LANDING_FILES_TABLE)
 
 
-# Every task adds a small file or more to the ops tables (the sample's day: 6 commits to
-# ops.audit, 8 files), and a read opens every file: on MinIO a read of 150 appends' rows took
-# 4.3-4.8 s against 0.8-1.1 s for the same rows compacted (33 appends: 1.6 s; an OPTIMIZE of
-# them: 1.5 s), and each task reads ops.audit whole (BENCHMARKS.md, B10). Delta's own auto
-# compaction decides from file counts it keeps in the writing JVM's memory, which a spark-submit
-# per task never fills, so a run compacts the ops tables it wrote as it ends.
-COMPACT_OPS_ABOVE_FILES = 16
-
-
-def file_count(spark, fqname: str) -> int | None:
-    """The data files of the table's newest version, from that commit's checksum file in
-    _delta_log (no Spark job: the snapshot's own count computes its state, 3 jobs and 1.2-1.6 s
-    on MinIO for a table the process has not read); None without one (Delta writes it with
-    every commit, but a failure to is no error)."""
-    log = DeltaTable.forName(spark, fqname)._jdt.deltaLog()
-    none = spark.sparkContext._jvm.scala.Option.apply(None)
-    text = _log_file(spark, log.logPath().toString(), f"{log.update(False, none, none).version():020d}.crc")
+def file_count(spark, location: str) -> int | None:
+    """The data files of the newest version of the Delta table at `location`, from the
+    commit's checksum: held in memory after this process's own write, else its file in
+    _delta_log; None without one (Delta writes it with every commit, but a failure to is no
+    error). No Spark job and no metastore call (the snapshot's own count computes its state: 3
+    jobs, 1.2-1.6 s on MinIO for a table the process has not read)."""
+    jvm = spark.sparkContext._jvm
+    log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, location)
+    none = jvm.scala.Option.apply(None)
+    snapshot = log.update(False, none, none)
+    if snapshot.checksumOpt().isDefined():
+        return snapshot.checksumOpt().get().numFiles()
+    text = _log_file(spark, log.logPath().toString(), f"{snapshot.version():020d}.crc")
     return None if text is None else json.loads(text).get("numFiles")
 
 
-def compact_ops_tables(spark, fqnames: list[str] | None = None) -> list[str]:
-    """OPTIMIZE the ops tables this process wrote since it last asked (or `fqnames`) that hold
-    more than COMPACT_OPS_ABOVE_FILES files; returns those compacted. Their writer's commit,
-    under its lease, changing no row (NO_DATA_CHANGE): a run that writes nothing compacts
-    nothing. About 0.2 s a table on MinIO to count, 1.5 s to compact."""
-    if fqnames is None:
-        fqnames = sorted(_ops_written)
-        _ops_written.clear()
-    compacted = []
-    for fqname in fqnames:
-        if (file_count(spark, fqname) or 0) > COMPACT_OPS_ABOVE_FILES:  # no count: left to maintenance
-            DeltaTable.forName(spark, fqname).optimize().executeCompaction()
-            compacted.append(fqname)
-    return compacted
+def ops_written() -> frozenset[str]:
+    """The ops tables this process wrote since it last took them (take_ops_written)."""
+    return frozenset(_ops_written)
 
+
+def take_ops_written() -> list[str]:
+    written = sorted(_ops_written)
+    _ops_written.clear()
+    return written
+
+
+def merge_dqops_checks(spark, records: list[dict]) -> None:
+    """Add the DQOps check executions the table does not hold (a rerun adds nothing)."""
+    source = records_frame(spark, records, DQOPS_CHECKS_SCHEMA)
+    (DeltaTable.forName(spark, DQOPS_CHECKS_TABLE).alias("t")
+     .merge(source.alias("s"), "t.table_name = s.table_name AND t.column_name <=> s.column_name "
+                               "AND t.check_name = s.check_name AND t.executed_at = s.executed_at")
+     .whenNotMatchedInsertAll().execute())
+    _ops_written.add(DQOPS_CHECKS_TABLE)
 
 # -- publish ------------------------------------------------------------------------------
 def published_versions(spark) -> dict[str, set[int]]:

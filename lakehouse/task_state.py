@@ -15,7 +15,8 @@ for the same arguments names a task after it in the DAG's order:
   (ops.quarantine, ops.delete_markers); gold from silver's tables and its own rows; publish
   from gold's tables and ops.published. A later task writes none of these (one writer per
   table; a later task's audit rows are its own tables'; silver changes bronze's schema only
-  for a changed spec, which the check sees).
+  for a changed spec, which the check sees; a later task that compacts ops.audit as it ends,
+  lakehouse.maintenance.compact_ops_tables, rewrites its files and no row).
 - Any other commit makes the task start Spark: its own or an earlier task's (a new batch),
   `lakehouse run`, reprocess, maintenance, `lakehouse sql`, a script of one's own. So do a
   table whose log is not as the task left it (its folder gone or written again, a commit file

@@ -30,15 +30,21 @@ AUTH_RATE_LIMITED = True
 SHOW_STACKTRACE = False
 
 # Superset's frontend draws Scarf's telemetry pixel (an <img> from apachesuperset.gateway.scarf.sh)
-# in every analyst's browser, and its default content security policy allows that host; the pip
-# build has no switch for it. The same policy without Scarf's hosts makes the browser refuse it.
-# (superset.config defines TALISMAN_CONFIG before it reads this file.)
-from superset.config import TALISMAN_CONFIG as _DEFAULT_TALISMAN  # noqa: E402
+# in every analyst's browser, and its default content security policies allow Scarf's hosts;
+# the pip build has no switch for it. The same policies without those hosts make the browser
+# refuse it. (superset.config defines both before it reads this file; lower-case names stay
+# out of Superset's configuration.)
+from superset.config import TALISMAN_CONFIG as _default, TALISMAN_DEV_CONFIG as _default_dev  # noqa: E402
 
-_TELEMETRY_HOSTS = ("https://apachesuperset.gateway.scarf.sh", "https://static.scarf.sh/")
-_DEFAULT_CSP = _DEFAULT_TALISMAN["content_security_policy"]
-TALISMAN_CONFIG = {**_DEFAULT_TALISMAN, "content_security_policy": {
-    **_DEFAULT_CSP, "img-src": [s for s in _DEFAULT_CSP["img-src"] if s not in _TELEMETRY_HOSTS]}}
+
+def _without_telemetry(talisman: dict) -> dict:
+    policy = talisman["content_security_policy"]
+    return {**talisman, "content_security_policy": {
+        **policy, "img-src": [source for source in policy["img-src"] if "scarf.sh" not in source]}}
+
+
+TALISMAN_CONFIG = _without_telemetry(_default)
+TALISMAN_DEV_CONFIG = _without_telemetry(_default_dev)  # what debug mode serves
 
 # The default minute can be too short for a chart's first query on a cold Thrift server,
 # which first loads the Delta snapshot of its table.

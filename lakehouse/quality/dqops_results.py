@@ -77,18 +77,11 @@ def fetch_statuses(settings: Settings, tables: list[str]) -> tuple[dict[str, dic
 
 def record(spark, rows: list[dict]) -> int:
     """Add the executions ops.dqops_checks does not hold; returns how many were added."""
-    from delta.tables import DeltaTable
-
     from lakehouse import tables
 
     if not rows:
         return 0
     before = tables.current_version(spark, tables.DQOPS_CHECKS_TABLE)
-    source = tables.records_frame(spark, rows, tables.DQOPS_CHECKS_SCHEMA)
-    (DeltaTable.forName(spark, tables.DQOPS_CHECKS_TABLE).alias("t")
-     .merge(source.alias("s"), "t.table_name = s.table_name AND t.column_name <=> s.column_name "
-                               "AND t.check_name = s.check_name AND t.executed_at = s.executed_at")
-     .whenNotMatchedInsertAll().execute())
+    tables.merge_dqops_checks(spark, rows)
     commit = tables.commit_since(spark, tables.DQOPS_CHECKS_TABLE, before)
-    tables.compact_ops_tables(spark, [tables.DQOPS_CHECKS_TABLE])  # after its commit is read
     return int(commit["metrics"].get("numTargetRowsInserted", 0)) if commit else 0

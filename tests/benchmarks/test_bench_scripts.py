@@ -1,5 +1,5 @@
 """The benchmark scripts run once, at a tiny size, so they cannot rot (B3 and B4 need the
-native platform, and B10: tests/system/test_benchmarks.py runs them on the test run's). Nothing here
+native platform, as does B10: tests/system/test_benchmarks.py runs them on the test run's). Nothing here
 asserts a time: benchmarks measure, BENCHMARKS.md reports (see benchmarks/run.py).
 
 The tiny runs (marker `bench`) are `make bench-smoke`, not `make test`: B1, B2 and B9 start

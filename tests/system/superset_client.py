@@ -254,24 +254,24 @@ class NetworkLog:
         return sorted({first[e["params"]["requestId"]] for _, e in self.events[self._mark:]
                        if e["method"] == "Network.responseReceivedExtraInfo" and e["params"]["requestId"] in wanted})
 
-    def outcomes(self, host: str) -> dict[str, str]:
-        """How each request to a URL holding `host` ended: "answered <status>", "blocked
-        <reason>" (Chromium refused to send it: "csp" for the page's content security policy)
-        or "failed <error>"; by its first request."""
+    def outcomes(self, host: str) -> list[str]:
+        """How each request to a URL holding `host` ended, one line per request: "<request>:
+        answered <status>", "blocked <reason>" (Chromium refused to send it: "csp" for the
+        page's content security policy), "failed <error>" or "no answer" (yet)."""
         self._read()
         first = self._first_requests()
-        wanted = {i for i, r in first.items() if host in r}
         ended = {}
         for _, e in self.events:
-            params = e.get("params", {})
-            if params.get("requestId") not in wanted:
+            request = e.get("params", {}).get("requestId")
+            if request not in first or host not in first[request]:
                 continue
+            params = e["params"]
             if e["method"] == "Network.responseReceivedExtraInfo":
-                ended[first[params["requestId"]]] = f"answered {params.get('statusCode')}"
+                ended[request] = f"answered {params.get('statusCode')}"
             elif e["method"] == "Network.loadingFailed":
-                ended[first[params["requestId"]]] = (f"blocked {params['blockedReason']}" if params.get("blockedReason")
-                                                     else f"failed {params.get('errorText')}")
-        return {first[i]: ended.get(first[i], "no answer") for i in wanted}
+                ended[request] = (f"blocked {params['blockedReason']}" if params.get("blockedReason")
+                                  else f"failed {params.get('errorText')}")
+        return sorted(f"{first[r]}: {ended.get(r, 'no answer')}" for r in first if host in first[r])
 
     def lines(self) -> list[str]:
         """Every request sent (each hop of a redirect), answer (its status and the names of the

@@ -144,10 +144,10 @@ def test_dashboard_renders_every_chart_with_data_in_chromium(platform, api):
         assert not state["errors"], f"charts in an error state: {state['errors']}"
         assert not state["empty"], f"charts with no data: {state['empty']}"
         assert state["rendered"] == expected
-        # Superset's telemetry pixel (superset_config.py's policy): refused by the browser, not
-        # sent and left unanswered (this machine resolves no outside host: a sent one fails too).
+        # Superset's telemetry pixel (superset_config.py's policy): drawn, and refused by the
+        # browser, not sent (this machine resolves no outside host: a sent one fails too).
         telemetry = network.outcomes("scarf.sh")
-        assert all(outcome == "blocked csp" for outcome in telemetry.values()), telemetry
+        assert telemetry and all(line.endswith(": blocked csp") for line in telemetry), telemetry
     finally:
         driver.quit()
     assert (OUTPUT / "superset-dashboard.png").stat().st_size > 10_000
