@@ -132,7 +132,8 @@ def run(
                 f"{r.rows_read:>8,} rows  {r.duration_s:5.1f}s",
                 highlight=False),
         )
-    if not result.notices:  # a file waiting for a batch may load tomorrow: nothing to vouch for
+    if not result.notices:  # a file waiting for a batch (it may load tomorrow), ops tables left uncompacted:
+        # nothing to vouch for
         run_state.record(settings, start_state, result.run_id)
     print_summary(console, result, time.time() - t0, spent)
 

@@ -93,7 +93,8 @@ def main(layer: str, argv: list[str]) -> int:
                 spark = build_session(settings, f"lakehouse-{layer}")
             _label_commits(spark, layer)
             result = _layers(spark, settings, catalog, datasets, selection, layer)
-        if state and not result.notices:  # a file waiting for a batch may load tomorrow: nothing to vouch for
+        if state and not result.notices:  # a file waiting for a batch (it may load tomorrow), ops tables left
+            # uncompacted: nothing to vouch for
             _record(state, result.run_id)
     except LakehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)

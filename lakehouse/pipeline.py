@@ -102,6 +102,7 @@ def run_reprocess(spark, settings: Settings, catalog: Catalog, dataset: str, rul
     # build failed finds nothing to replay, and gold must still catch up (a no-op otherwise).
     later = run_pipeline(spark, settings, catalog, layers=("gold", "publish"), run_id=result.run_id)
     result.runs += later.runs
+    result.notices += later.notices
     result.published = later.published
     result.validations += later.validations
     result.data_docs = later.data_docs or (gate.docs_index.as_uri() if gate.validations else None)

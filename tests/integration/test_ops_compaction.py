@@ -67,6 +67,7 @@ def test_a_table_over_the_limit_is_compacted_with_its_rows_and_label_and_one_at_
 
 
 def test_each_ops_write_names_its_table_for_the_compaction(spark, lakehouse):
+    """Not exercised here: ops.delete_markers' MERGE, which needs a silver dataset's deletes."""
     tables.ensure_ops_tables(spark, lakehouse)
     tables.take_ops_written()
     record = {"table_name": "gold.nobody", "run_id": "r", "batch_id": "b", "started_at": AT, "recorded_at": AT,
@@ -80,6 +81,16 @@ def test_each_ops_write_names_its_table_for_the_compaction(spark, lakehouse):
                                     tables.VALIDATIONS_TABLE, tables.DQOPS_CHECKS_TABLE}
     assert compact_ops_tables(spark, lakehouse) == []  # none over the limit: no commit
     assert tables.ops_written() == set()
+
+
+def test_a_process_that_wrote_no_ops_table_compacts_none(spark, lakehouse):
+    tables.ensure_ops_tables(spark, lakehouse)
+    _audited_one_by_one(spark, LIMIT + 1)
+    tables.take_ops_written()  # as if another process had written them
+    version = tables.current_version(spark, tables.AUDIT_TABLE)
+    assert compact_ops_tables(spark, lakehouse) == []
+    assert tables.current_version(spark, tables.AUDIT_TABLE) == version
+    assert tables.file_count(spark, _audit_location(lakehouse)) == LIMIT + 1
 
 
 def test_a_run_that_writes_the_audit_ends_by_compacting_it(spark, lakehouse):
