@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.common import LAKEHOUSE, Section, fresh_dir, lakehouse_env, log, markdown_table, run_checked, timed
 from lakehouse import ledger, tables
-from lakehouse.maintenance import COMPACT_OPS_ABOVE_FILES, compact_if_fragmented
+from lakehouse.maintenance import COMPACT_OPS_ABOVE_FILES, compact, compact_if_fragmented
 
 DATABASE = "b10"
 NEVER, WEEKLY, AS_TASKS_END = "never compacted", "compacted weekly", "compacted as each task ends"
@@ -49,7 +49,7 @@ def _ledger_read(spark, name: str) -> float:
 def _optimize(spark, location: str) -> float:
     from delta.tables import DeltaTable
 
-    return timed(lambda: DeltaTable.forPath(spark, location).optimize().executeCompaction().collect())
+    return timed(lambda: compact(DeltaTable.forPath(spark, location)))
 
 
 def measure(spark, days: int) -> dict:

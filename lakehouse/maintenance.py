@@ -40,13 +40,13 @@ def delta_tables(spark) -> list[str]:
                   for t in spark.catalog.listTables(db) if t.tableType != "VIEW")
 
 
-def _compact(table: DeltaTable) -> dict:
+def compact(table: DeltaTable) -> dict:
     """OPTIMIZE's metrics: numFilesRemoved is 0 when no bin held two files (and no commit)."""
     return table.optimize().executeCompaction().collect()[0]["metrics"]
 
 
 def _optimize(spark, settings: Settings, fqname: str) -> str:
-    metrics = _compact(DeltaTable.forName(spark, fqname))
+    metrics = compact(DeltaTable.forName(spark, fqname))
     return f"{metrics['numFilesRemoved']} file(s) compacted into {metrics['numFilesAdded']}"
 
 
@@ -97,7 +97,7 @@ def compact_if_fragmented(spark, location: str) -> bool:
     files; whether it compacted any. Counting costs no Spark job (tables.file_count)."""
     if (tables.file_count(spark, location) or 0) <= COMPACT_OPS_ABOVE_FILES:  # no count: left to maintenance
         return False
-    return _compact(DeltaTable.forPath(spark, location))["numFilesRemoved"] > 0
+    return compact(DeltaTable.forPath(spark, location))["numFilesRemoved"] > 0
 
 
 def compact_ops_tables(spark, settings: Settings) -> list[str]:

@@ -341,7 +341,7 @@ def last_commit(spark, fqname: str) -> dict:
     file in _delta_log (DESCRIBE HISTORY runs a Spark job for the same; a run asks this after
     every write)."""
     log = DeltaTable.forName(spark, fqname)._jdt.deltaLog()
-    version = log.update(False, *[spark.sparkContext._jvm.scala.Option.apply(None)] * 2).version()
+    version = _newest(spark, log).version()
     info = _commit_info(spark, log.logPath().toString(), version)
     if info is None:  # never the newest commit's file, but say what the history says if so
         row = DeltaTable.forName(spark, fqname).history(1).collect()[0]
@@ -353,10 +353,15 @@ def last_commit(spark, fqname: str) -> dict:
 
 def current_version(spark, fqname: str) -> int:
     """The table's newest version, from its Delta log: a listing of _delta_log, where
-    DESCRIBE HISTORY runs a Spark job (about 4x the time; a run asks this some 20 times).
-    `update` refreshes the log's snapshot; its other arguments are Scala Options, None here."""
+    DESCRIBE HISTORY runs a Spark job (about 4x the time; a run asks this some 20 times)."""
+    return _newest(spark, DeltaTable.forName(spark, fqname)._jdt.deltaLog()).version()
+
+
+def _newest(spark, log):
+    """The Delta log's newest snapshot (`update` lists _delta_log; its other arguments are
+    Scala Options, None here)."""
     none = spark.sparkContext._jvm.scala.Option.apply(None)
-    return DeltaTable.forName(spark, fqname)._jdt.deltaLog().update(False, none, none).version()
+    return log.update(False, none, none)
 
 
 # Commits that change no row of a table: maintenance and metadata. Every other operation, an
@@ -586,10 +591,8 @@ def file_count(spark, location: str) -> int | None:
     no error). No Spark job and no metastore call: the snapshot's own count computes its state
     (3 jobs, 1.2-1.6 s on MinIO for a table the process had not read), and DeltaTable.forName
     asks the metastore (0.14 s on MinIO, against 0.02 s for the whole count by path)."""
-    jvm = spark.sparkContext._jvm
-    log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, location)
-    none = jvm.scala.Option.apply(None)
-    checksum = log.update(False, none, none).checksumOpt()
+    log = spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, location)
+    checksum = _newest(spark, log).checksumOpt()
     return checksum.get().numFiles() if checksum.isDefined() else None
 
 
