@@ -1,10 +1,10 @@
 """B10: the ops tables after a month of daily tasks. Every task of a day commits its audit
 records to ops.audit (the sample: bronze one commit of 4 records, silver one per dataset,
 gold one of 3), and every task begins by reading the whole table (lakehouse.ledger): with a
-file or two more per commit, each read costs more than the one before until the files are
-compacted. Three copies of the same month, side by side: never compacted (a backfill, or a
-paused maintenance DAG), compacted weekly (the maintenance DAG's OPTIMIZE every seventh day)
-and compacted as each task ends (lakehouse.maintenance.compact_ops_tables, what runs do now).
+file more per commit (lakehouse.tables.records_frame), each read costs more than the one before
+until the files are compacted. Three copies of the same month, side by side: never compacted (a
+backfill, or a paused maintenance DAG), compacted weekly (the maintenance DAG's OPTIMIZE every
+seventh day) and compacted as each task ends (lakehouse.maintenance.compact_ops_tables, what runs do now).
 After each day, the ledger's query of each copy as a new task's process finds it (its Delta
 log not cached), the copies in alternating order; and what each way's compaction cost.
 
@@ -101,13 +101,13 @@ def _markdown(results: dict, days: int) -> str:
     table = markdown_table(["storage", "ops.audit", "files at the end", "read on the last day (s)",
                             "mean read (s)", "compaction per task (s)", "read + compaction per task (s)"], rows)
     per_day = sum(map(len, DAY.values()))
-    return (f"{days} days of the sample's audit commits ({per_day} a day, {per_day * days} in all; a commit of "
-            "several records writes up to 2 files), three copies side by side. After each day, the ledger's read "
+    return (f"{days} days of the sample's audit commits ({per_day} a day, {per_day * days} in all; one file "
+            "each), three copies side by side. After each day, the ledger's read "
             "of each (every task's first query), its Delta log not cached, the copies in alternating order; the "
             "mean is over the days. Compaction per task: the copy's compaction time over the month (with the file "
             f"counts, for the copy compacted as each task ends) divided by its {days * len(DAY)} tasks.\n\n{table}"
             f"\n\nIn production both run: the weekly maintenance keeps a table under the per-task limit "
-            f"({COMPACT_OPS_ABOVE_FILES} files, more than a week of the sample's), so its tasks pay the count alone; "
+            f"({COMPACT_OPS_ABOVE_FILES} files, more than ten days of the sample's), so its tasks pay the count alone; "
             "where the maintenance does not run (a backfill, as here, or a paused DAG), the per-task compaction "
             "keeps the read near the weekly one's instead of growing with the month.")
 

@@ -35,7 +35,7 @@ SIZES = {
     # marginal ratio's arithmetic has a unit test of its own.
     "tiny": {"reps": 1, "b1_scales": [0.02], "b1_days": 1, "b2_scales": [0.05], "b4_scale": 0.05,
              "b4_days": 1, "b4_rounds": 1, "b5_rows": [100], "b5_gc": (None, 1), "generator": (0.1, 2),
-             "b7_files": 200, "b8_records": 500, "b9": (0.02, 2), "b10_days": 9},
+             "b7_files": 200, "b8_records": 500, "b9": (0.02, 2), "b10_days": 12},
 }
 ALL = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10"]
 HEADER = """# Benchmarks

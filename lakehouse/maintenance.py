@@ -80,12 +80,12 @@ def run_maintenance(spark, settings: Settings, step: str,
     return results
 
 
-# Every task adds a file or more to the ops tables (the sample's day: 6 commits to ops.audit,
-# 8 files with 2 cores: a commit of several records writes one file per core, up to its
-# records), and every task reads ops.audit whole, opening each file: the read grows by the day
-# until the weekly maintenance compacts them, and for good where it does not run (a backfill, a
-# paused DAG). The limit is more than a week of the sample's files: where the maintenance runs,
-# a task pays the count alone (about 0.02 s on MinIO); where it does not, no read opens more.
+# Every task adds a file to the ops tables it writes (one per commit: tables.records_frame; the
+# sample's day: 6 commits to ops.audit), and every task reads ops.audit whole, opening each
+# file: the read grows by the day until the weekly maintenance compacts them, and for good where
+# it does not run (a backfill, a paused DAG). The limit is more than ten days of the sample's
+# audit commits, whatever the machine's cores: where the maintenance runs, a task pays the
+# count alone (about 0.02 s on MinIO); where it does not, no read opens more.
 # BENCHMARKS.md's B10 measures a month of both (an OPTIMIZE of ops.audit: 1-3 s on MinIO).
 # Delta's own auto compaction decides from file counts it keeps in the writing JVM's memory,
 # which a spark-submit per task never fills.

@@ -552,7 +552,11 @@ def records_frame(spark, records: list[dict], schema: StructType) -> DataFrame:
     frame, through Arrow: the driver's JVM holds them as a local relation (a LocalTableScan),
     where a frame of Python rows is a Python RDD that starts Python workers on every read (a
     CI run spent 182 CPU-s in such workers, session 41's count). Times must be aware: Arrow takes a naive one as UTC,
-    where Spark's row conversion takes it as local time, so one is refused rather than moved."""
+    where Spark's row conversion takes it as local time, so one is refused rather than moved.
+
+    One partition, so a commit of these records writes one file: a local relation spreads its
+    rows over the cores (two files per commit here, more on a larger machine), and every task
+    reads ops.audit whole, opening each of its files."""
     import pyarrow as pa
     from pyspark.sql.pandas.types import to_arrow_schema
 
@@ -562,7 +566,7 @@ def records_frame(spark, records: list[dict], schema: StructType) -> DataFrame:
             if isinstance(value := record.get(name), datetime) and value.tzinfo is None:
                 raise ValueError(f"{name}={value.isoformat()}: a naive time; the ops tables take aware ones (UTC)")
     table = pa.Table.from_pylist(records, schema=to_arrow_schema(schema))
-    return spark.createDataFrame(table, schema)
+    return spark.createDataFrame(table, schema).coalesce(1)
 
 
 def replace_validations(spark, records: list[dict], judged: list[tuple[str, str]]) -> None:

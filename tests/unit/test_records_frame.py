@@ -52,6 +52,14 @@ def test_values_arrive_as_given_and_the_frame_is_local(spark, berlin):
     assert row["at"] == first["at"]
 
 
+def test_a_commit_of_many_records_writes_one_file(spark, tmp_path):
+    """Every task reads ops.audit whole, opening each file: a commit adds one, whatever the cores."""
+    records = [{"name": f"t{i}", "at": datetime(2026, 1, 2, tzinfo=UTC), "rows": i} for i in range(8)]
+    records_frame(spark, records, SCHEMA).write.format("delta").save(str(tmp_path / "t"))
+    assert len(list((tmp_path / "t").glob("*.parquet"))) == 1
+    assert spark.read.format("delta").load(str(tmp_path / "t")).count() == 8
+
+
 def test_no_records_give_an_empty_frame_and_a_naive_time_is_refused(spark):
     empty = records_frame(spark, [], SCHEMA)
     assert empty.schema == SCHEMA and empty.count() == 0
