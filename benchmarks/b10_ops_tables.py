@@ -107,7 +107,8 @@ def _markdown(results: dict, days: int) -> str:
             "mean is over the days. Compaction per task: the copy's compaction time over the month (with the file "
             f"counts, for the copy compacted as each task ends) divided by its {days * len(DAY)} tasks.\n\n{table}"
             f"\n\nIn production both run: the weekly maintenance keeps a table under the per-task limit "
-            f"({COMPACT_OPS_ABOVE_FILES} files, more than ten days of the sample's), so its tasks pay the count alone; "
+            f"({COMPACT_OPS_ABOVE_FILES} files, more than {COMPACT_OPS_ABOVE_FILES // per_day} days of the sample's), "
+            "so its tasks pay the count alone; "
             "where the maintenance does not run (a backfill, as here, or a paused DAG), the per-task compaction "
             "keeps the read near the weekly one's instead of growing with the month.")
 

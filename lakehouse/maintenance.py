@@ -80,7 +80,7 @@ def run_maintenance(spark, settings: Settings, step: str,
     return results
 
 
-# Every task adds a file to the ops tables it writes (one per commit: tables.records_frame; the
+# Every commit to an ops table adds a file (its records make one: tables.records_frame; the
 # sample's day: 6 commits to ops.audit), and every task reads ops.audit whole, opening each
 # file: the read grows by the day until the weekly maintenance compacts them, and for good where
 # it does not run (a backfill, a paused DAG). The limit is more than ten days of the sample's

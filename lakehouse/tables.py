@@ -554,9 +554,10 @@ def records_frame(spark, records: list[dict], schema: StructType) -> DataFrame:
     CI run spent 182 CPU-s in such workers, session 41's count). Times must be aware: Arrow takes a naive one as UTC,
     where Spark's row conversion takes it as local time, so one is refused rather than moved.
 
-    One partition, so a commit of these records writes one file: a local relation spreads its
-    rows over the cores (two files per commit here, more on a larger machine), and every task
-    reads ops.audit whole, opening each of its files."""
+    One partition, so the records make one file: a local relation spreads its rows over the
+    cores (two files per commit here, more on a larger machine), and every task reads ops.audit
+    whole, opening each of its files. An append adds that file alone; a MERGE or an overwrite
+    may also rewrite files it touches (and a MERGE's join into a large table may split them)."""
     import pyarrow as pa
     from pyspark.sql.pandas.types import to_arrow_schema
 

@@ -18,7 +18,7 @@ from lakehouse.specs import load_catalog
 
 pytestmark = pytest.mark.integration
 AT = datetime(2026, 1, 1, tzinfo=UTC)
-LIMIT = 5  # the limit these tests set: a few commits, where the platform's is more than a week of them
+LIMIT = 5  # the limit these tests set: a few commits, where the platform's is more than ten days of them
 
 
 @pytest.fixture(autouse=True)
@@ -66,19 +66,24 @@ def test_a_table_over_the_limit_is_compacted_with_its_rows_and_label_and_one_at_
     assert tables.current_version(spark, tables.AUDIT_TABLE) == commit["version"]
 
 
-def test_each_ops_write_names_its_table_for_the_compaction(spark, lakehouse):
-    """Not exercised here: ops.delete_markers' MERGE, which needs a silver dataset's deletes."""
+def test_each_ops_write_names_its_table_for_the_compaction_and_adds_one_file(spark, lakehouse):
+    """Each write of several records adds one file (tables.records_frame), on small tables as the
+    ops tables are. Not exercised here: ops.delete_markers' MERGE, which needs a silver
+    dataset's deletes."""
     tables.ensure_ops_tables(spark, lakehouse)
     tables.take_ops_written()
-    record = {"table_name": "gold.nobody", "run_id": "r", "batch_id": "b", "started_at": AT, "recorded_at": AT,
-              "executed_at": AT, "check_name": "c", "scope": "s"}
-    tables.append_audit(spark, [record])
-    tables.append_landing_files(spark, [{"dataset": "nobody", "path": "p", "run_id": "r"}])
-    tables.append_published(spark, [record])
-    tables.replace_validations(spark, [record], [("gold.nobody", "s")])
-    tables.merge_dqops_checks(spark, [record])
-    assert tables.ops_written() == {tables.AUDIT_TABLE, tables.LANDING_FILES_TABLE, tables.PUBLISHED_TABLE,
-                                    tables.VALIDATIONS_TABLE, tables.DQOPS_CHECKS_TABLE}
+    records = [{"table_name": f"gold.nobody{i}", "run_id": "r", "batch_id": "b", "started_at": AT,
+                "recorded_at": AT, "executed_at": AT, "check_name": f"c{i}", "scope": "s"} for i in range(4)]
+    tables.append_audit(spark, records)
+    tables.append_landing_files(spark, [{"dataset": "nobody", "path": f"p{i}", "run_id": "r"} for i in range(4)])
+    tables.append_published(spark, records)
+    tables.replace_validations(spark, records, [(r["table_name"], "s") for r in records])
+    tables.merge_dqops_checks(spark, records)
+    written = {tables.AUDIT_TABLE, tables.LANDING_FILES_TABLE, tables.PUBLISHED_TABLE, tables.VALIDATIONS_TABLE,
+               tables.DQOPS_CHECKS_TABLE}
+    assert tables.ops_written() == written
+    assert {t: tables.file_count(spark, lakehouse.table_location(*t.split("."))) for t in written} == \
+        dict.fromkeys(written, 1)
     assert compact_ops_tables(spark, lakehouse) == []  # none over the limit: no commit
     assert tables.ops_written() == set()
 

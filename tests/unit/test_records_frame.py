@@ -54,6 +54,7 @@ def test_values_arrive_as_given_and_the_frame_is_local(spark, berlin):
 
 def test_a_commit_of_many_records_writes_one_file(spark, tmp_path):
     """Every task reads ops.audit whole, opening each file: a commit adds one, whatever the cores."""
+    assert spark.sparkContext.defaultParallelism >= 2, "a session of one core writes one file anyway"
     records = [{"name": f"t{i}", "at": datetime(2026, 1, 2, tzinfo=UTC), "rows": i} for i in range(8)]
     records_frame(spark, records, SCHEMA).write.format("delta").save(str(tmp_path / "t"))
     assert len(list((tmp_path / "t").glob("*.parquet"))) == 1
