@@ -82,6 +82,15 @@ def test_only_a_cluster_jobs_driver_is_compiled_by_c1_alone(tmp_path, no_secret_
     assert c1 not in spark_conf(off)["spark.driver.extraJavaOptions"]
 
 
+def test_every_cluster_driver_runs_in_utc(tmp_path, no_secret_env):
+    """A job's driver and the Thrift server's, like the local driver (test_specs_and_config)."""
+    secrets.ensure(tmp_path)
+    cluster = load_settings(profile="cluster", home=tmp_path)
+    for options in (spark_conf(cluster)["spark.driver.extraJavaOptions"],
+                    thrift_server.thrift_properties(cluster)["spark.driver.extraJavaOptions"]):
+        assert "-Duser.timezone=UTC" in shlex.split(options)
+
+
 def test_a_cluster_driver_the_cli_submits_logs_to_the_homes_log_file(tmp_path, no_secret_env, monkeypatch):
     """Its JVM's logging goes to <home>/logs/lakehouse.log, not the terminal (LAKEHOUSE_DEBUG=1
     brings the console back); Airflow's tasks read the properties file, which keeps stderr

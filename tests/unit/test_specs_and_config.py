@@ -222,6 +222,15 @@ def test_gold_rules_can_only_warn_or_fail_on_their_own_rows(tmp_path, expectatio
         load_catalog(_write_specs(tmp_path, GOOD, gold))
 
 
+def test_the_drivers_jvm_runs_in_utc_whatever_the_machines_zone(spark):
+    """Its sessions compute in UTC, and Delta rebuilds a table's whole state after every commit
+    of a JVM outside UTC (lakehouse.spark): the JVM's own zone is UTC, not the machine's (on
+    this machine Etc/UTC; on a user's, often another)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm.java.util.TimeZone.getDefault().getID() == "UTC"
+    assert jvm.java.lang.System.getProperty("user.timezone") == "UTC"
+
+
 def test_silver_column_names_are_the_schemas(spark):
     # The system tests read silver's columns without a SparkSession: the two must agree.
     from lakehouse import tables
