@@ -14,7 +14,7 @@ XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: install platform run lint test test-unit soak bench bench-smoke clean distclean class-archive-local class-archive-cluster
 
-install: $(VENV)/.installed $(JARS_DIR)/.fetched class-archive-local
+install: $(VENV)/.installed $(VENV)/.bytecode $(JARS_DIR)/.fetched class-archive-local
 
 # What the native platform (`lakehouse up`) runs beyond the embedded default: PostgreSQL
 # from Debian (and `patch`, for hive/fetch.sh), MinIO built from its Go module, the Hive
@@ -22,7 +22,7 @@ install: $(VENV)/.installed $(JARS_DIR)/.fetched class-archive-local
 # own venv, and DQOps with its Python environment. Downloads are cached (~/.m2, Go caches,
 # ~/.cache/uv, ~/.cache/pip).
 platform: install build/cluster-jars/.fetched build/hive/.fetched build/bin/minio build/.debian-packages \
-	$(SUPERSET_VENV)/.installed build/dqops/.installed class-archive-cluster
+	$(SUPERSET_VENV)/.bytecode build/dqops/.installed class-archive-cluster
 
 # Class-data-sharing archives of the drivers' classes (lakehouse/class_archive.py; the cluster's
 # executors share the cluster drivers' one): about a minute each to build, then every new
@@ -71,19 +71,25 @@ $(VENV)/.uv-$(UV_VERSION):
 	$(BIN)/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	@touch $@
 
-# --compile-bytecode: uv leaves the .pyc files to the first import, and where that import may not
-# write them (PYTHONDONTWRITEBYTECODE, a read-only install, another user) every new process
-# compiles its imports again: Airflow's, GX's and Superset's imports took 4.3, 8.0 and 6.2 s per
-# process from source here, 1.7, 3.5 and 2.1 s from bytecode. Every Spark driver, Airflow task and
-# CLI call is a new process. It costs about 15 s per venv at install, once.
 $(VENV)/.installed: pyproject.toml constraints.txt | $(VENV)/.uv-$(UV_VERSION)
-	$(UV) pip install -q --compile-bytecode --python $(BIN)/python -c constraints.txt -e '.[dev,airflow,bench]'
+	$(UV) pip install -q --python $(BIN)/python -c constraints.txt -e '.[dev,airflow,bench]'
 	@touch $@
 
 # Superset's pins conflict with Airflow's: it gets a venv of its own, fully pinned.
 $(SUPERSET_VENV)/.installed: superset/requirements.txt | $(VENV)/.uv-$(UV_VERSION)
 	$(PYTHON) -m venv $(SUPERSET_VENV)
-	$(UV) pip install -q --compile-bytecode --python $(SUPERSET_VENV)/bin/python -r superset/requirements.txt
+	$(UV) pip install -q --python $(SUPERSET_VENV)/bin/python -r superset/requirements.txt
+	@touch $@
+
+# Every module of a venv compiled to bytecode once per install. uv leaves it to the first import,
+# and where that import may not write it (PYTHONDONTWRITEBYTECODE, as on the reference machine; a
+# read-only install; another user) every new process compiled its imports again: Airflow's, GX's
+# and Superset's took 4.3, 8.0 and 6.2 s per process from source, 1.7, 3.5 and 2.1 s from bytecode,
+# and every Spark driver, Airflow task and CLI call is a new process. A step of its own, not uv's
+# --compile-bytecode (which compiles only what an install installs), so a venv made before gets it
+# too. About 15 s per venv on 2 cores, once.
+%/.bytecode: %/.installed
+	$*/bin/python -m compileall -q -j0 "$$($*/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
 	@touch $@
 
 # The dashboard test drives Debian's headless Chromium (with its matching chromedriver).

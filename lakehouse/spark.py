@@ -18,13 +18,19 @@ from lakehouse.files import write_private
 
 LOG4J_CONFIG = PROJECT_ROOT / "spark" / "conf" / "log4j2.properties"
 _LOG4J_OPTION = f'"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"'
-# Every driver's JVM runs in UTC, as its sessions do (spark.sql.session.timeZone), whatever the
-# machine's zone: Delta 4.3 checks a commit against the table's whole state, rebuilt with extra
-# jobs, whenever the session's, the JVM's or user.timezone's zone is not UTC
-# (spark.databricks.delta.allFilesInCrc.verificationMode.forceOnNonUTC.enabled). With the machine
+# Spark's JVMs run in UTC, as their sessions compute (spark.sql.session.timeZone), whatever the
+# machine's zone; the option goes last, so no setting of the user's overrides it. Delta 4.3 checks
+# each commit against the table's whole state, rebuilt with extra jobs, when the session's, the
+# driver JVM's or user.timezone's zone is not UTC
+# (spark.databricks.delta.allFilesInCrc.verificationMode.forceOnNonUTC.enabled): with the machine
 # in Europe/Berlin an append to a small table took 0.82 s, pinned to UTC 0.33 s (a warm session of
-# build_session, median of 7); a run makes some 40 commits.
-_DRIVER_ZONE_OPTION = "-Duser.timezone=UTC"
+# build_session, median of 7), and a run makes some 40 commits. Executors and the Thrift server
+# never commit: they are pinned so that a job's JVMs log and format times in one zone.
+_UTC_OPTION = "-Duser.timezone=UTC"
+
+
+def _in_utc(java_options: str) -> str:
+    return f"{java_options.strip()} {_UTC_OPTION}".lstrip()
 
 
 def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, str]:
@@ -102,10 +108,10 @@ def person_cluster_driver_conf(settings: Settings) -> list[str]:
 def _local_conf(settings: Settings) -> dict[str, str]:
     return {
         "spark.ui.enabled": "false",
-        "spark.driver.extraJavaOptions": (
-            f'{_LOG4J_OPTION} {_DRIVER_ZONE_OPTION} {driver_log_options(settings)} '
+        "spark.driver.extraJavaOptions": _in_utc(
+            f'{_LOG4J_OPTION} {driver_log_options(settings)} '
             f'{settings.jvm_options} {class_archive.driver_options(settings)}'
-        ).rstrip(),
+        ),
     }
 
 
@@ -114,7 +120,7 @@ def _cluster_conf(settings: Settings, s3_identity: str) -> dict[str, str]:
     conf = {
         "spark.driver.extraJavaOptions": cluster_driver_java_options(settings),
         # Executors map the cluster drivers' class archive too (class_archive.cluster_class_path).
-        "spark.executor.extraJavaOptions": f"{settings.jvm_options} {class_archive.driver_options(settings)}".rstrip(),
+        "spark.executor.extraJavaOptions": _in_utc(f"{settings.jvm_options} {class_archive.driver_options(settings)}"),
         "spark.hadoop.hive.metastore.uris": settings.metastore_uri,
         "spark.hadoop.fs.s3a.endpoint": settings.s3_endpoint,
         "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",  # MinIO ignores it; the AWS SDK needs one
@@ -136,7 +142,7 @@ def cluster_driver_java_options(settings: Settings, long_lived: bool = False) ->
     """A cluster driver's JVM options: a job's (short-lived) with cluster_driver_jvm_options,
     the Thrift server's (long_lived) without."""
     extra = "" if long_lived else f" {settings.cluster_driver_jvm_options} {class_archive.driver_options(settings)}"
-    return f"{_LOG4J_OPTION} {_DRIVER_ZONE_OPTION} {settings.jvm_options}{extra}".rstrip()
+    return _in_utc(f"{_LOG4J_OPTION} {settings.jvm_options}{extra}")
 
 
 def rpc_security(settings: Settings) -> dict[str, str]:

@@ -14,7 +14,7 @@ import pytest
 from lakehouse.config import load_settings, properties_path
 from lakehouse.errors import ConfigError, LakehouseError
 from lakehouse.platform import postgres, registry, secrets, spark_cluster, thrift_server
-from lakehouse.spark import spark_conf
+from lakehouse.spark import person_cluster_driver_conf, spark_conf
 
 
 @pytest.fixture
@@ -82,13 +82,24 @@ def test_only_a_cluster_jobs_driver_is_compiled_by_c1_alone(tmp_path, no_secret_
     assert c1 not in spark_conf(off)["spark.driver.extraJavaOptions"]
 
 
-def test_every_cluster_driver_runs_in_utc(tmp_path, no_secret_env):
-    """A job's driver and the Thrift server's, like the local driver (test_specs_and_config)."""
+def test_every_spark_jvm_runs_in_utc_whatever_the_settings_say(tmp_path, no_secret_env):
+    """The embedded driver, a cluster job's driver (Airflow's, or one a person started), its
+    executors and the Thrift server: the zone option comes last, so a user.timezone in the JVM
+    settings does not take it back (Java keeps the last -D of a property)."""
     secrets.ensure(tmp_path)
-    cluster = load_settings(profile="cluster", home=tmp_path)
-    for options in (spark_conf(cluster)["spark.driver.extraJavaOptions"],
-                    thrift_server.thrift_properties(cluster)["spark.driver.extraJavaOptions"]):
-        assert "-Duser.timezone=UTC" in shlex.split(options)
+    berlin = "-Duser.timezone=Europe/Berlin"
+    for settings in (load_settings(home=tmp_path), load_settings(home=tmp_path, jvm_options=berlin),
+                     load_settings(profile="cluster", home=tmp_path, jvm_options=berlin,
+                                   cluster_driver_jvm_options=berlin)):
+        conf = spark_conf(settings)
+        options = [conf["spark.driver.extraJavaOptions"]]
+        if settings.profile == "cluster":
+            options += [conf["spark.executor.extraJavaOptions"],
+                        thrift_server.thrift_properties(settings)["spark.driver.extraJavaOptions"],
+                        person_cluster_driver_conf(settings)[1].removeprefix("spark.driver.extraJavaOptions=")]
+        for jvm in options:
+            zones = [o for o in shlex.split(jvm) if o.startswith("-Duser.timezone=")]
+            assert zones[-1] == "-Duser.timezone=UTC", jvm
 
 
 def test_a_cluster_driver_the_cli_submits_logs_to_the_homes_log_file(tmp_path, no_secret_env, monkeypatch):
