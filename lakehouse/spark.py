@@ -66,7 +66,8 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
         # Silver must never widen a schema by itself: drift is rejected, not merged.
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         # A MERGE's source (silver's plan: joins and windows) is materialised by Delta before
-        # it reads it twice; in memory first, on disk only when it does not fit (default DISK_ONLY).
+        # it reads it twice (an insert-only MERGE reads it once, unmaterialised); in memory first,
+        # on disk only when it does not fit (default DISK_ONLY).
         "spark.databricks.delta.merge.materializeSource.rddStorageLevel": "MEMORY_AND_DISK",
         # Landing files in any character set Java knows (a spec's source.encoding: windows-1252,
         # Shift_JIS...), and bytes a charset does not define decoded as U+FFFD, so the line is

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import json
-from functools import reduce
+from functools import partial, reduce
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -176,10 +176,16 @@ def _quarantine_held(spark, dataset: str, batch_ids: list[str]) -> dict[str, int
             .collect()}
 
 
-def _reconcile_quarantine(spark, dataset: str, runs: dict[str, TableRun], kept: dict[str, int]) -> None:
-    """The quarantine rows each batch has after the write, counted from ops.quarantine: those
-    the write kept (a replay's other rules) and those the run quarantined."""
-    held = _quarantine_held(spark, dataset, list(runs))
+def _reconcile_quarantine(spark, dataset: str, runs: dict[str, TableRun], kept: dict[str, int], before: int) -> None:
+    """The quarantine rows each batch has after the write (which made the version after
+    `before`): those the write kept (a replay's other rules) and those the run quarantined.
+    Counted from the record counts of the files the write added, in its commit (Delta answers
+    a plain count of a table from them too); by a query of ops.quarantine, which rebuilds its
+    snapshot and runs four Spark jobs, only when the log cannot tell
+    (tables.replaced_partition_rows)."""
+    held = tables.replaced_partition_rows(spark, tables.QUARANTINE_TABLE, before, {"dataset": dataset}, "batch_id")
+    if held is None:
+        held = _quarantine_held(spark, dataset, list(runs))
     for batch_id, run in runs.items():
         expected = kept.get(batch_id, 0) + run.quarantined
         if held.get(batch_id, 0) != expected:
@@ -195,8 +201,9 @@ def _merge(spark, fqname: str, planned, spec: DatasetSpec, batch_ids: list[str],
 
     The MERGE's source is not persisted here: Delta materialises a source with joins and
     windows itself before reading it twice (merge.materializeSource, in memory: see
-    lakehouse.spark), so a persisted copy was a third one. The counts are computed from
-    `planned`, which is persisted (nothing between the two is non-deterministic).
+    lakehouse.spark; an insert-only MERGE reads it once), so a persisted copy was a third one.
+    The counts are computed from `planned`, which is persisted (nothing between the two is
+    non-deterministic).
 
     An append dataset's files read again replace what silver held of them (their records as
     read before): those rows are deleted in the same MERGE."""
@@ -216,13 +223,13 @@ def _merge(spark, fqname: str, planned, spec: DatasetSpec, batch_ids: list[str],
         rows = T.versions_scd2(planned, spec)
         kinds = {r["_kind"]: r["count"] for r in rows.groupBy("_kind").count().collect()}
         expected = {"numTargetRowsInserted": kinds.get("version", 0), "numTargetRowsUpdated": kinds.get("close", 0)}
-        write = tables.merge_scd2
+        write = partial(tables.merge_scd2, inserts_only=not kinds.get("close"))
     else:
         rows = T.final_scd1(planned, spec)
         finals = {r["_final"]: r["count"] for r in rows.groupBy("_final").count().collect()}
         expected = {"numTargetRowsInserted": finals.get(T.INSERT, 0), "numTargetRowsUpdated": finals.get(T.UPDATE, 0),
                     "numTargetRowsDeleted": finals.get(T.DELETE, 0)}
-        write = tables.merge_scd1
+        write = partial(tables.merge_scd1, inserts_only=set(finals) == {T.INSERT})
     if not any(expected.values()):
         return None, removed
     before = tables.current_version(spark, fqname)
@@ -452,8 +459,9 @@ def _write_quarantine(spark, spec: DatasetSpec, classified, runs: dict[str, Tabl
         # This commit lets the records out of quarantine: it carries their audit records, so
         # a replay that dies before writing them leaves them to the next (see reprocess).
         metadata = replay_commit_metadata([r.audit_record(run_id) for r in runs.values()])
+    before = tables.current_version(spark, tables.QUARANTINE_TABLE)
     tables.replace_quarantine(spark, rows, spec.name, batch_ids, metadata)
-    _reconcile_quarantine(spark, spec.name, runs, kept)
+    _reconcile_quarantine(spark, spec.name, runs, kept, before)
 
 
 REPLAY_METADATA = "lakehouse-replay:"

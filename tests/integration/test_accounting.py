@@ -28,11 +28,11 @@ def _losing_one_row(monkeypatch, name: str, table_prefix: str, frame_at: int = 2
     (its positional arguments: the frame at `frame_at`, the table's name at `table_at`)."""
     original = getattr(tables, name)
 
-    def write(*args):
+    def write(*args, **kwargs):
         args = list(args)
         if args[table_at].startswith(table_prefix):
             args[frame_at] = args[frame_at].exceptAll(args[frame_at].limit(1))
-        return original(*args)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(tables, name, write)
 
@@ -63,6 +63,66 @@ def test_silver_merge_losing_a_row_fails_and_the_rerun_completes(spark, lakehous
     (run,) = _run(spark, lakehouse, [dataset], ("silver",)).by_layer("silver")
     assert run.rows_read == run.accounted == manifest[dataset]["rows"]
     assert run.inserted == 1  # the row the broken write lost; the rest it wrote are now superseded
+
+
+def test_quarantine_write_losing_a_row_fails_and_the_rerun_completes(spark, lakehouse, manifest, monkeypatch):
+    """Silver counts what ops.quarantine holds of each batch after its overwrite from the
+    commit's own files (tables.replaced_partition_rows): a row the write lost is missed there."""
+    quarantined = sum(manifest["order_items"][k] for k in ("null_required", "malformed", "out_of_range"))
+    _run(spark, lakehouse, None, ("bronze",))
+    counted = []
+    original = tables.replaced_partition_rows
+    monkeypatch.setattr(tables, "replaced_partition_rows", lambda *a: counted.append(original(*a)) or counted[-1])
+    with monkeypatch.context() as broken:
+        _losing_one_row(broken, "replace_quarantine", "order_items", frame_at=1, table_at=2)
+        with pytest.raises(AccountingError, match=f"{quarantined} record\\(s\\) were quarantined but ops.quarantine "
+                                                  f"holds {quarantined - 1} of them"):
+            _run(spark, lakehouse, None, ("silver",))
+    (run,) = _run(spark, lakehouse, ["order_items"], ("silver",)).by_layer("silver")
+    assert run.quarantined == quarantined > 0 and run.rows_read == run.accounted == manifest["order_items"]["rows"]
+    assert spark.table("ops.quarantine").where("dataset = 'order_items'").count() == quarantined
+    assert {"2026-01-01": quarantined - 1} in counted and counted[-1] == {"2026-01-01": quarantined}  # from the log
+
+
+def test_replaced_partition_rows_are_what_the_overwritten_partitions_hold(spark, lakehouse):
+    """The rows an overwrite of whole partitions left in each, read from its commit, equal a
+    count of the table; None (count the table) where the log cannot tell which commit did it."""
+    from pyspark.sql import functions as F
+
+    tables.ensure_ops_tables(spark, lakehouse)
+    tables.ensure_table(spark, lakehouse, "ops.scratch", tables.QUARANTINE_SCHEMA, partition_by=("dataset", "batch_id"))
+    rows = spark.table(tables.QUARANTINE_TABLE).limit(0).unionByName(spark.range(7).select(
+        F.when(F.col("id") < 5, "a").otherwise("b").alias("dataset"),
+        (F.col("id") % 2).cast("string").alias("batch_id"),
+        F.lit("rule").alias("rule"), F.lit("reason").alias("reason"), F.col("id").cast("string").alias("raw"),
+        F.lit("f").alias("source_file"), F.lit("run").alias("run_id"), F.current_timestamp().alias("quarantined_at")))
+
+    def replace(dataset: str, frame) -> int:
+        before = tables.current_version(spark, "ops.scratch")
+        frame.where(F.col("dataset") == dataset).writeTo("ops.scratch").overwrite(F.col("dataset") == dataset)
+        return before
+
+    before = replace("a", rows)
+    held = {r["batch_id"]: r["count"] for r in spark.table("ops.scratch").where("dataset = 'a'").groupBy("batch_id")
+            .count().collect()}
+    assert tables.replaced_partition_rows(spark, "ops.scratch", before, {"dataset": "a"}, "batch_id") == held \
+        == {"0": 3, "1": 2}
+    replace("b", rows)  # another dataset's commit does not count
+    assert tables.replaced_partition_rows(spark, "ops.scratch", before, {"dataset": "a"}, "batch_id") == held
+    again = replace("a", rows.where("raw != '0'"))
+    assert tables.replaced_partition_rows(spark, "ops.scratch", again, {"dataset": "a"}, "batch_id") == {"0": 2, "1": 2}
+    # Two commits of the dataset's partitions since `before`: which left what is not in one commit.
+    assert tables.replaced_partition_rows(spark, "ops.scratch", before, {"dataset": "a"}, "batch_id") is None
+    latest = tables.current_version(spark, "ops.scratch")
+    assert tables.replaced_partition_rows(spark, "ops.scratch", latest, {"dataset": "a"}, "batch_id") is None
+    spark.conf.set("spark.databricks.delta.stats.collect", "false")
+    try:  # files written without their record counts
+        unknown = replace("a", rows)
+    finally:
+        spark.conf.unset("spark.databricks.delta.stats.collect")
+    assert tables.replaced_partition_rows(spark, "ops.scratch", unknown, {"dataset": "a"}, "batch_id") is None
+    rows.where("dataset = 'a'").writeTo("ops.scratch").append()  # not an overwrite: what the partitions held stays
+    assert tables.replaced_partition_rows(spark, "ops.scratch", unknown + 1, {"dataset": "a"}, "batch_id") is None
 
 
 def test_gold_build_losing_a_row_fails_and_the_rerun_completes(spark, lakehouse, manifest, monkeypatch):

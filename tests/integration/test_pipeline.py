@@ -183,6 +183,19 @@ def _deleted_keys(settings, dataset: str, key: str) -> set[str]:
     return out
 
 
+@pytest.mark.parametrize("dataset", ["products", "customers"])  # SCD1 and SCD2
+def test_silver_merges_leave_out_matched_clauses_only_when_the_plan_only_inserts(spark, built, dataset):
+    """Delta's insert-only MERGE (no matched clause) for the history load; the MERGEs that
+    update or delete keep their clauses."""
+    merges = [r for r in spark.sql(f"DESCRIBE HISTORY silver.{dataset}").orderBy("version").collect()
+              if r["operation"] == "MERGE"]
+    clauses = [json.loads(r["operationParameters"]["matchedPredicates"]) for r in merges]
+    changed = [sum(int(r["operationMetrics"].get(m, "0")) for m in ("numTargetRowsUpdated", "numTargetRowsDeleted"))
+               for r in merges]
+    assert clauses[0] == [] and changed[0] == 0  # the first run: into an empty table
+    assert any(changed) and all(c for c, n in zip(clauses, changed) if n), list(zip(clauses, changed))
+
+
 def test_deletes_are_applied(spark, built):
     orders = _deleted_keys(built.settings, "orders", "order_id")
     assert orders
