@@ -69,7 +69,7 @@ def test_quarantine_write_losing_a_row_fails_and_the_rerun_completes(spark, lake
     """Silver counts what ops.quarantine holds of each batch after its overwrite from the
     commit's own files (tables.replaced_partition_rows): a row the write lost is missed there."""
     quarantined = sum(manifest["order_items"][k] for k in ("null_required", "malformed", "out_of_range"))
-    _run(spark, lakehouse, None, ("bronze",))
+    _run(spark, lakehouse, ["order_items"], ("bronze",))
     counted = []
     original = tables.replaced_partition_rows
     monkeypatch.setattr(tables, "replaced_partition_rows", lambda *a: counted.append(original(*a)) or counted[-1])
@@ -77,7 +77,7 @@ def test_quarantine_write_losing_a_row_fails_and_the_rerun_completes(spark, lake
         _losing_one_row(broken, "replace_quarantine", "order_items", frame_at=1, table_at=2)
         with pytest.raises(AccountingError, match=f"{quarantined} record\\(s\\) were quarantined but ops.quarantine "
                                                   f"holds {quarantined - 1} of them"):
-            _run(spark, lakehouse, None, ("silver",))
+            _run(spark, lakehouse, ["order_items"], ("silver",))
     (run,) = _run(spark, lakehouse, ["order_items"], ("silver",)).by_layer("silver")
     assert run.quarantined == quarantined > 0 and run.rows_read == run.accounted == manifest["order_items"]["rows"]
     assert spark.table("ops.quarantine").where("dataset = 'order_items'").count() == quarantined
