@@ -411,9 +411,10 @@ def replaced_partition_rows(spark, fqname: str, before: int, partition: dict[str
     def inside(file: dict) -> bool:
         return all(file.get("partitionValues", {}).get(k) == v for k, v in partition.items())
 
-    log_path = DeltaTable.forName(spark, fqname)._jdt.deltaLog().logPath().toString()
+    log = DeltaTable.forName(spark, fqname)._jdt.deltaLog()
+    log_path = log.logPath().toString()
     touching = []
-    for version in range(before + 1, current_version(spark, fqname) + 1):
+    for version in range(before + 1, _newest(spark, log).version() + 1):
         actions = _commit_actions(spark, log_path, version)
         if actions is None:
             return None
@@ -639,6 +640,31 @@ def file_count(spark, location: str) -> int | None:
     log = spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, location)
     checksum = _newest(spark, log).checksumOpt()
     return checksum.get().numFiles() if checksum.isDefined() else None
+
+
+def partitions_hold_files(spark, fqname: str, partitions: dict[str, set[str]]) -> bool | None:
+    """Whether the newest version of the table holds a data file in the partitions whose
+    columns take one of the given values each (column: values), from the commit's checksum:
+    Delta lists every live file there while a table has few (allFilesInCrc, 50 by default:
+    ops.quarantine has one per dataset and batch that quarantined, ops.delete_markers a few per
+    dataset with deletes). No Spark job, where a query of the table rebuilds its snapshot and
+    plans a scan (0.5-2.5 s embedded). None, for the caller to query, when the checksum lists
+    no files."""
+    log = DeltaTable.forName(spark, fqname)._jdt.deltaLog()
+    checksum = _newest(spark, log).checksumOpt()
+    files = checksum.get().allFiles() if checksum.isDefined() else None
+    if files is None or not files.isDefined():
+        return None
+    found = files.get().iterator()
+    while found.hasNext():
+        values = found.next().partitionValues()
+        if all(_option(values.get(column)) in wanted for column, wanted in partitions.items()):
+            return True
+    return False
+
+
+def _option(scala_option):
+    return scala_option.get() if scala_option.isDefined() else None
 
 
 def ops_written() -> frozenset[str]:

@@ -176,6 +176,14 @@ def _quarantine_held(spark, dataset: str, batch_ids: list[str]) -> dict[str, int
             .collect()}
 
 
+def _quarantine_holds(spark, dataset: str, batch_ids: list[str]) -> bool:
+    """Whether ops.quarantine holds rows of the batches (an earlier attempt's, to replace):
+    from the files its checksum lists (tables.partitions_hold_files), else by a query."""
+    partitions = {"dataset": {dataset}, "batch_id": set(batch_ids)}
+    held = tables.partitions_hold_files(spark, tables.QUARANTINE_TABLE, partitions)
+    return bool(_quarantine_held(spark, dataset, batch_ids)) if held is None else held
+
+
 def _reconcile_quarantine(spark, dataset: str, runs: dict[str, TableRun], kept: dict[str, int], before: int) -> None:
     """The quarantine rows each batch has after the write (which made the version after
     `before`): those the write kept (a replay's other rules) and those the run quarantined.
@@ -390,8 +398,11 @@ def _plan(spark, fqname: str, spec: DatasetSpec, classified, runs: dict[str, Tab
     if spec.mode == "snapshot":
         cands, late = _snapshot_candidates(spark, fqname, spec, classified, cands, runs, replay, ledger)
     state = (T.target_state_scd2 if spec.scd == 2 else T.target_state_scd1)(spark.table(fqname), spec)
-    # Read whether or not the spec has a CDC column now: deletes it recorded still count.
-    markers = T.marker_state(spark.table(tables.DELETE_MARKERS_TABLE).where(F.col("dataset") == spec.name), spec)
+    # Read whether or not the spec has a CDC column now: deletes it recorded still count. None
+    # when the dataset has none (most have no deletes): the plan then neither reads nor joins them.
+    markers = None
+    if tables.partitions_hold_files(spark, tables.DELETE_MARKERS_TABLE, {"dataset": {spec.name}}) is not False:
+        markers = T.marker_state(spark.table(tables.DELETE_MARKERS_TABLE).where(F.col("dataset") == spec.name), spec)
     planned = T.plan_changes(cands, state, spec, markers)
     return planned if late is None else planned.unionByName(T.late_snapshot(late), allowMissingColumns=True)
 
@@ -440,8 +451,8 @@ def _write_quarantine(spark, spec: DatasetSpec, classified, runs: dict[str, Tabl
     earlier attempt. A replay replaces its rule's rows (or its files') with what still fails
     and keeps the others: one commit either way."""
     batch_ids = list(runs)
-    if not replay and not any(r.quarantined for r in runs.values()) and not _quarantine_held(
-            spark, spec.name, batch_ids):
+    quarantined = any(r.quarantined for r in runs.values())
+    if not replay and not quarantined and not _quarantine_holds(spark, spec.name, batch_ids):
         return
     rows = classified.where(F.col("_fate") == T.QUARANTINE).select(
         F.lit(spec.name).alias("dataset"), F.col("_batch_id").alias("batch_id"), F.col("_rule").alias("rule"),

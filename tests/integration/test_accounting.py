@@ -5,6 +5,7 @@ write no longer broken) repairs it."""
 
 from __future__ import annotations
 
+from functools import reduce
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,16 @@ def test_quarantine_write_losing_a_row_fails_and_the_rerun_completes(spark, lake
     assert {"2026-01-01": quarantined - 1} in counted and counted[-1] == {"2026-01-01": quarantined}  # from the log
 
 
+def _quarantine_rows(spark, n: int, dataset, batch_id, raw):
+    """n rows of ops.quarantine's schema, their dataset, batch and raw text columns of spark.range's id."""
+    from pyspark.sql import functions as F
+
+    return spark.table(tables.QUARANTINE_TABLE).limit(0).unionByName(spark.range(n).select(
+        dataset.alias("dataset"), batch_id.alias("batch_id"), F.lit("rule").alias("rule"),
+        F.lit("reason").alias("reason"), raw.alias("raw"), F.lit("f").alias("source_file"),
+        F.lit("run").alias("run_id"), F.current_timestamp().alias("quarantined_at")))
+
+
 def test_replaced_partition_rows_are_what_the_overwritten_partitions_hold(spark, lakehouse):
     """The rows an overwrite of whole partitions left in each, read from its commit, equal a
     count of the table; None (count the table) where the log cannot tell which commit did it."""
@@ -91,11 +102,8 @@ def test_replaced_partition_rows_are_what_the_overwritten_partitions_hold(spark,
 
     tables.ensure_ops_tables(spark, lakehouse)
     tables.ensure_table(spark, lakehouse, "ops.scratch", tables.QUARANTINE_SCHEMA, partition_by=("dataset", "batch_id"))
-    rows = spark.table(tables.QUARANTINE_TABLE).limit(0).unionByName(spark.range(7).select(
-        F.when(F.col("id") < 5, "a").otherwise("b").alias("dataset"),
-        (F.col("id") % 2).cast("string").alias("batch_id"),
-        F.lit("rule").alias("rule"), F.lit("reason").alias("reason"), F.col("id").cast("string").alias("raw"),
-        F.lit("f").alias("source_file"), F.lit("run").alias("run_id"), F.current_timestamp().alias("quarantined_at")))
+    rows = _quarantine_rows(spark, 7, F.when(F.col("id") < 5, "a").otherwise("b"), (F.col("id") % 2).cast("string"),
+                            F.col("id").cast("string"))
 
     def replace(dataset: str, frame) -> int:
         before = tables.current_version(spark, "ops.scratch")
@@ -123,6 +131,75 @@ def test_replaced_partition_rows_are_what_the_overwritten_partitions_hold(spark,
     assert tables.replaced_partition_rows(spark, "ops.scratch", unknown, {"dataset": "a"}, "batch_id") is None
     rows.where("dataset = 'a'").writeTo("ops.scratch").append()  # not an overwrite: what the partitions held stays
     assert tables.replaced_partition_rows(spark, "ops.scratch", unknown + 1, {"dataset": "a"}, "batch_id") is None
+
+
+# Delta keeps a table's file list in its commit checksum up to this many files (its default).
+FILES_IN_CHECKSUM = "spark.databricks.delta.allFilesInCrc.thresholdNumFiles"
+
+
+@pytest.mark.parametrize("answered_by", ["checksum", "query"])
+def test_a_retried_batch_that_quarantines_nothing_now_clears_its_earlier_quarantine(spark, lakehouse, manifest,
+                                                                                   monkeypatch, answered_by):
+    """An earlier attempt of a batch quarantined records and died before its audit; the retry
+    quarantines none of them (their reference arrived, a rule was eased): silver finds the
+    earlier rows, from ops.quarantine's checksum or by a query when it lists no files, and
+    replaces them with nothing, so the batch's accounting holds."""
+    from pyspark.sql import functions as F
+
+    _run(spark, lakehouse, ["products"], ("bronze",))
+    batch = "2026-01-01"
+    if answered_by == "query":  # the commit's checksum lists no file
+        spark.conf.set(FILES_IN_CHECKSUM, "0")
+    try:
+        _quarantine_rows(spark, 2, F.lit("products"), F.lit(batch), F.col("id").cast("string")) \
+            .writeTo(tables.QUARANTINE_TABLE).append()
+    finally:
+        spark.conf.unset(FILES_IN_CHECKSUM)
+    answers = []
+    original = tables.partitions_hold_files
+    monkeypatch.setattr(tables, "partitions_hold_files",
+                        lambda spark, fqname, partitions: answers.append((fqname, original(spark, fqname, partitions)))
+                        or answers[-1][1])
+    (run,) = _run(spark, lakehouse, ["products"], ("silver",)).by_layer("silver")
+    assert run.quarantined == 0 and run.rows_read == run.accounted == manifest["products"]["rows"]
+    assert spark.table(tables.QUARANTINE_TABLE).where("dataset = 'products'").count() == 0
+    assert [held for fqname, held in answers if fqname == tables.QUARANTINE_TABLE] == \
+        [True if answered_by == "checksum" else None]
+
+
+def test_partitions_hold_files_is_what_a_query_of_the_partitions_finds(spark, lakehouse):
+    """Whether a table's partitions hold files, read from its newest commit's checksum, agrees
+    with a query of them; None (query the table) when the checksum lists no files."""
+    from pyspark.sql import functions as F
+
+    tables.ensure_ops_tables(spark, lakehouse)
+    tables.ensure_table(spark, lakehouse, "ops.scratch", tables.QUARANTINE_SCHEMA, partition_by=("dataset", "batch_id"))
+    rows = _quarantine_rows(spark, 3, F.when(F.col("id") < 2, "a").otherwise("b"), F.col("id").cast("string"),
+                            F.lit("raw"))
+    asked = [{"dataset": {"a"}, "batch_id": {"0"}}, {"dataset": {"a"}, "batch_id": {"1", "7"}},
+             {"dataset": {"a"}, "batch_id": {"2"}}, {"dataset": {"b"}, "batch_id": {"2"}},
+             {"dataset": {"b"}, "batch_id": {"0", "1"}}, {"dataset": {"c"}}, {"dataset": {"a"}},
+             {"dataset": {"b", "c"}}]
+
+    def answers():
+        return [tables.partitions_hold_files(spark, "ops.scratch", partitions) for partitions in asked]
+
+    def queried():
+        return [spark.table("ops.scratch").where(reduce(lambda a, b: a & b, [F.col(c).isin(list(v)) for c, v in
+                                                                             partitions.items()])).count() > 0
+                for partitions in asked]
+
+    assert answers() == queried() == [False] * 8  # created, never written
+    rows.writeTo("ops.scratch").append()
+    assert answers() == queried() == [True, True, False, True, False, False, True, True]
+    rows.where("batch_id = '1'").writeTo("ops.scratch").overwrite(F.col("dataset") == "a")  # batch 0 of a removed
+    assert answers() == queried() == [False, True, False, True, False, False, True, True]
+    spark.conf.set(FILES_IN_CHECKSUM, "1")
+    try:  # more files than Delta lists in a checksum
+        rows.writeTo("ops.scratch").append()
+    finally:
+        spark.conf.unset(FILES_IN_CHECKSUM)
+    assert answers() == [None] * 8
 
 
 def test_gold_build_losing_a_row_fails_and_the_rerun_completes(spark, lakehouse, manifest, monkeypatch):
