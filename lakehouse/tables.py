@@ -645,26 +645,40 @@ def file_count(spark, location: str) -> int | None:
 def partitions_hold_files(spark, fqname: str, partitions: dict[str, set[str]]) -> bool | None:
     """Whether the newest version of the table holds a data file in the partitions whose
     columns take one of the given values each (column: values), from the commit's checksum:
-    Delta lists every live file there while a table has few (allFilesInCrc, 50 by default:
-    ops.quarantine has one per dataset and batch that quarantined, ops.delete_markers a few per
-    dataset with deletes). No Spark job, where a query of the table rebuilds its snapshot and
-    plans a scan (0.5-2.5 s embedded). None, for the caller to query, when the checksum lists
-    no files."""
+    Delta lists every live file there while a table has few (allFilesInCrc, at most 50 by
+    default). No Spark job, where a query of the table rebuilds its snapshot and plans a scan
+    (0.5-2.5 s embedded). None, for the caller to query, when the checksum lists no files (a
+    lakehouse's ops.quarantine passes 50 files within weeks: one or more per dataset and batch
+    that quarantined), when a column named is not a partition column, or when the table maps
+    its columns to physical names (its files' partition values are then keyed by those)."""
     log = DeltaTable.forName(spark, fqname)._jdt.deltaLog()
-    checksum = _newest(spark, log).checksumOpt()
+    snapshot = _newest(spark, log)
+    metadata = snapshot.metadata()
+    if metadata.columnMappingMode().name() != "none" or not set(partitions) <= set(_scala_list(
+            metadata.partitionColumns())):
+        return None
+    checksum = snapshot.checksumOpt()
     files = checksum.get().allFiles() if checksum.isDefined() else None
     if files is None or not files.isDefined():
         return None
-    found = files.get().iterator()
-    while found.hasNext():
-        values = found.next().partitionValues()
-        if all(_option(values.get(column)) in wanted for column, wanted in partitions.items()):
+    for file in _scala_list(files.get()):
+        values = file.partitionValues()
+        if all(_scala_option_value(values.get(column)) in wanted for column, wanted in partitions.items()):
             return True
     return False
 
 
-def _option(scala_option):
-    return scala_option.get() if scala_option.isDefined() else None
+def _scala_list(seq) -> list:
+    """A Scala collection's elements, through py4j."""
+    found, elements = seq.iterator(), []
+    while found.hasNext():
+        elements.append(found.next())
+    return elements
+
+
+def _scala_option_value(option):
+    """A Scala Option's value, or None for None (py4j cannot pass getOrElse its function)."""
+    return option.get() if option.isDefined() else None
 
 
 def ops_written() -> frozenset[str]:

@@ -13,6 +13,7 @@ import pytest
 from lakehouse import tables
 from lakehouse.errors import AccountingError
 from lakehouse.generate import generate
+from lakehouse.layers import silver
 from lakehouse.pipeline import run_pipeline
 from lakehouse.specs import load_catalog
 
@@ -95,13 +96,19 @@ def _quarantine_rows(spark, n: int, dataset, batch_id, raw):
         F.lit("run").alias("run_id"), F.current_timestamp().alias("quarantined_at")))
 
 
-def test_replaced_partition_rows_are_what_the_overwritten_partitions_hold(spark, lakehouse):
+@pytest.fixture
+def scratch(spark, lakehouse) -> str:
+    """A table shaped as ops.quarantine (partitioned by dataset and batch), for the log's answers."""
+    tables.ensure_ops_tables(spark, lakehouse)
+    tables.ensure_table(spark, lakehouse, "ops.scratch", tables.QUARANTINE_SCHEMA, partition_by=("dataset", "batch_id"))
+    return "ops.scratch"
+
+
+def test_replaced_partition_rows_are_what_the_overwritten_partitions_hold(spark, scratch):
     """The rows an overwrite of whole partitions left in each, read from its commit, equal a
     count of the table; None (count the table) where the log cannot tell which commit did it."""
     from pyspark.sql import functions as F
 
-    tables.ensure_ops_tables(spark, lakehouse)
-    tables.ensure_table(spark, lakehouse, "ops.scratch", tables.QUARANTINE_SCHEMA, partition_by=("dataset", "batch_id"))
     rows = _quarantine_rows(spark, 7, F.when(F.col("id") < 5, "a").otherwise("b"), (F.col("id") % 2).cast("string"),
                             F.col("id").cast("string"))
 
@@ -157,9 +164,17 @@ def test_a_retried_batch_that_quarantines_nothing_now_clears_its_earlier_quarant
         spark.conf.unset(FILES_IN_CHECKSUM)
     answers = []
     original = tables.partitions_hold_files
-    monkeypatch.setattr(tables, "partitions_hold_files",
-                        lambda spark, fqname, partitions: answers.append((fqname, original(spark, fqname, partitions)))
-                        or answers[-1][1])
+
+    def answered(spark, fqname, partitions):
+        answers.append((fqname, original(spark, fqname, partitions)))
+        return answers[-1][1]
+
+    def queried(*args):
+        raise AssertionError("ops.quarantine was queried where its checksum could tell")
+
+    monkeypatch.setattr(tables, "partitions_hold_files", answered)
+    if answered_by == "checksum":
+        monkeypatch.setattr(silver, "_quarantine_held", queried)
     (run,) = _run(spark, lakehouse, ["products"], ("silver",)).by_layer("silver")
     assert run.quarantined == 0 and run.rows_read == run.accounted == manifest["products"]["rows"]
     assert spark.table(tables.QUARANTINE_TABLE).where("dataset = 'products'").count() == 0
@@ -167,13 +182,12 @@ def test_a_retried_batch_that_quarantines_nothing_now_clears_its_earlier_quarant
         [True if answered_by == "checksum" else None]
 
 
-def test_partitions_hold_files_is_what_a_query_of_the_partitions_finds(spark, lakehouse):
+def test_partitions_hold_files_is_what_a_query_of_the_partitions_finds(spark, scratch):
     """Whether a table's partitions hold files, read from its newest commit's checksum, agrees
-    with a query of them; None (query the table) when the checksum lists no files."""
+    with a query of them; None (query the table) when the checksum lists no files or a column
+    asked about is no partition column."""
     from pyspark.sql import functions as F
 
-    tables.ensure_ops_tables(spark, lakehouse)
-    tables.ensure_table(spark, lakehouse, "ops.scratch", tables.QUARANTINE_SCHEMA, partition_by=("dataset", "batch_id"))
     rows = _quarantine_rows(spark, 3, F.when(F.col("id") < 2, "a").otherwise("b"), F.col("id").cast("string"),
                             F.lit("raw"))
     asked = [{"dataset": {"a"}, "batch_id": {"0"}}, {"dataset": {"a"}, "batch_id": {"1", "7"}},
@@ -194,6 +208,7 @@ def test_partitions_hold_files_is_what_a_query_of_the_partitions_finds(spark, la
     assert answers() == queried() == [True, True, False, True, False, False, True, True]
     rows.where("batch_id = '1'").writeTo("ops.scratch").overwrite(F.col("dataset") == "a")  # batch 0 of a removed
     assert answers() == queried() == [False, True, False, True, False, False, True, True]
+    assert tables.partitions_hold_files(spark, "ops.scratch", {"dataset": {"a"}, "rule": {"rule"}}) is None
     spark.conf.set(FILES_IN_CHECKSUM, "1")
     try:  # more files than Delta lists in a checksum
         rows.writeTo("ops.scratch").append()
