@@ -647,10 +647,11 @@ def partitions_hold_files(spark, fqname: str, partitions: dict[str, set[str]]) -
     columns take one of the given values each (column: values), from the commit's checksum:
     Delta lists every live file there while a table has few (allFilesInCrc, at most 50 by
     default). No Spark job, where a query of the table rebuilds its snapshot and plans a scan
-    (0.5-2.5 s embedded). None, for the caller to query, when the checksum lists no files (a
-    lakehouse's ops.quarantine passes 50 files within weeks: one or more per dataset and batch
-    that quarantined), when a column named is not a partition column, or when the table maps
-    its columns to physical names (its files' partition values are then keyed by those)."""
+    (0.5-2.5 s embedded; on the native platform 0.09 s against 0.3-4.0 s, 1.3 s after a commit).
+    None, for the caller to query, when the checksum lists no files (a lakehouse's
+    ops.quarantine passes 50 files within weeks: one or more per dataset and batch that
+    quarantined), when a column named is not a partition column, or when the table maps its
+    columns to physical names (its files' partition values are then keyed by those)."""
     log = DeltaTable.forName(spark, fqname)._jdt.deltaLog()
     snapshot = _newest(spark, log)
     metadata = snapshot.metadata()

@@ -140,7 +140,7 @@ def test_replaced_partition_rows_are_what_the_overwritten_partitions_hold(spark,
     assert tables.replaced_partition_rows(spark, "ops.scratch", unknown + 1, {"dataset": "a"}, "batch_id") is None
 
 
-# Delta keeps a table's file list in its commit checksum up to this many files (its default).
+# How many files a table may have for Delta to list them in its commit checksum (50 by default).
 FILES_IN_CHECKSUM = "spark.databricks.delta.allFilesInCrc.thresholdNumFiles"
 
 
