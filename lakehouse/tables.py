@@ -638,8 +638,8 @@ def file_count(spark, location: str) -> int | None:
     (3 jobs, 1.2-1.6 s on MinIO for a table the process had not read), and DeltaTable.forName
     asks the metastore (0.14 s on MinIO, against 0.02 s for the whole count by path)."""
     log = spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, location)
-    checksum = _newest(spark, log).checksumOpt()
-    return checksum.get().numFiles() if checksum.isDefined() else None
+    checksum = _scala_option_value(_newest(spark, log).checksumOpt())
+    return None if checksum is None else checksum.numFiles()
 
 
 def partitions_hold_files(spark, fqname: str, partitions: dict[str, set[str]]) -> bool | None:
@@ -658,11 +658,11 @@ def partitions_hold_files(spark, fqname: str, partitions: dict[str, set[str]]) -
     if metadata.columnMappingMode().name() != "none" or not set(partitions) <= set(_scala_list(
             metadata.partitionColumns())):
         return None
-    checksum = snapshot.checksumOpt()
-    files = checksum.get().allFiles() if checksum.isDefined() else None
-    if files is None or not files.isDefined():
+    checksum = _scala_option_value(snapshot.checksumOpt())
+    files = None if checksum is None else _scala_option_value(checksum.allFiles())
+    if files is None:
         return None
-    for file in _scala_list(files.get()):
+    for file in _scala_list(files):
         values = file.partitionValues()
         if all(_scala_option_value(values.get(column)) in wanted for column, wanted in partitions.items()):
             return True
