@@ -731,20 +731,54 @@ def sql_literal(value) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def merge_by_difference(spark, fqname: str, result: DataFrame, keys: list[str], scope: str | None = None) -> None:
-    """Make the table equal to `result` (within `scope`, a SQL condition on the target) by
-    writing only what differs: changed rows update, new rows insert, vanished rows delete.
-    An unchanged result rewrites nothing."""
+# merge_by_difference's columns of its own: a differing row's mark (its key is gone from the
+# result), and which side of the comparison holds a key.
+_GONE, _HELD, _COMPUTED = "__lakehouse_gone", "__lakehouse_held", "__lakehouse_computed"
+
+
+def merge_by_difference(spark, fqname: str, result: DataFrame, keys: list[str], scope: str | None = None) -> int:
+    """Make the table equal to `result` (within `scope`, a SQL condition on the target aliased
+    `t`) by writing only what differs: changed rows update, new rows insert, vanished rows
+    delete. Returns how many rows differed; none: no MERGE, no commit.
+
+    The difference is found first (one join of the result with the table) and is the MERGE's
+    whole source. A MERGE of the whole result would have to delete the keys the result lacks
+    with a NOT MATCHED BY SOURCE clause, and Delta rewrites every file such a MERGE reads:
+    every build copied the whole table (376,650 rows of gold.customer_lifetime_value at a
+    million orders, when not one of them had changed) and made a version for publish to
+    announce. This MERGE rewrites only the files that hold a differing key."""
+    differing = _difference(spark, fqname, result, keys, scope).persist()
+    try:
+        count = differing.count()
+        if count:
+            on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+            columns = {f"`{c}`": f"s.`{c}`" for c in result.columns}
+            (
+                DeltaTable.forName(spark, fqname).alias("t")
+                .merge(differing.alias("s"), f"({scope}) AND {on}" if scope else on)
+                .whenMatchedDelete(condition=f"s.{_GONE}")
+                .whenMatchedUpdate(set=columns)
+                .whenNotMatchedInsert(condition=f"NOT s.{_GONE}", values=columns)
+                .execute()
+            )
+    finally:
+        differing.unpersist()
+    return count
+
+
+def _difference(spark, fqname: str, result: DataFrame, keys: list[str], scope: str | None) -> DataFrame:
+    """The rows of `result` that the table (within `scope`) lacks or holds with other values,
+    and, marked _GONE, the keys the table holds that `result` lacks (keys compared null-safe,
+    as the MERGE matches them)."""
     values = [c for c in result.columns if c not in keys]
-    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    held = spark.table(fqname).alias("t")
     if scope:
-        on = f"({scope}) AND {on}"
-    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in values) or "false"
-    (
-        DeltaTable.forName(spark, fqname).alias("t")
-        .merge(result.alias("s"), on)
-        .whenMatchedUpdateAll(condition=changed)
-        .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete(condition=scope)
-        .execute()
-    )
+        held = held.where(scope)
+    t = held.select(*[F.col(f"t.`{c}`").alias(c) for c in result.columns], F.lit(True).alias(_HELD)).alias("t")
+    s = result.select("*", F.lit(True).alias(_COMPUTED)).alias("s")
+    same_key = reduce(Column.__and__, [F.col(f"t.`{k}`").eqNullSafe(F.col(f"s.`{k}`")) for k in keys])
+    gone, new = F.col(f"s.{_COMPUTED}").isNull(), F.col(f"t.{_HELD}").isNull()
+    changed = reduce(Column.__or__, [~F.col(f"t.`{c}`").eqNullSafe(F.col(f"s.`{c}`")) for c in values], F.lit(False))
+    return t.join(s, same_key, "full_outer").where(gone | new | changed).select(
+        *[F.when(gone, F.col(f"t.`{k}`")).otherwise(F.col(f"s.`{k}`")).alias(k) for k in keys],
+        *[F.col(f"s.`{c}`").alias(c) for c in values], gone.alias(_GONE))

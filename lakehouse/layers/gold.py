@@ -131,7 +131,7 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         if replace or not exists:
             tables.ensure_table(spark, settings, fqname, result.schema, comments=spec.columns, replace=replace)
         before = tables.current_version(spark, fqname)
-        tables.merge_by_difference(spark, fqname, result, spec.keys, scope and f"t.{scope}")
+        differing = tables.merge_by_difference(spark, fqname, result, spec.keys, scope and f"t.{scope}")
     finally:
         result.unpersist()
     commit = tables.commit_since(spark, fqname, before)
@@ -146,20 +146,22 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         run.deleted = m.get("numTargetRowsDeleted", 0)
         run.superseded = computed - run.inserted - run.updated  # unchanged rows, not rewritten
         run.detail = run.detail or "full recompute"
-    _reconcile(spark, run, scope, commit["metrics"].get("numSourceRows") if commit else computed)
+    _reconcile(spark, run, scope, differing, commit["metrics"].get("numSourceRows") if commit else 0)
     return run.finish()
 
 
-def _reconcile(spark, run: TableRun, scope: str | None, merged: int) -> None:
+def _reconcile(spark, run: TableRun, scope: str | None, differing: int, merged: int) -> None:
     """The build's counts against the table, counted after the commit: within the rebuilt
-    scope the table holds exactly the rows the build computed (and the MERGE read them all).
-    So what it did not rewrite (superseded) is measured, not only the remainder of a
-    subtraction."""
+    scope the table holds exactly the rows the build computed, and the MERGE read every row
+    that differed and did one thing with each. So what it did not rewrite (superseded) is
+    measured, not only the remainder of a subtraction."""
     held = tables.row_count(spark, run.table_name, run.delta_version, scope)
-    if held != run.rows_read or merged != run.rows_read:
-        raise AccountingError(f"{run.table_name} v{run.delta_version}: the build computed {run.rows_read} row(s) and "
-                              f"merged {merged}, inserting {run.inserted} and deleting {run.deleted}; the table holds "
-                              f"{held} of them after the commit")
+    applied = run.inserted + run.updated + run.deleted
+    if held != run.rows_read or merged != differing or applied != differing:
+        raise AccountingError(f"{run.table_name} v{run.delta_version}: the build computed {run.rows_read} row(s), "
+                              f"{differing} of them differing, and merged {merged}, inserting {run.inserted}, "
+                              f"updating {run.updated} and deleting {run.deleted}; the table holds {held} of them "
+                              "after the commit")
 
 
 def run_gold(spark, settings: Settings, specs: list[GoldSpec], ledger: Ledger, run_id: str, gate: QualityGate,
