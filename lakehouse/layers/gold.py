@@ -157,11 +157,12 @@ def _reconcile(spark, run: TableRun, scope: str | None, differing: int, merged: 
     measured, not only the remainder of a subtraction."""
     held = tables.row_count(spark, run.table_name, run.delta_version, scope)
     applied = run.inserted + run.updated + run.deleted
-    if held != run.rows_read or merged != differing or applied != differing:
-        raise AccountingError(f"{run.table_name} v{run.delta_version}: the build computed {run.rows_read} row(s), "
-                              f"{differing} of them differing, and merged {merged}, inserting {run.inserted}, "
-                              f"updating {run.updated} and deleting {run.deleted}; the table holds {held} of them "
-                              "after the commit")
+    where = f"{run.table_name} v{run.delta_version}: the build computed {run.rows_read} row(s), {differing} differing"
+    if held != run.rows_read:
+        raise AccountingError(f"{where}; the table holds {held} of them after the commit")
+    if merged != differing or applied != differing:
+        raise AccountingError(f"{where}; the MERGE read {merged} and inserted {run.inserted}, updated {run.updated} "
+                              f"and deleted {run.deleted}")
 
 
 def run_gold(spark, settings: Settings, specs: list[GoldSpec], ledger: Ledger, run_id: str, gate: QualityGate,
