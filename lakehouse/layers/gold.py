@@ -137,7 +137,7 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
     commit = tables.commit_since(spark, fqname, before)
     run.rows_read = computed
     run.delta_version = commit["version"] if commit else before
-    if commit is None:  # nothing differed: Delta recorded no commit
+    if commit is None:  # nothing differed: no MERGE ran (tables.merge_by_difference)
         run.superseded = computed
         run.detail = run.detail or "unchanged"
     else:
