@@ -747,15 +747,15 @@ def merge_by_difference(spark, fqname: str, result: DataFrame, keys: list[str], 
     every build copied the whole table (376,650 rows of gold.customer_lifetime_value at a
     million orders, when not one of them had changed) and made a version for publish to
     announce. This MERGE rewrites only the files that hold a differing key."""
-    differing = _difference(spark, fqname, result, keys, scope).persist()
+    same_key = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)  # null-safe: the join and the MERGE alike
+    differing = _difference(spark, fqname, result, keys, same_key, scope).persist()
     try:
         count = differing.count()
         if count:
-            on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
             columns = {f"`{c}`": f"s.`{c}`" for c in result.columns}
             (
                 DeltaTable.forName(spark, fqname).alias("t")
-                .merge(differing.alias("s"), f"({scope}) AND {on}" if scope else on)
+                .merge(differing.alias("s"), f"({scope}) AND {same_key}" if scope else same_key)
                 .whenMatchedDelete(condition=f"s.{_GONE}")
                 .whenMatchedUpdate(set=columns)
                 .whenNotMatchedInsert(condition=f"NOT s.{_GONE}", values=columns)
@@ -766,19 +766,18 @@ def merge_by_difference(spark, fqname: str, result: DataFrame, keys: list[str], 
     return count
 
 
-def _difference(spark, fqname: str, result: DataFrame, keys: list[str], scope: str | None) -> DataFrame:
+def _difference(spark, fqname: str, result: DataFrame, keys: list[str], same_key: str, scope: str | None) -> DataFrame:
     """The rows of `result` that the table (within `scope`) lacks or holds with other values,
-    and, marked _GONE, the keys the table holds that `result` lacks (keys compared null-safe,
-    as the MERGE matches them)."""
+    and, marked _GONE, the keys the table holds that `result` lacks (`same_key`: the MERGE's
+    null-safe condition on the keys of `t` and `s`)."""
     values = [c for c in result.columns if c not in keys]
     held = spark.table(fqname).alias("t")
     if scope:
         held = held.where(scope)
     t = held.select(*[F.col(f"t.`{c}`").alias(c) for c in result.columns], F.lit(True).alias(_HELD)).alias("t")
     s = result.select("*", F.lit(True).alias(_COMPUTED)).alias("s")
-    same_key = reduce(Column.__and__, [F.col(f"t.`{k}`").eqNullSafe(F.col(f"s.`{k}`")) for k in keys])
     gone, new = F.col(f"s.{_COMPUTED}").isNull(), F.col(f"t.{_HELD}").isNull()
     changed = reduce(Column.__or__, [~F.col(f"t.`{c}`").eqNullSafe(F.col(f"s.`{c}`")) for c in values], F.lit(False))
-    return t.join(s, same_key, "full_outer").where(gone | new | changed).select(
+    return t.join(s, F.expr(same_key), "full_outer").where(gone | new | changed).select(
         *[F.when(gone, F.col(f"t.`{k}`")).otherwise(F.col(f"s.`{k}`")).alias(k) for k in keys],
         *[F.col(f"s.`{c}`").alias(c) for c in values], gone.alias(_GONE))
