@@ -102,7 +102,8 @@ def run(workdir: Path, records: int, reps: int) -> Section:
         landed = [LandedFile(f"file:{p}", DAY, p.stat().st_size, 0, p.name) for p in files]
 
         def bronze():
-            [(run, _, _)] = ingest_batches(spark, spec, {DAY: landed})
+            # an empty table, which run_bronze appends to
+            [(run, _, _)] = ingest_batches(spark, spec, {DAY: landed}, held=False)
             if run.rows_read != n or run.inserted != n:
                 raise RuntimeError(f"B8 {name}: bronze read {run.rows_read} and wrote {run.inserted} of {n}")
         return timed(bronze)

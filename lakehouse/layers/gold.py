@@ -131,7 +131,8 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         if replace or not exists:
             tables.ensure_table(spark, settings, fqname, result.schema, comments=spec.columns, replace=replace)
         before = tables.current_version(spark, fqname)
-        differing = tables.merge_by_difference(spark, fqname, result, spec.keys, scope and f"t.{scope}")
+        differing = tables.merge_by_difference(spark, fqname, result, spec.keys, scope and f"t.{scope}",
+                                               empty=replace or not exists)
     finally:
         result.unpersist()
     commit = tables.commit_since(spark, fqname, before)
@@ -141,18 +142,26 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         run.superseded = computed
         run.detail = run.detail or "unchanged"
     else:
-        m = commit["metrics"]
-        run.inserted, run.updated = m.get("numTargetRowsInserted", 0), m.get("numTargetRowsUpdated", 0)
-        run.deleted = m.get("numTargetRowsDeleted", 0)
+        m, appended = commit["metrics"], commit["operation"] == "WRITE"  # into an empty table
+        run.inserted = m.get("numOutputRows" if appended else "numTargetRowsInserted", 0)
+        run.updated, run.deleted = m.get("numTargetRowsUpdated", 0), m.get("numTargetRowsDeleted", 0)
         run.superseded = computed - run.inserted - run.updated  # unchanged rows, not rewritten
-        run.detail = run.detail or "full recompute"
-    _reconcile(spark, run, scope, differing, commit["metrics"].get("numSourceRows") if commit else 0)
+        run.detail = run.detail or ("first build" if appended else "full recompute")
+    _reconcile(spark, run, scope, differing, _rows_read_by(commit))
     return run.finish()
+
+
+def _rows_read_by(commit: dict | None) -> int:
+    """The rows the build's write read: a MERGE's source, or an append's rows (into a table
+    that held none: see tables.merge_by_difference); none without a commit."""
+    if commit is None:
+        return 0
+    return commit["metrics"].get("numOutputRows" if commit["operation"] == "WRITE" else "numSourceRows", 0)
 
 
 def _reconcile(spark, run: TableRun, scope: str | None, differing: int, merged: int) -> None:
     """The build's counts against the table, counted after the commit: within the rebuilt
-    scope the table holds exactly the rows the build computed, and the MERGE read every row
+    scope the table holds exactly the rows the build computed, and the write read every row
     that differed and did one thing with each. So what it did not rewrite (superseded) is
     measured, not only the remainder of a subtraction."""
     held = tables.row_count(spark, run.table_name, run.delta_version, scope)
@@ -161,7 +170,7 @@ def _reconcile(spark, run: TableRun, scope: str | None, differing: int, merged: 
     if held != run.rows_read:
         raise AccountingError(f"{where}; the table holds {held} of them after the commit")
     if merged != differing or applied != differing:
-        raise AccountingError(f"{where}; the MERGE read {merged} and inserted {run.inserted}, updated {run.updated} "
+        raise AccountingError(f"{where}; the write read {merged} and inserted {run.inserted}, updated {run.updated} "
                               f"and deleted {run.deleted}")
 
 

@@ -176,22 +176,25 @@ def _quarantine_held(spark, dataset: str, batch_ids: list[str]) -> dict[str, int
             .collect()}
 
 
-def _quarantine_holds(spark, dataset: str, batch_ids: list[str]) -> bool:
+def _quarantine_holds(spark, dataset: str, batch_ids: list[str], query: bool = True) -> bool | None:
     """Whether ops.quarantine holds rows of the batches (an earlier attempt's, to replace):
-    from the files its checksum lists (tables.partitions_hold_files), else by a query."""
+    from the files its checksum lists (tables.partitions_hold_files), else by a query, or
+    without `query` None (not known)."""
     partitions = {"dataset": {dataset}, "batch_id": set(batch_ids)}
     held = tables.partitions_hold_files(spark, tables.QUARANTINE_TABLE, partitions)
-    return bool(_quarantine_held(spark, dataset, batch_ids)) if held is None else held
+    return bool(_quarantine_held(spark, dataset, batch_ids)) if held is None and query else held
 
 
-def _reconcile_quarantine(spark, dataset: str, runs: dict[str, TableRun], kept: dict[str, int], before: int) -> None:
+def _reconcile_quarantine(spark, dataset: str, runs: dict[str, TableRun], kept: dict[str, int], before: int,
+                          appended: bool) -> None:
     """The quarantine rows each batch has after the write (which made the version after
-    `before`): those the write kept (a replay's other rules) and those the run quarantined.
-    Counted from the record counts of the files the write added, in its commit (Delta answers
-    a plain count of a table from them too); by a query of ops.quarantine, which rebuilds its
-    snapshot and runs four Spark jobs, only when the log cannot tell
-    (tables.replaced_partition_rows)."""
-    held = tables.replaced_partition_rows(spark, tables.QUARANTINE_TABLE, before, {"dataset": dataset}, "batch_id")
+    `before`; `appended`: an append to batches that held none): those the write kept (a
+    replay's other rules) and those the run quarantined. Counted from the record counts of the
+    files the write added, in its commit (Delta answers a plain count of a table from them
+    too); by a query of ops.quarantine, which rebuilds its snapshot and runs four Spark jobs,
+    only when the log cannot tell (tables.replaced_partition_rows)."""
+    held = tables.replaced_partition_rows(spark, tables.QUARANTINE_TABLE, before, {"dataset": dataset}, "batch_id",
+                                          appended)
     if held is None:
         held = _quarantine_held(spark, dataset, list(runs))
     for batch_id, run in runs.items():
@@ -214,8 +217,12 @@ def _merge(spark, fqname: str, planned, spec: DatasetSpec, batch_ids: list[str],
     non-deterministic).
 
     An append dataset's files read again replace what silver held of them (their records as
-    read before): those rows are deleted in the same MERGE."""
+    read before): those rows are deleted in the same MERGE.
+
+    A plan of inserts alone into a table that holds no row (a history load) is an append
+    (tables.append_as_table): its commit is reconciled the same way."""
     removed: dict[str, int] = {}
+    into_empty = tables.never_written(spark, fqname)
     if spec.mode == "append":
         rows = planned.where(F.col("_change") == T.INSERT)
         expected = {"numTargetRowsInserted": rows.count()}
@@ -226,28 +233,33 @@ def _merge(spark, fqname: str, planned, spec: DatasetSpec, batch_ids: list[str],
             expected["numTargetRowsDeleted"] = sum(removed.values())
 
         def write(spark, fqname, rows, spec):
-            tables.merge_append(spark, fqname, rows, spec, batch_ids, replaced)
+            tables.merge_append(spark, fqname, rows, spec, batch_ids, replaced, into_empty)
     elif spec.scd == 2:
         rows = T.versions_scd2(planned, spec)
         kinds = {r["_kind"]: r["count"] for r in rows.groupBy("_kind").count().collect()}
         expected = {"numTargetRowsInserted": kinds.get("version", 0), "numTargetRowsUpdated": kinds.get("close", 0)}
-        write = partial(tables.merge_scd2, inserts_only=not kinds.get("close"))
+        write = partial(tables.merge_scd2, inserts_only=not kinds.get("close"),
+                        into_empty=into_empty and not kinds.get("close"))
     else:
         rows = T.final_scd1(planned, spec)
         finals = {r["_final"]: r["count"] for r in rows.groupBy("_final").count().collect()}
         expected = {"numTargetRowsInserted": finals.get(T.INSERT, 0), "numTargetRowsUpdated": finals.get(T.UPDATE, 0),
                     "numTargetRowsDeleted": finals.get(T.DELETE, 0)}
-        write = partial(tables.merge_scd1, inserts_only=set(finals) == {T.INSERT})
+        inserts_only = set(finals) == {T.INSERT}
+        write = partial(tables.merge_scd1, inserts_only=inserts_only, into_empty=into_empty and inserts_only)
     if not any(expected.values()):
         return None, removed
     before = tables.current_version(spark, fqname)
     write(spark, fqname, rows, spec)
     commit = tables.commit_since(spark, fqname, before) or {"operation": "no commit", "metrics": {}}
-    if commit["operation"] != "MERGE":
+    appended = commit["operation"] == "WRITE" and into_empty and not any(
+        n for k, n in expected.items() if k != "numTargetRowsInserted")
+    if commit["operation"] != "MERGE" and not appended:
         raise AccountingError(f"{fqname}: the plan was {expected} but the table has no new MERGE commit "
                               f"(operation {commit['operation']})")
     _reconcile(spark, fqname, commit["version"], expected)
-    actual = {k: commit["metrics"].get(k, 0) for k in expected}
+    metrics = {"numTargetRowsInserted": commit["metrics"].get("numOutputRows", 0)} if appended else commit["metrics"]
+    actual = {k: metrics.get(k, 0) for k in expected}
     if actual != expected:  # Delta's own count of the MERGE, a second opinion
         raise AccountingError(f"{fqname}: the MERGE wrote {actual}, the plan was {expected}")
     return commit["version"], removed
@@ -448,11 +460,15 @@ def _found_in_bronze(classified, spec: DatasetSpec, replay: Replay) -> None:
 def _write_quarantine(spark, spec: DatasetSpec, classified, runs: dict[str, TableRun], run_id: str,
                       replay: Replay | None) -> None:
     """The batches' quarantine rows, always replaced, so a retried batch never keeps rows of an
-    earlier attempt. A replay replaces its rule's rows (or its files') with what still fails
-    and keeps the others: one commit either way."""
+    earlier attempt (appended where the batches hold none: tables.append_as_table says why). A
+    replay replaces its rule's rows (or its files') with what still fails and keeps the others:
+    one commit either way."""
     batch_ids = list(runs)
     quarantined = any(r.quarantined for r in runs.values())
-    if not replay and not quarantined and not _quarantine_holds(spark, spec.name, batch_ids):
+    # None: not known (the checksum lists no files), so replaced; asked by a query only when
+    # nothing was quarantined, to know whether anything is to be written at all.
+    held = True if replay else _quarantine_holds(spark, spec.name, batch_ids, query=not quarantined)
+    if not quarantined and not held:
         return
     rows = classified.where(F.col("_fate") == T.QUARANTINE).select(
         F.lit(spec.name).alias("dataset"), F.col("_batch_id").alias("batch_id"), F.col("_rule").alias("rule"),
@@ -471,8 +487,8 @@ def _write_quarantine(spark, spec: DatasetSpec, classified, runs: dict[str, Tabl
         # a replay that dies before writing them leaves them to the next (see reprocess).
         metadata = replay_commit_metadata([r.audit_record(run_id) for r in runs.values()])
     before = tables.current_version(spark, tables.QUARANTINE_TABLE)
-    tables.replace_quarantine(spark, rows, spec.name, batch_ids, metadata)
-    _reconcile_quarantine(spark, spec.name, runs, kept, before)
+    tables.replace_quarantine(spark, rows, spec.name, batch_ids, metadata, held=held is not False)
+    _reconcile_quarantine(spark, spec.name, runs, kept, before, appended=held is False)
 
 
 REPLAY_METADATA = "lakehouse-replay:"

@@ -43,15 +43,25 @@ def _run(spark, settings, datasets, layers):
     return run_pipeline(spark, settings, load_catalog(settings.specs_dir), datasets=datasets, layers=layers)
 
 
+def _write_mode(spark, table: str) -> str:
+    """The mode of the table's newest commit, a WRITE: Append (the batches held nothing) or
+    Overwrite (what they held is replaced)."""
+    (row,) = spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").collect()
+    assert row["operation"] == "WRITE", row["operation"]
+    return row["operationParameters"]["mode"]
+
+
 def test_bronze_write_losing_a_record_fails_and_the_rerun_replaces_the_batch(spark, lakehouse, manifest, monkeypatch):
     with monkeypatch.context() as broken:
         _losing_one_row(broken, "replace_batches", "bronze.", frame_at=0, table_at=1)
         with pytest.raises(AccountingError, match=r"has \d+ record\(s\) .* but bronze holds"):
             _run(spark, lakehouse, ["products"], ("bronze",))
     assert spark.table("bronze.products").count() == manifest["products"]["rows"] - 1  # the broken commit
+    assert _write_mode(spark, "bronze.products") == "Append"  # bronze held nothing of the batch
     (run,) = _run(spark, lakehouse, ["products"], ("bronze",)).by_layer("bronze")
     assert run.rows_read == run.inserted == manifest["products"]["rows"] and run.detail != "already in bronze"
     assert spark.table("bronze.products").count() == manifest["products"]["rows"]
+    assert _write_mode(spark, "bronze.products") == "Overwrite"  # what the broken commit left is replaced
 
 
 @pytest.mark.parametrize("dataset, merge", [("products", "merge_scd1"), ("customers", "merge_scd2")])
@@ -62,6 +72,7 @@ def test_silver_merge_losing_a_row_fails_and_the_rerun_completes(spark, lakehous
         _losing_one_row(broken, merge, "silver.")
         with pytest.raises(AccountingError, match="the table holds .* after the MERGE; the plan was"):
             _run(spark, lakehouse, [dataset], ("silver",))
+    assert _write_mode(spark, f"silver.{dataset}") == "Append"  # inserts alone into an empty table
     (run,) = _run(spark, lakehouse, [dataset], ("silver",)).by_layer("silver")
     assert run.rows_read == run.accounted == manifest[dataset]["rows"]
     assert run.inserted == 1  # the row the broken write lost; the rest it wrote are now superseded
@@ -80,9 +91,11 @@ def test_quarantine_write_losing_a_row_fails_and_the_rerun_completes(spark, lake
         with pytest.raises(AccountingError, match=f"{quarantined} record\\(s\\) were quarantined but ops.quarantine "
                                                   f"holds {quarantined - 1} of them"):
             _run(spark, lakehouse, ["order_items"], ("silver",))
+    assert _write_mode(spark, "ops.quarantine") == "Append"  # the batch had no quarantine rows yet
     (run,) = _run(spark, lakehouse, ["order_items"], ("silver",)).by_layer("silver")
     assert run.quarantined == quarantined > 0 and run.rows_read == run.accounted == manifest["order_items"]["rows"]
     assert spark.table("ops.quarantine").where("dataset = 'order_items'").count() == quarantined
+    assert _write_mode(spark, "ops.quarantine") == "Overwrite"
     assert {"2026-01-01": quarantined - 1} in counted and counted[-1] == {"2026-01-01": quarantined}  # from the log
 
 

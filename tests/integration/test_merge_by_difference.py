@@ -67,3 +67,20 @@ def test_a_scoped_build_leaves_the_rows_outside_its_scope(spark, scratch):
     result = scratch.where("region = 1 AND id != 9")
     assert tables.merge_by_difference(spark, TABLE, result, ["region", "id"], "t.`region` = 1") == 1
     assert _rows(spark.table(TABLE)) == _rows(scratch.where("id != 9"))
+
+
+def test_a_table_just_made_gets_the_whole_result_in_one_append(spark, lakehouse):
+    """`empty` (gold's first build, or a table replaced): every row differs, so no difference
+    is computed and no MERGE runs; one append commits the result, its values cast to the
+    table's types as a MERGE's insert casts them."""
+    tables.ensure_databases(spark, lakehouse)
+    result = spark.range(5).select(F.col("id").cast("int").alias("id"), (F.col("id") * 10).alias("amount"))
+    tables.ensure_table(spark, lakehouse, TABLE, result.select(F.col("id").cast("bigint"), "amount").schema)
+    assert tables.merge_by_difference(spark, TABLE, result, ["id"], empty=True) == 5
+    (row,) = spark.sql(f"DESCRIBE HISTORY {TABLE} LIMIT 1").collect()
+    assert (row["version"], row["operation"], row["operationParameters"]["mode"]) == (1, "WRITE", "Append")
+    assert row["operationMetrics"]["numOutputRows"] == "5"
+    assert spark.table(TABLE).schema["id"].dataType.simpleString() == "bigint"
+    assert _rows(spark.table(TABLE)) == _rows(result)
+    assert tables.merge_by_difference(spark, TABLE, result.where("id > 9"), ["id"], empty=True) == 0
+    assert tables.current_version(spark, TABLE) == 1  # an empty result appends nothing
