@@ -23,6 +23,7 @@ from lakehouse.layers.silver import run_silver
 from lakehouse.ledger import Ledger
 from lakehouse.maintenance import compact_ops_tables
 from lakehouse.quality.gate import QualityGate, Validation
+from lakehouse.quality.gate import preload as preload_gx
 from lakehouse.runs import BatchFilter, TableRun, new_run_id
 from lakehouse.specs import Catalog
 
@@ -48,6 +49,8 @@ def run_pipeline(spark, settings: Settings, catalog: Catalog, datasets: list[str
                  on_result: Callable[[TableRun], None] | None = None, run_id: str | None = None) -> PipelineResult:
     result = PipelineResult(run_id or new_run_id())
     specs = catalog.select(datasets)
+    if {"silver", "gold"} & set(layers):
+        preload_gx()  # while the catalog, the ledger and bronze keep the JVM busy
     with timings.phase("catalog"):
         tables.ensure_ops_tables(spark, settings)
         ops_views.ensure_views(spark, catalog)
@@ -85,6 +88,7 @@ def run_reprocess(spark, settings: Settings, catalog: Catalog, dataset: str, rul
     """Replay the records `rule` quarantined in `dataset`, or read its landing `files` again
     (lakehouse.layers.reprocess); gold and publish follow in the same run."""
     result = PipelineResult(run_id or new_run_id())
+    preload_gx()
     tables.ensure_ops_tables(spark, settings)
     gate = QualityGate(settings.quality_dir, settings.gx_pandas_max_rows)
     try:
