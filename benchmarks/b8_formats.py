@@ -103,7 +103,7 @@ def run(workdir: Path, records: int, reps: int) -> Section:
 
         def bronze():
             # an empty table, which run_bronze appends to
-            [(run, _, _)] = ingest_batches(spark, spec, {DAY: landed}, held=False)
+            [(run, _, _)] = ingest_batches(spark, spec, {DAY: landed}, replaces=False)
             if run.rows_read != n or run.inserted != n:
                 raise RuntimeError(f"B8 {name}: bronze read {run.rows_read} and wrote {run.inserted} of {n}")
         return timed(bronze)

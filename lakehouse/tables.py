@@ -579,10 +579,14 @@ def merge_scd2(spark, fqname: str, rows: DataFrame, spec: DatasetSpec, inserts_o
     merge.whenNotMatchedInsert(condition="s._kind = 'version'", values={f"`{c}`": f"s.`{c}`" for c in cols}).execute()
 
 
-def merge_delete_markers(spark, spec: DatasetSpec, markers: DataFrame, key_sql: str) -> None:
+def merge_delete_markers(spark, spec: DatasetSpec, markers: DataFrame, key_sql: str, into_empty: bool = False) -> None:
     """Keep the newer delete per key (`key_sql`: the stored key as `markers` writes it): a
     retry rewrites nothing (one commit, and only the dataset's partition is read, so datasets
-    never conflict)."""
+    never conflict). `into_empty`: the dataset's partition holds no marker: an append."""
+    _ops_written.add(DELETE_MARKERS_TABLE)
+    if into_empty:
+        append_as_table(spark, markers, DELETE_MARKERS_TABLE)
+        return
     stored, new = (f"try_cast({side}.ordering AS {spec.version_type})" for side in ("t", "s"))
     (
         DeltaTable.forName(spark, DELETE_MARKERS_TABLE).alias("t")
@@ -592,7 +596,6 @@ def merge_delete_markers(spark, spec: DatasetSpec, markers: DataFrame, key_sql: 
         .whenNotMatchedInsertAll()
         .execute()
     )
-    _ops_written.add(DELETE_MARKERS_TABLE)
 
 
 USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"

@@ -80,10 +80,11 @@ def _batch_records(spark, spec: DatasetSpec, batch_id: str, landed: list[LandedF
 
 
 def ingest_batches(spark, spec: DatasetSpec, batches: dict[str, list[LandedFile]],
-                   loaded: dict[str, str] | None = None, held: bool = True) -> list[tuple[TableRun, list, list[Copy]]]:
+                   loaded: dict[str, str] | None = None,
+                   replaces: bool = True) -> list[tuple[TableRun, list, list[Copy]]]:
     """Write the given batches (each with its files) in one Delta commit, replacing whatever
     bronze held of them (a write that failed its reconciliation): all of them land, or none.
-    `held`: False when bronze holds no row of them (the caller looked), so the write appends.
+    `replaces`: False when bronze holds no row of them (the caller looked): the write appends.
     Returns each batch's run, its files' line counts and its copies (see _batch_records)."""
     fqname = f"{BRONZE}.{spec.name}"
     with timings.phase("read"):
@@ -99,7 +100,7 @@ def ingest_batches(spark, spec: DatasetSpec, batches: dict[str, list[LandedFile]
     with timings.phase("write"):
         before = tables.current_version(spark, fqname)
         with gone_when_read(spark, spec, [f.path for landed in batches.values() for f in landed]):
-            tables.replace_batches(out, fqname, batch_ids, held)
+            tables.replace_batches(out, fqname, batch_ids, held=replaces)
         commit = tables.commit_since(spark, fqname, before) or {"version": before, "metrics": {}}
         held = _held_by_file(spark, fqname, batch_ids)
     _reconcile(fqname, files, held, commit["metrics"].get("numOutputRows", 0))
@@ -192,7 +193,7 @@ def run_bronze(spark, settings: Settings, spec: DatasetSpec, selection: BatchFil
         loaded = _loaded_fingerprints(file_log, spec, done) if skips_copies else None
         recovered, again = _recover(spark, spec, {b: found.batches[b] for b in present}, loaded)
     written = ingest_batches(spark, spec, {b: landed for b, landed in found.batches.items()
-                                           if b not in present or b in again}, loaded, held=bool(again))
+                                           if b not in present or b in again}, loaded, replaces=bool(again))
     results = sorted(recovered + written, key=lambda pair: pair[0].batch_id)
     for run, *_ in results:
         late = [f for f in found.batches[run.batch_id] if f.batch != run.batch_id]

@@ -146,7 +146,7 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         run.inserted = m.get("numOutputRows" if appended else "numTargetRowsInserted", 0)
         run.updated, run.deleted = m.get("numTargetRowsUpdated", 0), m.get("numTargetRowsDeleted", 0)
         run.superseded = computed - run.inserted - run.updated  # unchanged rows, not rewritten
-        run.detail = run.detail or ("first build" if appended else "full recompute")
+        run.detail = run.detail or ("into an empty table" if appended else "full recompute")
     _reconcile(spark, run, scope, differing, _rows_read_by(commit))
     return run.finish()
 

@@ -379,9 +379,12 @@ def apply_batches(spark, settings: Settings, catalog: Catalog, spec: DatasetSpec
                 # After silver's MERGE: written first, a marker would make the retry of a crash
                 # between the two take the delete for superseded and keep the row.
                 with timings.phase("delete markers"):
+                    none_yet = tables.partitions_hold_files(spark, tables.DELETE_MARKERS_TABLE,
+                                                            {"dataset": {spec.name}}) is False
                     tables.merge_delete_markers(spark, spec, markers.select(
                         F.lit(spec.name).alias("dataset"), "*", F.lit(run_id).alias("run_id"),
-                        F.current_timestamp().alias("marked_at")), T.normalized_marker_key_sql("t.key", spec))
+                        F.current_timestamp().alias("marked_at")), T.normalized_marker_key_sql("t.key", spec),
+                        into_empty=none_yet)
         finally:
             planned.unpersist()
         for run in runs.values():

@@ -66,6 +66,7 @@ def test_an_older_version_arriving_after_a_delete_does_not_bring_the_key_back(sp
     assert _products(spark) == {"P2": "10.00"}
     assert _markers(spark, "products") == {'{"product_id":"P1"}': ("2026-01-01 12:00:00.000000Z", DAYS[1]),
                                            '{"product_id":"P3"}': ("2026-01-01 12:00:00.000000Z", DAYS[1])}
+    assert _markers_write(spark) == ("WRITE", "Append")  # the dataset's first markers: nothing to merge with
     # Day 3 brings versions older than the deletes: both stay deleted.
     _land(lakehouse, "products", DAYS[2], [_product("P1", "11:00:00", "11.00"), _product("P3", "11:30:00", "13.00")])
     runs = _run(spark, lakehouse, "products")
@@ -85,10 +86,17 @@ def test_an_older_version_arriving_after_a_delete_does_not_bring_the_key_back(sp
     _land(lakehouse, "products", "2026-01-05", [_product("P1", "15:00:00", op="D")])
     assert _run(spark, lakehouse, "products")["2026-01-05"].deleted == 1
     assert _markers(spark, "products")['{"product_id":"P1"}'] == ("2026-01-01 15:00:00.000000Z", "2026-01-05")
+    assert _markers_write(spark)[0] == "MERGE"
     assert spark.table(tables.DELETE_MARKERS_TABLE).count() == 2
     _land(lakehouse, "products", "2026-01-06", [_product("P1", "14:30:00")])
     assert _run(spark, lakehouse, "products")["2026-01-06"].superseded == 1
     assert _products(spark) == {"P2": "10.00"}
+
+
+def _markers_write(spark) -> tuple[str, str | None]:
+    """The operation of the markers table's newest commit, and its mode if a WRITE."""
+    (row,) = spark.sql(f"DESCRIBE HISTORY {tables.DELETE_MARKERS_TABLE} LIMIT 1").collect()
+    return row["operation"], row["operationParameters"].get("mode")
 
 
 def _delete_killed_at(spark, settings, monkeypatch, module, step: str) -> None:
