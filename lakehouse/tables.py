@@ -492,7 +492,8 @@ def append(df: DataFrame, fqname: str) -> None:
 # snapshot and plans a scan of what it replaces or matches: on a small table in a warm
 # session an overwrite took 0.85 s and an append 0.19 s (median of 10), and a fresh
 # lakehouse's run makes some 15 such writes. The callers know the table holds nothing of what
-# they write (they looked, under the one-writer rule); they also reconcile an append's commit.
+# they write (they looked in its log, under the one-writer rule), and reconcile an append's
+# commit as they reconcile the write it stands for.
 def append_as_table(spark, df: DataFrame, fqname: str) -> None:
     """Append `df`'s columns named as the table's, each cast to the table's type, as a MERGE's
     insert casts its values (a column the table has and `df` lacks is NULL, as there)."""
@@ -511,11 +512,11 @@ def replace_batches(df: DataFrame, fqname: str, batch_ids: list[str], held: bool
 
 
 # -- silver -------------------------------------------------------------------------------
-# Silver's MERGE leaves out its matched clauses when the plan only inserts (a history load, a
-# day of new keys alone): the same result, since no matched row of such a plan had a clause to
-# apply, and Delta runs its insert-only MERGE, which reads the source once, in an anti join
-# with the target, without materialising it first (a first day of the sample's datasets: 191
-# Spark jobs instead of 207).
+# Silver's MERGE leaves out its matched clauses when the plan only inserts (a day of new keys
+# alone): the same result, since no matched row of such a plan had a clause to apply, and
+# Delta runs its insert-only MERGE, which reads the source once, in an anti join with the
+# target, without materialising it first (a first day of the sample's datasets: 191 Spark jobs
+# instead of 207). Into an empty table (a history load) such a plan is an append.
 
 
 def merge_scd1(spark, fqname: str, final: DataFrame, spec: DatasetSpec, inserts_only: bool = False,

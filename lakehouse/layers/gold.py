@@ -130,9 +130,11 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         computed = result.count()
         if replace or not exists:
             tables.ensure_table(spark, settings, fqname, result.schema, comments=spec.columns, replace=replace)
+        # From the table's log, not the catalog: a table registered again over its folder (a
+        # DROP TABLE keeps an external table's files) holds its rows under a creation of nothing.
+        empty = replace or tables.never_written(spark, fqname)
         before = tables.current_version(spark, fqname)
-        differing = tables.merge_by_difference(spark, fqname, result, spec.keys, scope and f"t.{scope}",
-                                               empty=replace or not exists)
+        differing = tables.merge_by_difference(spark, fqname, result, spec.keys, scope and f"t.{scope}", empty=empty)
     finally:
         result.unpersist()
     commit = tables.commit_since(spark, fqname, before)
@@ -142,21 +144,23 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
         run.superseded = computed
         run.detail = run.detail or "unchanged"
     else:
-        m, appended = commit["metrics"], commit["operation"] == "WRITE"  # into an empty table
+        m, appended = commit["metrics"], empty and commit["operation"] == "WRITE"
         run.inserted = m.get("numOutputRows" if appended else "numTargetRowsInserted", 0)
         run.updated, run.deleted = m.get("numTargetRowsUpdated", 0), m.get("numTargetRowsDeleted", 0)
         run.superseded = computed - run.inserted - run.updated  # unchanged rows, not rewritten
         run.detail = run.detail or ("into an empty table" if appended else "full recompute")
-    _reconcile(spark, run, scope, differing, _rows_read_by(commit))
+    _reconcile(spark, run, scope, differing, _rows_read_by(commit, empty))
     return run.finish()
 
 
-def _rows_read_by(commit: dict | None) -> int:
+def _rows_read_by(commit: dict | None, empty: bool) -> int:
     """The rows the build's write read: a MERGE's source, or an append's rows (into a table
-    that held none: see tables.merge_by_difference); none without a commit."""
+    that held none: see tables.merge_by_difference); none without a commit. Any other commit
+    reads as none, so the reconciliation fails."""
     if commit is None:
         return 0
-    return commit["metrics"].get("numOutputRows" if commit["operation"] == "WRITE" else "numSourceRows", 0)
+    appended = empty and commit["operation"] == "WRITE"
+    return commit["metrics"].get("numOutputRows" if appended else "numSourceRows", 0)
 
 
 def _reconcile(spark, run: TableRun, scope: str | None, differing: int, merged: int) -> None:

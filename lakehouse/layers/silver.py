@@ -1,10 +1,10 @@
 """Silver: typed, validated, deduplicated; MERGE upsert (SCD1) or history (SCD2).
 
 All pending batches of a dataset are planned together, as if applied oldest first, and
-written in one MERGE (one atomic Delta commit). Then their quarantine rows (replaced per
-batch, so a retry does not double them), then one audit record per batch, which marks it
-done. A crash anywhere leaves silver at a committed version; the retry re-plans against
-it, and batches already merged come out as all superseded.
+written in one MERGE (one atomic Delta commit; an append, into a table that holds no row).
+Then their quarantine rows (replaced per batch, so a retry does not double them), then one
+audit record per batch, which marks it done. A crash anywhere leaves silver at a committed
+version; the retry re-plans against it, and batches already merged come out as all superseded.
 
 A replay (`lakehouse reprocess`, lakehouse.layers.reprocess) goes the same way for the
 records one rule quarantined: judged again, merged, and their quarantine rows replaced by
@@ -207,7 +207,7 @@ def _reconcile_quarantine(spark, dataset: str, runs: dict[str, TableRun], kept: 
 
 def _merge(spark, fqname: str, planned, spec: DatasetSpec, batch_ids: list[str],
            replay: Replay | None) -> tuple[int | None, dict[str, int]]:
-    """Write the plan in one MERGE; check Delta's own counts against it; return the version
+    """Write the plan in one MERGE (or append); check Delta's own counts against it; return the version
     and, per batch, the rows it removed that no record of the plan deleted (see below).
 
     The MERGE's source is not persisted here: Delta materialises a source with joins and
@@ -261,12 +261,12 @@ def _merge(spark, fqname: str, planned, spec: DatasetSpec, batch_ids: list[str],
     metrics = {"numTargetRowsInserted": commit["metrics"].get("numOutputRows", 0)} if appended else commit["metrics"]
     actual = {k: metrics.get(k, 0) for k in expected}
     if actual != expected:  # Delta's own count of the MERGE, a second opinion
-        raise AccountingError(f"{fqname}: the MERGE wrote {actual}, the plan was {expected}")
+        raise AccountingError(f"{fqname}: the {commit['operation']} wrote {actual}, the plan was {expected}")
     return commit["version"], removed
 
 
 def _reconcile(spark, fqname: str, version: int, expected: dict[str, int]) -> None:
-    """What the table holds after the MERGE, counted from the table, against the plan: the
+    """What the table holds after the MERGE (or append), counted from the table, against the plan: the
     rows the commit inserted, updated and deleted, counted in the change data it wrote (not
     taken from the plan, nor from the MERGE's own metrics). One Spark job over one commit."""
     changes = tables.committed_changes(spark, fqname, version)
@@ -274,7 +274,7 @@ def _reconcile(spark, fqname: str, version: int, expected: dict[str, int]) -> No
             "numTargetRowsUpdated": changes.get("update_postimage", 0),
             "numTargetRowsDeleted": changes.get("delete", 0)}
     if {k: held[k] for k in expected} != expected:
-        raise AccountingError(f"{fqname} v{version}: the table holds {held} changed rows after the MERGE; "
+        raise AccountingError(f"{fqname} v{version}: the table holds {held} changed rows after the commit; "
                               f"the plan was {expected}")
 
 

@@ -75,7 +75,8 @@ def preload() -> None:
     modules), and the driver's Python waits on the JVM most of a run. The first use of GX
     waits for it as for any import in progress (Python's import lock per module). pandas and
     pyarrow, which GX and the caller's Spark both use, are imported here first, so that the
-    two threads never import them at once."""
+    two threads do not import those packages at once (modules both import later wait on
+    each other's import lock, as Python serialises them)."""
     if "great_expectations" in sys.modules:
         return
     import pandas  # noqa: F401

@@ -70,7 +70,7 @@ def test_silver_merge_losing_a_row_fails_and_the_rerun_completes(spark, lakehous
     _run(spark, lakehouse, [dataset], ("bronze",))
     with monkeypatch.context() as broken:
         _losing_one_row(broken, merge, "silver.")
-        with pytest.raises(AccountingError, match="the table holds .* after the MERGE; the plan was"):
+        with pytest.raises(AccountingError, match="the table holds .* after the commit; the plan was"):
             _run(spark, lakehouse, [dataset], ("silver",))
     assert _write_mode(spark, f"silver.{dataset}") == "Append"  # inserts alone into an empty table
     (run,) = _run(spark, lakehouse, [dataset], ("silver",)).by_layer("silver")

@@ -97,10 +97,11 @@ def test_sql_never_cuts_a_result_silently(home):
     assert " 999 " in proc.stdout and " 1000 " not in proc.stdout
 
 
-def test_history_shows_the_merge(home):
+def test_history_shows_the_commits(home):
+    """The table's creation and its first load (an append into the empty table)."""
     proc = cli("history", "silver.orders", home=home)
     assert proc.returncode == 0, proc.stderr
-    assert "MERGE" in proc.stdout and "CREATE TABLE" in proc.stdout
+    assert "WRITE" in proc.stdout and "CREATE TABLE" in proc.stdout
 
 
 def test_bad_sql_and_unknown_tables_are_one_line(home):

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from rich.console import Console
 
-from lakehouse import ops_views
+from lakehouse import ops_views, tables
 from lakehouse.config import PROJECT_ROOT, load_settings
 from lakehouse.generate import generate
 from lakehouse.pipeline import run_pipeline
@@ -319,6 +319,21 @@ def test_replaying_an_applied_batch_writes_no_data(spark, built):
     writes = [r["operation"] for r in spark.sql("DESCRIBE HISTORY silver.orders").orderBy("version").collect()
               if r["operation"] in ("WRITE", "MERGE")]
     assert writes == ["WRITE", "MERGE"]  # one per run that had new batches (the first into an empty table)
+
+
+
+def test_a_gold_table_registered_again_over_its_folder_is_merged_into_not_appended_to(spark, built):
+    """DROP TABLE keeps an external table's files; the next build registers the name over the
+    same log, which holds its rows: the build finds nothing differing (it appends only into a
+    table whose log says it holds nothing), so no row is there twice and no version is made."""
+    spec = built.catalog.gold["daily_revenue"]
+    before = tables.current_version(spark, "gold.daily_revenue")
+    spark.sql("DROP TABLE gold.daily_revenue")
+    run_pipeline(spark, built.settings, built.catalog, layers=("gold",))
+    assert tables.current_version(spark, "gold.daily_revenue") == before
+    table, fresh = spark.table("gold.daily_revenue"), spark.sql(spec.sql)
+    assert table.count() == fresh.count() > 0
+    assert table.exceptAll(fresh).count() == 0 and fresh.exceptAll(table).count() == 0
 
 
 # -- the benchmark's baseline (benchmarks/duckdb_pipeline.py) on the same landing files -----
