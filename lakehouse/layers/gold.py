@@ -140,27 +140,20 @@ def build_gold(spark, settings: Settings, spec: GoldSpec, ledger: Ledger, versio
     commit = tables.commit_since(spark, fqname, before)
     run.rows_read = computed
     run.delta_version = commit["version"] if commit else before
+    read = 0  # the rows the write read: a MERGE's source, or an append's rows
     if commit is None:  # nothing differed: no MERGE ran (tables.merge_by_difference)
         run.superseded = computed
         run.detail = run.detail or "unchanged"
     else:
+        # An append only where one was meant: any other commit reads as none, and fails below.
         m, appended = commit["metrics"], empty and commit["operation"] == "WRITE"
+        read = m.get("numOutputRows" if appended else "numSourceRows", 0)
         run.inserted = m.get("numOutputRows" if appended else "numTargetRowsInserted", 0)
         run.updated, run.deleted = m.get("numTargetRowsUpdated", 0), m.get("numTargetRowsDeleted", 0)
         run.superseded = computed - run.inserted - run.updated  # unchanged rows, not rewritten
         run.detail = run.detail or ("into an empty table" if appended else "full recompute")
-    _reconcile(spark, run, scope, differing, _rows_read_by(commit, empty))
+    _reconcile(spark, run, scope, differing, read)
     return run.finish()
-
-
-def _rows_read_by(commit: dict | None, empty: bool) -> int:
-    """The rows the build's write read: a MERGE's source, or an append's rows (into a table
-    that held none: see tables.merge_by_difference); none without a commit. Any other commit
-    reads as none, so the reconciliation fails."""
-    if commit is None:
-        return 0
-    appended = empty and commit["operation"] == "WRITE"
-    return commit["metrics"].get("numOutputRows" if appended else "numSourceRows", 0)
 
 
 def _reconcile(spark, run: TableRun, scope: str | None, differing: int, merged: int) -> None:
