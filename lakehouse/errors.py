@@ -47,6 +47,10 @@ _DISK_REFUSED = re.compile(r"No space left on device|Disk quota exceeded|File to
 _METASTORE_CLIENT_FAILED = re.compile(r"Could not connect to meta store|Unable to instantiate "
                                       r"org\.apache\.hadoop\.hive\.ql\.metadata\.SessionHiveMetaStoreClient")
 _NETWORK_CAUSE = re.compile(r"java\.net\.(\w+Exception)(?:: ([^\n]*))?")
+# The object store refusing a request's credentials (HTTP 403): Spark's S3A client names the
+# path it asked for; boto3 (the lease, the task records) gives S3's error code.
+_S3A_REFUSED = re.compile(r"AccessDeniedException: (s3a://[^:\s]+)[^\n]*?Status Code: 403")
+_S3_REFUSED_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
 COMMITTED = "a Delta table commits a write whole or not at all, so every table is at its last committed version"
 
 
@@ -75,6 +79,16 @@ def metastore_unreachable(exc: BaseException) -> str | None:
     return message or kind
 
 
+def object_store_refused(exc: BaseException) -> str | None:
+    """What the object store refused and its reason, when `exc` is a request it refused for its
+    credentials (a wrong key or secret, or an account the bucket's policy does not allow)."""
+    error = (getattr(exc, "response", None) or {}).get("Error", {})
+    if error.get("Code") in _S3_REFUSED_CODES:
+        return f"{error['Code']} on {getattr(exc, 'operation_name', 'a request')}"
+    found = next((m for t in _texts(exc) if (m := _S3A_REFUSED.search(t))), None)
+    return f"403 Forbidden on {found.group(1)}" if found else None
+
+
 def _metastore_uri() -> str:
     from lakehouse.config import ENV_PREFIX, Settings  # config imports this module
 
@@ -84,12 +98,17 @@ def _metastore_uri() -> str:
 def one_line(exc: BaseException) -> str:
     """A failure as one readable line. For a JVM error, the JVM's own message (py4j's
     wrapper only says which call failed); Spark's errors put the plan below the first line.
-    A write the disk refused, or a metastore that does not answer, says so, and what to do."""
+    A write the disk refused, a metastore that does not answer, or an object store that refuses
+    the credentials, says so, and what to do."""
     if cause := disk_refused(exc):
         return f"the disk refused a write ({cause}); free space (or raise the limit), then run again: {COMMITTED}"
     if cause := metastore_unreachable(exc):
         return (f"the Hive Metastore at {_metastore_uri()} cannot be reached ({cause}); start it (`lakehouse up` "
                 f"starts what is down) or correct LAKEHOUSE_METASTORE_URI, then run again: {COMMITTED}")
+    if cause := object_store_refused(exc):
+        return (f"the object store refused the credentials ({cause}); correct LAKEHOUSE_S3_ACCESS_KEY and "
+                "LAKEHOUSE_S3_SECRET_KEY (the native platform's are in <home>/platform/secrets.env), or the "
+                "bucket's policy, then run again")
     java = getattr(exc, "java_exception", None)
     text = (str(java.getMessage()) if java is not None else str(exc)).strip() or type(exc).__name__
     first = next((ln for ln in text.splitlines() if ln.strip()), text)

@@ -18,7 +18,7 @@ import time
 from datetime import date, datetime, UTC
 
 from lakehouse import timings
-from lakehouse.errors import LakehouseError, one_line
+from lakehouse.errors import LakehouseError, object_store_refused, one_line
 
 
 ALL = "pipeline"  # every layer, in one driver: what `lakehouse run --profile cluster` submits
@@ -133,6 +133,8 @@ def _task_state(settings, layer: str, argv: list[str]):
     try:
         return task_state.TaskState(settings, layer, argv)
     except Exception as exc:  # noqa: BLE001 - starting Spark is always right, only slower
+        if object_store_refused(exc):  # so would every read and write of the job: its one line now
+            raise
         print(f"{layer}: could not read what is new ({one_line(exc)}): starting Spark", file=sys.stderr)
         return None
 
@@ -146,6 +148,8 @@ def _unchanged(settings, state) -> dict | None:
     try:
         previous, why = state.check()
     except Exception as exc:  # noqa: BLE001 - as above
+        if object_store_refused(exc):
+            raise
         print(f"{state.task}: could not read what is new ({one_line(exc)}): starting Spark", file=sys.stderr)
         return None
     if not previous:

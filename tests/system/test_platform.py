@@ -308,6 +308,20 @@ def test_wrong_thrift_password_is_refused(platform, cluster_run):
         thrift_connect(platform, password="")
 
 
+def test_a_secret_the_object_store_refuses_is_one_line_naming_the_settings(platform, platform_home, cluster_run):
+    """`lakehouse sql --profile cluster` with the jobs' S3 secret wrong: its session reads the
+    table's Delta log through S3A, which MinIO refuses with a 403 (a job with a wrong key or
+    secret, before its Spark starts: tests/unit/test_wrong_credentials.py)."""
+    home, _, _ = platform_home
+    read = cli(home, "sql", "SELECT count(*) FROM silver.orders", "--profile", "cluster", check=False,
+               env={"LAKEHOUSE_S3_SECRET_KEY": "wrong-" + platform.s3_secret_key.get_secret_value()})
+    assert read.returncode == 1 and read.stdout == "" and "Traceback" not in read.stderr, read.stderr
+    errors = [line for line in read.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "the object store refused the credentials (403 Forbidden on s3a://" in errors[0], (
+        read.stderr)
+    assert "correct LAKEHOUSE_S3_ACCESS_KEY and LAKEHOUSE_S3_SECRET_KEY" in errors[0]
+
+
 def test_unauthenticated_submission_is_refused(platform, unauthenticated_submission):
     output, _ = unauthenticated_submission.communicate(timeout=300)
     assert unauthenticated_submission.returncode != 0
@@ -346,9 +360,11 @@ def test_a_second_writer_of_the_cluster_lakehouse_is_refused_in_one_line(platfor
         holder.kill()
         holder.wait()
     said = refused.stdout + refused.stderr  # spark-submit passes on its Python driver's stderr as stdout
-    assert refused.returncode == 1 and "Traceback" not in said, said
+    assert refused.returncode == 1 and "Traceback" not in said and "\tat " not in said, said
+    errors = [line for line in said.splitlines() if "error:" in line]
+    assert len(errors) == 1, said  # one line, whatever else spark-submit's JVM prints around it
     assert (f"error: the lakehouse at s3://{platform.warehouse_bucket} is being written by pid {holder.pid} on "
-            f"{socket.gethostname()} (-c 600, started ") in said
+            f"{socket.gethostname()} (-c 600, started ") in errors[0], said
     note = lease.read(object_store.s3_client(platform), platform)[1]
     assert note["pid"] == holder.pid and not note.get("released")  # killed: the next writer takes it over
 

@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from lakehouse.config import Settings, load_settings
 from lakehouse.platform.minio import MINIO_BIN
 from lakehouse.platform.process import http_ok
 
@@ -40,3 +41,16 @@ def minio(data: Path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def cluster_job(endpoint: str, user: str, password: str, home: Path, **more: str) -> tuple[Settings, dict[str, str]]:
+    """The settings and LAKEHOUSE_ variables of a cluster job whose object store is this MinIO
+    (its root account); `more`: other LAKEHOUSE_ variables."""
+    env = {"LAKEHOUSE_PROFILE": "cluster", "LAKEHOUSE_HOME": str(home), "LAKEHOUSE_S3_ENDPOINT": endpoint,
+           "LAKEHOUSE_S3_ACCESS_KEY": user, "LAKEHOUSE_S3_SECRET_KEY": password, **more}
+    return load_settings(**{k.removeprefix("LAKEHOUSE_").lower(): v for k, v in env.items()}), env
+
+
+def job_environment(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment without its LAKEHOUSE_ variables, and with `env`'s."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}, **env}

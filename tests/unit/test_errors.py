@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 import os
 
-from lakehouse.errors import disk_refused, metastore_unreachable, one_line
+from lakehouse.errors import disk_refused, metastore_unreachable, object_store_refused, one_line
 
 
 class _Captured(Exception):
@@ -66,7 +66,30 @@ def test_an_unknown_metastore_host_is_named_and_a_client_that_fails_otherwise_is
     assert one_line(other) == UNREACHABLE.args[0]
 
 
+# What Spark's S3A client raises when MinIO refuses the secret (a real run's message, its ids cut).
+S3A_REFUSED = _Captured(
+    "An error occurred while calling o44.text.\n: java.nio.file.AccessDeniedException: s3a://landing/orders/"
+    "2026-01-01/orders.csv: getFileStatus on s3a://landing/orders/2026-01-01/orders.csv: software.amazon.awssdk."
+    "services.s3.model.S3Exception: Forbidden (Service: S3, Status Code: 403, Request ID: 18ECD61F5EDE950E):null",
+    "")
+
+
+def test_an_object_store_refusing_the_credentials_names_the_settings_to_correct():
+    from botocore.exceptions import ClientError
+
+    assert object_store_refused(S3A_REFUSED) == "403 Forbidden on s3a://landing/orders/2026-01-01/orders.csv"
+    lease_read = ClientError({"Error": {"Code": "SignatureDoesNotMatch", "Message": "The request signature we "
+                                        "calculated does not match the signature you provided."}}, "GetObject")
+    assert object_store_refused(lease_read) == "SignatureDoesNotMatch on GetObject"
+    for exc in (S3A_REFUSED, lease_read):
+        line = one_line(exc)
+        assert line.startswith("the object store refused the credentials (") and "\n" not in line, line
+        assert "correct LAKEHOUSE_S3_ACCESS_KEY and LAKEHOUSE_S3_SECRET_KEY" in line
+    missing = ClientError({"Error": {"Code": "NoSuchKey", "Message": "The specified key does not exist."}}, "GetObject")
+    assert object_store_refused(missing) is None  # not a refusal: its own line
+
+
 def test_other_errors_keep_their_own_first_line():
     exc = _Captured("[TABLE_OR_VIEW_NOT_FOUND] The table `gold.nope` cannot be found.", "at ...\nat ...")
-    assert disk_refused(exc) is None and metastore_unreachable(exc) is None
+    assert disk_refused(exc) is None and metastore_unreachable(exc) is None and object_store_refused(exc) is None
     assert one_line(exc) == "[TABLE_OR_VIEW_NOT_FOUND] The table `gold.nope` cannot be found."

@@ -51,6 +51,24 @@ def test_a_second_run_is_told_in_one_line_who_holds_the_lakehouse(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [home_lock.LOCK_FILE]
 
 
+def test_a_job_spark_submitted_while_a_run_writes_is_refused_before_its_session(tmp_path):
+    """Maintenance (the maintenance DAG's job, or any job spark-submitted in the local profile)
+    is a writer too: its driver exits before its session starts, with one error line naming the
+    holder, and writes nothing."""
+    holder = _holder(tmp_path, 120)
+    try:
+        job = _cli(tmp_path, "submit", "jobs/maintenance.py", "--step", "optimize")
+    finally:
+        holder.kill()
+        holder.wait()
+    said = job.stdout + job.stderr
+    assert job.returncode == 1 and "Traceback" not in said and "\tat " not in said, said
+    errors = [line for line in said.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"being written by pid {holder.pid} (lakehouse run --batch 2026-01-02, started " in (
+        errors[0]), said
+    assert not (tmp_path / "warehouse").exists()
+
+
 def test_a_killed_holder_leaves_nothing_to_clean_up(tmp_path):
     holder = _holder(tmp_path, 120)
     os.kill(holder.pid, signal.SIGKILL)

@@ -18,9 +18,9 @@ import psutil
 import pytest
 
 from lakehouse import lease
-from lakehouse.config import PROJECT_ROOT, load_settings
+from lakehouse.config import PROJECT_ROOT
 from lakehouse.platform.object_store import s3_client
-from tests.unit.minio_server import minio
+from tests.unit.minio_server import cluster_job, job_environment, minio
 
 LEASE_S = 8
 # A writer as a job's driver is one: it takes the lease (or exits with one line), says so, then
@@ -50,10 +50,8 @@ time.sleep(float(sys.argv[1]))
 def object_store(tmp_path_factory):
     """A MinIO of its own with a warehouse bucket, and the environment of a cluster job using it."""
     with minio(tmp_path_factory.mktemp("minio")) as (endpoint, user, password):
-        env = {"LAKEHOUSE_PROFILE": "cluster", "LAKEHOUSE_HOME": str(tmp_path_factory.mktemp("home")),
-               "LAKEHOUSE_S3_ENDPOINT": endpoint, "LAKEHOUSE_S3_ACCESS_KEY": user,
-               "LAKEHOUSE_S3_SECRET_KEY": password, "LAKEHOUSE_WRITER_LEASE_SECONDS": str(LEASE_S)}
-        settings = load_settings(**{k.removeprefix("LAKEHOUSE_").lower(): v for k, v in env.items()})
+        settings, env = cluster_job(endpoint, user, password, tmp_path_factory.mktemp("home"),
+                                    LAKEHOUSE_WRITER_LEASE_SECONDS=str(LEASE_S))
         s3_client(settings).create_bucket(Bucket=settings.warehouse_bucket)
         yield settings, env
 
@@ -67,7 +65,7 @@ def store(object_store):
 
 
 def _writer(env: dict, seconds: float, wait: bool = False, jvm: bool = False) -> subprocess.Popen:
-    run_env = {**{k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}, **env}
+    run_env = job_environment(env)
     if wait:
         run_env["LAKEHOUSE_WAIT_FOR_LAKEHOUSE"] = "true"
     return subprocess.Popen([sys.executable, "-c", WRITER, str(seconds), *(["jvm"] if jvm else [])],
