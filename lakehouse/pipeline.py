@@ -23,7 +23,7 @@ from lakehouse.layers.silver import run_silver
 from lakehouse.ledger import Ledger
 from lakehouse.maintenance import compact_ops_tables
 from lakehouse.quality.gate import QualityGate, Validation
-from lakehouse.quality.gate import preload as preload_gx
+from lakehouse.quality.gx_import import preload as preload_gx
 from lakehouse.runs import BatchFilter, TableRun, new_run_id
 from lakehouse.specs import Catalog
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import sys
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 from pathlib import Path
@@ -26,6 +24,7 @@ from lakehouse import timings
 from lakehouse.errors import LakehouseError
 from lakehouse.quality import checks as Q
 from lakehouse.quality.checks import Check
+from lakehouse.quality.gx_import import ready as gx_ready
 
 DOCS_SITE = "local_site"  # the site a file context would have: gx/uncommitted/data_docs/local_site
 # Counts, no sample values: each sample is one more Spark job per expectation (about 40%
@@ -69,38 +68,13 @@ class Validation:
         return [r for r in self.results if not r.success and r.action == action]
 
 
-def preload() -> None:
-    """Import Great Expectations in a thread of its own, while the caller's Spark works: the
-    import alone took 3.5 s of a run from a new process (a Python import of some 2,000
-    modules), and the driver's Python waits on the JVM most of a run. The first use of GX
-    waits for it as for any import in progress (Python's import lock per module). pandas and
-    pyarrow, which GX and the caller's Spark both use, are imported here first, so that the
-    two threads do not import those packages at once (modules both import later wait on
-    each other's import lock, as Python serialises them)."""
-    if "great_expectations" in sys.modules:
-        return
-    import pandas  # noqa: F401
-    import pyarrow  # noqa: F401
-
-    # Not a daemon: an interpreter that exits (a run with nothing to judge) waits for the
-    # import to end rather than tearing down modules under it.
-    threading.Thread(target=_import_gx, name="import-great-expectations").start()
-
-
-def _import_gx() -> None:
-    try:
-        import great_expectations  # noqa: F401
-        import great_expectations.expectations  # noqa: F401
-    except Exception:  # noqa: BLE001 - the import where GX is used raises it again, with the caller's context
-        pass
-
-
 def _folder(path: Path) -> dict:
     return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(path)}
 
 
 def _ephemeral_context(uncommitted: Path):
     """GX's context: everything in memory but the validation results and the Data Docs site."""
+    gx_ready()
     import great_expectations as gx
     from great_expectations.data_context.types.base import (DataContextConfig, DataContextConfigDefaults,
                                                             InMemoryStoreBackendDefaults, ProgressBarsConfig)
@@ -170,6 +144,7 @@ class QualityGate:
     def _judge(self, table_name: str, frame, checks: list[Check], result_format: dict):
         """(engine, batch, GX's result) for `checks` on `frame`, their bounds and value sets in
         the types the frame's columns hold (checks.in_frame_types)."""
+        gx_ready()
         import great_expectations as gx
 
         engine, data = self._data(frame, checks)
@@ -206,6 +181,7 @@ class QualityGate:
 
     def _store(self, table_name: str, batch, result):
         """Keep the result where a checkpoint would, stamped with its run time as one would."""
+        gx_ready()
         from great_expectations.core.run_identifier import RunIdentifier
         from great_expectations.data_context.types.resource_identifiers import (ExpectationSuiteIdentifier,
                                                                                 ValidationResultIdentifier)

@@ -77,6 +77,9 @@ class ExactNumber(Decimal):
 
 def gxe():
     """GX's expectation classes, imported when the first check is built."""
+    from lakehouse.quality.gx_import import ready
+
+    ready()
     import great_expectations.expectations as expectations
 
     return expectations

@@ -169,3 +169,26 @@ def test_derived_rules_are_judged_apart_from_the_router(spark, tmp_path):
     assert (router["customer_exists"], judged["customer_exists"]) == (1, 0)
     assert (router["volume"], judged["volume"]) == (0, 2)
     assert router["qty_even"] == judged["qty_even"] == 0
+
+
+def test_gx_used_while_its_preload_imports_it_waits_for_that_import():
+    """In a new process (this one has GX already): the checks of every dataset built at once
+    after preload (GX's expectations and the exact range) wait for the preload's import, the
+    one started (a second preload starts none). Two threads importing GX at once failed: a
+    module half-imported by the other ("partially initialized module")."""
+    import subprocess
+    import sys
+
+    from lakehouse.config import PROJECT_ROOT
+
+    script = ("import threading; from lakehouse.config import PROJECT_ROOT; from lakehouse.quality import checks, "
+              "gx_import; from lakehouse.specs import load_catalog\n"
+              "catalog = load_catalog(PROJECT_ROOT / 'pipelines')\n"
+              "gx_import.preload(); gx_import.preload()\n"
+              "loading = [t for t in threading.enumerate() if t.name == 'import-great-expectations']\n"
+              "built = [c for spec in catalog.datasets.values() for c in checks.silver_checks(spec)]\n"
+              "print(len(loading), len(built))")
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    started, built = ran.stdout.split()
+    assert started == "1" and int(built) > 0, ran.stdout
