@@ -84,3 +84,6 @@ def test_a_table_just_made_gets_the_whole_result_in_one_append(spark, lakehouse)
     assert _rows(spark.table(TABLE)) == _rows(result)
     assert tables.merge_by_difference(spark, TABLE, result.where("id > 9"), ["id"], empty=True) == 0
     assert tables.current_version(spark, TABLE) == 1  # an empty result appends nothing
+    with pytest.raises(ValueError, match=f"{TABLE} has no column extra: nothing was appended"):
+        tables.merge_by_difference(spark, TABLE, result.withColumn("extra", F.lit(1)), ["id"], empty=True)
+    assert tables.current_version(spark, TABLE) == 1  # refused, as a MERGE inserting it would be, not dropped
