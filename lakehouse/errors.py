@@ -2,6 +2,8 @@
 
 import os
 import re
+from contextlib import contextmanager
+from pathlib import Path
 
 
 class LakehouseError(Exception):
@@ -47,9 +49,11 @@ _DISK_REFUSED = re.compile(r"No space left on device|Disk quota exceeded|File to
 _METASTORE_CLIENT_FAILED = re.compile(r"Could not connect to meta store|Unable to instantiate "
                                       r"org\.apache\.hadoop\.hive\.ql\.metadata\.SessionHiveMetaStoreClient")
 _NETWORK_CAUSE = re.compile(r"java\.net\.(\w+Exception)(?:: ([^\n]*))?")
-# The object store refusing a request's credentials (HTTP 403): Spark's S3A client names the
-# path it asked for; boto3 (the lease, the task records) gives S3's error code.
-_S3A_REFUSED = re.compile(r"AccessDeniedException: (s3a://[^:\s]+)[^\n]*?Status Code: 403")
+# The object store refusing a request (HTTP 403) for its account: a wrong key or secret, or a
+# policy that does not allow it. Spark's S3A client names the path it asked for (an s3a:// URI,
+# or a write's object key); boto3 (the lease, the task records) gives S3's error code. A clock
+# too far from the store's is a 403 too, and not the account's fault.
+_S3A_REFUSED = re.compile(r"AccessDeniedException: (\S+?): [^\n]*?Status Code: 403")
 _S3_REFUSED_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
 COMMITTED = "a Delta table commits a write whole or not at all, so every table is at its last committed version"
 
@@ -79,14 +83,46 @@ def metastore_unreachable(exc: BaseException) -> str | None:
     return message or kind
 
 
+def s3_error_code(exc: BaseException) -> str | None:
+    """S3's error code of a boto3 ClientError (NoSuchKey, AccessDenied, ...), else None."""
+    response = getattr(exc, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
 def object_store_refused(exc: BaseException) -> str | None:
-    """What the object store refused and its reason, when `exc` is a request it refused for its
-    credentials (a wrong key or secret, or an account the bucket's policy does not allow)."""
-    error = (getattr(exc, "response", None) or {}).get("Error", {})
-    if error.get("Code") in _S3_REFUSED_CODES:
-        return f"{error['Code']} on {getattr(exc, 'operation_name', 'a request')}"
-    found = next((m for t in _texts(exc) if (m := _S3A_REFUSED.search(t))), None)
-    return f"403 Forbidden on {found.group(1)}" if found else None
+    """What the object store refused and its code, when `exc` is a request it refused for its
+    account (a wrong key or secret, or a policy that does not allow the request)."""
+    if (code := s3_error_code(exc)) in _S3_REFUSED_CODES:
+        return f"{code} on {getattr(exc, 'operation_name', 'a request')}"
+    texts = _texts(exc)
+    found = next((m for t in texts if (m := _S3A_REFUSED.search(t))), None)
+    if found is None or any("RequestTimeTooSkewed" in t for t in texts):
+        return None
+    return f"403 Forbidden on {found.group(1)}"
+
+
+def refused_line(cause: str, identity: str = "pipeline") -> str:
+    """What to do about a refusal of one S3 account's request (config.S3_IDENTITIES, or "root"
+    for MinIO's root account): correct its key and secret, or the policy."""
+    from lakehouse.config import ENV_PREFIX, MINIO_ROOT, S3_IDENTITIES, Settings, secrets_file  # imports this module
+
+    names = " and ".join(ENV_PREFIX + f.upper() for f in (MINIO_ROOT if identity == "root"
+                                                         else S3_IDENTITIES[identity].keys))
+    home = Path(os.environ.get(ENV_PREFIX + "HOME") or Settings.model_fields["home"].default)
+    policy = "" if identity == "root" else ", or the bucket's policy for that account"
+    return (f"the object store refused the request ({cause}); correct {names} (the native platform keeps them in "
+            f"{secrets_file(home)}, compose in .env){policy}, then run again")
+
+
+@contextmanager
+def refusals_named(identity: str):
+    """A refusal of this account's S3 requests, within the block, as one line naming its settings."""
+    try:
+        yield
+    except Exception as exc:
+        if cause := object_store_refused(exc):
+            raise LakehouseError(refused_line(cause, identity)) from None
+        raise
 
 
 def _metastore_uri() -> str:
@@ -99,16 +135,14 @@ def one_line(exc: BaseException) -> str:
     """A failure as one readable line. For a JVM error, the JVM's own message (py4j's
     wrapper only says which call failed); Spark's errors put the plan below the first line.
     A write the disk refused, a metastore that does not answer, or an object store that refuses
-    the credentials, says so, and what to do."""
+    the jobs' requests, says so, and what to do."""
     if cause := disk_refused(exc):
         return f"the disk refused a write ({cause}); free space (or raise the limit), then run again: {COMMITTED}"
     if cause := metastore_unreachable(exc):
         return (f"the Hive Metastore at {_metastore_uri()} cannot be reached ({cause}); start it (`lakehouse up` "
                 f"starts what is down) or correct LAKEHOUSE_METASTORE_URI, then run again: {COMMITTED}")
-    if cause := object_store_refused(exc):
-        return (f"the object store refused the credentials ({cause}); correct LAKEHOUSE_S3_ACCESS_KEY and "
-                "LAKEHOUSE_S3_SECRET_KEY (the native platform's are in <home>/platform/secrets.env), or the "
-                "bucket's policy, then run again")
+    if cause := object_store_refused(exc):  # the jobs' account: S3A's, the lease's, the task records'
+        return refused_line(cause)
     java = getattr(exc, "java_exception", None)
     text = (str(java.getMessage()) if java is not None else str(exc)).strip() or type(exc).__name__
     first = next((ln for ln in text.splitlines() if ln.strip()), text)

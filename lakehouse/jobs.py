@@ -133,10 +133,16 @@ def _task_state(settings, layer: str, argv: list[str]):
     try:
         return task_state.TaskState(settings, layer, argv)
     except Exception as exc:  # noqa: BLE001 - starting Spark is always right, only slower
-        if object_store_refused(exc):  # so would every read and write of the job: its one line now
-            raise
-        print(f"{layer}: could not read what is new ({one_line(exc)}): starting Spark", file=sys.stderr)
+        _starting_spark_after(layer, exc)
         return None
+
+
+def _starting_spark_after(task: str, exc: Exception) -> None:
+    """Say why the task starts Spark after all, unless the object store refused the jobs'
+    account: it would refuse the job's every read and write too, so that is the job's error."""
+    if object_store_refused(exc):
+        raise exc
+    print(f"{task}: could not read what is new ({one_line(exc)}): starting Spark", file=sys.stderr)
 
 
 def _unchanged(settings, state) -> dict | None:
@@ -148,9 +154,7 @@ def _unchanged(settings, state) -> dict | None:
     try:
         previous, why = state.check()
     except Exception as exc:  # noqa: BLE001 - as above
-        if object_store_refused(exc):
-            raise
-        print(f"{state.task}: could not read what is new ({one_line(exc)}): starting Spark", file=sys.stderr)
+        _starting_spark_after(state.task, exc)
         return None
     if not previous:
         print(f"{state.task}: starting Spark: {why}", flush=True)

@@ -40,7 +40,7 @@ from email.utils import parsedate_to_datetime
 import psutil
 
 from lakehouse.config import Settings
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import LakehouseError, s3_error_code
 from lakehouse.processes import exiting, named_running, same_process
 
 LEASE_KEY = "_lakehouse/writer.lease"
@@ -132,8 +132,7 @@ def _client(settings: Settings):
 
 
 def _precondition_failed(exc: Exception) -> bool:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-    return code in ("PreconditionFailed", "ConditionalRequestConflict", "412")
+    return s3_error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412")
 
 
 def _put(s3, settings: Settings, note: dict, if_match: str | None = None) -> str:
@@ -147,7 +146,7 @@ def read(s3, settings: Settings) -> tuple[str, dict, float] | None:
     try:
         got = s3.get_object(Bucket=settings.warehouse_bucket, Key=LEASE_KEY)
     except Exception as exc:  # noqa: BLE001
-        if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if s3_error_code(exc) in ("NoSuchKey", "404"):
             return None
         raise
     now = parsedate_to_datetime(got["ResponseMetadata"]["HTTPHeaders"]["date"])

@@ -10,19 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from lakehouse.config import Settings
+from lakehouse.errors import refusals_named
 from lakehouse.platform.object_store import s3_client
 
 
 def bucket_has_objects(settings: Settings, bucket: str) -> bool:
-    return s3_client(settings, "landing").list_objects_v2(Bucket=bucket, MaxKeys=1).get("KeyCount", 0) > 0
+    with refusals_named("landing"):
+        return s3_client(settings, "landing").list_objects_v2(Bucket=bucket, MaxKeys=1).get("KeyCount", 0) > 0
 
 
 def upload_tree(settings: Settings, local: Path, bucket: str) -> int:
     """Every file under `local` to the bucket, keyed by its relative path. Returns the count."""
     s3 = s3_client(settings, "landing")
     files = sorted(p for p in local.rglob("*") if p.is_file())
-    for path in files:
-        s3.upload_file(str(path), bucket, path.relative_to(local).as_posix())
+    with refusals_named("landing"):
+        for path in files:
+            s3.upload_file(str(path), bucket, path.relative_to(local).as_posix())
     return len(files)
 
 

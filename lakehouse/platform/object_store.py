@@ -18,6 +18,7 @@ import json
 from urllib.parse import urlparse
 
 from lakehouse.config import S3_IDENTITIES, S3Identity, Settings
+from lakehouse.errors import refusals_named
 
 POLICY_PREFIX = "lakehouse-"
 _BUCKET_READ = ["s3:GetBucketLocation", "s3:ListBucket"]
@@ -56,10 +57,11 @@ def policy(settings: Settings, identity: S3Identity) -> dict:
 def provision(settings: Settings) -> None:
     """The buckets, then every identity's policy and user, as MinIO's root account."""
     root = s3_client(settings, "root")
-    existing = {b["Name"] for b in root.list_buckets().get("Buckets", [])}
-    for bucket in (settings.landing_bucket, settings.warehouse_bucket):
-        if bucket not in existing:
-            root.create_bucket(Bucket=bucket)
+    with refusals_named("root"):  # a root account changed after MinIO's data was made with another
+        existing = {b["Name"] for b in root.list_buckets().get("Buckets", [])}
+        for bucket in (settings.landing_bucket, settings.warehouse_bucket):
+            if bucket not in existing:
+                root.create_bucket(Bucket=bucket)
     admin = _admin(settings)
     current = set()
     for identity in S3_IDENTITIES.values():

@@ -8,8 +8,8 @@ maximum of 9999.99. This subclass only widens the two fields, so a Decimal stays
 literal) and an int stays an int. Its metric and renderers are the original's; GX registers
 it as a type of its own, expect_column_values_to_be_between_exactly.
 
-A module of its own because importing it imports GX, which costs seconds: lakehouse.quality.
-checks imports it when it builds the first range check.
+A module of its own because importing it imports GX, which costs seconds: lakehouse.rules.
+value_range imports it when it builds the first range check.
 """
 
 from decimal import Decimal

@@ -18,6 +18,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.column_types import in_column_type
+from lakehouse.quality.gx_import import ready as gx_ready
 
 if TYPE_CHECKING:
     import great_expectations.expectations as gxe
@@ -77,9 +78,7 @@ class ExactNumber(Decimal):
 
 def gxe():
     """GX's expectation classes, imported when the first check is built."""
-    from lakehouse.quality.gx_import import ready
-
-    ready()
+    gx_ready()
     import great_expectations.expectations as expectations
 
     return expectations

@@ -29,8 +29,9 @@ from lakehouse.platform.object_store import s3_client
 from lakehouse.specs import load_catalog
 
 settings = load_settings()
-s3a = {k: v for k, v in sessions._cluster_conf(settings, "pipeline").items() if k.startswith("spark.hadoop.fs.s3a.")}
+s3a = {k: v for k, v in sessions.spark_conf(settings).items() if k.startswith("spark.hadoop.fs.s3a.")}
 jars = sorted(glob.glob(f"{settings.cluster_jars_dir}/*.jar"))
+assert s3a and any("hadoop-aws" in j for j in jars), ("no S3A settings or jars (make platform)", s3a, jars)
 builder = SparkSession.builder.master("local[1]").config("spark.jars", ",".join(jars))
 for key, value in s3a.items():
     builder = builder.config(key, value)

@@ -309,17 +309,18 @@ def test_wrong_thrift_password_is_refused(platform, cluster_run):
 
 
 def test_a_secret_the_object_store_refuses_is_one_line_naming_the_settings(platform, platform_home, cluster_run):
-    """`lakehouse sql --profile cluster` with the jobs' S3 secret wrong: its session reads the
-    table's Delta log through S3A, which MinIO refuses with a 403 (a job with a wrong key or
-    secret, before its Spark starts: tests/unit/test_wrong_credentials.py)."""
+    """`lakehouse sql` and `history` with `--profile cluster` and the jobs' S3 secret wrong:
+    their sessions read the table's Delta log through S3A, which MinIO refuses with a 403 (a
+    job whose account is refused, before its Spark starts: tests/unit/test_wrong_credentials.py)."""
     home, _, _ = platform_home
-    read = cli(home, "sql", "SELECT count(*) FROM silver.orders", "--profile", "cluster", check=False,
-               env={"LAKEHOUSE_S3_SECRET_KEY": "wrong-" + platform.s3_secret_key.get_secret_value()})
-    assert read.returncode == 1 and read.stdout == "" and "Traceback" not in read.stderr, read.stderr
-    errors = [line for line in read.stderr.splitlines() if "error:" in line]
-    assert len(errors) == 1 and "the object store refused the credentials (403 Forbidden on s3a://" in errors[0], (
-        read.stderr)
-    assert "correct LAKEHOUSE_S3_ACCESS_KEY and LAKEHOUSE_S3_SECRET_KEY" in errors[0]
+    wrong = {"LAKEHOUSE_S3_SECRET_KEY": "wrong-" + platform.s3_secret_key.get_secret_value()}
+    for args in (("sql", "SELECT count(*) FROM silver.orders"), ("history", "silver.orders")):
+        said = cli(home, *args, "--profile", "cluster", check=False, env=wrong)
+        assert said.returncode == 1 and said.stdout == "" and "Traceback" not in said.stderr, (args, said.stderr)
+        errors = [line for line in said.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "the object store refused the request (403 Forbidden on s3a://" in errors[0], (
+            args, said.stderr)
+        assert "correct LAKEHOUSE_S3_ACCESS_KEY and LAKEHOUSE_S3_SECRET_KEY" in errors[0], args
 
 
 def test_unauthenticated_submission_is_refused(platform, unauthenticated_submission):
@@ -361,7 +362,7 @@ def test_a_second_writer_of_the_cluster_lakehouse_is_refused_in_one_line(platfor
         holder.wait()
     said = refused.stdout + refused.stderr  # spark-submit passes on its Python driver's stderr as stdout
     assert refused.returncode == 1 and "Traceback" not in said and "\tat " not in said, said
-    errors = [line for line in said.splitlines() if "error:" in line]
+    errors = [line for line in said.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, said  # one line, whatever else spark-submit's JVM prints around it
     assert (f"error: the lakehouse at s3://{platform.warehouse_bucket} is being written by pid {holder.pid} on "
             f"{socket.gethostname()} (-c 600, started ") in errors[0], said

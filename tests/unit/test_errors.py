@@ -74,19 +74,34 @@ S3A_REFUSED = _Captured(
     "")
 
 
-def test_an_object_store_refusing_the_credentials_names_the_settings_to_correct():
+def test_an_object_store_refusing_the_jobs_account_names_the_settings_to_correct(monkeypatch):
     from botocore.exceptions import ClientError
 
+    monkeypatch.setenv("LAKEHOUSE_HOME", "/srv/lakehouse")
     assert object_store_refused(S3A_REFUSED) == "403 Forbidden on s3a://landing/orders/2026-01-01/orders.csv"
+    # S3A's writes name the object's key, not a URI.
+    write = _Captured("[TASK_WRITE_FAILED] Task failed while writing rows to s3a://warehouse/silver/orders.",
+                      "Caused by: java.nio.file.AccessDeniedException: silver/orders/part-00000.parquet: Writing "
+                      "Object on silver/orders/part-00000.parquet: software.amazon.awssdk.services.s3.model."
+                      "S3Exception: Access Denied. (Service: S3, Status Code: 403, Request ID: 1):AccessDenied")
+    assert object_store_refused(write) == "403 Forbidden on silver/orders/part-00000.parquet"
     lease_read = ClientError({"Error": {"Code": "SignatureDoesNotMatch", "Message": "The request signature we "
                                         "calculated does not match the signature you provided."}}, "GetObject")
     assert object_store_refused(lease_read) == "SignatureDoesNotMatch on GetObject"
-    for exc in (S3A_REFUSED, lease_read):
+    for exc in (S3A_REFUSED, write, lease_read):
         line = one_line(exc)
-        assert line.startswith("the object store refused the credentials (") and "\n" not in line, line
-        assert "correct LAKEHOUSE_S3_ACCESS_KEY and LAKEHOUSE_S3_SECRET_KEY" in line
+        assert line.startswith("the object store refused the request (") and "\n" not in line, line
+        assert ("correct LAKEHOUSE_S3_ACCESS_KEY and LAKEHOUSE_S3_SECRET_KEY (the native platform keeps them in "
+                "/srv/lakehouse/platform/secrets.env, compose in .env), or the bucket's policy") in line, line
+    # Not the account's doing: a key that is not there, a clock too far from the store's.
     missing = ClientError({"Error": {"Code": "NoSuchKey", "Message": "The specified key does not exist."}}, "GetObject")
-    assert object_store_refused(missing) is None  # not a refusal: its own line
+    skewed = _Captured(S3A_REFUSED.args[0].replace("Forbidden", "RequestTimeTooSkewed"), "")
+    assert object_store_refused(missing) is None and object_store_refused(skewed) is None
+
+    class _HttpError(Exception):  # another library's error with a response that is no dict
+        response = object()
+
+    assert object_store_refused(_HttpError("boom")) is None and one_line(_HttpError("boom")) == "boom"
 
 
 def test_other_errors_keep_their_own_first_line():

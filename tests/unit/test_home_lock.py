@@ -16,6 +16,7 @@ import psutil
 
 from lakehouse import home_lock
 from lakehouse.config import PROJECT_ROOT
+from tests.unit.minio_server import job_environment
 
 LAKEHOUSE = Path(sys.executable).parent / "lakehouse"
 
@@ -31,9 +32,8 @@ def _holder(home: Path, seconds: float) -> subprocess.Popen:
 
 
 def _cli(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
-    return subprocess.run([str(LAKEHOUSE), *args, "--home", str(home)], capture_output=True, text=True, env=env,
-                          timeout=timeout, cwd=PROJECT_ROOT)
+    return subprocess.run([str(LAKEHOUSE), *args, "--home", str(home)], capture_output=True, text=True,
+                          env=job_environment({}), timeout=timeout, cwd=PROJECT_ROOT)
 
 
 def test_a_second_run_is_told_in_one_line_who_holds_the_lakehouse(tmp_path):
@@ -66,7 +66,8 @@ def test_a_job_spark_submitted_while_a_run_writes_is_refused_before_its_session(
     errors = [line for line in said.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"being written by pid {holder.pid} (lakehouse run --batch 2026-01-02, started " in (
         errors[0]), said
-    assert not (tmp_path / "warehouse").exists()
+    # Its session never started: no warehouse (the job, let through, makes one), no table.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [home_lock.LOCK_FILE, "logs", "spark-submit.properties"]
 
 
 def test_a_killed_holder_leaves_nothing_to_clean_up(tmp_path):
@@ -139,9 +140,8 @@ def test_a_session_names_its_jvm_in_the_lock(tmp_path):
               " from lakehouse import home_lock; s = build_session(load_settings(home=sys.argv[1]), 'lock-test'); "
               "import psutil; note = json.loads(home_lock.lock_path(sys.argv[1]).read_text()); "
               "print(json.dumps([note, [psutil.Process(p).name() for p, _ in note['processes']]]), flush=True)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
     proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=300,
-                          cwd=PROJECT_ROOT, env=env)
+                          cwd=PROJECT_ROOT, env=job_environment({}))
     assert proc.returncode == 0, proc.stderr
     note, names = json.loads(proc.stdout.strip().splitlines()[-1])
     assert note["command"] and len(note["processes"]) == 1 and note["processes"][0][0] != note["pid"]
