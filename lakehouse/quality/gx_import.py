@@ -6,6 +6,10 @@ driver's Python waits on the JVM most of a run. But two threads must not import 
 at once: they import each other in a cycle, and Python, finding the two threads each waiting
 for a module the other is importing, hands one of them a half-imported module (an ImportError,
 "partially initialized module"). So every use waits for the preload's import to end first.
+The wait is a join, which Python's deadlock check does not see: it holds because GX imports
+nothing of lakehouse (a module whose import calls ready(), lakehouse.quality.exact, holds its
+own import lock meanwhile). What the caller's thread imports meanwhile is already imported
+(pyspark.sql, pandas, pyarrow), not GX's other pyspark modules (ml, connect).
 """
 
 from __future__ import annotations
