@@ -73,8 +73,8 @@ def _folder(path: Path) -> dict:
 
 
 def _ephemeral_context(uncommitted: Path):
-    """GX's context: everything in memory but the validation results and the Data Docs site."""
-    gx_ready()
+    """GX's context: everything in memory but the validation results and the Data Docs site
+    (made from QualityGate._judge, which has waited for GX's import)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import (DataContextConfig, DataContextConfigDefaults,
                                                             InMemoryStoreBackendDefaults, ProgressBarsConfig)
@@ -180,8 +180,8 @@ class QualityGate:
                 for er in _results(table_name, result)}
 
     def _store(self, table_name: str, batch, result):
-        """Keep the result where a checkpoint would, stamped with its run time as one would."""
-        gx_ready()
+        """Keep the result where a checkpoint would, stamped with its run time as one would (after
+        _judge, which has waited for GX's import)."""
         from great_expectations.core.run_identifier import RunIdentifier
         from great_expectations.data_context.types.resource_identifiers import (ExpectationSuiteIdentifier,
                                                                                 ValidationResultIdentifier)
