@@ -44,7 +44,7 @@ def spark_conf(settings: Settings, s3_identity: str = "pipeline") -> dict[str, s
         "spark.sql.catalogImplementation": "in-memory" if settings.profile == "local" else "hive",
         "spark.sql.warehouse.dir": settings.warehouse_uri,
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
-        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.enabled": str(settings.adaptive_execution).lower(),
         "spark.sql.session.timeZone": "UTC",
         "spark.driver.memory": settings.driver_memory,
         "spark.ui.showConsoleProgress": "false",

@@ -31,6 +31,8 @@ def thrift_properties(settings: Settings) -> dict[str, str]:
                  "spark.sql.extensions": f"{conf['spark.sql.extensions']},{READ_ONLY_GUARD_CLASS}",
                  "spark.lakehouse.readonly.databases": ",".join(DATABASES),
                  "spark.sql.runSQLOnFiles": "false",
+                 # Analysts' SQL, of any shape: joins and skew are only known at run time.
+                 "spark.sql.adaptive.enabled": "true",
                  "spark.sql.variable.substitute": "false"})
     if settings.thrift_tls:
         # HiveServer2 reads these from the Hadoop configuration; in this file (mode 0600)

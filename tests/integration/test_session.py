@@ -28,3 +28,30 @@ def test_generated_code_is_compiled_once_while_more_than_the_default_cache_holds
     before = _compilations(spark)
     query(1000)
     assert _compilations(spark) == before
+
+
+def test_a_query_with_a_shuffle_runs_as_one_job_without_adaptive_execution(spark):
+    """The jobs' sessions leave adaptive query execution off (Settings.adaptive_execution): a
+    query with a join and an aggregation is one Spark job, not one per shuffle stage as AQE
+    runs it. Turned on in the same session, the same query takes more jobs."""
+    sc = spark.sparkContext
+
+    def jobs_of(group: str) -> int:
+        sc.setJobGroup(group, group)
+        try:
+            left = spark.range(1000).selectExpr("id % 7 AS k", "id AS v")
+            right = spark.range(1000).selectExpr("id % 5 AS k", "id AS w")
+            spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")  # a shuffled join, whatever the sizes
+            left.join(right, "k").groupBy("k").count().collect()
+        finally:
+            spark.conf.unset("spark.sql.autoBroadcastJoinThreshold")
+            sc.setLocalProperty("spark.jobGroup.id", None)
+        return len(sc.statusTracker().getJobIdsForGroup(group))
+
+    assert spark.conf.get("spark.sql.adaptive.enabled") == "false"
+    assert jobs_of("aqe-off") == 1
+    spark.conf.set("spark.sql.adaptive.enabled", "true")
+    try:
+        assert jobs_of("aqe-on") > 1
+    finally:
+        spark.conf.set("spark.sql.adaptive.enabled", "false")

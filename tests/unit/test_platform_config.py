@@ -82,6 +82,16 @@ def test_only_a_cluster_jobs_driver_is_compiled_by_c1_alone(tmp_path, no_secret_
     assert c1 not in spark_conf(off)["spark.driver.extraJavaOptions"]
 
 
+def test_the_jobs_run_without_adaptive_execution_and_the_thrift_server_with_it(tmp_path, no_secret_env, monkeypatch):
+    secrets.ensure(tmp_path)
+    for profile in ("local", "cluster"):
+        assert spark_conf(load_settings(profile=profile, home=tmp_path))["spark.sql.adaptive.enabled"] == "false"
+    cluster = load_settings(profile="cluster", home=tmp_path)
+    assert thrift_server.thrift_properties(cluster)["spark.sql.adaptive.enabled"] == "true"
+    monkeypatch.setenv("LAKEHOUSE_ADAPTIVE_EXECUTION", "true")  # a user with many shuffle partitions
+    assert spark_conf(load_settings(profile="cluster", home=tmp_path))["spark.sql.adaptive.enabled"] == "true"
+
+
 def test_every_spark_jvm_runs_in_utc_whatever_the_settings_say(tmp_path, no_secret_env):
     """The embedded driver, a cluster job's driver (Airflow's, or one a person started), its
     executors and the Thrift server: the zone option comes last, so a user.timezone in the JVM
