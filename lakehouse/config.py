@@ -110,12 +110,15 @@ class Settings(BaseSettings):
     # Spark
     spark_master: str | None = None
     shuffle_partitions: int = Field(4, ge=1, description="small on purpose: 2 cores, small batches")
-    # Off for the jobs: with a few shuffle partitions there is little for it to coalesce, and it
-    # runs every shuffle stage of a query as a Spark job of its own. A warm session's 1% batch
-    # (B2's, scale 0.1) ran 197 jobs with it and 130 without; side by side, the embedded day-7
-    # run 80.7-87.5 s instead of 90.2-92.1 s, and a 1% batch on 1.08 million silver.orders rows
-    # as fast either way (41.5 s and 40.8 s, the full build 197 s and 199 s). Turn it on with
-    # many more shuffle partitions. The Thrift server keeps it for analysts' queries.
+    # Off in the sessions lakehouse builds (jobs, `lakehouse sql`, `submit`): in a few shuffle
+    # partitions it saves little time, and it runs every shuffle stage of a query as a Spark job
+    # of its own. A warm session's 1% batch (B2's, scale 0.1) ran 130 jobs without it instead
+    # of 197; side by side, the embedded day-7 run took 80.7 and 87.5 s without it, 90.2 and
+    # 92.1 s with it. Its run-time join choices did not pay at 1.08 million silver.orders rows
+    # either: the 1% batch 41.5 s without, 40.8 s with; the full build 197 s without, 199 s with.
+    # Without it a write after a shuffle is one file per partition: gold packs its writes
+    # (tables.merge_by_difference). Turn it on with many more shuffle partitions. The Thrift
+    # server keeps it, for analysts' queries of any shape.
     adaptive_execution: bool = Field(False, description="Spark's adaptive query execution in the jobs' sessions")
     driver_memory: str = "2g"
     # ParallelGC, not Java 17's default G1: on the 2-core reference machine G1's concurrent

@@ -87,3 +87,24 @@ def test_a_table_just_made_gets_the_whole_result_in_one_append(spark, lakehouse)
     with pytest.raises(ValueError, match=f"{TABLE} has no column extra: nothing was appended"):
         tables.merge_by_difference(spark, TABLE, result.withColumn("extra", F.lit(1)), ["id"], empty=True)
     assert tables.current_version(spark, TABLE) == 1  # refused, as a MERGE inserting it would be, not dropped
+
+
+def test_a_small_result_out_of_a_shuffle_is_written_as_one_file(spark, lakehouse):
+    """A gold result comes out of an aggregation, in as many partitions as the session shuffles
+    into; the build packs what it writes into files by size (Delta's optimized writes), so a
+    small result is one file, first appended whole and then merged, not one per partition."""
+    assert int(spark.conf.get("spark.sql.shuffle.partitions")) > 1
+    tables.ensure_databases(spark, lakehouse)
+
+    def result(factor: int):
+        return spark.range(ROWS).groupBy((F.col("id") % 50).alias("id")).agg((F.sum("id") * factor).alias("amount"))
+
+    assert result(1).rdd.getNumPartitions() > 1  # what the write would make files of, unpacked
+    tables.ensure_table(spark, lakehouse, TABLE, result(1).schema)
+    assert tables.merge_by_difference(spark, TABLE, result(1), ["id"], empty=True) == 50
+    assert len(spark.table(TABLE).inputFiles()) == 1
+    assert tables.merge_by_difference(spark, TABLE, result(2), ["id"]) == 50
+    _, metrics = _last_commit(spark)
+    assert (metrics["numTargetFilesRemoved"], metrics["numTargetFilesAdded"]) == (1, 1)
+    assert _rows(spark.table(TABLE)) == _rows(result(2))
+    assert spark.conf.get("spark.databricks.delta.optimizeWrite.enabled", None) is None  # only for the build

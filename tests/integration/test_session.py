@@ -45,7 +45,8 @@ def test_a_query_with_a_shuffle_runs_as_one_job_without_adaptive_execution(spark
             left.join(right, "k").groupBy("k").count().collect()
         finally:
             spark.conf.unset("spark.sql.autoBroadcastJoinThreshold")
-            sc.setLocalProperty("spark.jobGroup.id", None)
+            sc._jsc.clearJobGroup()
+        sc._jsc.sc().listenerBus().waitUntilEmpty()  # the status tracker learns of jobs from the bus
         return len(sc.statusTracker().getJobIdsForGroup(group))
 
     assert spark.conf.get("spark.sql.adaptive.enabled") == "false"

@@ -84,6 +84,7 @@ def test_only_a_cluster_jobs_driver_is_compiled_by_c1_alone(tmp_path, no_secret_
 
 def test_the_jobs_run_without_adaptive_execution_and_the_thrift_server_with_it(tmp_path, no_secret_env, monkeypatch):
     secrets.ensure(tmp_path)
+    monkeypatch.delenv("LAKEHOUSE_ADAPTIVE_EXECUTION", raising=False)
     for profile in ("local", "cluster"):
         assert spark_conf(load_settings(profile=profile, home=tmp_path))["spark.sql.adaptive.enabled"] == "false"
     cluster = load_settings(profile="cluster", home=tmp_path)
