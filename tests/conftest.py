@@ -48,7 +48,8 @@ def spark(tmp_path_factory):
     from lakehouse.spark import build_session
 
     home = tmp_path_factory.mktemp("spark-session")
-    settings = load_settings(home=home, shuffle_partitions=2)
+    # adaptive_execution as the platform's default, whatever a developer's shell exports
+    settings = load_settings(home=home, shuffle_partitions=2, adaptive_execution=False)
     session = build_session(settings, "lakehouse-tests")
     yield session
     session.stop()
