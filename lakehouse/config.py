@@ -116,9 +116,9 @@ class Settings(BaseSettings):
     # of 197; side by side, the embedded day-7 run took 80.7 and 87.5 s without it, 90.2 and
     # 92.1 s with it. Its run-time join choices did not pay at 1.08 million silver.orders rows
     # either: the 1% batch 41.5 s without, 40.8 s with; the full build 197 s without, 199 s with.
-    # Without it a write whose last shuffle is its own makes a file per shuffle partition: gold
-    # packs its writes (tables.merge_by_difference). Turn it on with many more shuffle
-    # partitions. The Thrift server keeps it, for analysts' queries of any shape.
+    # Without it a write whose last shuffle is its own makes a file per shuffle partition: every
+    # MERGE and gold's appends pack their writes (tables._packed_writes). Turn it on with many
+    # more shuffle partitions. The Thrift server keeps it, for analysts' queries of any shape.
     adaptive_execution: bool = Field(False, description="Spark's adaptive query execution in the jobs' sessions")
     driver_memory: str = "2g"
     # ParallelGC, not Java 17's default G1: on the 2-core reference machine G1's concurrent

@@ -199,6 +199,15 @@ def test_silver_merges_leave_out_matched_clauses_only_when_the_plan_only_inserts
     assert any(changed) and all(bool(c) == bool(n) for c, n in zip(clauses, changed)), list(zip(clauses, changed))
 
 
+def test_a_days_merge_into_silver_is_one_file(spark, built):
+    """Silver's MERGEs pack the files they write by size (tables._execute_packed): a day's
+    changes are one data file, not one per shuffle partition of the plan that made them."""
+    for dataset in ("orders", "order_items", "customers", "products"):
+        added = [int(r["operationMetrics"]["numTargetFilesAdded"])
+                 for r in spark.sql(f"DESCRIBE HISTORY silver.{dataset}").collect() if r["operation"] == "MERGE"]
+        assert added and all(n <= 1 for n in added), (dataset, added)
+
+
 def test_deletes_are_applied(spark, built):
     orders = _deleted_keys(built.settings, "orders", "order_id")
     assert orders
